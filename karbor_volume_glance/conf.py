@@ -1,0 +1,138 @@
+"""The plugin's configuration: oslo.config options and their validation.
+
+The options live in the ``[volume_glance_plugin]`` group of the ConfigOpts that
+Karbor hands a protection plugin (the provider file's), the same group name as
+Karbor's own volume-glance plugin so that an existing provider file keeps
+working. :func:`load_settings` registers them, reads them once and checks them,
+so that a bad value fails when the plugin is built, naming the option, instead
+of half-way through a backup.
+"""
+
+import dataclasses
+
+from oslo_config import cfg
+
+from karbor_volume_glance import exceptions
+
+GROUP = "volume_glance_plugin"
+
+#: Glance serves image data in 64 KiB reads; objects are whole multiples of it.
+GLANCE_READ_SIZE = 65536
+MiB = 1024 * 1024
+
+volume_glance_opts = [
+    cfg.FloatOpt(
+        "poll_interval",
+        default=5.0,
+        min=0.001,
+        help="The longest wait, in seconds, between two status polls of a "
+        "snapshot, volume or image. Polling starts at a tenth of a second "
+        "and doubles up to this value, so short operations finish quickly "
+        "and long ones do not flood the APIs.",
+    ),
+    cfg.BoolOpt(
+        "backup_from_snapshot",
+        default=True,
+        help="Take a temporary snapshot of the volume and back up from it, so "
+        "the volume stays usable during the backup.",
+    ),
+    cfg.IntOpt(
+        "backup_image_object_size",
+        default=32 * MiB,
+        min=GLANCE_READ_SIZE,
+        help="The size in bytes of each data object written to the bank. "
+        "Must be a positive multiple of 65536 (Glance's read size). Memory "
+        "used by a transfer grows with this value.",
+    ),
+    cfg.FloatOpt(
+        "snapshot_timeout",
+        default=3600.0,
+        min=0.0,
+        help="Seconds to wait for a snapshot to become available or to be "
+        "deleted.",
+    ),
+    cfg.FloatOpt(
+        "volume_timeout",
+        default=7200.0,
+        min=0.0,
+        help="Seconds to wait for a volume to become available (created from "
+        "a snapshot or an image, or back from uploading) or to be deleted.",
+    ),
+    cfg.FloatOpt(
+        "image_timeout",
+        default=7200.0,
+        min=0.0,
+        help="Seconds to wait for an image to become active (a volume upload "
+        "or a data upload) or to be deleted.",
+    ),
+]
+
+
+def list_opts():
+    """The options for oslo-config-generator (entry point ``oslo.config.opts``)."""
+    return [(GROUP, list(volume_glance_opts))]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The plugin's validated settings, read once from the ConfigOpts."""
+
+    poll_interval: float = 5.0
+    backup_from_snapshot: bool = True
+    backup_image_object_size: int = 32 * MiB
+    snapshot_timeout: float = 3600.0
+    volume_timeout: float = 7200.0
+    image_timeout: float = 7200.0
+
+    def __post_init__(self):
+        validate(self)
+
+
+def validate(settings):
+    """Raise InvalidConfiguration, naming the option, for a value we refuse."""
+    if not settings.poll_interval > 0:
+        raise exceptions.InvalidConfiguration(
+            "poll_interval", f"must be greater than 0, got {settings.poll_interval!r}"
+        )
+    size = settings.backup_image_object_size
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise exceptions.InvalidConfiguration(
+            "backup_image_object_size",
+            f"must be a positive integer, got {size!r}",
+        )
+    if size % GLANCE_READ_SIZE:
+        raise exceptions.InvalidConfiguration(
+            "backup_image_object_size",
+            f"must be a multiple of {GLANCE_READ_SIZE}, got {size}",
+        )
+    for name in ("snapshot_timeout", "volume_timeout", "image_timeout"):
+        value = getattr(settings, name)
+        if not value > 0:
+            raise exceptions.InvalidConfiguration(
+                name, f"must be greater than 0, got {value!r}"
+            )
+
+
+def register_opts(conf):
+    """Register the plugin's options on ``conf`` (idempotent, as oslo allows)."""
+    conf.register_opts(volume_glance_opts, group=GROUP)
+
+
+def load_settings(conf=None):
+    """Register, read and validate the options; ``None`` means the defaults.
+
+    oslo.config checks types and bounds only when a value is read, with an
+    error that does not always say which option; reading every option here
+    turns that into an InvalidConfiguration naming it.
+    """
+    if conf is None:
+        conf = cfg.ConfigOpts()
+        conf([], project="karbor-volume-glance", default_config_files=[])
+    register_opts(conf)
+    values = {}
+    for opt in volume_glance_opts:
+        try:
+            values[opt.dest] = getattr(conf[GROUP], opt.dest)
+        except (ValueError, cfg.Error) as exc:
+            raise exceptions.InvalidConfiguration(opt.dest, str(exc)) from exc
+    return Settings(**values)

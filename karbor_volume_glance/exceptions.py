@@ -1,0 +1,209 @@
+"""Every error the library raises, each saying what failed and on which thing.
+
+Callers catch :class:`VolumeGlanceError` for anything of ours. Each class keeps
+the names it was built with as attributes (``option``, ``field``, ``key``,
+``resource_id`` …) so that callers and tests need not parse messages.
+"""
+
+
+class VolumeGlanceError(Exception):
+    """Base of every error raised by karbor_volume_glance."""
+
+
+# --- input: configuration and parameters -----------------------------------
+
+
+class InvalidConfiguration(VolumeGlanceError):
+    """A configuration option has a value the plugin cannot work with."""
+
+    def __init__(self, option, reason, group="volume_glance_plugin"):
+        self.option = option
+        self.group = group
+        self.reason = reason
+        super().__init__(f"[{group}] {option}: {reason}")
+
+
+class InvalidParameters(VolumeGlanceError):
+    """Operation parameters do not satisfy the operation's JSON schema."""
+
+    def __init__(self, field, rule, schema_title=None):
+        self.field = field
+        self.rule = rule
+        self.schema_title = schema_title
+        super().__init__(f"{field}: {rule}")
+
+
+class UnsupportedResourceType(VolumeGlanceError):
+    def __init__(self, resource_type, supported):
+        self.resource_type = resource_type
+        super().__init__(
+            f"resource type {resource_type!r} is not supported "
+            f"(supported: {', '.join(supported)})"
+        )
+
+
+# --- the bank ---------------------------------------------------------------
+
+
+class BankError(VolumeGlanceError):
+    """A bank operation failed."""
+
+    def __init__(self, message, key=None):
+        self.key = key
+        super().__init__(message)
+
+
+class InvalidBankKey(BankError):
+    """A key or section name breaks the bank's key rules."""
+
+    def __init__(self, key, reason):
+        self.reason = reason
+        super().__init__(f"invalid bank key {key!r}: {reason}", key=key)
+
+
+class BankObjectNotFound(BankError):
+    def __init__(self, key):
+        super().__init__(f"bank object {key!r} does not exist", key=key)
+
+
+class BankReadOnly(BankError):
+    def __init__(self, key=None):
+        where = f" (key {key!r})" if key else ""
+        super().__init__(f"bank section is read-only{where}", key=key)
+
+
+class UnknownBankBackend(BankError):
+    def __init__(self, name, known):
+        self.name = name
+        super().__init__(
+            f"no bank backend named {name!r} (known: {', '.join(sorted(known))})"
+        )
+
+
+# --- the cloud --------------------------------------------------------------
+
+
+class CloudError(VolumeGlanceError):
+    """A cloud call failed or a resource ended in a state we cannot use."""
+
+    def __init__(self, message, kind=None, resource_id=None):
+        self.kind = kind
+        self.resource_id = resource_id
+        super().__init__(message)
+
+
+class ResourceFailed(CloudError):
+    """A resource reached a failure status (error, killed, …)."""
+
+    def __init__(self, kind, resource_id, status, expected):
+        self.status = status
+        self.expected = tuple(expected)
+        super().__init__(
+            f"{kind} {resource_id} went to status {status!r} while waiting "
+            f"for {'/'.join(self.expected)}",
+            kind=kind,
+            resource_id=resource_id,
+        )
+
+
+class ResourceTimeout(CloudError):
+    """A resource did not reach the awaited status in time."""
+
+    def __init__(self, kind, resource_id, status, expected, timeout):
+        self.status = status
+        self.expected = tuple(expected)
+        self.timeout = timeout
+        super().__init__(
+            f"{kind} {resource_id} still {status!r} after {timeout:g} s "
+            f"waiting for {'/'.join(self.expected)}",
+            kind=kind,
+            resource_id=resource_id,
+        )
+
+
+class ResourceGone(CloudError):
+    """A resource disappeared while we were waiting for it."""
+
+    def __init__(self, kind, resource_id, expected):
+        self.expected = tuple(expected)
+        super().__init__(
+            f"{kind} {resource_id} disappeared while waiting for "
+            f"{'/'.join(self.expected)}",
+            kind=kind,
+            resource_id=resource_id,
+        )
+
+
+# --- the backup's data ------------------------------------------------------
+
+
+class BackupNotAvailable(VolumeGlanceError):
+    """The backup in the bank is not in a state the operation can use."""
+
+    def __init__(self, resource_id, status):
+        self.resource_id = resource_id
+        self.status = status
+        super().__init__(
+            f"backup of volume {resource_id} has status {status!r}, "
+            "not 'available'"
+        )
+
+
+class InvalidBackupMetadata(VolumeGlanceError):
+    """The backup's metadata in the bank is missing or contradicts itself."""
+
+    def __init__(self, resource_id, reason):
+        self.resource_id = resource_id
+        self.reason = reason
+        super().__init__(f"backup metadata of volume {resource_id}: {reason}")
+
+
+class ChunkIntegrityError(VolumeGlanceError):
+    """A chunk of backup data is missing, truncated or corrupted."""
+
+    def __init__(self, chunk, reason):
+        self.chunk = chunk
+        self.reason = reason
+        super().__init__(f"chunk {chunk}: {reason}")
+
+
+class ImageIntegrityError(VolumeGlanceError):
+    """The image as Glance stored it differs from the bytes we sent or got."""
+
+    def __init__(self, image_id, reason):
+        self.image_id = image_id
+        self.reason = reason
+        super().__init__(f"image {image_id}: {reason}")
+
+
+# --- operations -------------------------------------------------------------
+
+
+class OperationFailed(VolumeGlanceError):
+    """An operation failed; ``cause`` is the error that made it fail."""
+
+    operation = "operation"
+
+    def __init__(self, resource_id, cause):
+        self.resource_id = resource_id
+        self.cause = cause
+        super().__init__(
+            f"{self.operation} of volume {resource_id} failed: "
+            f"{type(cause).__name__}: {cause}"
+        )
+
+
+class ProtectFailed(OperationFailed):
+    operation = "protect"
+
+
+class RestoreFailed(OperationFailed):
+    operation = "restore"
+
+
+class DeleteFailed(OperationFailed):
+    operation = "delete"
+
+
+class VerifyFailed(OperationFailed):
+    operation = "verify"

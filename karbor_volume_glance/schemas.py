@@ -1,0 +1,113 @@
+"""JSON schemas of the operations' parameters, and their validation.
+
+OPTIONS_SCHEMA and RESTORE_SCHEMA are the volume-glance protection spec's,
+plus ``restore_description``; unknown keys are refused so that a misspelt
+option fails loudly instead of being ignored. :func:`validate` raises
+:class:`~karbor_volume_glance.exceptions.InvalidParameters` naming the field
+and the rule, e.g. ``backup_name: 'backup_name' is a required property``.
+"""
+
+import jsonschema
+
+from karbor_volume_glance import exceptions
+
+OPTIONS_SCHEMA = {
+    "title": "Volume Glance Protection Options",
+    "type": "object",
+    "properties": {
+        "backup_name": {
+            "type": "string",
+            "title": "Backup Name",
+            "description": "The name of the backup.",
+        },
+        "description": {
+            "type": "string",
+            "title": "Description",
+            "description": "The description of the backup.",
+        },
+    },
+    "required": ["backup_name"],
+    "additionalProperties": False,
+}
+
+RESTORE_SCHEMA = {
+    "title": "Volume Glance Protection Restore",
+    "type": "object",
+    "properties": {
+        "restore_name": {
+            "type": "string",
+            "title": "Restore Resource Name",
+            "description": "The name of the restored volume. When Karbor "
+            "calls restore without it, the name is "
+            "'<checkpoint id>@<original volume id>'.",
+        },
+        "restore_description": {
+            "type": "string",
+            "title": "Restore Description",
+            "description": "The description of the restored volume.",
+        },
+    },
+    "required": ["restore_name"],
+    "additionalProperties": False,
+}
+
+VERIFY_SCHEMA = {
+    "title": "Volume Glance Protection Verify",
+    "type": "object",
+    "properties": {},
+    "additionalProperties": False,
+}
+
+SAVED_INFO_SCHEMA = {
+    "title": "Volume Glance Protection Saved Info",
+    "type": "object",
+    "properties": {
+        "volume_id": {"type": "string", "description": "The protected volume."},
+        "volume_size": {
+            "type": "integer",
+            "description": "The protected volume's size in GiB.",
+        },
+        "image_size": {
+            "type": "integer",
+            "description": "The bytes of volume data kept in the bank.",
+        },
+        "chunks_num": {
+            "type": "integer",
+            "description": "How many data objects hold the volume's data.",
+        },
+        "backup_name": {"type": "string"},
+        "status": {"type": "string", "description": "The backup's status."},
+    },
+    "required": [],
+}
+
+
+def _field_of(error):
+    """The dotted path of the field an error is about."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required":
+        missing = [
+            name for name in error.validator_value if name not in error.instance
+        ]
+        path += missing[:1]
+    elif error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(name for name in error.instance if name not in allowed)
+        path += extra[:1]
+    return ".".join(path) or "parameters"
+
+
+def validate(schema, parameters):
+    """Check ``parameters`` against ``schema``; raise InvalidParameters if not.
+
+    ``None`` counts as no parameters. All violations are looked at and the
+    most relevant one reported, so the message names one field and one rule.
+    """
+    instance = {} if parameters is None else parameters
+    validator = jsonschema.Draft7Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise exceptions.InvalidParameters(
+            _field_of(error), error.message, schema.get("title")
+        )
+    return instance
