@@ -1,0 +1,65 @@
+"""The interface every bank backend implements, and the contract it keeps.
+
+A backend stores values under keys. It has the method set of Karbor's
+``BankPlugin`` so that the two are interchangeable, but it is called only
+through :class:`~karbor_volume_glance.bank.section.Bank`, which validates and
+normalises keys first: a backend receives absolute keys such as ``/a/b``.
+
+The contract, which ``tests/unit/bank`` checks for every backend:
+
+* Values are stored through :mod:`~karbor_volume_glance.bank.codec`, so a
+  value comes back with the type it went in with (bytes, str or JSON).
+* Writes are atomic: a reader sees the whole old value or the whole new value,
+  never a mix of the two and never a partial write, even if the writer dies.
+* An object ``/a/b`` and an object ``/a/b/c`` can exist side by side; there
+  are no directories, only keys.
+* A missing object raises :class:`BankObjectNotFound` on get and delete.
+* Listing returns absolute keys as :func:`listing.select_keys` defines them.
+* Backends are safe to call from several threads at once.
+"""
+
+import abc
+
+from karbor_volume_glance.exceptions import BankError
+
+
+class BankBackend(abc.ABC):
+    """Stores bank objects; see the module docstring for the contract."""
+
+    @classmethod
+    def from_url(cls, url):
+        """Build the backend a bank URL names.
+
+        ``url`` is a :func:`urllib.parse.urlsplit` result whose scheme is this
+        backend's entry point name. A backend that cannot be named by a URL
+        keeps this default, which refuses.
+        """
+        raise BankError(f"the {cls.__name__} bank backend cannot be opened by URL")
+
+    @abc.abstractmethod
+    def update_object(self, key, value, context=None):
+        """Store ``value`` under ``key``, replacing any old value atomically."""
+
+    @abc.abstractmethod
+    def get_object(self, key, context=None):
+        """Return the value under ``key``; raise BankObjectNotFound if none."""
+
+    @abc.abstractmethod
+    def list_objects(
+        self, prefix=None, limit=None, marker=None, sort_dir=None, context=None
+    ):
+        """Return the keys that start with ``prefix``, in listing order.
+
+        ``prefix`` is a plain string prefix (``None``/``""``: every key). Keys
+        are sorted ascending, or descending if ``sort_dir`` is ``"desc"``; only
+        keys strictly after ``marker`` in that order are returned, at most
+        ``limit`` of them (``None``: all).
+        """
+
+    @abc.abstractmethod
+    def delete_object(self, key, context=None):
+        """Remove the object under ``key``; raise BankObjectNotFound if none."""
+
+    @abc.abstractmethod
+    def get_owner_id(self, context=None):
+        """Return a string that identifies this bank and never changes."""

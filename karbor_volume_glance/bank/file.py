@@ -1,0 +1,406 @@
+"""A bank in a local (or mounted) directory, one file per object.
+
+Layout of a bank at ``<path>``::
+
+    <path>/bank.json           {"owner_id": "<uuid>", "format": 1}
+    <path>/objects/a/b~obj      the object /a/b
+    <path>/objects/a/b/c~obj    the object /a/b/c
+
+The ``~obj`` suffix uses a character no key can contain, so the objects
+``/a/b`` and ``/a/b/c`` can both exist, as in S3 or Swift. An object file is a
+header line ``KVGB1 <kind>\\n`` followed by the payload from
+:mod:`~karbor_volume_glance.bank.codec`, so ``cat`` shows a JSON object as is.
+
+Writes go to a temporary file in the target's directory (its name contains
+``~tmp`` and is never listed), which is flushed, fsynced and renamed over the
+target, and then the directory is fsynced: a reader sees the old or the new
+value, never a partial one. Deleting an object prunes the directories it
+leaves empty. Files are created with mode 0666 less the umask; a bank
+directory this backend creates is mode 0700.
+"""
+
+import errno
+import json
+import os
+import time
+import urllib.parse
+import uuid
+
+from oslo_log import log as logging
+
+from karbor_volume_glance.bank import codec, keys, listing
+from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.exceptions import (
+    BankError,
+    BankObjectNotFound,
+    InvalidBankKey,
+)
+
+LOG = logging.getLogger(__name__)
+
+FORMAT = 1
+METADATA_FILE = "bank.json"
+OBJECTS_DIRECTORY = "objects"
+OBJECT_SUFFIX = "~obj"
+TEMP_MARKER = "~tmp"
+HEADER_MAGIC = "KVGB1"
+
+#: Longest header line read before deciding the file is damaged.
+_HEADER_LIMIT = 64
+#: Times a write retries when a concurrent delete prunes its directory.
+_CREATE_ATTEMPTS = 10
+#: errno values of link() on a filesystem without hard links.
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+)
+#: Waits for another process to finish writing bank.json without link().
+_METADATA_READ_DELAYS = (0.01, 0.05, 0.1, 0.5)
+
+
+def _fsync_directory(directory):
+    """Make the directory's entries (new, renamed, removed files) durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory_if_present(directory):
+    """Like :func:`_fsync_directory`; a concurrent delete may have pruned it."""
+    try:
+        _fsync_directory(directory)
+    except FileNotFoundError:
+        LOG.debug("Directory %s was pruned before it was synced", directory)
+
+
+def _remove_quietly(path):
+    """Remove ``path`` if it exists; used to clean up after a failure."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        LOG.warning("Could not remove temporary file %s: %s", path, exc)
+
+
+def _temp_path(target):
+    """A unique temporary name next to ``target``; it contains ``~tmp``."""
+    return f"{target}{TEMP_MARKER}-{uuid.uuid4().hex}"
+
+
+def _write_durably(fd, *chunks):
+    """Write ``chunks`` to the new file ``fd``, fsync it and close it."""
+    with os.fdopen(fd, "wb") as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+class FileBackend(BankBackend):
+    """A bank stored in directory ``path`` (created if missing)."""
+
+    def __init__(self, path):
+        self._root = os.path.abspath(os.fspath(path))
+        self._objects_root = os.path.join(self._root, OBJECTS_DIRECTORY)
+        try:
+            self._prepare_directories()
+            self._owner_id = self._read_or_create_owner_id()
+        except OSError as exc:
+            raise BankError(
+                f"cannot open file bank at {self._root}: {exc.strerror or exc}"
+            ) from exc
+        LOG.debug("Opened file bank %s at %s", self._owner_id, self._root)
+
+    @classmethod
+    def from_url(cls, url):
+        """The bank at ``file:///absolute/path`` (or ``file://localhost/…``)."""
+        example = "as in 'file:///srv/karbor-bank'"
+        if url.query or url.fragment:
+            raise BankError(
+                f"a file bank URL takes no query or fragment ({example}), "
+                f"not {url.geturl()!r}"
+            )
+        if url.netloc not in ("", "localhost"):
+            raise BankError(
+                f"a file bank URL must name an absolute path ({example}); "
+                f"{url.geturl()!r} names the host {url.netloc!r} instead"
+            )
+        path = urllib.parse.unquote(url.path)
+        if not path.startswith("/"):
+            raise BankError(
+                f"a file bank URL must name an absolute path ({example}), "
+                f"not {url.geturl()!r}"
+            )
+        return cls(path)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._root!r})"
+
+    @property
+    def path(self):
+        """The bank's directory, absolute."""
+        return self._root
+
+    # --- opening ---------------------------------------------------------
+
+    def _prepare_directories(self):
+        if os.path.lexists(self._root) and not os.path.isdir(self._root):
+            raise BankError(
+                f"cannot open file bank at {self._root}: it exists and is not "
+                "a directory"
+            )
+        os.makedirs(self._root, mode=0o700, exist_ok=True)
+        os.makedirs(self._objects_root, exist_ok=True)
+
+    def _read_or_create_owner_id(self):
+        metadata_path = os.path.join(self._root, METADATA_FILE)
+        try:
+            return self._read_owner_id(metadata_path)
+        except FileNotFoundError:
+            pass
+        self._create_metadata(metadata_path)
+        return self._read_owner_id(metadata_path)
+
+    def _create_metadata(self, metadata_path):
+        """Create bank.json unless it exists; the first creator wins a race."""
+        content = json.dumps({"owner_id": str(uuid.uuid4()), "format": FORMAT})
+        content = (content + "\n").encode("utf-8")
+        temp_path = _temp_path(metadata_path)
+        try:
+            fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            _write_durably(fd, content)
+            try:
+                os.link(temp_path, metadata_path)  # fails if it exists: no-replace
+            except FileExistsError:
+                LOG.debug("Another process created %s first", metadata_path)
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                self._create_metadata_without_link(metadata_path, content)
+        finally:
+            _remove_quietly(temp_path)
+        _fsync_directory(self._root)
+
+    @staticmethod
+    def _create_metadata_without_link(metadata_path, content):
+        try:
+            fd = os.open(metadata_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return
+        _write_durably(fd, content)
+
+    def _read_owner_id(self, metadata_path):
+        for delay in (*_METADATA_READ_DELAYS, None):
+            with open(metadata_path, "rb") as stream:
+                data = stream.read()
+            if data or delay is None:
+                break
+            time.sleep(delay)  # created but not yet written by another process
+        try:
+            metadata = json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise BankError(f"{metadata_path} is damaged: {exc}") from exc
+        if not isinstance(metadata, dict):
+            raise BankError(f"{metadata_path} is damaged: not a JSON object")
+        if metadata.get("format") != FORMAT:
+            raise BankError(
+                f"{metadata_path} has format {metadata.get('format')!r}; this "
+                f"version reads only format {FORMAT}"
+            )
+        owner_id = metadata.get("owner_id")
+        if not isinstance(owner_id, str) or not owner_id:
+            raise BankError(f"{metadata_path} is damaged: no owner_id")
+        return owner_id
+
+    # --- paths and errors ------------------------------------------------
+
+    def _object_path(self, key):
+        """The file of absolute, normalised ``key``; refuses anything else."""
+        is_absolute = isinstance(key, str) and key.startswith("/")
+        parts = key.split("/")[1:] if is_absolute else []
+        if not parts or not all(map(keys.is_valid_part, parts)):
+            raise InvalidBankKey(key, "a backend key must be absolute and normalised")
+        return os.path.join(self._objects_root, *parts[:-1], parts[-1] + OBJECT_SUFFIX)
+
+    @staticmethod
+    def _os_error(action, key, exc):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return BankError(
+            f"file bank could not {action} object {key!r}: "
+            f"{exc.strerror or exc}{where}",
+            key=key,
+        )
+
+    # --- the backend interface -------------------------------------------
+
+    def update_object(self, key, value, context=None):
+        kind, payload = codec.encode(value)
+        path = self._object_path(key)
+        header = f"{HEADER_MAGIC} {kind}\n".encode("ascii")
+        try:
+            temp_path, fd = self._create_temp_file(path)
+            try:
+                _write_durably(fd, header, payload)
+                os.replace(temp_path, path)
+            except BaseException:
+                _remove_quietly(temp_path)
+                raise
+            _fsync_directory_if_present(os.path.dirname(path))
+        except OSError as exc:
+            raise self._os_error("write", key, exc) from exc
+
+    def _create_temp_file(self, path):
+        """Open a new temporary file next to ``path``; return (path, fd).
+
+        Creates the missing directories on the way. A concurrent delete may
+        prune a directory between its creation and the file's: then retry.
+        """
+        directory = os.path.dirname(path)
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            temp_path = _temp_path(path)
+            try:
+                self._make_directories(directory)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                return temp_path, os.open(temp_path, flags, 0o666)
+            except FileNotFoundError:
+                if attempt == _CREATE_ATTEMPTS:
+                    raise
+                LOG.debug("Directory %s vanished while writing; retrying", directory)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _make_directories(self, directory):
+        """Create ``directory`` and its missing parents below ``objects/``."""
+        relative = os.path.relpath(directory, self._objects_root)
+        if relative == os.curdir:
+            return
+        current = self._objects_root
+        for part in relative.split(os.sep):
+            parent, current = current, os.path.join(current, part)
+            try:
+                os.mkdir(current)
+            except FileExistsError:
+                continue
+            _fsync_directory(parent)
+
+    def get_object(self, key, context=None):
+        path = self._object_path(key)
+        try:
+            with open(path, "rb") as stream:
+                header = stream.readline(_HEADER_LIMIT)
+                payload = stream.read()
+        except FileNotFoundError:
+            raise BankObjectNotFound(key) from None
+        except OSError as exc:
+            raise self._os_error("read", key, exc) from exc
+        return codec.decode(self._parse_header(key, path, header), payload, key=key)
+
+    @staticmethod
+    def _parse_header(key, path, header):
+        """The value kind in ``header``; BankError if the file is damaged."""
+        fields = header.rstrip(b"\n").split(b" ")
+        if (
+            not header.endswith(b"\n")
+            or len(fields) != 2
+            or (fields[0] != HEADER_MAGIC.encode("ascii"))
+        ):
+            raise BankError(
+                f"bank object {key!r} is damaged: {path} does not start with "
+                f"a '{HEADER_MAGIC} <kind>' line",
+                key=key,
+            )
+        kind = fields[1].decode("ascii", errors="replace")
+        if kind not in codec.KINDS:
+            raise BankError(
+                f"bank object {key!r} is damaged: {path} has the unknown value "
+                f"kind {kind!r}",
+                key=key,
+            )
+        return kind
+
+    def list_objects(
+        self, prefix=None, limit=None, marker=None, sort_dir=None, context=None
+    ):
+        listing.check_listing_arguments(limit, sort_dir)
+        candidates = self._keys_that_may_start_with(prefix or "/")
+        return listing.select_keys(candidates, prefix, limit, marker, sort_dir)
+
+    def _keys_that_may_start_with(self, prefix):
+        """The stored keys under the deepest directory that ``prefix`` names.
+
+        Walks only that directory's entries whose names start with the rest of
+        the prefix, so a deep prefix does not walk the whole bank.
+        """
+        if not prefix.startswith("/"):
+            return []
+        directory_part, _, name_start = prefix[1:].rpartition("/")
+        directory_parts = directory_part.split("/") if directory_part else []
+        if not all(map(keys.is_valid_part, directory_parts)):
+            return []  # "//", "..", "~" …: no stored key can start with it
+        found = []
+        pending = [
+            (
+                os.path.join(self._objects_root, *directory_parts),
+                "/" + "".join(part + "/" for part in directory_parts),
+                name_start,
+            )
+        ]
+        while pending:
+            directory, key_base, name_start = pending.pop()
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if not entry.name.startswith(name_start):
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            if keys.is_valid_part(entry.name):
+                                pending.append(
+                                    (entry.path, key_base + entry.name + "/", "")
+                                )
+                        elif entry.name.endswith(OBJECT_SUFFIX):
+                            name = entry.name[: -len(OBJECT_SUFFIX)]
+                            if TEMP_MARKER not in name and keys.is_valid_part(name):
+                                found.append(key_base + name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # nothing stored there, or pruned while we walked
+            except OSError as exc:
+                raise BankError(
+                    f"file bank could not list {directory}: {exc.strerror or exc}"
+                ) from exc
+        return found
+
+    def delete_object(self, key, context=None):
+        path = self._object_path(key)
+        directory = os.path.dirname(path)
+        try:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                raise BankObjectNotFound(key) from None
+            _fsync_directory_if_present(directory)
+        except OSError as exc:
+            raise self._os_error("delete", key, exc) from exc
+        self._prune_empty_directories(directory)
+
+    def _prune_empty_directories(self, directory):
+        """Remove ``directory`` and its parents below ``objects/`` while empty.
+
+        rmdir() removes only empty directories, so a file another writer has
+        just created is never lost: its directory is simply not empty.
+        """
+        while directory != self._objects_root and directory.startswith(
+            self._objects_root + os.sep
+        ):
+            try:
+                os.rmdir(directory)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    LOG.warning(
+                        "Could not prune empty directory %s: %s", directory, exc
+                    )
+                return
+            directory = os.path.dirname(directory)
+
+    def get_owner_id(self, context=None):
+        return self._owner_id

@@ -1,0 +1,66 @@
+"""A bank held in process memory: for tests and for trying the plugin out.
+
+Values are stored encoded, so changing a dict after writing it does not change
+the bank, and every read returns a fresh copy. The bank disappears with the
+process; its URL is ``memory://``, which always opens a new, empty bank.
+"""
+
+import threading
+import uuid
+
+from oslo_log import log as logging
+
+from karbor_volume_glance.bank import codec, listing
+from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
+
+LOG = logging.getLogger(__name__)
+
+
+class MemoryBackend(BankBackend):
+    """A thread-safe bank in a dict of key -> (kind, payload)."""
+
+    def __init__(self):
+        self._objects = {}
+        self._lock = threading.Lock()
+        self._owner_id = str(uuid.uuid4())
+        LOG.debug("Created memory bank %s", self._owner_id)
+
+    @classmethod
+    def from_url(cls, url):
+        """A new memory bank for ``memory://``, which takes no host or path."""
+        if url.netloc or url.path or url.query or url.fragment:
+            raise BankError(
+                f"a memory bank URL is just 'memory://', not {url.geturl()!r}"
+            )
+        return cls()
+
+    def update_object(self, key, value, context=None):
+        encoded = codec.encode(value)
+        with self._lock:
+            self._objects[key] = encoded
+
+    def get_object(self, key, context=None):
+        with self._lock:
+            try:
+                kind, payload = self._objects[key]
+            except KeyError:
+                raise BankObjectNotFound(key) from None
+        return codec.decode(kind, payload, key=key)
+
+    def list_objects(
+        self, prefix=None, limit=None, marker=None, sort_dir=None, context=None
+    ):
+        with self._lock:
+            keys = list(self._objects)
+        return listing.select_keys(keys, prefix, limit, marker, sort_dir)
+
+    def delete_object(self, key, context=None):
+        with self._lock:
+            try:
+                del self._objects[key]
+            except KeyError:
+                raise BankObjectNotFound(key) from None
+
+    def get_owner_id(self, context=None):
+        return self._owner_id
