@@ -1,0 +1,295 @@
+"""The narrow facade through which operations talk to Cinder and Glance.
+
+Operations never hold a client: they ask this facade to create, wait for,
+stream and delete snapshots, volumes and images. It hides the clients' return
+shapes (cinderclient objects, glanceclient models, ``(resp, body)`` tuples),
+turns their exceptions into :class:`~karbor_volume_glance.exceptions.CloudError`
+naming the call and the resource, and waits with :mod:`.polling`.
+"""
+
+import contextlib
+import functools
+import time
+
+from cinderclient import exceptions as cinder_exc
+from glanceclient import exc as glance_exc
+from novaclient import exceptions as nova_exc
+from oslo_log import log as logging
+
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.cloud import polling
+
+LOG = logging.getLogger(__name__)
+
+NOT_FOUND = (cinder_exc.NotFound, glance_exc.HTTPNotFound, nova_exc.NotFound)
+
+VOLUME_USABLE = frozenset({"available", "in-use"})
+VOLUME_AVAILABLE = frozenset({"available"})
+#: Statuses from which Cinder refuses to delete a volume until they pass.
+VOLUME_BUSY = frozenset(
+    {"creating", "attaching", "detaching", "uploading", "downloading",
+     "backing-up", "restoring-backup", "extending", "retyping", "reserved",
+     "maintenance"}
+)
+SNAPSHOT_AVAILABLE = frozenset({"available"})
+SNAPSHOT_BUSY = frozenset({"creating", "backing-up", "restoring"})
+IMAGE_ACTIVE = frozenset({"active"})
+IMAGE_FAILED = frozenset({"killed", "deleted", "pending_delete", "deactivated"})
+IMAGE_GONE = frozenset({"deleted", "pending_delete"})
+
+
+def _cinder_failure(status):
+    """Cinder's failure statuses: every ``error*`` and a resource being removed."""
+    return status.startswith("error") or status in ("deleting", "deleted")
+
+
+def _field(resource, name, default=None):
+    """Read a field of a client object or of a dict-like model."""
+    try:
+        return resource[name]
+    except (TypeError, KeyError):
+        return getattr(resource, name, default)
+
+
+class Cloud:
+    """Cinder and Glance, as the operations need them, for one request context."""
+
+    def __init__(self, client_factory, context, settings, sleep=time.sleep):
+        self._factory = client_factory
+        self._context = context
+        self._settings = settings
+        self._sleep = sleep
+
+    @functools.cached_property
+    def cinder(self):
+        return self._create_client("cinder")
+
+    @functools.cached_property
+    def glance(self):
+        return self._create_client("glance")
+
+    def _create_client(self, service):
+        with self._calling(f"creating the {service} client", service, None):
+            return self._factory.create_client(service, self._context)
+
+    @contextlib.contextmanager
+    def _calling(self, action, kind, resource_id):
+        """Turn any client error into a CloudError that says what we were doing."""
+        try:
+            yield
+        except exceptions.VolumeGlanceError:
+            raise
+        except Exception as exc:
+            raise exceptions.CloudError(
+                f"{action} failed: {type(exc).__name__}: {exc}",
+                kind=kind,
+                resource_id=resource_id,
+            ) from exc
+
+    def _status(self, manager, kind, resource_id):
+        """The resource's status, or polling.GONE if it no longer exists."""
+        with self._calling(f"getting {kind} {resource_id}", kind, resource_id):
+            try:
+                return _field(manager.get(resource_id), "status")
+            except NOT_FOUND:
+                return polling.GONE
+
+    def _settle(self, fetch, kind, resource_id, busy, timeout):
+        """Wait while the status is in ``busy``; return it, or GONE."""
+        status = fetch()
+        if status in busy:
+            try:
+                status = self._wait(
+                    fetch, kind, resource_id, lambda s: s not in busy,
+                    lambda s: False, timeout,
+                    expected=["not " + "/".join(sorted(busy))],
+                )
+            except exceptions.ResourceGone:
+                return polling.GONE
+        return status
+
+    def _wait(self, fetch, kind, resource_id, success, failure, timeout,
+              expected=None):
+        return polling.wait_for_status(
+            fetch, kind=kind, resource_id=resource_id, success=success,
+            failure=failure, timeout=timeout, expected=expected,
+            max_interval=self._settings.poll_interval, sleep=self._sleep,
+        )
+
+    def _wait_gone(self, fetch, kind, resource_id, timeout, gone_statuses=()):
+        polling.wait_until_gone(
+            fetch, kind=kind, resource_id=resource_id, timeout=timeout,
+            max_interval=self._settings.poll_interval,
+            gone_statuses=gone_statuses, failure={"error_deleting"},
+            sleep=self._sleep,
+        )
+
+    # --- volumes --------------------------------------------------------
+
+    def get_volume(self, volume_id):
+        with self._calling(f"getting volume {volume_id}", "volume", volume_id):
+            return self.cinder.volumes.get(volume_id)
+
+    def _volume_status(self, volume_id):
+        return self._status(self.cinder.volumes, "volume", volume_id)
+
+    def wait_volume(self, volume_id, success=VOLUME_AVAILABLE):
+        """Wait until the volume has a status in ``success``; return it."""
+        return self._wait(
+            functools.partial(self._volume_status, volume_id), "volume",
+            volume_id, success, _cinder_failure, self._settings.volume_timeout,
+        )
+
+    def create_volume(self, size, name, description=None, snapshot_id=None,
+                      image_id=None):
+        source = snapshot_id or image_id
+        with self._calling(f"creating volume {name!r}", "volume", source):
+            volume = self.cinder.volumes.create(
+                size, snapshot_id=snapshot_id, imageRef=image_id, name=name,
+                description=description,
+            )
+        LOG.info("Created volume %s (%s) from %s", volume.id, name, source)
+        return volume.id
+
+    def delete_volume(self, volume_id):
+        """Delete a volume and wait until it is gone (idempotent)."""
+        timeout = self._settings.volume_timeout
+        fetch = functools.partial(self._volume_status, volume_id)
+        status = self._settle(fetch, "volume", volume_id, VOLUME_BUSY, timeout)
+        if status is not polling.GONE and status != "deleting":
+            with self._calling(f"deleting volume {volume_id}", "volume", volume_id):
+                try:
+                    self.cinder.volumes.delete(volume_id)
+                except NOT_FOUND:
+                    return
+        self._wait_gone(fetch, "volume", volume_id, timeout)
+        LOG.info("Deleted volume %s", volume_id)
+
+    def upload_volume_to_image(self, volume_id, image_name, force=False):
+        """Start Cinder's upload-to-image (raw, bare, private); return the image id."""
+        action = f"uploading volume {volume_id} to image {image_name!r}"
+        with self._calling(action, "volume", volume_id):
+            args = dict(force=force, image_name=image_name,
+                        container_format="bare", disk_format="raw")
+            if _supports(self.cinder, "3.1"):
+                args.update(visibility="private", protected=False)
+            _resp, body = self.cinder.volumes.upload_to_image(volume_id, **args)
+            image_id = body["os-volume_upload_image"]["image_id"]
+        LOG.info("Volume %s is uploading to image %s", volume_id, image_id)
+        return image_id
+
+    # --- snapshots ------------------------------------------------------
+
+    def _snapshot_status(self, snapshot_id):
+        return self._status(self.cinder.volume_snapshots, "snapshot", snapshot_id)
+
+    def create_snapshot(self, volume_id, name, force=False, description=None):
+        with self._calling(f"snapshotting volume {volume_id}", "volume", volume_id):
+            snapshot = self.cinder.volume_snapshots.create(
+                volume_id, force=force, name=name, description=description
+            )
+        LOG.info("Created snapshot %s of volume %s", snapshot.id, volume_id)
+        return snapshot.id
+
+    def wait_snapshot(self, snapshot_id):
+        return self._wait(
+            functools.partial(self._snapshot_status, snapshot_id), "snapshot",
+            snapshot_id, SNAPSHOT_AVAILABLE, _cinder_failure,
+            self._settings.snapshot_timeout,
+        )
+
+    def delete_snapshot(self, snapshot_id):
+        """Delete a snapshot and wait until it is gone (idempotent)."""
+        timeout = self._settings.snapshot_timeout
+        fetch = functools.partial(self._snapshot_status, snapshot_id)
+        status = self._settle(fetch, "snapshot", snapshot_id, SNAPSHOT_BUSY,
+                              timeout)
+        if status is not polling.GONE and status != "deleting":
+            with self._calling(f"deleting snapshot {snapshot_id}", "snapshot",
+                               snapshot_id):
+                try:
+                    self.cinder.volume_snapshots.delete(snapshot_id)
+                except NOT_FOUND:
+                    return
+        self._wait_gone(fetch, "snapshot", snapshot_id, timeout)
+        LOG.info("Deleted snapshot %s", snapshot_id)
+
+    # --- images ---------------------------------------------------------
+
+    def get_image(self, image_id):
+        with self._calling(f"getting image {image_id}", "image", image_id):
+            return self.glance.images.get(image_id)
+
+    def _image_status(self, image_id):
+        return self._status(self.glance.images, "image", image_id)
+
+    def wait_image(self, image_id):
+        """Wait until the image is active; return the image."""
+        self._wait(
+            functools.partial(self._image_status, image_id), "image", image_id,
+            IMAGE_ACTIVE, IMAGE_FAILED, self._settings.image_timeout,
+        )
+        return self.get_image(image_id)
+
+    def image_info(self, image_id):
+        """The image fields a backup records: size, checksums and formats."""
+        image = self.get_image(image_id)
+        return {
+            name: _field(image, name)
+            for name in ("size", "checksum", "os_hash_algo", "os_hash_value",
+                         "disk_format", "container_format")
+        }
+
+    def image_data(self, image_id):
+        """An iterable over the image's bytes, as Glance streams them."""
+        with self._calling(f"downloading image {image_id}", "image", image_id):
+            data = self.glance.images.data(image_id)
+        return self._guarded_stream(data, image_id)
+
+    def _guarded_stream(self, data, image_id):
+        if not data:  # glanceclient: a proxy of None for an image without data
+            return
+        with self._calling(f"downloading image {image_id}", "image", image_id):
+            yield from data
+
+    def create_image(self, name, disk_format, container_format):
+        with self._calling(f"creating image {name!r}", "image", None):
+            image = self.glance.images.create(
+                name=name, disk_format=disk_format,
+                container_format=container_format, visibility="private",
+            )
+        image_id = _field(image, "id")
+        LOG.info("Created image %s (%s)", image_id, name)
+        return image_id
+
+    def upload_image(self, image_id, reader, size):
+        """Stream ``reader`` (a file object) into the queued image."""
+        with self._calling(f"uploading data to image {image_id}", "image",
+                           image_id):
+            self.glance.images.upload(image_id, reader, image_size=size)
+
+    def delete_image(self, image_id):
+        """Delete an image and wait until it is gone (idempotent)."""
+        with self._calling(f"deleting image {image_id}", "image", image_id):
+            try:
+                self.glance.images.delete(image_id)
+            except NOT_FOUND:
+                return
+        self._wait_gone(
+            functools.partial(self._image_status, image_id), "image", image_id,
+            self._settings.image_timeout, gone_statuses=IMAGE_GONE,
+        )
+        LOG.info("Deleted image %s", image_id)
+
+
+def _supports(client, version):
+    """Whether a cinderclient speaks microversion ``version`` or later."""
+    api_version = getattr(client, "api_version", None)
+    if api_version is None:
+        return False
+    try:
+        from cinderclient import api_versions
+
+        return api_version >= api_versions.APIVersion(version)
+    except (TypeError, ValueError, AttributeError):
+        return False

@@ -1,0 +1,148 @@
+"""The data path: cutting an image stream into chunks, hashing and checking them.
+
+Free of cloud clients and bank backends: it takes and gives iterables of bytes.
+Protect feeds Glance's download stream through :func:`rechunk` and records a
+:class:`ChunkRecord` per chunk with :class:`StreamDigest` over the whole
+stream; restore checks every chunk with :func:`check_chunk` before its bytes
+go anywhere, and hands Glance a file-like :class:`IterableReader`.
+
+Memory stays bounded by one chunk plus one piece of the incoming stream,
+whatever the image's size.
+"""
+
+import dataclasses
+import hashlib
+import io
+
+from karbor_volume_glance import exceptions
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkRecord:
+    """What the metadata says of one stored chunk."""
+
+    index: int
+    name: str
+    length: int
+    sha256: str
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def rechunk(pieces, size):
+    """Yield the bytes of ``pieces`` in chunks of exactly ``size`` bytes.
+
+    The last chunk may be shorter; no empty chunk is ever yielded, so an empty
+    stream yields nothing. ``None`` and empty pieces are skipped.
+    """
+    if size <= 0:
+        raise ValueError(f"chunk size must be positive, got {size}")
+    buffer = bytearray()
+    for piece in pieces:
+        if not piece:
+            continue
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+class StreamDigest:
+    """Counts and hashes a whole stream: sha256 (ours) and md5 (Glance's)."""
+
+    def __init__(self):
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def update(self, data):
+        self.size += len(data)
+        self._sha256.update(data)
+        self._md5.update(data)
+
+    @property
+    def sha256(self):
+        return self._sha256.hexdigest()
+
+    @property
+    def md5(self):
+        return self._md5.hexdigest()
+
+
+def chunk_name(index):
+    """The bank key of chunk ``index`` (0-based): Karbor's ``data_1`` … ``data_N``."""
+    return f"data_{index + 1}"
+
+
+def record_chunk(index, data):
+    """The :class:`ChunkRecord` of ``data`` stored as chunk ``index``."""
+    return ChunkRecord(
+        index=index,
+        name=chunk_name(index),
+        length=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def check_chunk(record, data):
+    """Raise ChunkIntegrityError unless ``data`` is what ``record`` describes."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise exceptions.ChunkIntegrityError(
+            record.name, f"holds a {type(data).__name__}, not bytes"
+        )
+    if len(data) != record.length:
+        raise exceptions.ChunkIntegrityError(
+            record.name,
+            f"is {len(data)} bytes, the metadata says {record.length}",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != record.sha256:
+        raise exceptions.ChunkIntegrityError(
+            record.name,
+            f"sha256 {digest} does not match the recorded {record.sha256}",
+        )
+    return data
+
+
+class IterableReader(io.RawIOBase):
+    """A read-only file object over an iterable of bytes.
+
+    glanceclient's upload wants something with ``read``; this streams the
+    iterable one piece at a time. An exception raised by the iterable is kept
+    in :attr:`error` before it propagates, so that a caller whose HTTP library
+    wrapped it can still report the original (e.g. which chunk was bad).
+    """
+
+    def __init__(self, iterable):
+        super().__init__()
+        self._iterator = iter(iterable)
+        self._pending = memoryview(b"")
+        self.error = None
+        self.bytes_read = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        """Fill ``buffer`` from the iterable as far as it goes; 0 at the end."""
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                try:
+                    self._pending = memoryview(next(self._iterator)).cast("B")
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    self.error = exc
+                    raise
+                continue
+            count = min(len(view) - filled, len(self._pending))
+            view[filled:filled + count] = self._pending[:count]
+            self._pending = self._pending[count:]  # a view: no copy
+            filled += count
+        self.bytes_read += filled
+        return filled

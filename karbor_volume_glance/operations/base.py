@@ -1,0 +1,34 @@
+"""What every operation shares: Karbor's four hooks and the operation's wiring.
+
+Karbor runs an Operation's hooks in a taskflow graph: ``on_prepare_begin``,
+``on_prepare_finish``, ``on_main``, ``on_complete``, each called with
+``(checkpoint, resource, context, parameters, **kwargs)``. Our operations do
+their work in ``on_main``; the other hooks are there for Karbor's contract
+(duck-typed: Karbor's ``protection_plugin.Operation`` is never imported).
+"""
+
+from karbor_volume_glance.cloud import facade
+
+
+class Operation:
+    """Karbor's Operation interface with no-op hooks."""
+
+    def __init__(self, settings, client_factory):
+        self._settings = settings
+        self._client_factory = client_factory
+
+    def cloud(self, context):
+        """The cloud facade for one request context."""
+        return facade.Cloud(self._client_factory, context, self._settings)
+
+    def on_prepare_begin(self, checkpoint, resource, context, parameters, **kwargs):
+        """Runs before any child resource's hooks; nothing to do here."""
+
+    def on_prepare_finish(self, checkpoint, resource, context, parameters, **kwargs):
+        """Runs after all child resources' prepare hooks; nothing to do here."""
+
+    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
+        raise NotImplementedError
+
+    def on_complete(self, checkpoint, resource, context, parameters, **kwargs):
+        """Runs after all dependent resources' hooks; nothing to do here."""

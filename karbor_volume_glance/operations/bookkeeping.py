@@ -1,0 +1,72 @@
+"""Status bookkeeping: the resource section's ``status`` and Karbor's records.
+
+The bank section of a protected volume holds ``status`` (a plain string, as
+Karbor's plugins write it) and, after a failure, ``status_reason``. Karbor's
+restore and verify records get per-resource statuses; a record that fails to
+save is logged and never fails the operation.
+"""
+
+from oslo_log import log as logging
+
+from karbor_volume_glance.operations import sectionio
+
+LOG = logging.getLogger(__name__)
+
+# The statuses of a resource's backup, as Karbor names them.
+PROTECTING = "protecting"
+AVAILABLE = "available"
+ERROR = "error"
+DELETING = "deleting"
+DELETED = "deleted"
+RESTORING = "restoring"
+
+STATUS_KEY = "status"
+REASON_KEY = "status_reason"
+
+
+def describe(exc):
+    """A one-line reason for an error: its class and its message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+class SectionStatus:
+    """Reads and writes the ``status`` of one volume's bank section."""
+
+    def __init__(self, section, resource_id):
+        self._section = section
+        self._resource_id = resource_id
+
+    def get(self):
+        """The recorded status, or None when the section has none."""
+        return sectionio.read_optional(self._section, STATUS_KEY)
+
+    def set(self, status, reason=None):
+        if reason is not None:
+            self._section.update_object(REASON_KEY, reason)
+        self._section.update_object(STATUS_KEY, status)
+        LOG.info("Backup of volume %s is now %s", self._resource_id, status)
+
+    def fail(self, exc):
+        """Record ``error`` with the reason; a bank that fails too is only logged."""
+        try:
+            self.set(ERROR, describe(exc))
+        except Exception as bank_exc:
+            LOG.error(
+                "Could not record status error for volume %s: %s "
+                "(the operation failed with %s)",
+                self._resource_id, describe(bank_exc), describe(exc),
+            )
+
+
+def update_record(record, resource, status, reason=None):
+    """Set ``resource``'s status in Karbor's restore/verify record, if given."""
+    if record is None:
+        return
+    try:
+        record.update_resource_status(resource.type, resource.id, status, reason)
+        record.save()
+    except Exception as exc:
+        LOG.error(
+            "Could not update the record of %s %s to %s: %s",
+            resource.type, resource.id, status, describe(exc),
+        )

@@ -1,0 +1,117 @@
+"""Restore: bring a protected volume back from the bank by way of Glance.
+
+The spec's steps, in order (``on_main``), after the parameters, the backup's
+status and its metadata are checked and every chunk is known to be present:
+
+1. create a temporary image and stream the bank's chunks into it, each chunk
+   checked against its recorded length and sha256 before it is sent; wait
+   until the image is active and compare Glance's size and md5 with ours;
+2. create a volume of the recorded size from the image;
+3. wait until the volume is available;
+4. delete the temporary image (on every path; on failure the half-made
+   volume too).
+
+Restore names the new volume ``restore_name``; when Karbor calls it without
+one the name is ``<checkpoint id>@<original volume id>``, as Karbor's own
+plugins name restores. The result fills Karbor's ``new_resources`` and its
+``restore`` record.
+"""
+
+from oslo_log import log as logging
+
+from karbor_volume_glance import datapath, exceptions, schemas
+from karbor_volume_glance.cloud import cleanup
+from karbor_volume_glance.operations import base, bookkeeping, metadata, transfer
+
+LOG = logging.getLogger(__name__)
+
+
+def restore_parameters(parameters, checkpoint, volume_id):
+    """Validated restore parameters, with the default name filled in."""
+    params = dict(parameters or {})
+    params.setdefault("restore_name", f"{checkpoint.id}@{volume_id}")
+    return schemas.validate(schemas.RESTORE_SCHEMA, params)
+
+
+class RestoreOperation(base.Operation):
+    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
+        volume_id = resource.id
+        params = restore_parameters(parameters, checkpoint, volume_id)
+        record = kwargs.get("restore")
+        bookkeeping.update_record(record, resource, bookkeeping.RESTORING)
+        LOG.info("Restoring volume %s from checkpoint %s as %r", volume_id,
+                 getattr(checkpoint, "id", None), params["restore_name"])
+        try:
+            section = checkpoint.get_resource_bank_section(volume_id)
+            backup = metadata.load_available(section, volume_id)
+            transfer.check_present(section, backup.chunks)
+            new_volume_id = self._restore(self.cloud(context), section, backup,
+                                          params)
+        except Exception as exc:
+            bookkeeping.update_record(record, resource, bookkeeping.ERROR,
+                                      bookkeeping.describe(exc))
+            LOG.error("Restore of volume %s failed: %s", volume_id,
+                      bookkeeping.describe(exc))
+            raise exceptions.RestoreFailed(volume_id, exc) from exc
+        new_resources = kwargs.get("new_resources")
+        if new_resources is not None:
+            new_resources[volume_id] = new_volume_id
+        bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
+        LOG.info("Restored volume %s as volume %s", volume_id, new_volume_id)
+        return new_volume_id
+
+    def _restore(self, cloud, section, backup, params):
+        volume_id = backup.volume_id
+        purpose = f"restore of volume {volume_id}"
+        with cleanup.TemporaryResources(purpose) as temps:
+            image_id = temps.add(
+                "image",
+                cloud.create_image(
+                    f"temporary_image_for_restore_of_{volume_id}",
+                    backup.disk_format, backup.container_format,
+                ),
+                cloud.delete_image,
+            )
+            self._upload(cloud, image_id, section, backup)
+            new_volume_id = temps.add(
+                "volume",
+                cloud.create_volume(
+                    backup.volume_size, params["restore_name"],
+                    description=params.get("restore_description"),
+                    image_id=image_id,
+                ),
+                cloud.delete_volume,
+            )
+            cloud.wait_volume(new_volume_id)
+            temps.forget(new_volume_id)  # restored: it is the user's now
+        return new_volume_id
+
+    def _upload(self, cloud, image_id, section, backup):
+        """Step 1: stream verified chunks into the image and check the result."""
+        reader = datapath.IterableReader(
+            transfer.read_verified(section, backup.chunks)
+        )
+        try:
+            cloud.upload_image(image_id, reader, backup.image_size)
+        except Exception as exc:
+            if reader.error is not None:  # ours, maybe wrapped by the HTTP stack
+                raise reader.error from exc
+            raise
+        if reader.bytes_read != backup.image_size:
+            raise exceptions.ImageIntegrityError(
+                image_id,
+                f"sent {reader.bytes_read} bytes, the backup holds "
+                f"{backup.image_size}",
+            )
+        cloud.wait_image(image_id)
+        info = cloud.image_info(image_id)
+        if info.get("size") is not None and info["size"] != backup.image_size:
+            raise exceptions.ImageIntegrityError(
+                image_id, f"Glance stored {info['size']} bytes, we sent "
+                f"{backup.image_size}",
+            )
+        if backup.md5 and info.get("checksum") and info["checksum"] != backup.md5:
+            raise exceptions.ImageIntegrityError(
+                image_id, f"Glance's md5 {info['checksum']} differs from the "
+                f"backup's {backup.md5}",
+            )

@@ -1,0 +1,113 @@
+"""The volume-glance protection plugin: wiring, and Karbor's plugin interface.
+
+Karbor loads this class by the entry point ``volume-glance-protection-plugin``
+in the ``karbor.protections`` namespace and calls ``plugin_class(config)``
+with the provider file's ConfigOpts. Which operation serves which call is all
+this module decides; the work is in :mod:`karbor_volume_glance.operations`.
+"""
+
+from karbor_volume_glance import conf, exceptions, schemas
+from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.operations import (
+    delete,
+    metadata,
+    protect,
+    restore,
+    sectionio,
+    verify,
+)
+
+VOLUME_RESOURCE_TYPE = "OS::Cinder::Volume"
+
+
+class VolumeGlanceProtectionPlugin:
+    """Protects ``OS::Cinder::Volume`` resources through Glance into a bank.
+
+    :param config: an oslo.config ConfigOpts (Karbor's provider file); the
+        plugin reads its ``[volume_glance_plugin]`` options from it and fails
+        here, naming the option, if one is invalid. None means the defaults.
+    :param client_factory: an object with ``create_client(service, context)``
+        for ``'cinder'``, ``'glance'`` and ``'nova'``; None picks Karbor's
+        factory inside Karbor and a keystoneauth1 one elsewhere.
+    """
+
+    _SUPPORTED_RESOURCE_TYPES = (VOLUME_RESOURCE_TYPE,)
+
+    def __init__(self, config=None, client_factory=None):
+        self._config = config
+        self.settings = conf.load_settings(config)
+        self._client_factory = client_factory or factory.default_client_factory()
+
+    # --- Karbor's class-level interface -----------------------------------
+
+    @classmethod
+    def get_supported_resources_types(cls):
+        return list(cls._SUPPORTED_RESOURCE_TYPES)
+
+    @classmethod
+    def _check_type(cls, resource_type):
+        if resource_type not in cls._SUPPORTED_RESOURCE_TYPES:
+            raise exceptions.UnsupportedResourceType(
+                resource_type, cls._SUPPORTED_RESOURCE_TYPES
+            )
+
+    @classmethod
+    def get_options_schema(cls, resource_type):
+        cls._check_type(resource_type)
+        return schemas.OPTIONS_SCHEMA
+
+    @classmethod
+    def get_restore_schema(cls, resource_type):
+        cls._check_type(resource_type)
+        return schemas.RESTORE_SCHEMA
+
+    @classmethod
+    def get_verify_schema(cls, resource_type):
+        cls._check_type(resource_type)
+        return schemas.VERIFY_SCHEMA
+
+    @classmethod
+    def get_saved_info_schema(cls, resource_type):
+        cls._check_type(resource_type)
+        return schemas.SAVED_INFO_SCHEMA
+
+    @classmethod
+    def get_saved_info(cls, metadata_store, resource):
+        """What the bank says of ``resource``'s backup (SAVED_INFO_SCHEMA).
+
+        ``metadata_store`` is the checkpoint, or the resource's bank section.
+        Returns None when nothing was saved.
+        """
+        section = metadata_store
+        if hasattr(metadata_store, "get_resource_bank_section"):
+            section = metadata_store.get_resource_bank_section(resource.id)
+        raw = sectionio.read_optional(section, metadata.METADATA_KEY)
+        if not isinstance(raw, dict):
+            return None
+        info = {key: raw[key] for key in schemas.SAVED_INFO_SCHEMA["properties"]
+                if key in raw}
+        status = sectionio.read_optional(section, "status")
+        if status is not None:
+            info["status"] = status
+        return info
+
+    # --- operations -----------------------------------------------------
+
+    def _operation(self, operation_class, resource):
+        self._check_type(resource.type)
+        return operation_class(self.settings, self._client_factory)
+
+    def get_protect_operation(self, resource):
+        return self._operation(protect.ProtectOperation, resource)
+
+    def get_restore_operation(self, resource):
+        return self._operation(restore.RestoreOperation, resource)
+
+    def get_delete_operation(self, resource):
+        return self._operation(delete.DeleteOperation, resource)
+
+    def get_verify_operation(self, resource):
+        return self._operation(verify.VerifyOperation, resource)
+
+    def get_copy_operation(self, resource):
+        raise NotImplementedError("volume-glance backups cannot be copied yet")

@@ -1,0 +1,109 @@
+"""The data path: re-chunking a stream, chunk records and checks, the reader."""
+
+import hashlib
+import io
+import os
+
+import pytest
+
+from karbor_volume_glance import datapath, exceptions
+
+
+@pytest.mark.parametrize("total", [0, 1, 9, 10, 11, 100, 1000])
+@pytest.mark.parametrize("piece", [1, 3, 10, 64])
+def test_rechunk_keeps_every_byte_in_exact_chunks(total, piece):
+    data = os.urandom(total)
+    pieces = [data[i:i + piece] for i in range(0, total, piece)]
+    chunks = list(datapath.rechunk(pieces, 10))
+    assert b"".join(chunks) == data
+    assert all(len(chunk) == 10 for chunk in chunks[:-1])
+    assert all(0 < len(chunk) <= 10 for chunk in chunks)
+    assert len(chunks) == -(-total // 10)
+
+
+def test_rechunk_skips_empty_and_none_pieces():
+    assert list(datapath.rechunk([b"", None, b"abc", b"", b"de"], 2)) == [
+        b"ab", b"cd", b"e"]
+
+
+def test_rechunk_refuses_a_non_positive_size():
+    with pytest.raises(ValueError):
+        list(datapath.rechunk([b"x"], 0))
+
+
+def test_rechunk_is_lazy():
+    def endless():
+        while True:
+            yield b"x" * 7
+
+    chunks = datapath.rechunk(endless(), 5)
+    assert [next(chunks) for _ in range(3)] == [b"xxxxx"] * 3
+
+
+def test_stream_digest_matches_hashlib():
+    digest = datapath.StreamDigest()
+    data = os.urandom(5000)
+    for i in range(0, 5000, 333):
+        digest.update(data[i:i + 333])
+    assert digest.size == 5000
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert digest.md5 == hashlib.md5(data).hexdigest()
+
+
+def test_chunk_names_follow_karbor():
+    assert datapath.chunk_name(0) == "data_1"
+    assert datapath.record_chunk(9, b"abc").name == "data_10"
+
+
+def test_check_chunk_accepts_the_recorded_bytes():
+    record = datapath.record_chunk(0, b"hello")
+    assert datapath.check_chunk(record, b"hello") == b"hello"
+
+
+@pytest.mark.parametrize(
+    "stored, words",
+    [
+        (b"hell", "is 4 bytes, the metadata says 5"),
+        (b"hellO", "sha256"),
+        ("hello", "holds a str"),
+        ({"a": 1}, "holds a dict"),
+    ],
+)
+def test_check_chunk_names_the_chunk_and_the_fault(stored, words):
+    record = datapath.record_chunk(2, b"hello")
+    with pytest.raises(exceptions.ChunkIntegrityError) as info:
+        datapath.check_chunk(record, stored)
+    assert info.value.chunk == "data_3"
+    assert str(info.value).startswith("chunk data_3: ")
+    assert words in str(info.value)
+
+
+def test_iterable_reader_streams_pieces_through_read():
+    pieces = [b"ab", b"", b"cdef", b"g"]
+    reader = datapath.IterableReader(pieces)
+    assert reader.read(3) == b"abc"  # a read fills across pieces
+    assert reader.read(100) == b"defg"
+    assert reader.read() == b""
+    assert reader.read(5) == b""
+    assert reader.bytes_read == 7
+
+
+def test_iterable_reader_works_under_a_buffered_reader():
+    data = os.urandom(100_000)
+    pieces = (data[i:i + 4096] for i in range(0, len(data), 4096))
+    buffered = io.BufferedReader(datapath.IterableReader(pieces), 65536)
+    out = b"".join(iter(lambda: buffered.read(65536), b""))
+    assert out == data
+
+
+def test_iterable_reader_keeps_the_error_it_raised():
+    def failing():
+        yield b"abc"
+        raise exceptions.ChunkIntegrityError("data_2", "bad")
+
+    reader = datapath.IterableReader(failing())
+    assert reader.read(3) == b"abc"
+    with pytest.raises(exceptions.ChunkIntegrityError):
+        reader.read(3)
+    assert isinstance(reader.error, exceptions.ChunkIntegrityError)
+    assert reader.error.chunk == "data_2"

@@ -1,0 +1,98 @@
+"""Client factories: the catalog look-up and which factory is the default."""
+
+import sys
+import types
+
+import pytest
+
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.testing import FakeContext
+
+CATALOG_V3 = [
+    {"type": "volumev3", "name": "cinderv3", "endpoints": [
+        {"interface": "internal", "region_id": "R1", "url": "http://int/volume/v3"},
+        {"interface": "public", "region_id": "R1", "url": "http://pub/volume/v3"},
+        {"interface": "public", "region_id": "R2", "url": "http://r2/volume/v3"},
+    ]},
+    {"type": "image", "name": "glance", "endpoints": [
+        {"interface": "public", "region": "R1", "url": "http://pub/image"},
+    ]},
+    {"type": "compute", "name": "nova", "endpoints": [
+        {"interface": "public", "url": "http://pub/compute/v2.1"},
+    ]},
+]
+CATALOG_V2 = [
+    {"type": "volumev3", "endpoints": [{"publicURL": "http://v2style/volume/v3",
+                                        "internalURL": "http://v2int/volume/v3"}]},
+]
+
+
+def context(catalog=CATALOG_V3, token="tok"):
+    return FakeContext(project_id="p", user_id="u", auth_token=token,
+                       service_catalog=catalog)
+
+
+@pytest.mark.parametrize(
+    "catalog, service, interface, region, url",
+    [
+        (CATALOG_V3, "cinder", "public", None, "http://pub/volume/v3"),
+        (CATALOG_V3, "cinder", "internal", None, "http://int/volume/v3"),
+        (CATALOG_V3, "cinder", "public", "R2", "http://r2/volume/v3"),
+        (CATALOG_V3, "glance", "public", "R1", "http://pub/image"),
+        (CATALOG_V3, "nova", "public", None, "http://pub/compute/v2.1"),
+        (CATALOG_V2, "cinder", "public", None, "http://v2style/volume/v3"),
+        (CATALOG_V2, "cinder", "internal", None, "http://v2int/volume/v3"),
+    ],
+)
+def test_find_endpoint(catalog, service, interface, region, url):
+    assert factory.find_endpoint(catalog, service, interface, region) == url
+
+
+def test_a_missing_service_is_named():
+    with pytest.raises(exceptions.CloudError, match="no public endpoint for glance"):
+        factory.find_endpoint(CATALOG_V2, "glance")
+
+
+def test_clients_use_the_token_and_the_catalog_endpoint():
+    clients = factory.ContextClientFactory()
+    cinder = clients.create_client("cinder", context())
+    assert cinder.client.session.get_endpoint() == "http://pub/volume/v3"
+    assert cinder.client.session.get_token() == "tok"
+    assert str(cinder.api_version.get_string()) == factory.CINDER_API_VERSION
+    glance = clients.create_client("glance", context())
+    assert glance.http_client.session.get_endpoint() == "http://pub/image"
+    nova = clients.create_client("nova", context())
+    assert nova.client.session.get_endpoint() == "http://pub/compute/v2.1"
+
+
+def test_a_context_without_a_token_is_refused():
+    with pytest.raises(exceptions.CloudError, match="no auth_token for cinder"):
+        factory.ContextClientFactory().create_client("cinder", context(token=None))
+
+
+def test_an_unknown_service_is_refused():
+    with pytest.raises(exceptions.CloudError, match="unknown service 'swift'"):
+        factory.ContextClientFactory().create_client("swift", context())
+
+
+def test_inside_karbor_the_default_is_karbors_factory(monkeypatch):
+    assert isinstance(factory.default_client_factory(), factory.ContextClientFactory)
+    made = []
+
+    class ClientFactory:
+        @classmethod
+        def create_client(cls, service, ctx):
+            made.append((service, ctx))
+            return f"karbor-{service}"
+
+    fake_module = types.ModuleType("karbor.services.protection.client_factory")
+    fake_module.ClientFactory = ClientFactory
+    monkeypatch.setitem(sys.modules, factory._KARBOR_PROVIDER_MODULE,
+                        types.ModuleType("provider"))
+    monkeypatch.setitem(sys.modules, "karbor.services.protection.client_factory",
+                        fake_module)
+    default = factory.default_client_factory()
+    assert isinstance(default, factory.KarborClientFactory)
+    assert default.create_client("glance", "ctx") == "karbor-glance"
+    assert made == [("glance", "ctx")]
