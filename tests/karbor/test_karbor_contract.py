@@ -1,0 +1,178 @@
+"""The plugin inside Karbor 1.6's own machinery (needs the ``karbor`` package).
+
+These tests load the plugin the way Karbor's provider does, run its hooks in
+Karbor's own taskflow resource graph, and keep the backup in Karbor's own
+Checkpoint and BankSection classes, so the duck-typed contract is checked
+against the real thing rather than against our reading of it.
+"""
+
+import os
+import warnings
+
+import pytest
+from oslo_config import cfg
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # eventlet's deprecation notice
+    from karbor.common import constants
+    from karbor.services.protection import bank_plugin, graph, provider, resource_flow
+    from karbor.services.protection.checkpoint import CheckpointCollection
+    from karbor.services.protection.flows import workflow
+
+from karbor_volume_glance import conf
+from karbor_volume_glance.bank.memory import MemoryBackend
+from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+from karbor_volume_glance.testing import FakeCloud, FakeContext, FakeRecord, Resource
+
+VOLUME = "OS::Cinder::Volume"
+
+# Karbor 1.6 runs on eventlet and futurist's green executors, all deprecated.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def provider_config(tmp_path):
+    bank_dir = tmp_path / "fs-bank"
+    path = tmp_path / "provider.conf"
+    path.write_text(
+        "[provider]\n"
+        "name = volume-glance\n"
+        "id = 4b0f9d36-7d2f-4b8c-9d38-3f6c7c5a1a11\n"
+        "plugin = volume-glance-protection-plugin\n"
+        "bank = karbor-fs-bank-plugin\n"
+        "enabled = True\n"
+        "[file_system_bank_plugin]\n"
+        f"file_system_bank_path = {bank_dir}\n"
+        "[volume_glance_plugin]\n"
+        "poll_interval = 0.01\n"
+        "backup_image_object_size = 131072\n"
+    )
+    config = cfg.ConfigOpts()
+    config(args=[f"--config-file={path}"])
+    config.register_opts(provider.provider_opts, "provider")
+    return config
+
+
+def test_karbors_provider_loads_the_plugin_beside_karbors_own(provider_config):
+    loaded = provider.PluggableProtectionProvider(provider_config)
+    assert loaded.plugins[VOLUME] is VolumeGlanceProtectionPlugin
+    schemas = loaded.extended_info_schema
+    assert schemas["options_schema"][VOLUME]["required"] == ["backup_name"]
+    assert schemas["restore_schema"][VOLUME]["required"] == ["restore_name"]
+    [plugin] = loaded.load_plugins().values()
+    assert plugin.settings.poll_interval == 0.01
+    assert plugin.settings.backup_image_object_size == 131072
+    # Karbor's own volume-glance plugin is still loadable under its name
+    from karbor import utils
+
+    karbors = utils.load_class(provider.PROTECTION_NAMESPACE,
+                               "karbor-volume-glance-plugin")
+    assert karbors is not VolumeGlanceProtectionPlugin
+
+
+class Harness:
+    """Karbor's Bank, Checkpoint and taskflow resource graph around the plugin."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.context = FakeContext(project_id="proj", user_id="user")
+        self.bank = bank_plugin.Bank(MemoryBackend())
+        config = cfg.ConfigOpts()
+        config([], default_config_files=[])
+        config.register_opts(conf.volume_glance_opts, conf.GROUP)
+        config.set_override("poll_interval", 0.01, conf.GROUP)
+        self.plugin = VolumeGlanceProtectionPlugin(
+            config, client_factory=cloud.client_factory())
+        self.engine = workflow.TaskFlowEngine()
+
+    def checkpoint(self, resources):
+        plan = {"id": "plan-1", "name": "plan", "provider_id": "prov",
+                "project_id": "proj",
+                "resources": [r._asdict() for r in resources]}
+        return CheckpointCollection(self.bank).create(plan, context=self.context)
+
+    def run(self, operation, checkpoint, resources, parameters, **store):
+        resource_graph = graph.build_graph(resources, lambda node: [])
+        flow = resource_flow.build_resource_flow(
+            operation_type=operation, context=self.context,
+            workflow_engine=self.engine, plugins={VOLUME: self.plugin},
+            resource_graph=resource_graph, parameters=parameters,
+        )
+        store.update(context=self.context, checkpoint=checkpoint,
+                     operation_log=None)
+        engine = self.engine.get_engine(flow, store=store)
+        self.engine.run_engine(engine)
+
+
+def test_protect_restore_verify_delete_in_karbors_flow():
+    cloud = FakeCloud()
+    data = {}
+    resources = []
+    for index in range(2):
+        data[index] = os.urandom(131072 * 2 + index)
+        volume_id = cloud.add_volume(data=data[index], size=1)
+        resources.append(Resource(type=VOLUME, id=volume_id, name=f"v{index}"))
+    harness = Harness(cloud)
+    checkpoint = harness.checkpoint(resources)
+
+    harness.run(constants.OPERATION_PROTECT, checkpoint, resources,
+                {VOLUME: {"backup_name": "nightly"}})
+    for resource in resources:
+        section = checkpoint.get_resource_bank_section(resource.id)
+        assert section.get_object("status") == "available"
+    assert cloud.leftovers() == []
+
+    restore = FakeRecord()
+    new_resources = {}
+    harness.run(constants.OPERATION_RESTORE, checkpoint, resources,
+                {VOLUME: {"restore_name": "back"}},
+                restore=restore, new_resources=new_resources)
+    for index, resource in enumerate(resources):
+        new_id = new_resources[resource.id]
+        assert cloud.volume_data(new_id) == data[index]
+        assert restore.status_of(resource) == "available"
+    assert cloud.leftovers(keep=new_resources.values()) == []
+
+    verify = FakeRecord()
+    harness.run(constants.OPERATION_VERIFY, checkpoint, resources, {},
+                verify=verify, new_resources={})
+    assert all(verify.status_of(r) == "available" for r in resources)
+
+    harness.run(constants.OPERATION_DELETE, checkpoint, resources, {})
+    for resource in resources:
+        section = checkpoint.get_resource_bank_section(resource.id)
+        assert section.list_objects() == ["status"]
+        assert section.get_object("status") == "deleted"
+
+
+def test_restore_without_a_name_in_karbors_flow_uses_checkpoint_at_volume():
+    cloud = FakeCloud()
+    volume_id = cloud.add_volume(data=b"abc")
+    resources = [Resource(type=VOLUME, id=volume_id, name="v")]
+    harness = Harness(cloud)
+    checkpoint = harness.checkpoint(resources)
+    harness.run(constants.OPERATION_PROTECT, checkpoint, resources,
+                {VOLUME: {"backup_name": "b"}})
+    new_resources = {}
+    harness.run(constants.OPERATION_RESTORE, checkpoint, resources, {},
+                restore=FakeRecord(), new_resources=new_resources)
+    cinder = cloud.client_factory().create_client("cinder", None)
+    assert cinder.volumes.get(new_resources[volume_id]).name == (
+        f"{checkpoint.id}@{volume_id}")
+
+
+def test_a_failed_protect_fails_karbors_flow_and_the_backup_can_be_deleted():
+    cloud = FakeCloud()
+    volume_id = cloud.add_volume(data=os.urandom(300000))
+    resources = [Resource(type=VOLUME, id=volume_id, name="v")]
+    harness = Harness(cloud)
+    checkpoint = harness.checkpoint(resources)
+    cloud.inject("image.data", "drop", after_bytes=150000)
+    with pytest.raises(Exception, match="protect of volume"):
+        harness.run(constants.OPERATION_PROTECT, checkpoint, resources,
+                    {VOLUME: {"backup_name": "b"}})
+    section = checkpoint.get_resource_bank_section(volume_id)
+    assert section.get_object("status") == "error"
+    assert cloud.leftovers() == []
+    harness.run(constants.OPERATION_DELETE, checkpoint, resources, {})
+    assert section.list_objects() == ["status"]
