@@ -34,8 +34,8 @@ class ProtectOperation(base.Operation):
         status = bookkeeping.SectionStatus(section, volume_id)
         LOG.info("Protecting volume %s into checkpoint %s", volume_id,
                  getattr(checkpoint, "id", None))
-        status.set(bookkeeping.PROTECTING)
         try:
+            status.set(bookkeeping.PROTECTING)
             result = self._protect(self.cloud(context), section, volume_id, params)
             status.set(bookkeeping.AVAILABLE)
         except Exception as exc:

@@ -87,3 +87,10 @@ def test_registering_twice_is_harmless():
     config = make_conf()
     conf.register_opts(config)
     assert conf.load_settings(config).poll_interval == 5.0
+
+
+def test_oslo_config_generator_finds_the_options_by_entry_point():
+    from stevedore import driver
+
+    loaded = driver.DriverManager("oslo.config.opts", "karbor_volume_glance").driver
+    assert loaded is conf.list_opts

@@ -173,3 +173,11 @@ def test_invalid_options_touch_nothing(harness, params, field):
     assert info.value.field == field
     assert harness.cloud.calls == calls_before
     assert harness.bank.list_objects() == []
+
+
+def test_a_bank_that_refuses_the_first_status_write_fails_protect_cleanly(cloud):
+    harness = Harness(cloud, Bank(FailingWrites("/status")))
+    volume_id = cloud.add_volume(data=b"abc")
+    with pytest.raises(exceptions.ProtectFailed, match="disk full"):
+        harness.protect(volume_id)
+    assert cloud.created() == []
