@@ -6,6 +6,8 @@ restore and verify records get per-resource statuses; a record that fails to
 save is logged and never fails the operation.
 """
 
+import contextlib
+
 from oslo_log import log as logging
 
 from karbor_volume_glance.operations import sectionio
@@ -70,3 +72,22 @@ def update_record(record, resource, status, reason=None):
             "Could not update the record of %s %s to %s: %s",
             resource.type, resource.id, status, describe(exc),
         )
+
+
+@contextlib.contextmanager
+def failure_reported(error_class, resource, status=None, record=None):
+    """Report an error of the block everywhere it belongs, then raise it wrapped.
+
+    The section's status (``status``, a SectionStatus) and Karbor's record
+    (``record``) get ``error`` with the reason, the failure is logged, and
+    ``error_class(resource id, cause)`` is raised from the original error.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if status is not None:
+            status.fail(exc)
+        update_record(record, resource, ERROR, describe(exc))
+        LOG.error("%s of volume %s failed: %s", error_class.operation.capitalize(),
+                  resource.id, describe(exc))
+        raise error_class(resource.id, exc) from exc

@@ -21,7 +21,8 @@ class DeleteOperation(base.Operation):
         status = bookkeeping.SectionStatus(section, volume_id)
         LOG.info("Deleting the backup of volume %s from checkpoint %s", volume_id,
                  getattr(checkpoint, "id", None))
-        try:
+        with bookkeeping.failure_reported(exceptions.DeleteFailed, resource,
+                                          status=status):
             status.set(bookkeeping.DELETING)
             deleted = 0
             for key in sectionio.list_all(section):
@@ -29,11 +30,6 @@ class DeleteOperation(base.Operation):
                     continue
                 deleted += _delete_if_present(section, key)
             status.set(bookkeeping.DELETED)
-        except Exception as exc:
-            status.fail(exc)
-            LOG.error("Delete of the backup of volume %s failed: %s", volume_id,
-                      bookkeeping.describe(exc))
-            raise exceptions.DeleteFailed(volume_id, exc) from exc
         LOG.info("Deleted %d objects of the backup of volume %s", deleted, volume_id)
         return deleted
 

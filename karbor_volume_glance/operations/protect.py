@@ -34,15 +34,11 @@ class ProtectOperation(base.Operation):
         status = bookkeeping.SectionStatus(section, volume_id)
         LOG.info("Protecting volume %s into checkpoint %s", volume_id,
                  getattr(checkpoint, "id", None))
-        try:
+        with bookkeeping.failure_reported(exceptions.ProtectFailed, resource,
+                                          status=status):
             status.set(bookkeeping.PROTECTING)
             result = self._protect(self.cloud(context), section, volume_id, params)
             status.set(bookkeeping.AVAILABLE)
-        except Exception as exc:
-            status.fail(exc)
-            LOG.error("Protect of volume %s failed: %s", volume_id,
-                      bookkeeping.describe(exc))
-            raise exceptions.ProtectFailed(volume_id, exc) from exc
         LOG.info("Protected volume %s: %d bytes in %d chunks", volume_id,
                  result["image_size"], result["chunks_num"])
         return result

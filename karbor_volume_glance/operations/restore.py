@@ -41,18 +41,13 @@ class RestoreOperation(base.Operation):
         bookkeeping.update_record(record, resource, bookkeeping.RESTORING)
         LOG.info("Restoring volume %s from checkpoint %s as %r", volume_id,
                  getattr(checkpoint, "id", None), params["restore_name"])
-        try:
+        with bookkeeping.failure_reported(exceptions.RestoreFailed, resource,
+                                          record=record):
             section = checkpoint.get_resource_bank_section(volume_id)
             backup = metadata.load_available(section, volume_id)
             transfer.check_present(section, backup.chunks)
             new_volume_id = self._restore(self.cloud(context), section, backup,
                                           params)
-        except Exception as exc:
-            bookkeeping.update_record(record, resource, bookkeeping.ERROR,
-                                      bookkeeping.describe(exc))
-            LOG.error("Restore of volume %s failed: %s", volume_id,
-                      bookkeeping.describe(exc))
-            raise exceptions.RestoreFailed(volume_id, exc) from exc
         new_resources = kwargs.get("new_resources")
         if new_resources is not None:
             new_resources[volume_id] = new_volume_id

@@ -20,19 +20,14 @@ class VerifyOperation(base.Operation):
         schemas.validate(schemas.VERIFY_SCHEMA, parameters)
         volume_id = resource.id
         record = kwargs.get("verify")
-        try:
+        with bookkeeping.failure_reported(exceptions.VerifyFailed, resource,
+                                          record=record):
             section = checkpoint.get_resource_bank_section(volume_id)
             backup = metadata.load_available(section, volume_id)
             transfer.check_present(section, backup.chunks)
             checked = sum(
                 len(chunk) for chunk in transfer.read_verified(section, backup.chunks)
             )
-        except Exception as exc:
-            bookkeeping.update_record(record, resource, bookkeeping.ERROR,
-                                      bookkeeping.describe(exc))
-            LOG.error("Verify of the backup of volume %s failed: %s", volume_id,
-                      bookkeeping.describe(exc))
-            raise exceptions.VerifyFailed(volume_id, exc) from exc
         bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
         LOG.info("Verified the backup of volume %s: %d chunks, %d bytes",
                  volume_id, len(backup.chunks), checked)
