@@ -207,3 +207,11 @@ class DeleteFailed(OperationFailed):
 
 class VerifyFailed(OperationFailed):
     operation = "verify"
+
+
+class CheckpointNotFound(VolumeGlanceError):
+    """No checkpoint with that id in the bank (or not in this project)."""
+
+    def __init__(self, checkpoint_id):
+        self.checkpoint_id = checkpoint_id
+        super().__init__(f"checkpoint {checkpoint_id} is not in the bank")

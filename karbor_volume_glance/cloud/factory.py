@@ -6,6 +6,11 @@ picks Karbor's own factory when the plugin runs inside Karbor's protection
 service (so Karbor's ``[cinder_client]``/``[glance_client]`` settings apply),
 and otherwise :class:`ContextClientFactory`, which builds clients from the
 request context's token and service catalog through a keystoneauth1 session.
+
+Standalone, :class:`SessionClientFactory` makes clients from a keystoneauth1
+session, and :func:`from_cloud_config` from a clouds.yaml cloud (read by
+openstacksdk's config loader: ``OS_CLOUD``, ``OS_CLIENT_CONFIG_FILE`` and the
+usual file locations). Every factory negotiates the Cinder microversion.
 """
 
 import sys
@@ -24,6 +29,8 @@ SERVICE_TYPES = {
 }
 
 #: The Cinder microversion we ask for: 3.1 adds upload-to-image's visibility.
+#: An older server gets its highest version; the facade then leaves
+#: visibility out of the upload (Cinder's default for it is private).
 CINDER_API_VERSION = "3.1"
 GLANCE_API_VERSION = "2"
 NOVA_API_VERSION = "2.1"
@@ -111,14 +118,102 @@ class ContextClientFactory:
         if service not in SERVICE_TYPES:
             raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
         session = self.session(context, service)
-        if service == "cinder":
-            from cinderclient import client as cinder_client
+        return make_client(service, session)
 
-            return cinder_client.Client(CINDER_API_VERSION, session=session)
-        if service == "glance":
-            import glanceclient
 
-            return glanceclient.Client(GLANCE_API_VERSION, session=session)
+def negotiated_cinder_version(session, **endpoint):
+    """The Cinder microversion to use: ours, or the server's highest below it."""
+    from cinderclient import api_versions
+    from cinderclient import client as cinder_client
+
+    probe = cinder_client.Client("3.0", session=session, **endpoint)
+    wanted = api_versions.APIVersion(CINDER_API_VERSION)
+    try:
+        version = api_versions.discover_version(probe, wanted)
+    except Exception as exc:
+        raise exceptions.CloudError(
+            f"cannot agree on a Cinder API version: {type(exc).__name__}: {exc}",
+            kind="cinder",
+        ) from exc
+    LOG.debug("Using Cinder microversion %s", version.get_string())
+    return version
+
+
+def make_client(service, session, region_name=None, interface=None):
+    """A client of ``service`` over a keystoneauth1 session."""
+    endpoint = {
+        key: value
+        for key, value in (("region_name", region_name), ("interface", interface))
+        if value
+    }
+    if service == "cinder":
+        from cinderclient import client as cinder_client
+
+        version = negotiated_cinder_version(session, **endpoint)
+        return cinder_client.Client(version, session=session, **endpoint)
+    if service == "glance":
+        import glanceclient
+
+        return glanceclient.Client(GLANCE_API_VERSION, session=session, **endpoint)
+    if service == "nova":
         from novaclient import client as nova_client
 
-        return nova_client.Client(NOVA_API_VERSION, session=session)
+        if "interface" in endpoint:
+            endpoint["endpoint_type"] = endpoint.pop("interface")
+        return nova_client.Client(NOVA_API_VERSION, session=session, **endpoint)
+    raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
+
+
+class SessionClientFactory:
+    """Clients over one keystoneauth1 session (its catalog finds the endpoints)."""
+
+    def __init__(self, session, region_name=None, interface=None):
+        self.session = session
+        self.region_name = region_name
+        self.interface = interface
+
+    def create_client(self, service, context=None):
+        if service not in SERVICE_TYPES:
+            raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
+        with _cloud_errors(f"creating the {service} client", service):
+            return make_client(service, self.session, self.region_name,
+                               self.interface)
+
+
+def from_cloud_config(cloud=None, config_file=None):
+    """A SessionClientFactory for a clouds.yaml cloud (None: ``OS_CLOUD``).
+
+    ``config_file`` adds a clouds.yaml to the places openstacksdk looks
+    (``OS_CLIENT_CONFIG_FILE`` does the same from the environment).
+    """
+    from openstack import config as os_config
+
+    with _cloud_errors(f"loading cloud {cloud!r} from clouds.yaml", "cloud"):
+        loader = os_config.OpenStackConfig(
+            config_files=[config_file] if config_file else None,
+            load_envvars=True,
+        )
+        region = loader.get_one(cloud=cloud)
+        session = region.get_session()
+    return SessionClientFactory(
+        session, region_name=region.region_name or None,
+        interface=region.interface or None,
+    )
+
+
+class _cloud_errors:
+    """Turn any error of a block into CloudError saying what was being done."""
+
+    def __init__(self, action, kind):
+        self.action = action
+        self.kind = kind
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, exceptions.VolumeGlanceError):
+            return False
+        raise exceptions.CloudError(
+            f"{self.action} failed: {type(exc).__name__}: {exc}", kind=self.kind
+        ) from exc

@@ -37,13 +37,14 @@ class ProtectOperation(base.Operation):
         with bookkeeping.failure_reported(exceptions.ProtectFailed, resource,
                                           status=status):
             status.set(bookkeeping.PROTECTING)
-            result = self._protect(self.cloud(context), section, volume_id, params)
+            result = self._protect(self.cloud(context), section, volume_id, params,
+                                   kwargs.get("progress"))
             status.set(bookkeeping.AVAILABLE)
         LOG.info("Protected volume %s: %d bytes in %d chunks", volume_id,
                  result["image_size"], result["chunks_num"])
         return result
 
-    def _protect(self, cloud, section, volume_id, params):
+    def _protect(self, cloud, section, volume_id, params, progress=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
         in_use = volume.status == "in-use"
@@ -54,6 +55,7 @@ class ProtectOperation(base.Operation):
             records, digest = transfer.save_stream(
                 section, cloud.image_data(image_id),
                 self._settings.backup_image_object_size, volume_id,
+                progress=progress, total=image_info.get("size"),
             )
             _check_download(image_id, image_info, digest)
         extra = {

@@ -47,7 +47,7 @@ class RestoreOperation(base.Operation):
             backup = metadata.load_available(section, volume_id)
             transfer.check_present(section, backup.chunks)
             new_volume_id = self._restore(self.cloud(context), section, backup,
-                                          params)
+                                          params, kwargs.get("progress"))
         new_resources = kwargs.get("new_resources")
         if new_resources is not None:
             new_resources[volume_id] = new_volume_id
@@ -55,7 +55,7 @@ class RestoreOperation(base.Operation):
         LOG.info("Restored volume %s as volume %s", volume_id, new_volume_id)
         return new_volume_id
 
-    def _restore(self, cloud, section, backup, params):
+    def _restore(self, cloud, section, backup, params, progress=None):
         volume_id = backup.volume_id
         purpose = f"restore of volume {volume_id}"
         with cleanup.TemporaryResources(purpose) as temps:
@@ -67,7 +67,7 @@ class RestoreOperation(base.Operation):
                 ),
                 cloud.delete_image,
             )
-            self._upload(cloud, image_id, section, backup)
+            self._upload(cloud, image_id, section, backup, progress)
             new_volume_id = temps.add(
                 "volume",
                 cloud.create_volume(
@@ -81,10 +81,11 @@ class RestoreOperation(base.Operation):
             temps.forget(new_volume_id)  # restored: it is the user's now
         return new_volume_id
 
-    def _upload(self, cloud, image_id, section, backup):
+    def _upload(self, cloud, image_id, section, backup, progress=None):
         """Step 1: stream verified chunks into the image and check the result."""
         reader = datapath.IterableReader(
-            transfer.read_verified(section, backup.chunks)
+            transfer.read_verified(section, backup.chunks, progress,
+                                   backup.volume_id)
         )
         try:
             cloud.upload_image(image_id, reader, backup.image_size)

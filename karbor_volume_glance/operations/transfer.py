@@ -14,8 +14,12 @@ from karbor_volume_glance.operations import sectionio
 LOG = logging.getLogger(__name__)
 
 
-def save_stream(section, stream, chunk_size, volume_id):
-    """Store ``stream`` in ``section`` as chunks; return (records, digest)."""
+def save_stream(section, stream, chunk_size, volume_id, progress=None,
+                total=None):
+    """Store ``stream`` in ``section`` as chunks; return (records, digest).
+
+    ``progress(volume_id, done, total)`` is called after each chunk.
+    """
     digest = datapath.StreamDigest()
     records = []
     for index, chunk in enumerate(datapath.rechunk(stream, chunk_size)):
@@ -25,6 +29,8 @@ def save_stream(section, stream, chunk_size, volume_id):
         records.append(record)
         LOG.debug("Volume %s: stored %s (%d bytes)", volume_id, record.name,
                   record.length)
+        if progress is not None:
+            progress(volume_id, digest.size, total)
     return records, digest
 
 
@@ -37,8 +43,13 @@ def check_present(section, records):
                                                  "is missing from the bank")
 
 
-def read_verified(section, records):
-    """Yield each chunk's bytes after checking its length and sha256."""
+def read_verified(section, records, progress=None, volume_id=None):
+    """Yield each chunk's bytes after checking its length and sha256.
+
+    ``progress(volume_id, done, total)`` is called as each chunk is handed on.
+    """
+    total = sum(record.length for record in records)
+    done = 0
     for record in records:
         try:
             data = section.get_object(record.name)
@@ -47,3 +58,6 @@ def read_verified(section, records):
                 record.name, f"cannot be read: {type(exc).__name__}: {exc}"
             ) from exc
         yield datapath.check_chunk(record, data)
+        done += record.length
+        if progress is not None:
+            progress(volume_id, done, total)

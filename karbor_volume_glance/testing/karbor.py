@@ -7,19 +7,20 @@ tells Karbor's restore or verify record, and :func:`run_operation` calls an
 Operation's four hooks in the order Karbor's flow calls them for one resource.
 """
 
-import collections
 import uuid
 
-Resource = collections.namedtuple(
-    "Resource", ["type", "id", "name", "extra_info"], defaults=(None, None)
-)
+from karbor_volume_glance.standalone.hooks import HOOKS, run_operation
+from karbor_volume_glance.standalone.records import OperationRecord
+from karbor_volume_glance.standalone.resources import Resource, volume_resource
 
-VOLUME_TYPE = "OS::Cinder::Volume"
-
-
-def volume_resource(volume_id, name=None):
-    return Resource(type=VOLUME_TYPE, id=volume_id, name=name or volume_id)
-
+__all__ = [
+    "HOOKS",
+    "FakeCheckpoint",
+    "FakeRecord",
+    "Resource",
+    "run_operation",
+    "volume_resource",
+]
 
 class FakeCheckpoint:
     """A checkpoint over any bank with ``get_sub_section`` (ours or Karbor's)."""
@@ -34,48 +35,5 @@ class FakeCheckpoint:
         )
 
 
-class FakeRecord:
+class FakeRecord(OperationRecord):
     """Karbor's Restore/Verification object, as far as an Operation uses it."""
-
-    def __init__(self):
-        self.resources_status = {}
-        self.resources_reason = {}
-        self.history = []
-        self.saves = 0
-
-    def update_resource_status(self, resource_type, resource_id, status,
-                               reason=None):
-        key = f"{resource_type}#{resource_id}"
-        self.resources_status[key] = status
-        if isinstance(reason, str):
-            self.resources_reason[key] = reason
-        self.history.append((key, status, reason))
-
-    def save(self):
-        self.saves += 1
-
-    def status_of(self, resource):
-        return self.resources_status.get(f"{resource.type}#{resource.id}")
-
-    def reason_of(self, resource):
-        return self.resources_reason.get(f"{resource.type}#{resource.id}")
-
-
-HOOKS = ("on_prepare_begin", "on_prepare_finish", "on_main", "on_complete")
-
-
-def run_operation(operation, checkpoint, resource, context=None, parameters=None,
-                  **kwargs):
-    """Run ``operation``'s hooks in Karbor's order; return ``on_main``'s result.
-
-    Karbor passes ``operation_log`` to every hook, so this does too.
-    """
-    kwargs.setdefault("operation_log", None)
-    result = None
-    for hook in HOOKS:
-        value = getattr(operation, hook)(
-            checkpoint, resource, context, parameters, **kwargs
-        )
-        if hook == "on_main":
-            result = value
-    return result

@@ -176,3 +176,34 @@ def test_a_failed_protect_fails_karbors_flow_and_the_backup_can_be_deleted():
     assert cloud.leftovers() == []
     harness.run(constants.OPERATION_DELETE, checkpoint, resources, {})
     assert section.list_objects() == ["status"]
+
+
+def test_karbor_lists_and_reads_checkpoints_made_without_karbor():
+    from karbor_volume_glance.bank import Bank
+    from karbor_volume_glance.standalone import checkpoints as cps
+    from karbor_volume_glance.standalone.runner import Runner
+
+    cloud = FakeCloud()
+    volume_ids = [cloud.add_volume(data=os.urandom(1000 + i)) for i in range(2)]
+    harness = Harness(cloud)
+    backend = MemoryBackend()  # one store, seen through our Bank and Karbor's
+    runner = Runner(harness.plugin, Bank(backend), harness.context)
+    result = runner.protect(volume_ids, {v: {"backup_name": "b"} for v in volume_ids})
+    assert result.ok
+
+    collection = CheckpointCollection(bank_plugin.Bank(backend))
+    ids = collection.list_ids(project_id="proj",
+                              provider_id=cps.STANDALONE_PROVIDER_ID)
+    assert ids == [result.checkpoint_id]
+    checkpoint = collection.get(result.checkpoint_id)
+    assert checkpoint.status == "available"
+    assert [node.value.id for node in checkpoint.resource_graph] == volume_ids
+    # and Karbor's checkpoint finds the plugin's data where the plugin put it
+    new_resources = {}
+    resources = [node.value for node in checkpoint.resource_graph]
+    harness.run(constants.OPERATION_RESTORE, checkpoint, resources, {},
+                restore=FakeRecord(), new_resources=new_resources)
+    for volume_id in volume_ids:
+        assert (cloud.volume_data(new_resources[volume_id])
+                == cloud.volume_data(volume_id))
+

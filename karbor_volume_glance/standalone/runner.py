@@ -1,0 +1,168 @@
+"""The standalone runner: checkpoints of several volumes, without Karbor.
+
+What Karbor's protection service does around the plugin, for the CLI: make a
+checkpoint, run each volume's operation hooks in Karbor's order, and keep the
+checkpoint's status (``protecting`` → ``available`` or ``error``;
+``deleting`` → ``deleted`` or ``error-deleting``). One volume that fails does
+not stop the others; each volume's outcome is returned.
+"""
+
+import dataclasses
+
+from oslo_log import log as logging
+
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.standalone import checkpoints as cps
+from karbor_volume_glance.standalone.hooks import run_operation
+from karbor_volume_glance.standalone.records import OperationRecord
+from karbor_volume_glance.standalone.resources import volume_resource
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of one volume in one operation."""
+
+    volume_id: str
+    ok: bool
+    error: str | None = None
+    new_volume_id: str | None = None
+
+    def to_dict(self):
+        return {key: value for key, value in dataclasses.asdict(self).items()
+                if value is not None}
+
+
+@dataclasses.dataclass
+class Result:
+    """An operation over a checkpoint: its id and every volume's outcome."""
+
+    checkpoint_id: str
+    outcomes: list
+
+    @property
+    def ok(self):
+        return all(outcome.ok for outcome in self.outcomes)
+
+    def failures(self):
+        return [outcome for outcome in self.outcomes if not outcome.ok]
+
+    def to_dict(self):
+        return {"checkpoint_id": self.checkpoint_id, "ok": self.ok,
+                "volumes": [outcome.to_dict() for outcome in self.outcomes]}
+
+
+class Runner:
+    """Runs the plugin's operations on checkpoints of one bank for one project.
+
+    ``context`` needs ``project_id``; it is handed to the plugin's client
+    factory as Karbor hands its request context. ``progress`` (optional) is
+    passed to the operations as ``progress(volume_id, done, total)``.
+    """
+
+    def __init__(self, plugin, bank, context, progress=None):
+        self.plugin = plugin
+        self.store = cps.CheckpointStore(bank)
+        self.context = context
+        self.progress = progress
+
+    def _run(self, getter, checkpoint, resource, parameters, **kwargs):
+        operation = getattr(self.plugin, getter)(resource)
+        return run_operation(operation, checkpoint, resource, self.context,
+                             parameters, progress=self.progress, **kwargs)
+
+    def checkpoint(self, checkpoint_id):
+        return self.store.get(checkpoint_id, project_id=self.context.project_id)
+
+    def protect(self, volume_ids, parameters, plan_name="karbor-volume-glance"):
+        """One checkpoint holding every volume; ``parameters`` per volume id."""
+        resources = [volume_resource(volume_id) for volume_id in volume_ids]
+        checkpoint = self.store.create(resources, self.context.project_id,
+                                       plan_name=plan_name)
+        LOG.info("Checkpoint %s: protecting %d volumes", checkpoint.id,
+                 len(resources))
+        outcomes = []
+        for resource in resources:
+            try:
+                self._run("get_protect_operation", checkpoint, resource,
+                          parameters[resource.id])
+                outcomes.append(Outcome(resource.id, True))
+            except exceptions.VolumeGlanceError as exc:
+                outcomes.append(Outcome(resource.id, False, str(exc)))
+        result = Result(checkpoint.id, outcomes)
+        checkpoint.index["extra_info"] = _failure_info(result)
+        checkpoint.set_status(cps.AVAILABLE if result.ok else cps.ERROR)
+        return result
+
+    def restore(self, checkpoint_id, parameters):
+        """Restore every volume of the checkpoint; ``parameters`` per volume id."""
+        checkpoint = self.checkpoint(checkpoint_id)
+        outcomes = []
+        for resource in checkpoint.resources:
+            record, new_resources = OperationRecord(), {}
+            try:
+                self._run("get_restore_operation", checkpoint, resource,
+                          parameters.get(resource.id, {}), restore=record,
+                          new_resources=new_resources)
+                outcomes.append(Outcome(resource.id, True,
+                                        new_volume_id=new_resources[resource.id]))
+            except exceptions.VolumeGlanceError as exc:
+                outcomes.append(Outcome(resource.id, False, str(exc)))
+        return Result(checkpoint.id, outcomes)
+
+    def verify(self, checkpoint_id):
+        checkpoint = self.checkpoint(checkpoint_id)
+        outcomes = []
+        for resource in checkpoint.resources:
+            try:
+                self._run("get_verify_operation", checkpoint, resource, {},
+                          verify=OperationRecord(), new_resources={})
+                outcomes.append(Outcome(resource.id, True))
+            except exceptions.VolumeGlanceError as exc:
+                outcomes.append(Outcome(resource.id, False, str(exc)))
+        return Result(checkpoint.id, outcomes)
+
+    def delete(self, checkpoint_id):
+        """Delete every volume's data; the checkpoint ends ``deleted``.
+
+        Works on a checkpoint in any status, so a failed backup can always be
+        deleted; a volume whose data cannot be removed leaves the checkpoint
+        ``error-deleting``, and deleting again retries it.
+        """
+        checkpoint = self.checkpoint(checkpoint_id)
+        checkpoint.set_status(cps.DELETING)
+        outcomes = []
+        for resource in checkpoint.resources:
+            try:
+                self._run("get_delete_operation", checkpoint, resource, {})
+                outcomes.append(Outcome(resource.id, True))
+            except exceptions.VolumeGlanceError as exc:
+                outcomes.append(Outcome(resource.id, False, str(exc)))
+        result = Result(checkpoint.id, outcomes)
+        if result.ok:
+            checkpoint.set_status(cps.DELETED)
+            self.store.remove_indices(checkpoint)
+        else:
+            checkpoint.set_status(cps.ERROR_DELETING)
+        return result
+
+    def list(self):
+        return [checkpoint.to_dict()
+                for checkpoint in self.store.list(self.context.project_id)]
+
+    def show(self, checkpoint_id):
+        """The checkpoint and, per volume, what the bank says of its backup."""
+        checkpoint = self.checkpoint(checkpoint_id)
+        shown = checkpoint.to_dict()
+        shown["volumes"] = {
+            resource.id: self.plugin.get_saved_info(checkpoint, resource)
+            or {"status": None}
+            for resource in checkpoint.resources
+        }
+        return shown
+
+
+def _failure_info(result):
+    failures = {outcome.volume_id: outcome.error for outcome in result.failures()}
+    return {"failed_volumes": failures} if failures else None
