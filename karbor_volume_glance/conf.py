@@ -118,6 +118,17 @@ def register_opts(conf):
     conf.register_opts(volume_glance_opts, group=GROUP)
 
 
+def make_config(config_file=None, **overrides):
+    """A ConfigOpts with our options: from ``config_file``, then ``overrides``."""
+    conf = cfg.ConfigOpts()
+    args = ["--config-file", config_file] if config_file else []
+    conf(args, project="karbor-volume-glance", default_config_files=[])
+    register_opts(conf)
+    for name, value in overrides.items():
+        conf.set_override(name, value, group=GROUP)
+    return conf
+
+
 def load_settings(conf=None):
     """Register, read and validate the options; ``None`` means the defaults.
 
@@ -126,8 +137,7 @@ def load_settings(conf=None):
     turns that into an InvalidConfiguration naming it.
     """
     if conf is None:
-        conf = cfg.ConfigOpts()
-        conf([], project="karbor-volume-glance", default_config_files=[])
+        conf = make_config()
     register_opts(conf)
     values = {}
     for opt in volume_glance_opts:

@@ -157,12 +157,14 @@ class CheckpointStore:
             raise exceptions.CheckpointNotFound(checkpoint_id)
         return Checkpoint(self, checkpoint_id, index)
 
-    def list(self, project_id):
-        """The project's checkpoints of this provider, oldest first."""
-        prefix = f"by-provider/{self.provider_id}/{project_id}/"
-        ids = [key.rsplit("@", 1)[1]
-               for key in sectionio.list_all(self._indices, prefix=prefix)]
-        return [self.get(checkpoint_id) for checkpoint_id in ids]
+    def list(self, project_id=None):
+        """This provider's checkpoints of one project (None: all), oldest first."""
+        prefix = f"by-provider/{self.provider_id}/"
+        if project_id is not None:
+            prefix += f"{project_id}/"
+        keys = sectionio.list_all(self._indices, prefix=prefix)
+        stamped = sorted(key.rsplit("/", 1)[1].split("@") for key in keys)
+        return [self.get(checkpoint_id) for _, checkpoint_id in stamped]
 
     def remove_indices(self, checkpoint):
         """Unlist a deleted checkpoint, as Karbor does; its index.json stays."""

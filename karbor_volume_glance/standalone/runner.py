@@ -73,7 +73,13 @@ class Runner:
                              parameters, progress=self.progress, **kwargs)
 
     def checkpoint(self, checkpoint_id):
-        return self.store.get(checkpoint_id, project_id=self.context.project_id)
+        """The checkpoint by id, whichever project made it.
+
+        Another site's Keystone gives the same tenant another project id, so
+        a cross-site restore cannot match projects; whoever reaches the bank
+        reaches its checkpoints (as with Karbor's own banks).
+        """
+        return self.store.get(checkpoint_id)
 
     def protect(self, volume_ids, parameters, plan_name="karbor-volume-glance"):
         """One checkpoint holding every volume; ``parameters`` per volume id."""
@@ -147,9 +153,10 @@ class Runner:
             checkpoint.set_status(cps.ERROR_DELETING)
         return result
 
-    def list(self):
-        return [checkpoint.to_dict()
-                for checkpoint in self.store.list(self.context.project_id)]
+    def list(self, all_projects=False):
+        """This project's checkpoints (every project's with ``all_projects``)."""
+        project_id = None if all_projects else self.context.project_id
+        return [checkpoint.to_dict() for checkpoint in self.store.list(project_id)]
 
     def show(self, checkpoint_id):
         """The checkpoint and, per volume, what the bank says of its backup."""

@@ -1,78 +1,10 @@
-"""Fixtures shared by the unit tests: a fake cloud, a bank, a fast plugin."""
+"""Fixtures shared by the unit tests: a fake cloud, a bank, a harness."""
 
 import pytest
-from oslo_config import cfg
 
-from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
-from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
-from karbor_volume_glance.testing import (
-    FakeCheckpoint,
-    FakeCloud,
-    FakeRecord,
-    run_operation,
-    volume_resource,
-)
-
-OBJECT_SIZE = 65536  # the smallest object size, so small data spans chunks
-DEFAULT = object()  # "the usual parameters" (None is a parameter value to test)
-
-
-def plugin_config(**overrides):
-    config = cfg.ConfigOpts()
-    config([], default_config_files=[])
-    conf.register_opts(config)
-    values = {"poll_interval": 0.001, "backup_image_object_size": OBJECT_SIZE}
-    values.update(overrides)
-    for name, value in values.items():
-        config.set_override(name, value, group=conf.GROUP)
-    return config
-
-
-class Harness:
-    """A plugin over a fake cloud and a bank, with Karbor's calls as methods."""
-
-    def __init__(self, cloud, bank, **overrides):
-        self.cloud = cloud
-        self.bank = bank
-        self.plugin = VolumeGlanceProtectionPlugin(
-            plugin_config(**overrides), client_factory=cloud.client_factory()
-        )
-        self.context = cloud.context()
-        self.checkpoint = FakeCheckpoint(bank)
-
-    def section(self, volume_id, checkpoint=None):
-        checkpoint = checkpoint or self.checkpoint
-        return checkpoint.get_resource_bank_section(volume_id)
-
-    def protect(self, volume_id, params=DEFAULT, checkpoint=None):
-        resource = volume_resource(volume_id)
-        params = {"backup_name": "b"} if params is DEFAULT else params
-        return run_operation(self.plugin.get_protect_operation(resource),
-                             checkpoint or self.checkpoint, resource,
-                             self.context, params)
-
-    def restore(self, volume_id, params=DEFAULT, checkpoint=None, record=None):
-        resource = volume_resource(volume_id)
-        new_resources = {}
-        record = FakeRecord() if record is None else record
-        run_operation(self.plugin.get_restore_operation(resource),
-                      checkpoint or self.checkpoint, resource, self.context,
-                      {"restore_name": "r"} if params is DEFAULT else params,
-                      restore=record, new_resources=new_resources)
-        return new_resources.get(volume_id)
-
-    def delete(self, volume_id, checkpoint=None):
-        resource = volume_resource(volume_id)
-        return run_operation(self.plugin.get_delete_operation(resource),
-                             checkpoint or self.checkpoint, resource,
-                             self.context, {})
-
-    def verify(self, volume_id, checkpoint=None, record=None):
-        resource = volume_resource(volume_id)
-        return run_operation(self.plugin.get_verify_operation(resource),
-                             checkpoint or self.checkpoint, resource,
-                             self.context, {}, verify=record or FakeRecord())
+from karbor_volume_glance.testing import FakeCloud
+from tests.unit.harness import Harness
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 import os
 
 import pytest
-from conftest import OBJECT_SIZE
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import Bank
 from karbor_volume_glance.bank.memory import MemoryBackend
 from karbor_volume_glance.testing import FakeRecord, volume_resource
 from karbor_volume_glance.testing.karbor import FakeCheckpoint
+from tests.unit.harness import OBJECT_SIZE
 
 
 def test_delete_removes_every_object_and_marks_deleted(harness):
@@ -44,7 +44,7 @@ def test_delete_touches_only_its_own_section(harness):
 
 
 def test_delete_of_many_chunks_pages_through_the_listing(cloud, bank):
-    from conftest import Harness
+    from tests.unit.harness import Harness
 
     harness = Harness(cloud, bank)
     volume_id = cloud.add_volume(data=os.urandom(1500 * 4096))
@@ -61,7 +61,7 @@ def test_delete_failure_marks_error_and_names_the_key(cloud):
         def delete_object(self, key, context=None):
             raise exceptions.BankError(f"permission denied on {key}", key=key)
 
-    from conftest import Harness
+    from tests.unit.harness import Harness
 
     harness = Harness(cloud, Bank(NoDeletes()))
     volume_id = cloud.add_volume(data=b"abc")

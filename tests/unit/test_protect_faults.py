@@ -4,11 +4,11 @@ the original error is reported, and a later delete cleans the bank."""
 import os
 
 import pytest
-from conftest import OBJECT_SIZE, Harness
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import Bank
 from karbor_volume_glance.bank.memory import MemoryBackend
+from tests.unit.harness import OBJECT_SIZE, Harness
 
 # (step, fault, options): every step of protect that touches the cloud.
 FAULTS = [

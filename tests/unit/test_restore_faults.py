@@ -4,10 +4,10 @@ or resource, and leaves no half-made image or volume behind."""
 import os
 
 import pytest
-from conftest import OBJECT_SIZE
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.testing import FakeRecord, volume_resource
+from tests.unit.harness import OBJECT_SIZE
 
 CLOUD_FAULTS = [
     ("image.create", "exception", {}),

@@ -4,9 +4,9 @@ import hashlib
 import os
 
 import pytest
-from conftest import OBJECT_SIZE, Harness
 
 from karbor_volume_glance.testing import FakeCloud, FakeRecord, volume_resource
+from tests.unit.harness import OBJECT_SIZE, Harness
 
 SIZES = {
     "empty": 0,

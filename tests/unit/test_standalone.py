@@ -3,13 +3,13 @@
 import os
 
 import pytest
-from conftest import OBJECT_SIZE, plugin_config
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.runner import Runner
 from karbor_volume_glance.testing import FakeContext
+from tests.unit.harness import OBJECT_SIZE, plugin_config
 
 
 @pytest.fixture
@@ -97,16 +97,22 @@ def test_a_failed_checkpoint_can_be_deleted(runner, cloud):
     assert runner.delete(result.checkpoint_id).ok
 
 
-def test_checkpoints_of_another_project_are_not_found(runner, cloud, bank):
+def test_list_shows_this_projects_checkpoints_and_ids_reach_any(runner, cloud, bank):
     volume_id = cloud.add_volume(data=b"abc")
     result = runner.protect([volume_id], params(volume_id))
+    # another site's Keystone: same bank, another project id
     other = Runner(runner.plugin, bank, FakeContext(project_id="other",
                                                     user_id="u"))
     assert other.list() == []
-    with pytest.raises(exceptions.CheckpointNotFound, match=result.checkpoint_id):
-        other.restore(result.checkpoint_id, {})
-    with pytest.raises(exceptions.CheckpointNotFound):
-        runner.show("../escape")
+    assert [c["id"] for c in other.list(all_projects=True)] == [
+        result.checkpoint_id]
+    assert other.restore(result.checkpoint_id, {}).ok
+
+
+def test_unknown_or_malformed_checkpoint_ids_are_not_found(runner):
+    for checkpoint_id in ("no-such-checkpoint", "../escape", "a/../../b"):
+        with pytest.raises(exceptions.CheckpointNotFound):
+            runner.show(checkpoint_id)
 
 
 def test_show_reports_each_volume(runner, cloud):
