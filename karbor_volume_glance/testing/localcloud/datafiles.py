@@ -1,0 +1,187 @@
+"""The bytes of volumes, snapshots and images: sparse files under a directory.
+
+``<data_dir>/volumes/<id>``, ``<data_dir>/snapshots/<id>`` and
+``<data_dir>/images/<id>``. A volume's file is ``size * gib`` bytes long from
+the start, a hole until written. Copies go piece by piece, skip the source's
+holes (``SEEK_DATA``/``SEEK_HOLE`` where the file system has them) and never
+write a block of zeros (:data:`BLOCK`), so what was sparse stays sparse.
+"""
+
+import contextlib
+import errno
+import hashlib
+import os
+
+PIECE = 1024 * 1024
+_ZEROS = bytes(PIECE)
+
+
+def new_hashers():
+    """Glance's checksums: md5 (``checksum``) and sha512 (``os_hash_value``)."""
+    return hashlib.md5(usedforsecurity=False), hashlib.sha512()
+
+
+#: Zeros are looked for (and skipped) in blocks of this size within a piece.
+BLOCK = 64 * 1024
+
+
+def _is_zero(piece):
+    return piece == _ZEROS[: len(piece)]
+
+
+def _write_sparse(fd, piece, offset):
+    """``pwrite`` the blocks of ``piece`` that are not all zeros."""
+    view = memoryview(piece)
+    start = None  # where the current run of data blocks began
+    for position in range(0, len(view), BLOCK):
+        zero = _is_zero(view[position:position + BLOCK])
+        if zero and start is not None:
+            os.pwrite(fd, view[start:position], offset + start)
+            start = None
+        elif not zero and start is None:
+            start = position
+    if start is not None:
+        os.pwrite(fd, view[start:], offset + start)
+
+
+def _hash_zeros(hashers, count):
+    zeros = memoryview(_ZEROS)
+    while count > 0 and hashers:
+        step = min(count, PIECE)
+        for hasher in hashers:
+            hasher.update(zeros[:step])
+        count -= step
+
+
+def _extents(fd, length):
+    """``(start, stop, has_data)`` runs covering ``[0, length)`` of ``fd``."""
+    position = 0
+    while position < length:
+        try:
+            data = os.lseek(fd, position, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # no SEEK_DATA here: all of it is data
+                yield position, length, True
+                return
+            data = length  # only a hole is left
+        data = min(data, length)
+        if data > position:
+            yield position, data, False
+        if data >= length:
+            return
+        hole = min(os.lseek(fd, data, os.SEEK_HOLE), length)
+        yield data, hole, True
+        position = hole
+
+
+class DataFiles:
+    """Where each resource's bytes live."""
+
+    KINDS = ("volumes", "snapshots", "images")
+
+    def __init__(self, root):
+        self.root = os.path.abspath(os.fspath(root))
+        for kind in self.KINDS:
+            os.makedirs(os.path.join(self.root, kind), exist_ok=True)
+
+    def volume_path(self, volume_id):
+        return os.path.join(self.root, "volumes", volume_id)
+
+    def snapshot_path(self, snapshot_id):
+        return os.path.join(self.root, "snapshots", snapshot_id)
+
+    def image_path(self, image_id):
+        return os.path.join(self.root, "images", image_id)
+
+    @staticmethod
+    def create_sparse(path, size):
+        with open(path, "wb") as stream:
+            stream.truncate(size)
+
+    @staticmethod
+    def remove(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def copy_sparse(source, dest_path, length, dest_size, check=None, hashers=()):
+    """Copy the first ``length`` bytes of the open file ``source``.
+
+    ``dest_path`` becomes a fresh sparse file of ``dest_size`` bytes (at
+    least ``length``) holding them, then zeros. ``check()`` runs before each
+    piece (it raises to abandon the copy); ``hashers`` see every byte copied,
+    holes included.
+    """
+    fd = source.fileno()
+    length = min(length, os.fstat(fd).st_size)
+    with open(dest_path, "wb") as dest:
+        dest.truncate(max(dest_size, length))
+        for start, stop, has_data in _extents(fd, length):
+            if not has_data:
+                _hash_zeros(hashers, stop - start)
+                continue
+            position = start
+            while position < stop:
+                if check is not None:
+                    check()
+                piece = os.pread(fd, min(PIECE, stop - position), position)
+                if not piece:
+                    raise OSError(errno.EIO, f"short read at {position}")
+                for hasher in hashers:
+                    hasher.update(piece)
+                _write_sparse(dest.fileno(), piece, position)
+                position += len(piece)
+    return length
+
+
+def write_stream(read, dest_path, check=None, piece=PIECE):
+    """Write what ``read(n)`` returns, until it returns nothing, to a sparse file.
+
+    Returns ``(size, md5 hex, sha512 hex)`` of the bytes written.
+    """
+    md5, sha512 = new_hashers()
+    size = 0
+    with open(dest_path, "wb") as dest:
+        while True:
+            if check is not None:
+                check()
+            chunk = read(piece)
+            if not chunk:
+                break
+            md5.update(chunk)
+            sha512.update(chunk)
+            _write_sparse(dest.fileno(), chunk, size)
+            size += len(chunk)
+        dest.truncate(size)
+    return size, md5.hexdigest(), sha512.hexdigest()
+
+
+def read_pieces(stream, offset, length, piece=PIECE):
+    """Yield ``length`` bytes of the open file ``stream`` from ``offset``; close it."""
+    try:
+        position, end = offset, offset + length
+        while position < end:
+            data = os.pread(stream.fileno(), min(piece, end - position), position)
+            if not data:
+                return
+            yield data
+            position += len(data)
+    finally:
+        stream.close()
+
+
+def truncated(pieces, limit):
+    """The first ``limit`` bytes of an iterable of pieces, then stop (and close it)."""
+    try:
+        sent = 0
+        for data in pieces:
+            if sent + len(data) >= limit:
+                if limit > sent:
+                    yield data[: limit - sent]
+                return
+            sent += len(data)
+            yield data
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()

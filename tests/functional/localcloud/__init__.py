@@ -1,0 +1,1 @@
+"""Tests of the local cloud (karbor_volume_glance.testing.localcloud)."""
