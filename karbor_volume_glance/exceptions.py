@@ -122,16 +122,18 @@ class ResourceTimeout(CloudError):
 
 
 class ResourceGone(CloudError):
-    """A resource disappeared while we were waiting for it."""
+    """A resource does not exist, or disappeared while we were waiting for it."""
 
-    def __init__(self, kind, resource_id, expected):
+    def __init__(self, kind, resource_id, expected, existed=True):
         self.expected = tuple(expected)
-        super().__init__(
-            f"{kind} {resource_id} disappeared while waiting for "
-            f"{'/'.join(self.expected)}",
-            kind=kind,
-            resource_id=resource_id,
-        )
+        self.existed = existed
+        if existed:
+            message = (f"{kind} {resource_id} disappeared while waiting for "
+                       f"{'/'.join(self.expected)}")
+        else:
+            message = (f"{kind} {resource_id} not found (it does not exist, or "
+                       "this project cannot see it)")
+        super().__init__(message, kind=kind, resource_id=resource_id)
 
 
 # --- the backup's data ------------------------------------------------------

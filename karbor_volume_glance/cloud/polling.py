@@ -65,10 +65,14 @@ def wait_for_status(fetch, *, kind, resource_id, success, failure, timeout,
     """
     is_success, is_failure = _predicate(success), _predicate(failure)
     expected = expected or sorted(success)
+    polls = 0
 
     def done(status):
+        nonlocal polls
+        polls += 1
         if status is GONE:
-            raise exceptions.ResourceGone(kind, resource_id, expected)
+            raise exceptions.ResourceGone(kind, resource_id, expected,
+                                          existed=polls > 1)
         if is_success(status):
             return True
         if is_failure(status):

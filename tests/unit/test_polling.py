@@ -95,3 +95,9 @@ def test_wait_until_gone_accepts_gone_statuses_and_refuses_error_deleting():
             resource_id="v", timeout=10, max_interval=1,
             failure={"error_deleting"}, sleep=clock.sleep, clock=clock.time,
         )
+
+
+def test_a_resource_missing_at_the_first_poll_is_not_found():
+    with pytest.raises(exceptions.ResourceGone, match="volume v1 not found") as info:
+        wait(statuses(polling.GONE), Clock())
+    assert info.value.existed is False

@@ -1,0 +1,222 @@
+"""The ``karbor-volume-glance`` command line: argument parsing and dispatch.
+
+``karbor-volume-glance [--os-cloud NAME] [--bank URL] [--format table|json]
+COMMAND``: ``demo`` (the main job, on two embedded local clouds), and
+``protect``, ``restore``, ``delete``, ``verify``, ``list`` and ``show``
+against the cloud named by ``--os-cloud`` (clouds.yaml, or ``OS_CLOUD``) and
+the bank at ``--bank`` (``file:///path``; or ``KARBOR_VOLUME_GLANCE_BANK``).
+Exit status 0 on success; otherwise non-zero with a one-line reason on
+stderr, and a traceback only with ``--debug``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import types
+
+from oslo_log import log as logging
+
+from karbor_volume_glance import conf, exceptions
+from karbor_volume_glance.cli import output
+
+MiB = 1024 * 1024
+USAGE_ERROR = 2
+FAILED = 1
+
+
+class CommandError(exceptions.VolumeGlanceError):
+    """A command that cannot run as asked (missing bank, bad option …)."""
+
+
+def _option(text):
+    """``KEY=VALUE`` with VALUE read as JSON when it is JSON (true, 3, …)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="karbor-volume-glance",
+        description="Protect Cinder volumes through Glance into a bank, and "
+        "restore them in this cloud or another.",
+    )
+    parser.add_argument("--os-cloud", default=os.environ.get("OS_CLOUD"),
+                        help="the cloud in clouds.yaml (default: $OS_CLOUD)")
+    parser.add_argument("--bank",
+                        default=os.environ.get("KARBOR_VOLUME_GLANCE_BANK"),
+                        help="the bank URL, e.g. file:///srv/backups "
+                        "(default: $KARBOR_VOLUME_GLANCE_BANK)")
+    parser.add_argument("--config-file",
+                        help="a file with [volume_glance_plugin] options")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--debug", action="store_true",
+                        help="log debug messages and show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="protect a volume at one local cloud and restore it at "
+        "another, from one file bank, and compare the bytes")
+    demo.add_argument("--size-mib", type=int, default=256,
+                      help="MiB of mixed data in the demo volume (default 256)")
+
+    protect = commands.add_parser("protect", help="protect volumes into one "
+                                  "new checkpoint")
+    protect.add_argument("volumes", nargs="+", metavar="VOLUME")
+    protect.add_argument("--name", help="the backup name (default: the "
+                         "volume id)")
+    protect.add_argument("--description")
+    protect.add_argument("--option", type=_option, action="append", default=[],
+                         metavar="KEY=VALUE", help="a protect option "
+                         "(repeatable; VALUE is read as JSON if it can be)")
+
+    restore = commands.add_parser("restore", help="restore a checkpoint's "
+                                  "volumes in this cloud")
+    restore.add_argument("checkpoint")
+    restore.add_argument("--name", help="the new volumes' name (default: "
+                         "<checkpoint id>@<volume id>)")
+    restore.add_argument("--description")
+
+    for name, text in (("delete", "delete a checkpoint's data from the bank"),
+                       ("verify", "read a checkpoint's data back and check it"),
+                       ("show", "show a checkpoint and its volumes")):
+        commands.add_parser(name, help=text).add_argument("checkpoint")
+    listing = commands.add_parser("list", help="list this project's checkpoints")
+    listing.add_argument("--all-projects", action="store_true")
+    return parser
+
+
+def _setup_logging(debug):
+    """oslo.log to stderr: warnings, or everything with --debug."""
+    from oslo_config import cfg
+
+    config = cfg.ConfigOpts()
+    logging.register_options(config)
+    config([], project="karbor-volume-glance", default_config_files=[])
+    config.set_override("debug", debug)
+    config.set_override("use_stderr", True)
+    logging.setup(config, "karbor-volume-glance")
+    if not debug:
+        # a command line says what failed itself, one line per volume; the
+        # logs keep to warnings, such as a temporary resource left behind
+        logging.getLogger("karbor_volume_glance").logger.setLevel("WARNING")
+        logging.getLogger("karbor_volume_glance.operations.bookkeeping"
+                          ).logger.setLevel("CRITICAL")
+
+
+def _runner(args):
+    from karbor_volume_glance.bank import open_bank
+    from karbor_volume_glance.cloud import factory
+    from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+    from karbor_volume_glance.standalone.runner import Runner
+
+    if not args.bank:
+        raise CommandError("no bank: give --bank URL or set "
+                           "KARBOR_VOLUME_GLANCE_BANK")
+    bank = open_bank(args.bank)
+    clients = factory.from_cloud_config(args.os_cloud)
+    try:
+        context = types.SimpleNamespace(
+            project_id=clients.session.get_project_id(),
+            user_id=clients.session.get_user_id(),
+        )
+    except Exception as exc:
+        raise exceptions.CloudError(
+            f"cannot authenticate to cloud {args.os_cloud!r}: "
+            f"{type(exc).__name__}: {exc}") from exc
+    plugin = VolumeGlanceProtectionPlugin(conf.make_config(args.config_file),
+                                          client_factory=clients)
+    progress = output.ProgressBars(args.command)
+    return Runner(plugin, bank, context, progress=progress)
+
+
+def _protect(runner, args):
+    parameters = {}
+    for volume_id in args.volumes:
+        options = dict(args.option)
+        options.setdefault("backup_name", args.name or volume_id)
+        if args.description is not None:
+            options.setdefault("description", args.description)
+        parameters[volume_id] = options
+    return runner.protect(args.volumes, parameters)
+
+
+def _restore(runner, args):
+    options = {}
+    if args.name is not None:
+        options["restore_name"] = args.name
+    if args.description is not None:
+        options["restore_description"] = args.description
+    checkpoint = runner.checkpoint(args.checkpoint)
+    return runner.restore(args.checkpoint,
+                          {r.id: dict(options) for r in checkpoint.resources})
+
+
+def _report(result, fmt, mapping=False):
+    """Print an operation's result; True when every volume succeeded."""
+    data = result.to_dict()
+    if mapping:
+        data["volumes"] = {o.volume_id: o.new_volume_id
+                           for o in result.outcomes if o.ok}
+    if fmt == "json":
+        output.emit(data, fmt)
+    else:
+        print(f"checkpoint {result.checkpoint_id}")
+        output.emit([o.to_dict() for o in result.outcomes], fmt)
+    for failure in result.failures():
+        print(f"karbor-volume-glance: volume {failure.volume_id}: {failure.error}",
+              file=sys.stderr)
+    return result.ok
+
+
+def run(args):
+    """Run one parsed command; return the exit status."""
+    if args.command == "demo":
+        from karbor_volume_glance.cli.demo import run_demo
+
+        return 0 if run_demo(args.size_mib * MiB, sys.stdout) else FAILED
+    runner = _runner(args)
+    try:
+        if args.command == "protect":
+            ok = _report(_protect(runner, args), args.format)
+        elif args.command == "restore":
+            ok = _report(_restore(runner, args), args.format, mapping=True)
+        elif args.command in ("delete", "verify"):
+            ok = _report(getattr(runner, args.command)(args.checkpoint),
+                         args.format)
+        elif args.command == "list":
+            output.emit(runner.list(all_projects=args.all_projects), args.format)
+            ok = True
+        else:
+            output.emit(runner.show(args.checkpoint), args.format)
+            ok = True
+    finally:
+        runner.progress.close()
+    return 0 if ok else FAILED
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.debug)
+    try:
+        return run(args)
+    except exceptions.VolumeGlanceError as exc:
+        if args.debug:
+            raise
+        print(f"karbor-volume-glance: {exc}", file=sys.stderr)
+        return FAILED
+    except KeyboardInterrupt:
+        print("karbor-volume-glance: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: {exc} "
+              "(--debug shows where)", file=sys.stderr)
+        return FAILED

@@ -1,0 +1,150 @@
+"""The ``karbor-volume-glance`` command against local clouds, as a person runs it."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+from cinderclient import client as cinder_client
+from glanceclient import Client as GlanceClient
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from karbor_volume_glance.cli import commands
+from tests.functional.sites import OBJECT_SIZE
+
+BIN = os.path.dirname(sys.executable)
+
+
+def cli(*args, expect=0):
+    """Run the command in this process; return its parsed JSON output."""
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = commands.main(["--format", "json", *args])
+    assert status == expect, err.getvalue()
+    return (json.loads(out.getvalue()) if out.getvalue() else None), err.getvalue()
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "plugin.conf"
+    path.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
+                    f"backup_image_object_size = {OBJECT_SIZE}\n")
+    return str(path)
+
+
+def test_protect_list_show_verify_restore_delete(sites, tmp_path, config_file):
+    data = os.urandom(2 * OBJECT_SIZE + 5)
+    volume_id = sites.a.create_volume(data)
+    common = ["--os-cloud", "site-a", "--bank", f"file://{tmp_path}/bank",
+              "--config-file", config_file]
+
+    protected, _ = cli(*common, "protect", volume_id, "--name", "nightly",
+                       "--option", "description=db")
+    checkpoint_id = protected["checkpoint_id"]
+    assert protected["ok"] is True
+
+    listed, _ = cli(*common, "list")
+    assert [c["id"] for c in listed] == [checkpoint_id]
+    shown, _ = cli(*common, "show", checkpoint_id)
+    assert shown["status"] == "available"
+    assert shown["volumes"][volume_id]["backup_name"] == "nightly"
+    verified, _ = cli(*common, "verify", checkpoint_id)
+    assert verified["ok"] is True
+
+    b_common = ["--os-cloud", "site-b", *common[2:]]
+    restored, _ = cli(*b_common, "restore", checkpoint_id, "--name", "back")
+    new_id = restored["volumes"][volume_id]
+    assert sites.b.volume_bytes(new_id) == sites.a.volume_bytes(volume_id)
+
+    deleted, _ = cli(*common, "delete", checkpoint_id)
+    assert deleted["ok"] is True
+    assert cli(*common, "list")[0] == []
+
+
+def test_failures_exit_non_zero_with_one_line_each(sites, tmp_path, config_file):
+    common = ["--os-cloud", "site-a", "--bank", f"file://{tmp_path}/bank",
+              "--config-file", config_file]
+    result, err = cli(*common, "protect", "no-such-volume", expect=1)
+    assert result["ok"] is False
+    [line] = err.strip().splitlines()
+    assert line.startswith("karbor-volume-glance: volume no-such-volume: ")
+    assert "not found" in line
+    _, err = cli(*common, "restore", "no-such-checkpoint", expect=1)
+    assert err.strip() == ("karbor-volume-glance: checkpoint no-such-checkpoint "
+                           "is not in the bank")
+    _, err = cli(*common, "protect", sites.a.create_volume(b"x"),
+                 "--option", "bogus=1", expect=1)
+    assert "bogus: Additional properties are not allowed" in err
+    assert "Traceback" not in err
+
+
+def _serve(data_dir):
+    """Start the localcloud console command; return (process, url, watchdog)."""
+    process = subprocess.Popen(
+        [os.path.join(BIN, "karbor-volume-glance-localcloud"), "--port", "0",
+         "--data-dir", str(data_dir), "--status-delay", "0.01",
+         "--gib", str(1024 * 1024)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watchdog = threading.Timer(120, process.kill)
+    watchdog.start()
+    first = process.stdout.readline().split()
+    assert first[:3] == ["localcloud", "serving", "at"], first
+    return process, first[-1], watchdog
+
+
+def test_a_person_points_clouds_yaml_at_the_local_cloud(tmp_path, config_file):
+    """Start the console command, make a volume with the openstack clients,
+    protect and restore it with the CLI, each in its own process."""
+    process, url, watchdog = _serve(tmp_path / "cloud")
+    try:
+        auth = {"auth_url": f"{url}/identity/v3", "username": "admin",
+                "password": "secret", "project_name": "admin",
+                "user_domain_name": "Default", "project_domain_name": "Default"}
+        clouds = tmp_path / "clouds.yaml"
+        clouds.write_text(yaml.safe_dump({"clouds": {"local": {
+            "auth": auth, "region_name": "RegionOne", "identity_api_version": 3}}}))
+        session = ks_session.Session(auth=v3.Password(**auth))
+        glance = GlanceClient("2", session=session)
+        cinder = cinder_client.Client("3.1", session=session)
+        data = os.urandom(300_000)
+        image = glance.images.create(name="src", disk_format="raw",
+                                     container_format="bare")
+        glance.images.upload(image["id"], io.BytesIO(data))
+        volume = cinder.volumes.create(1, name="mine", imageRef=image["id"])
+        _wait(lambda: cinder.volumes.get(volume.id).status == "available")
+
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(clouds), OS_CLOUD="local",
+                   KARBOR_VOLUME_GLANCE_BANK=f"file://{tmp_path}/bank")
+        tool = [os.path.join(BIN, "karbor-volume-glance"), "--format", "json",
+                "--config-file", config_file]
+        protected = json.loads(subprocess.run(
+            [*tool, "protect", volume.id], env=env, check=True,
+            capture_output=True, text=True, timeout=120).stdout)
+        restored = json.loads(subprocess.run(
+            [*tool, "restore", protected["checkpoint_id"]], env=env, check=True,
+            capture_output=True, text=True, timeout=120).stdout)
+        new_id = restored["volumes"][volume.id]
+        with open(tmp_path / "cloud" / "volumes" / new_id, "rb") as stream:
+            assert stream.read(len(data)) == data
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        watchdog.cancel()
+        process.stdout.close()
+
+
+def _wait(condition, timeout=30):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
