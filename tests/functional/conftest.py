@@ -10,9 +10,9 @@ import types
 
 import pytest
 import yaml
-from karbor_volume_glance.testing.localcloud import LocalCloud
 
 from karbor_volume_glance.bank import open_bank
+from karbor_volume_glance.testing.localcloud import LocalCloud
 from tests.functional.sites import GIB, Site
 
 
