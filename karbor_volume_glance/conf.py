@@ -19,6 +19,7 @@ GROUP = "volume_glance_plugin"
 #: Glance serves image data in 64 KiB reads; objects are whole multiples of it.
 GLANCE_READ_SIZE = 65536
 MiB = 1024 * 1024
+COMPRESSIONS = ("none", "zlib", "zstd")
 
 volume_glance_opts = [
     cfg.FloatOpt(
@@ -43,6 +44,40 @@ volume_glance_opts = [
         help="The size in bytes of each data object written to the bank. "
         "Must be a positive multiple of 65536 (Glance's read size). Memory "
         "used by a transfer grows with this value.",
+    ),
+    cfg.StrOpt(
+        "compression",
+        default="zstd",
+        choices=[("none", "store chunks as they are"),
+                 ("zlib", "zlib level 6: widely readable, slower"),
+                 ("zstd", "Zstandard level 3: fast, compresses well")],
+        help="How chunks are compressed in the bank, unless a protect asks "
+        "otherwise with its 'compression' option. A chunk that does not "
+        "shrink is stored plain; all-zero chunks are never stored.",
+    ),
+    cfg.IntOpt(
+        "parallelism",
+        default=4,
+        min=1,
+        max=64,
+        help="How many chunks are hashed, compressed and written to (or read "
+        "from) the bank at once. Memory used by a transfer is about "
+        "(parallelism + 2) x backup_image_object_size.",
+    ),
+    cfg.IntOpt(
+        "bank_retries",
+        default=3,
+        min=0,
+        help="How many times a failed bank read or write is retried, with "
+        "exponential backoff, before the operation fails.",
+    ),
+    cfg.IntOpt(
+        "download_retries",
+        default=3,
+        min=0,
+        help="How many times a Glance download that breaks off is resumed "
+        "from the last byte received (an HTTP Range request) before the "
+        "operation fails.",
     ),
     cfg.FloatOpt(
         "snapshot_timeout",
@@ -83,6 +118,10 @@ class Settings:
     snapshot_timeout: float = 3600.0
     volume_timeout: float = 7200.0
     image_timeout: float = 7200.0
+    compression: str = "zstd"
+    parallelism: int = 4
+    bank_retries: int = 3
+    download_retries: int = 3
 
     def __post_init__(self):
         validate(self)
@@ -105,6 +144,16 @@ def validate(settings):
             "backup_image_object_size",
             f"must be a multiple of {GLANCE_READ_SIZE}, got {size}",
         )
+    if settings.compression not in COMPRESSIONS:
+        raise exceptions.InvalidConfiguration(
+            "compression", f"must be one of {', '.join(COMPRESSIONS)}, got "
+            f"{settings.compression!r}")
+    for name, minimum in (("parallelism", 1), ("bank_retries", 0),
+                          ("download_retries", 0)):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise exceptions.InvalidConfiguration(
+                name, f"must be an integer >= {minimum}, got {value!r}")
     for name in ("snapshot_timeout", "volume_timeout", "image_timeout"):
         value = getattr(settings, name)
         if not value > 0:

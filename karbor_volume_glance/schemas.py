@@ -25,6 +25,13 @@ OPTIONS_SCHEMA = {
             "title": "Description",
             "description": "The description of the backup.",
         },
+        "compression": {
+            "type": "string",
+            "enum": ["none", "zlib", "zstd"],
+            "title": "Compression",
+            "description": "How chunks are compressed in the bank; the "
+            "[volume_glance_plugin] compression option when not given.",
+        },
     },
     "required": ["backup_name"],
     "additionalProperties": False,
@@ -54,7 +61,16 @@ RESTORE_SCHEMA = {
 VERIFY_SCHEMA = {
     "title": "Volume Glance Protection Verify",
     "type": "object",
-    "properties": {},
+    "properties": {
+        "deep": {
+            "type": "boolean",
+            "title": "Deep",
+            "description": "Decompress every chunk and check its sha256 and "
+            "the whole image's; without it, verify reads every stored object "
+            "and checks its size.",
+            "default": False,
+        },
+    },
     "additionalProperties": False,
 }
 

@@ -17,7 +17,7 @@ from novaclient import exceptions as nova_exc
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.cloud import polling
+from karbor_volume_glance.cloud import download, polling
 
 LOG = logging.getLogger(__name__)
 
@@ -241,16 +241,28 @@ class Cloud:
         }
 
     def image_data(self, image_id):
-        """An iterable over the image's bytes, as Glance streams them."""
+        """An iterable over the image's bytes, as Glance streams them.
+
+        Not checked by glanceclient (``do_checksum=False``): the caller hashes
+        the bytes itself. A download that breaks off is resumed where it
+        stopped, up to ``download_retries`` times (see :mod:`.download`).
+        """
         with self._calling(f"downloading image {image_id}", "image", image_id):
-            data = self.glance.images.data(image_id)
+            data = self.glance.images.data(image_id, do_checksum=False)
         return self._guarded_stream(data, image_id)
 
     def _guarded_stream(self, data, image_id):
         if not data:  # glanceclient: a proxy of None for an image without data
             return
+        pieces = download.resumable_download(
+            self.glance.http_client, image_id, data,
+            retries=self._settings.download_retries,
+            pauses=polling.intervals(
+                min(self._settings.poll_interval, download.MAX_PAUSE)),
+            sleep=self._sleep,
+        )
         with self._calling(f"downloading image {image_id}", "image", image_id):
-            yield from data
+            yield from pieces
 
     def create_image(self, name, disk_format, container_format):
         with self._calling(f"creating image {name!r}", "image", None):

@@ -7,7 +7,9 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 (duck-typed: Karbor's ``protection_plugin.Operation`` is never imported).
 """
 
+from karbor_volume_glance import retry
 from karbor_volume_glance.cloud import facade
+from karbor_volume_glance.operations import transfer
 
 
 class Operation:
@@ -20,6 +22,16 @@ class Operation:
     def cloud(self, context):
         """The cloud facade for one request context."""
         return facade.Cloud(self._client_factory, context, self._settings)
+
+    def bank_call(self, func, *args, what=None):
+        """Call a bank method, retrying transient errors ``bank_retries`` times."""
+        return retry.bank_call(func, *args, retries=self._settings.bank_retries,
+                               what=what or func.__name__)
+
+    def transfer(self, section, volume_id, progress=None):
+        """Chunk transfers for one volume's section, with our parallelism."""
+        return transfer.Transfer(section, volume_id, self._settings.parallelism,
+                                 self.bank_call, progress)
 
     def on_prepare_begin(self, checkpoint, resource, context, parameters, **kwargs):
         """Runs before any child resource's hooks; nothing to do here."""

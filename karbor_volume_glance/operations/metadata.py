@@ -1,34 +1,46 @@
-"""The backup's ``metadata`` object: what protect writes and restore trusts.
+"""The backup's manifest (the ``metadata`` object): written by protect, trusted
+by restore and verify only after :func:`parse` has checked all of it.
 
-It keeps the keys of Karbor's own volume-glance layout (``volume_id``,
-``volume_size``, ``chunks_num``, ``image_metadata``) so Karbor-aware tools
-recognise the backup, and adds what integrity needs: the image's size and
-sha256, and per chunk its name, length and sha256. :func:`parse` checks all of
-it before a restore creates anything, so a damaged or contradictory record
-fails with a message naming the field or the chunk.
+Format 2 is documented in ``doc/backup-format.rst``. It keeps the keys of
+Karbor's own volume-glance layout (``volume_id``, ``volume_size``,
+``chunks_num``, ``image_metadata``) so Karbor-aware tools recognise the
+backup. :func:`parse` also reads format 1 (this project's first, every chunk
+stored plain) and Karbor's layout (no per-chunk records: format 0). Anything
+that contradicts itself fails before a restore creates a resource, with a
+message naming the field or the chunk.
 """
 
 import dataclasses
 import re
 
 from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance.datapath import compression
 from karbor_volume_glance.operations import bookkeeping, sectionio
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+GiB = 1024 ** 3
 METADATA_KEY = "metadata"
+HASH_ALGORITHM = "sha256"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_STORED_KEYS = {"index", "offset", "length", "sha256", "object", "stored_size",
+                "compression"}
+_ZERO_KEYS = {"index", "offset", "length", "sha256", "zero"}
 
 
 @dataclasses.dataclass(frozen=True)
 class BackupMetadata:
+    """A checked manifest. ``chunks`` is None for a Karbor-layout backup."""
+
     volume_id: str
     volume_size: int
-    image_size: int
-    chunk_size: int
-    sha256: str
     image_metadata: dict
-    chunks: tuple
+    chunks_num: int
+    chunks: tuple | None
+    image_size: int | None = None
+    chunk_size: int | None = None
+    sha256: str | None = None
+    format_version: int = FORMAT_VERSION
     backup_name: str = ""
     description: str = ""
 
@@ -44,23 +56,36 @@ class BackupMetadata:
     def md5(self):
         return self.image_metadata.get("checksum")
 
+    @property
+    def legacy(self):
+        """Written by Karbor's own plugin: raw objects, no per-chunk hashes."""
+        return self.chunks is None
 
-def build(volume, params, chunk_size, records, digest, image_info, extra=None):
-    """The metadata dict of a finished protect."""
-    image_metadata = {
-        "checksum": digest.md5,
-        "disk_format": image_info.get("disk_format") or "raw",
-        "container_format": image_info.get("container_format") or "bare",
-        "size": digest.size,
-    }
+    def stored_objects(self):
+        """The bank keys this backup's data lives in."""
+        if self.legacy:
+            return [datapath.chunk_name(i) for i in range(self.chunks_num)]
+        return [record.object for record in self.chunks if not record.zero]
+
+
+def build(volume, params, chunk_size, algorithm, records, digest, image_info,
+          extra=None):
+    """The manifest of a finished protect."""
     metadata = {
         "format_version": FORMAT_VERSION,
         "volume_id": volume.id,
         "volume_size": volume.size,
         "chunks_num": len(records),
-        "image_metadata": image_metadata,
+        "image_metadata": {
+            "checksum": digest.md5,
+            "disk_format": image_info.get("disk_format") or "raw",
+            "container_format": image_info.get("container_format") or "bare",
+            "size": digest.size,
+        },
         "image_size": digest.size,
         "chunk_size": chunk_size,
+        "compression": algorithm,
+        "hash_algorithm": HASH_ALGORITHM,
         "sha256": digest.sha256,
         "chunks": [record.to_dict() for record in records],
         "backup_name": params.get("backup_name", ""),
@@ -75,55 +100,93 @@ def _require(condition, volume_id, reason):
         raise exceptions.InvalidBackupMetadata(volume_id, reason)
 
 
+def _is_int(value, minimum=0, maximum=None):
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and value >= minimum and (maximum is None or value <= maximum))
+
+
 def _integer(raw, field, volume_id, minimum=0):
     value = raw.get(field)
-    _require(
-        isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
-        volume_id,
-        f"{field} must be an integer >= {minimum}, got {value!r}",
-    )
+    _require(_is_int(value, minimum), volume_id,
+             f"{field} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
-def _parse_chunk(raw, index, chunk_size, volume_id):
+def _chunk_fault(name, condition, reason):
+    if not condition:
+        raise exceptions.ChunkIntegrityError(name, reason)
+
+
+def _parse_chunk(raw, index, chunk_size, version):
     """One chunk record, checked against its position in the list."""
-    label = f"data_{index + 1}"
-    if not isinstance(raw, dict):
-        raise exceptions.ChunkIntegrityError(label, "its record is not an object")
-    name = raw.get("name")
-    if name != datapath.chunk_name(index) or raw.get("index") != index:
-        raise exceptions.ChunkIntegrityError(
-            label,
-            f"record out of place: index {raw.get('index')!r}, name {name!r} "
-            f"at position {index}",
-        )
+    name = datapath.chunk_name(index)
+    _chunk_fault(name, isinstance(raw, dict), "its record is not an object")
+    if version == 1:  # every chunk stored plain, under 'name'
+        raw = {"index": raw.get("index"), "offset": index * chunk_size,
+               "length": raw.get("length"), "sha256": raw.get("sha256"),
+               "object": raw.get("name"), "stored_size": raw.get("length"),
+               "compression": compression.NONE}
+    zero = raw.get("zero", False)
+    allowed = _ZERO_KEYS if zero is True else _STORED_KEYS
+    unknown = sorted(set(raw) - allowed)
+    _chunk_fault(name, not unknown, f"record has unknown fields {unknown}")
+    _chunk_fault(name, raw.get("index") == index,
+                 f"record out of place: index {raw.get('index')!r} at {index}")
+    _chunk_fault(name, raw.get("offset") == index * chunk_size,
+                 f"offset {raw.get('offset')!r} is not {index * chunk_size}")
     length = raw.get("length")
-    if not (isinstance(length, int) and not isinstance(length, bool)
-            and 0 < length <= chunk_size):
-        raise exceptions.ChunkIntegrityError(
-            name, f"length {length!r} is not in 1..{chunk_size}"
-        )
+    _chunk_fault(name, _is_int(length, 1, chunk_size),
+                 f"length {length!r} is not in 1..{chunk_size}")
     sha256 = raw.get("sha256")
-    if not (isinstance(sha256, str) and _SHA256.match(sha256)):
-        raise exceptions.ChunkIntegrityError(name, f"sha256 {sha256!r} is malformed")
-    return datapath.ChunkRecord(index=index, name=name, length=length, sha256=sha256)
+    _chunk_fault(name, isinstance(sha256, str) and bool(_SHA256.match(sha256)),
+                 f"sha256 {sha256!r} is malformed")
+    if zero is True:
+        return datapath.ChunkRecord(index, raw["offset"], length, sha256, zero=True)
+    _chunk_fault(name, raw.get("object") == name,
+                 f"object {raw.get('object')!r} is not {name!r}")
+    algorithm, stored = raw.get("compression"), raw.get("stored_size")
+    _chunk_fault(name, algorithm in compression.ALGORITHMS,
+                 f"compression {algorithm!r} is not one of "
+                 f"{', '.join(compression.ALGORITHMS)}")
+    _chunk_fault(name, _is_int(stored, 1)
+                 and (algorithm != compression.NONE or stored == length),
+                 f"stored_size {stored!r} does not fit length {length} "
+                 f"({algorithm})")
+    return datapath.ChunkRecord(index, raw["offset"], length, sha256,
+                                object=name, stored_size=stored,
+                                compression=algorithm)
+
+
+def _parse_legacy(raw, volume_id):
+    """Karbor's own layout: metadata without chunk records, data_1 … data_N."""
+    image_metadata = raw.get("image_metadata")
+    _require(isinstance(image_metadata, dict), volume_id,
+             "image_metadata must be an object")
+    checksum = image_metadata.get("checksum")
+    _require(isinstance(checksum, str) and bool(re.match(r"^[0-9a-f]{32}$",
+                                                         checksum)),
+             volume_id, f"image_metadata.checksum {checksum!r} is not an md5")
+    return BackupMetadata(
+        volume_id=raw.get("volume_id", volume_id),
+        volume_size=_integer(raw, "volume_size", volume_id, minimum=1),
+        image_metadata=image_metadata,
+        chunks_num=_integer(raw, "chunks_num", volume_id),
+        chunks=None,
+        format_version=0,
+    )
 
 
 def parse(raw, volume_id):
-    """Check a metadata dict read from the bank; return BackupMetadata."""
+    """Check a manifest read from the bank; return BackupMetadata."""
     _require(raw is not None, volume_id, "there is no metadata object")
     _require(isinstance(raw, dict), volume_id,
              f"expected an object, got {type(raw).__name__}")
-    if "chunks" not in raw:
-        raise exceptions.InvalidBackupMetadata(
-            volume_id,
-            "no per-chunk records (a backup written by Karbor's own "
-            "volume-glance plugin?); this version cannot verify it",
-        )
+    if "chunks" not in raw and "format_version" not in raw:
+        return _parse_legacy(raw, volume_id)
     version = raw.get("format_version")
-    _require(version == FORMAT_VERSION, volume_id,
-             f"format_version {version!r} is not supported (expected "
-             f"{FORMAT_VERSION})")
+    _require(version in (1, FORMAT_VERSION), volume_id,
+             f"format_version {version!r} is not supported (this version reads "
+             f"1 and {FORMAT_VERSION})")
     volume_size = _integer(raw, "volume_size", volume_id, minimum=1)
     image_size = _integer(raw, "image_size", volume_id)
     chunk_size = _integer(raw, "chunk_size", volume_id, minimum=1)
@@ -134,43 +197,46 @@ def parse(raw, volume_id):
     sha256 = raw.get("sha256")
     _require(isinstance(sha256, str) and bool(_SHA256.match(sha256)), volume_id,
              f"sha256 {sha256!r} is malformed")
+    if version == FORMAT_VERSION:
+        algorithm = raw.get("hash_algorithm")
+        _require(algorithm == HASH_ALGORITHM, volume_id,
+                 f"hash_algorithm {algorithm!r} is not {HASH_ALGORITHM!r}")
     raw_chunks = raw.get("chunks")
     _require(isinstance(raw_chunks, list), volume_id, "chunks must be a list")
     _require(len(raw_chunks) == chunks_num, volume_id,
              f"chunks_num is {chunks_num} but {len(raw_chunks)} chunks are listed")
+    _require(image_size <= volume_size * GiB, volume_id,
+             f"image_size {image_size} exceeds the volume's {volume_size} GiB")
     expected_chunks = -(-image_size // chunk_size)
     _require(chunks_num == expected_chunks, volume_id,
-             f"{chunks_num} chunks cannot hold {image_size} bytes in chunks of "
-             f"{chunk_size} (expected {expected_chunks})")
-    chunks = tuple(
-        _parse_chunk(item, index, chunk_size, volume_id)
-        for index, item in enumerate(raw_chunks)
-    )
+             f"chunks_num {chunks_num} cannot hold image_size {image_size} in "
+             f"chunks of chunk_size {chunk_size} (expected {expected_chunks})")
+    chunks = tuple(_parse_chunk(item, index, chunk_size, version)
+                   for index, item in enumerate(raw_chunks))
     for record in chunks[:-1]:
-        if record.length != chunk_size:
-            raise exceptions.ChunkIntegrityError(
-                record.name,
-                f"is {record.length} bytes but only the last chunk may be "
-                f"shorter than {chunk_size}",
-            )
+        _chunk_fault(record.name, record.length == chunk_size,
+                     f"is {record.length} bytes but only the last chunk may be "
+                     f"shorter than {chunk_size}")
     _require(sum(c.length for c in chunks) == image_size, volume_id,
              f"chunk lengths add up to {sum(c.length for c in chunks)}, "
              f"not image_size {image_size}")
     return BackupMetadata(
         volume_id=raw.get("volume_id", volume_id),
         volume_size=volume_size,
+        image_metadata=image_metadata,
+        chunks_num=chunks_num,
+        chunks=chunks,
         image_size=image_size,
         chunk_size=chunk_size,
         sha256=sha256,
-        image_metadata=image_metadata,
-        chunks=chunks,
+        format_version=version,
         backup_name=raw.get("backup_name", ""),
         description=raw.get("description", ""),
     )
 
 
 def load_available(section, volume_id):
-    """The checked metadata of an ``available`` backup, or an error saying why."""
+    """The checked manifest of an ``available`` backup, or an error saying why."""
     status = bookkeeping.SectionStatus(section, volume_id).get()
     if status != bookkeeping.AVAILABLE:
         raise exceptions.BackupNotAvailable(volume_id, status)

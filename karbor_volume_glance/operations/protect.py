@@ -7,7 +7,9 @@ The spec's steps, in order (``on_main``):
 3. create a temporary volume from the snapshot and wait for it;
 4. upload the temporary volume to a temporary Glance image (raw, bare,
    private) and wait until the image is active;
-5. stream the image into the bank in objects of ``backup_image_object_size``;
+5. stream the image into the bank in chunks of ``backup_image_object_size``,
+   ``parallelism`` at a time: all-zero chunks are only recorded, the others
+   hashed (sha256), compressed when that shrinks them, and written;
 6. delete every temporary resource, newest first, on success and on failure;
 7. save the backup's metadata, and only then mark the backup ``available``.
 
@@ -21,7 +23,7 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, schemas
 from karbor_volume_glance.cloud import cleanup, facade
-from karbor_volume_glance.operations import base, bookkeeping, metadata, transfer
+from karbor_volume_glance.operations import base, bookkeeping, metadata
 
 LOG = logging.getLogger(__name__)
 
@@ -49,13 +51,15 @@ class ProtectOperation(base.Operation):
         volume = cloud.get_volume(volume_id)
         in_use = volume.status == "in-use"
         started_at = _now()
+        chunk_size = self._settings.backup_image_object_size
+        algorithm = params.get("compression") or self._settings.compression
+        transfer = self.transfer(section, volume_id, progress)
         with cleanup.TemporaryResources(f"protect of volume {volume_id}") as temps:
             image_id = self._make_image(cloud, temps, volume_id, volume, in_use)
             image_info = cloud.image_info(image_id)
             records, digest = transfer.save_stream(
-                section, cloud.image_data(image_id),
-                self._settings.backup_image_object_size, volume_id,
-                progress=progress, total=image_info.get("size"),
+                cloud.image_data(image_id), chunk_size, algorithm,
+                total=image_info.get("size"),
             )
             _check_download(image_id, image_info, digest)
         extra = {
@@ -64,11 +68,10 @@ class ProtectOperation(base.Operation):
         }
         if temps.failures:
             extra["leftovers"] = [leftover.to_dict() for leftover in temps.failures]
-        result = metadata.build(
-            volume, params, self._settings.backup_image_object_size, records,
-            digest, image_info, extra,
-        )
-        section.update_object(metadata.METADATA_KEY, result)
+        result = metadata.build(volume, params, chunk_size, algorithm, records,
+                                digest, image_info, extra)
+        self.bank_call(section.update_object, metadata.METADATA_KEY, result,
+                       what=f"writing the manifest of volume {volume_id}")
         return result
 
     def _make_image(self, cloud, temps, volume_id, volume, in_use):

@@ -3,9 +3,12 @@
 The spec's steps, in order (``on_main``), after the parameters, the backup's
 status and its metadata are checked and every chunk is known to be present:
 
-1. create a temporary image and stream the bank's chunks into it, each chunk
-   checked against its recorded length and sha256 before it is sent; wait
-   until the image is active and compare Glance's size and md5 with ours;
+1. create a temporary image and stream the bank's chunks into it, fetched
+   and decompressed ``parallelism`` ahead, each chunk checked against its
+   recorded length and sha256 before it is sent (zero chunks regenerated);
+   check the whole image's sha256, wait until the image is active and
+   compare Glance's size and md5 with ours. A backup in Karbor's own layout
+   (no per-chunk hashes) is checked by its md5 before any volume is made;
 2. create a volume of the recorded size from the image;
 3. wait until the volume is available;
 4. delete the temporary image (on every path; on failure the half-made
@@ -21,7 +24,7 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.cloud import cleanup
-from karbor_volume_glance.operations import base, bookkeeping, metadata, transfer
+from karbor_volume_glance.operations import base, bookkeeping, metadata
 
 LOG = logging.getLogger(__name__)
 
@@ -45,9 +48,10 @@ class RestoreOperation(base.Operation):
                                           record=record):
             section = checkpoint.get_resource_bank_section(volume_id)
             backup = metadata.load_available(section, volume_id)
-            transfer.check_present(section, backup.chunks)
-            new_volume_id = self._restore(self.cloud(context), section, backup,
-                                          params, kwargs.get("progress"))
+            transfer = self.transfer(section, volume_id, kwargs.get("progress"))
+            transfer.check_present(backup)
+            new_volume_id = self._restore(self.cloud(context), transfer, backup,
+                                          params)
         new_resources = kwargs.get("new_resources")
         if new_resources is not None:
             new_resources[volume_id] = new_volume_id
@@ -55,7 +59,7 @@ class RestoreOperation(base.Operation):
         LOG.info("Restored volume %s as volume %s", volume_id, new_volume_id)
         return new_volume_id
 
-    def _restore(self, cloud, section, backup, params, progress=None):
+    def _restore(self, cloud, transfer, backup, params):
         volume_id = backup.volume_id
         purpose = f"restore of volume {volume_id}"
         with cleanup.TemporaryResources(purpose) as temps:
@@ -67,7 +71,7 @@ class RestoreOperation(base.Operation):
                 ),
                 cloud.delete_image,
             )
-            self._upload(cloud, image_id, section, backup, progress)
+            self._upload(cloud, image_id, transfer, backup)
             new_volume_id = temps.add(
                 "volume",
                 cloud.create_volume(
@@ -81,33 +85,53 @@ class RestoreOperation(base.Operation):
             temps.forget(new_volume_id)  # restored: it is the user's now
         return new_volume_id
 
-    def _upload(self, cloud, image_id, section, backup, progress=None):
+    def _upload(self, cloud, image_id, transfer, backup):
         """Step 1: stream verified chunks into the image and check the result."""
-        reader = datapath.IterableReader(
-            transfer.read_verified(section, backup.chunks, progress,
-                                   backup.volume_id)
-        )
+        digest = datapath.StreamDigest()
+        chunks = (transfer.read_legacy(backup) if backup.legacy
+                  else transfer.read_verified(backup.chunks))
+        reader = datapath.IterableReader(_tap(chunks, digest.update))
         try:
             cloud.upload_image(image_id, reader, backup.image_size)
         except Exception as exc:
             if reader.error is not None:  # ours, maybe wrapped by the HTTP stack
                 raise reader.error from exc
             raise
-        if reader.bytes_read != backup.image_size:
-            raise exceptions.ImageIntegrityError(
-                image_id,
-                f"sent {reader.bytes_read} bytes, the backup holds "
-                f"{backup.image_size}",
-            )
+        _check_sent(image_id, backup, digest)
         cloud.wait_image(image_id)
         info = cloud.image_info(image_id)
-        if info.get("size") is not None and info["size"] != backup.image_size:
+        if info.get("size") is not None and info["size"] != digest.size:
             raise exceptions.ImageIntegrityError(
                 image_id, f"Glance stored {info['size']} bytes, we sent "
-                f"{backup.image_size}",
+                f"{digest.size}",
             )
         if backup.md5 and info.get("checksum") and info["checksum"] != backup.md5:
             raise exceptions.ImageIntegrityError(
                 image_id, f"Glance's md5 {info['checksum']} differs from the "
                 f"backup's {backup.md5}",
             )
+
+
+def _tap(chunks, observe):
+    for chunk in chunks:
+        observe(chunk)
+        yield chunk
+
+
+def _check_sent(image_id, backup, digest):
+    """What we sent is the whole image the manifest describes."""
+    if backup.legacy:
+        if digest.md5 != backup.md5:
+            raise exceptions.ImageIntegrityError(
+                image_id, f"the backup's data has md5 {digest.md5}, its metadata "
+                f"says {backup.md5} (a Karbor-layout backup has no per-chunk "
+                "hashes to name the chunk)")
+        return
+    if digest.size != backup.image_size:
+        raise exceptions.ImageIntegrityError(
+            image_id, f"sent {digest.size} bytes, the backup holds "
+            f"{backup.image_size}")
+    if digest.sha256 != backup.sha256:
+        raise exceptions.ImageIntegrityError(
+            image_id, f"the image's sha256 {digest.sha256} differs from the "
+            f"manifest's {backup.sha256}")

@@ -1,10 +1,16 @@
 """Moving backup data between a stream and a bank section, chunk by chunk.
 
 The glue between the data path (:mod:`karbor_volume_glance.datapath`) and the
-bank: :func:`save_stream` stores a stream as chunk objects and returns their
-records; :func:`read_verified` yields the chunks back, each checked against
-its record before it is handed on. One chunk is in memory at a time.
+bank. :func:`save_stream` cuts a stream into chunks and, ``parallelism`` at a
+time, hashes, compresses and stores them; :func:`read_verified` fetches,
+decompresses and checks chunks ``parallelism`` ahead and yields their plain
+bytes in order. Memory stays about ``parallelism`` chunks either way.
+
+Every bank call goes through ``bank_call(func, *args, what=…)``, which the
+operations give a retry policy; the default calls straight through.
 """
+
+import functools
 
 from oslo_log import log as logging
 
@@ -14,50 +20,107 @@ from karbor_volume_glance.operations import sectionio
 LOG = logging.getLogger(__name__)
 
 
-def save_stream(section, stream, chunk_size, volume_id, progress=None,
-                total=None):
-    """Store ``stream`` in ``section`` as chunks; return (records, digest).
-
-    ``progress(volume_id, done, total)`` is called after each chunk.
-    """
-    digest = datapath.StreamDigest()
-    records = []
-    for index, chunk in enumerate(datapath.rechunk(stream, chunk_size)):
-        digest.update(chunk)
-        record = datapath.record_chunk(index, chunk)
-        section.update_object(record.name, chunk)
-        records.append(record)
-        LOG.debug("Volume %s: stored %s (%d bytes)", volume_id, record.name,
-                  record.length)
-        if progress is not None:
-            progress(volume_id, digest.size, total)
-    return records, digest
+def direct_call(func, *args, what=None):
+    """A bank call without retries."""
+    return func(*args)
 
 
-def check_present(section, records):
-    """Raise ChunkIntegrityError for the first chunk missing from the section."""
-    stored = set(sectionio.list_all(section, prefix="data_"))
-    for record in records:
-        if record.name not in stored:
-            raise exceptions.ChunkIntegrityError(record.name,
-                                                 "is missing from the bank")
+class Transfer:
+    """Chunk transfers between one bank section and streams, for one volume."""
 
+    def __init__(self, section, volume_id, parallelism=1, bank_call=direct_call,
+                 progress=None):
+        self.section = section
+        self.volume_id = volume_id
+        self.parallelism = parallelism
+        self.bank_call = bank_call
+        self.progress = progress
 
-def read_verified(section, records, progress=None, volume_id=None):
-    """Yield each chunk's bytes after checking its length and sha256.
+    def _report(self, done, total):
+        if self.progress is not None:
+            self.progress(self.volume_id, done, total)
 
-    ``progress(volume_id, done, total)`` is called as each chunk is handed on.
-    """
-    total = sum(record.length for record in records)
-    done = 0
-    for record in records:
+    def save_stream(self, stream, chunk_size, algorithm, total=None):
+        """Store ``stream`` as chunks; return (records, digest of the stream)."""
+        digest = datapath.StreamDigest()
+
+        def chunks():
+            offset = 0
+            for index, data in enumerate(datapath.rechunk(stream, chunk_size)):
+                digest.update(data)
+                yield index, offset, data
+                offset += len(data)
+
+        store = functools.partial(self._store, algorithm)
+        records = []
+        for record in datapath.ordered_map(store, chunks(), self.parallelism):
+            records.append(record)
+            self._report(record.offset + record.length, total)
+        return records, digest
+
+    def _store(self, algorithm, item):
+        index, offset, data = item
+        record, stored = datapath.encode(index, offset, data, algorithm)
+        if stored is not None:
+            self.bank_call(self.section.update_object, record.object, stored,
+                           what=f"writing {record.object} of volume {self.volume_id}")
+        return record
+
+    def check_present(self, backup):
+        """Raise ChunkIntegrityError for the first stored object not in the bank."""
+        listed = set(sectionio.list_all(self.section, prefix="data_"))
+        for name in backup.stored_objects():
+            if name not in listed:
+                raise exceptions.ChunkIntegrityError(name, "is missing from the bank")
+
+    def _get(self, name):
         try:
-            data = section.get_object(record.name)
+            return self.bank_call(self.section.get_object, name,
+                                  what=f"reading {name} of volume {self.volume_id}")
+        except exceptions.ChunkIntegrityError:
+            raise
         except Exception as exc:
             raise exceptions.ChunkIntegrityError(
-                record.name, f"cannot be read: {type(exc).__name__}: {exc}"
-            ) from exc
-        yield datapath.check_chunk(record, data)
-        done += record.length
-        if progress is not None:
-            progress(volume_id, done, total)
+                name, f"cannot be read: {type(exc).__name__}: {exc}") from exc
+
+    def _get_bytes(self, name):
+        data = self._get(name)
+        if not isinstance(data, bytes | bytearray):
+            raise exceptions.ChunkIntegrityError(
+                name, f"holds a {type(data).__name__}, not bytes")
+        return data
+
+    def _fetch(self, record):
+        stored = None if record.zero else self._get(record.object)
+        return datapath.decode(record, stored)
+
+    def read_verified(self, records):
+        """Yield each chunk's plain bytes, checked, in order."""
+        total = sum(record.length for record in records)
+        done = 0
+        for data in datapath.ordered_map(self._fetch, records, self.parallelism):
+            done += len(data)
+            self._report(done, total)
+            yield data
+
+    def read_legacy(self, backup):
+        """Yield a Karbor-layout backup's objects in order (no hashes to check)."""
+        done = 0
+        for data in datapath.ordered_map(self._get_bytes, backup.stored_objects(),
+                                         self.parallelism):
+            done += len(data)
+            self._report(done, None)
+            yield data
+
+    def check_stored_sizes(self, backup):
+        """Shallow verify: every stored object has its recorded stored size."""
+        def size_of(record):
+            stored = self._get_bytes(record.object)
+            if len(stored) != record.stored_size:
+                raise exceptions.ChunkIntegrityError(
+                    record.object, f"is {len(stored)} bytes in the bank, the "
+                    f"manifest says {record.stored_size}")
+            return record.stored_size
+
+        stored = [record for record in backup.chunks if not record.zero]
+        return sum(datapath.ordered_map(size_of, stored, self.parallelism))

@@ -1,34 +1,60 @@
 """Verify: check that a volume's backup in the bank can be restored as it was.
 
-Checks the backup's status is ``available``, its metadata is present and
-consistent, and every chunk it lists is in the bank with its recorded length
-and sha256 (each chunk is read once). Updates Karbor's ``verify`` record when
+Checks the backup's status is ``available``, its manifest is present and
+consistent, and every object it lists is in the bank with its recorded
+stored size. With the VERIFY_SCHEMA option ``deep``, every chunk is also
+decompressed and checked against its sha256, and the whole image against its
+own. Chunks are read ``parallelism`` at a time. Updates Karbor's ``verify`` record when
 given one, and fails naming what is missing or damaged. Nothing in the cloud
 is touched.
 """
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import exceptions, schemas
-from karbor_volume_glance.operations import base, bookkeeping, metadata, transfer
+from karbor_volume_glance import datapath, exceptions, schemas
+from karbor_volume_glance.operations import base, bookkeeping, metadata
 
 LOG = logging.getLogger(__name__)
 
 
 class VerifyOperation(base.Operation):
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        schemas.validate(schemas.VERIFY_SCHEMA, parameters)
+        params = schemas.validate(schemas.VERIFY_SCHEMA, parameters)
+        deep = params.get("deep", False)
         volume_id = resource.id
         record = kwargs.get("verify")
         with bookkeeping.failure_reported(exceptions.VerifyFailed, resource,
                                           record=record):
             section = checkpoint.get_resource_bank_section(volume_id)
             backup = metadata.load_available(section, volume_id)
-            transfer.check_present(section, backup.chunks)
-            checked = sum(
-                len(chunk) for chunk in transfer.read_verified(section, backup.chunks)
-            )
+            transfer = self.transfer(section, volume_id)
+            transfer.check_present(backup)
+            checked = _deep(transfer, backup) if deep else _shallow(transfer, backup)
         bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
-        LOG.info("Verified the backup of volume %s: %d chunks, %d bytes",
-                 volume_id, len(backup.chunks), checked)
-        return {"chunks": len(backup.chunks), "bytes": checked}
+        LOG.info("Verified the backup of volume %s (%s): %d bytes checked",
+                 volume_id, "deep" if deep else "stored sizes", checked)
+        return {"deep": deep, "objects": len(backup.stored_objects()),
+                "bytes": checked}
+
+
+def _shallow(transfer, backup):
+    """Read every stored object and check its size; the bytes read."""
+    if backup.legacy:  # Karbor's layout records no sizes: read them all
+        return sum(len(data) for data in transfer.read_legacy(backup))
+    return transfer.check_stored_sizes(backup)
+
+
+def _deep(transfer, backup):
+    """Check every chunk and the whole image's hash; the plain bytes checked."""
+    digest = datapath.StreamDigest()
+    chunks = (transfer.read_legacy(backup) if backup.legacy
+              else transfer.read_verified(backup.chunks))
+    for chunk in chunks:
+        digest.update(chunk)
+    expected, actual = ((backup.md5, digest.md5) if backup.legacy
+                        else (backup.sha256, digest.sha256))
+    if actual != expected:
+        raise exceptions.InvalidBackupMetadata(
+            backup.volume_id, f"the data's hash {actual} differs from the "
+            f"manifest's {expected}")
+    return digest.size

@@ -27,13 +27,14 @@ class DroppedConnection(requests.exceptions.ChunkedEncodingError, ConnectionRese
 def download_body(image, fault, do_checksum, allow_md5_fallback):
     """The iterable ``images.data`` returns for an image that has data."""
     data = image.data
-    pieces = _pieces_on_the_wire(data, fault)
+    pieces = pieces_on_the_wire(data, fault)
     if do_checksum:
         pieces = _verified(pieces, image, allow_md5_fallback)
     return glance_utils.IterableWithLength(pieces, len(data))
 
 
-def _pieces_on_the_wire(data, fault):
+def pieces_on_the_wire(data, fault):
+    """``data`` in download-sized pieces, with a ``drop``/``corrupt`` fault applied."""
     kind = fault.kind if fault is not None else None
     if kind == faults.CORRUPT and data:
         flipped = bytearray(data)

@@ -61,7 +61,7 @@ PROTECT_FAULTS = [
     ("volume.create", "http", {"status": 503}),
     ("volume.upload_to_image", "error", {}),
     ("image.get", "http", {"status": 500}),
-    ("image.data", "drop", {"after_bytes": OBJECT_SIZE + 10}),
+    ("image.data", "drop", {"after_bytes": 100, "times": 4}),  # > retries
 ]
 
 

@@ -167,7 +167,7 @@ def test_a_failed_protect_fails_karbors_flow_and_the_backup_can_be_deleted():
     resources = [Resource(type=VOLUME, id=volume_id, name="v")]
     harness = Harness(cloud)
     checkpoint = harness.checkpoint(resources)
-    cloud.inject("image.data", "drop", after_bytes=150000)
+    cloud.inject("image.data", "drop", after_bytes=100, times=4)  # > retries
     with pytest.raises(Exception, match="protect of volume"):
         harness.run(constants.OPERATION_PROTECT, checkpoint, resources,
                     {VOLUME: {"backup_name": "b"}})

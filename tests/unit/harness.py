@@ -58,8 +58,9 @@ class Harness:
                              checkpoint or self.checkpoint, resource,
                              self.context, {})
 
-    def verify(self, volume_id, checkpoint=None, record=None):
+    def verify(self, volume_id, checkpoint=None, record=None, params=None):
         resource = volume_resource(volume_id)
         return run_operation(self.plugin.get_verify_operation(resource),
                              checkpoint or self.checkpoint, resource,
-                             self.context, {}, verify=record or FakeRecord())
+                             self.context, params or {},
+                             verify=record or FakeRecord())

@@ -56,6 +56,9 @@ def plugin_from_file(tmp_path, text):
         ("poll_interval", 0, "poll_interval"),
         ("snapshot_timeout", -1, "snapshot_timeout"),
         ("backup_from_snapshot", "perhaps", "backup_from_snapshot"),
+        ("compression", "lzma", "compression"),
+        ("parallelism", 0, "parallelism"),
+        ("bank_retries", -1, "bank_retries"),
     ],
 )
 def test_invalid_value_in_the_provider_file_fails_at_construction(
@@ -78,7 +81,8 @@ def test_list_opts_names_every_option_in_its_group():
     assert group == "volume_glance_plugin"
     assert {opt.name for opt in opts} == {
         "poll_interval", "backup_from_snapshot", "backup_image_object_size",
-        "snapshot_timeout", "volume_timeout", "image_timeout",
+        "snapshot_timeout", "volume_timeout", "image_timeout", "compression",
+        "parallelism", "bank_retries", "download_retries",
     }
     assert all(opt.help for opt in opts)
 

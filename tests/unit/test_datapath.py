@@ -52,27 +52,28 @@ def test_stream_digest_matches_hashlib():
 
 def test_chunk_names_follow_karbor():
     assert datapath.chunk_name(0) == "data_1"
-    assert datapath.record_chunk(9, b"abc").name == "data_10"
+    record, _ = datapath.encode(9, 9 * 10, b"abc", "none")
+    assert (record.name, record.object) == ("data_10", "data_10")
 
 
-def test_check_chunk_accepts_the_recorded_bytes():
-    record = datapath.record_chunk(0, b"hello")
-    assert datapath.check_chunk(record, b"hello") == b"hello"
+def test_check_accepts_the_recorded_bytes():
+    record, _ = datapath.encode(0, 0, b"hello", "none")
+    assert datapath.check(record, b"hello") == b"hello"
 
 
 @pytest.mark.parametrize(
     "stored, words",
     [
-        (b"hell", "is 4 bytes, the metadata says 5"),
+        (b"hell", "is 4 bytes in the bank, the manifest says 5"),
         (b"hellO", "sha256"),
         ("hello", "holds a str"),
         ({"a": 1}, "holds a dict"),
     ],
 )
-def test_check_chunk_names_the_chunk_and_the_fault(stored, words):
-    record = datapath.record_chunk(2, b"hello")
+def test_decode_names_the_chunk_and_the_fault(stored, words):
+    record, _ = datapath.encode(2, 20, b"hello", "none")
     with pytest.raises(exceptions.ChunkIntegrityError) as info:
-        datapath.check_chunk(record, stored)
+        datapath.decode(record, stored)
     assert info.value.chunk == "data_3"
     assert str(info.value).startswith("chunk data_3: ")
     assert words in str(info.value)

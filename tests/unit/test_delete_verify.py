@@ -77,9 +77,23 @@ def test_verify_of_a_good_backup(harness):
     harness.protect(volume_id)
     record = FakeRecord()
     result = harness.verify(volume_id, record=record)
-    assert result == {"chunks": 3, "bytes": len(data)}
+    assert result == {"deep": False, "objects": 3, "bytes": len(data)}
     assert record.status_of(volume_resource(volume_id)) == "available"
+    deep = harness.verify(volume_id, params={"deep": True})
+    assert deep == {"deep": True, "objects": 3, "bytes": len(data)}
     assert harness.cloud.calls.count("image.create") == 0
+
+
+def test_only_deep_verify_sees_a_flipped_byte(harness):
+    volume_id = harness.cloud.add_volume(data=os.urandom(2 * OBJECT_SIZE))
+    harness.protect(volume_id)
+    section = harness.section(volume_id)
+    chunk = bytearray(section.get_object("data_2"))
+    chunk[7] ^= 1
+    section.update_object("data_2", bytes(chunk))
+    assert harness.verify(volume_id)["objects"] == 2  # sizes are right
+    with pytest.raises(exceptions.VerifyFailed, match="chunk data_2: sha256"):
+        harness.verify(volume_id, params={"deep": True})
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ FAULTS = [
     ("image.get", "error", {}),
     ("image.get", "exception", {}),
     ("image.data", "exception", {}),
-    ("image.data", "drop", {"after_bytes": OBJECT_SIZE + 100}),
+    # one more drop than download_retries resumes: the download gives up
+    ("image.data", "drop", {"after_bytes": 100, "times": 4}),
     ("image.data", "corrupt", {"at_byte": 5}),
 ]
 
@@ -181,3 +182,40 @@ def test_a_bank_that_refuses_the_first_status_write_fails_protect_cleanly(cloud)
     with pytest.raises(exceptions.ProtectFailed, match="disk full"):
         harness.protect(volume_id)
     assert cloud.created() == []
+
+
+class FlakyBank(MemoryBackend):
+    """A memory bank whose first writes and reads of data_2 fail transiently."""
+
+    def __init__(self, failures):
+        super().__init__()
+        self.failures = {"write": failures, "read": failures}
+
+    def _maybe_fail(self, kind, key):
+        if key.endswith("/data_2") and self.failures[kind]:
+            self.failures[kind] -= 1
+            raise exceptions.BankError(f"timeout on {key}", key=key)
+
+    def update_object(self, key, value, context=None):
+        self._maybe_fail("write", key)
+        return super().update_object(key, value, context=context)
+
+    def get_object(self, key, context=None):
+        self._maybe_fail("read", key)
+        return super().get_object(key, context=context)
+
+
+def test_transient_bank_errors_are_retried(cloud):
+    harness = Harness(cloud, Bank(FlakyBank(failures=2)), bank_retries=2)
+    data = os.urandom(3 * OBJECT_SIZE)
+    volume_id = cloud.add_volume(data=data)
+    harness.protect(volume_id)
+    assert cloud.volume_data(harness.restore(volume_id)) == data
+
+
+def test_a_bank_failing_past_the_retries_fails_the_protect(cloud):
+    harness = Harness(cloud, Bank(FlakyBank(failures=2)), bank_retries=1)
+    volume_id = cloud.add_volume(data=os.urandom(3 * OBJECT_SIZE))
+    with pytest.raises(exceptions.ProtectFailed, match="timeout on .*data_2"):
+        harness.protect(volume_id)
+    assert cloud.leftovers() == []

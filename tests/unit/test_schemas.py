@@ -49,8 +49,21 @@ def test_parameters_must_be_an_object():
         schemas.validate(schemas.OPTIONS_SCHEMA, ["backup_name"])
 
 
-def test_verify_schema_takes_no_options():
+def test_verify_schema_takes_only_deep():
     assert schemas.validate(schemas.VERIFY_SCHEMA, {}) == {}
+    assert schemas.validate(schemas.VERIFY_SCHEMA, {"deep": True}) == {"deep": True}
     with pytest.raises(exceptions.InvalidParameters) as info:
-        schemas.validate(schemas.VERIFY_SCHEMA, {"deep": True})
+        schemas.validate(schemas.VERIFY_SCHEMA, {"deep": "yes"})
     assert info.value.field == "deep"
+    with pytest.raises(exceptions.InvalidParameters) as info:
+        schemas.validate(schemas.VERIFY_SCHEMA, {"shallow": True})
+    assert info.value.field == "shallow"
+
+
+def test_compression_must_be_a_known_algorithm():
+    ok = {"backup_name": "b", "compression": "zstd"}
+    assert schemas.validate(schemas.OPTIONS_SCHEMA, ok) == ok
+    with pytest.raises(exceptions.InvalidParameters) as info:
+        schemas.validate(schemas.OPTIONS_SCHEMA, {"backup_name": "b",
+                                                  "compression": "lz4"})
+    assert info.value.field == "compression"

@@ -91,7 +91,7 @@ def test_delete_unlists_the_checkpoint_and_empties_its_sections(runner, cloud, b
 
 def test_a_failed_checkpoint_can_be_deleted(runner, cloud):
     volume_id = cloud.add_volume(data=os.urandom(2 * OBJECT_SIZE))
-    cloud.inject("image.data", "drop", after_bytes=OBJECT_SIZE + 1)
+    cloud.inject("image.data", "drop", after_bytes=100, times=4)  # > retries
     result = runner.protect([volume_id], params(volume_id))
     assert not result.ok
     assert runner.delete(result.checkpoint_id).ok

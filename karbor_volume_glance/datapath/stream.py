@@ -1,33 +1,13 @@
-"""The data path: cutting an image stream into chunks, hashing and checking them.
+"""Streams of bytes: cutting them into chunks, hashing them, reading them.
 
-Free of cloud clients and bank backends: it takes and gives iterables of bytes.
-Protect feeds Glance's download stream through :func:`rechunk` and records a
-:class:`ChunkRecord` per chunk with :class:`StreamDigest` over the whole
-stream; restore checks every chunk with :func:`check_chunk` before its bytes
-go anywhere, and hands Glance a file-like :class:`IterableReader`.
-
-Memory stays bounded by one chunk plus one piece of the incoming stream,
-whatever the image's size.
+:func:`rechunk` cuts Glance's download stream into fixed-size chunks holding
+at most one chunk plus one incoming piece in memory; :class:`StreamDigest`
+hashes a whole stream; :class:`IterableReader` turns an iterable of bytes into
+the file object glanceclient's upload reads from.
 """
 
-import dataclasses
 import hashlib
 import io
-
-from karbor_volume_glance import exceptions
-
-
-@dataclasses.dataclass(frozen=True)
-class ChunkRecord:
-    """What the metadata says of one stored chunk."""
-
-    index: int
-    name: str
-    length: int
-    sha256: str
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
 
 def rechunk(pieces, size):
@@ -70,41 +50,6 @@ class StreamDigest:
     @property
     def md5(self):
         return self._md5.hexdigest()
-
-
-def chunk_name(index):
-    """The bank key of chunk ``index`` (0-based): Karbor's ``data_1`` … ``data_N``."""
-    return f"data_{index + 1}"
-
-
-def record_chunk(index, data):
-    """The :class:`ChunkRecord` of ``data`` stored as chunk ``index``."""
-    return ChunkRecord(
-        index=index,
-        name=chunk_name(index),
-        length=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
-
-
-def check_chunk(record, data):
-    """Raise ChunkIntegrityError unless ``data`` is what ``record`` describes."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise exceptions.ChunkIntegrityError(
-            record.name, f"holds a {type(data).__name__}, not bytes"
-        )
-    if len(data) != record.length:
-        raise exceptions.ChunkIntegrityError(
-            record.name,
-            f"is {len(data)} bytes, the metadata says {record.length}",
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != record.sha256:
-        raise exceptions.ChunkIntegrityError(
-            record.name,
-            f"sha256 {digest} does not match the recorded {record.sha256}",
-        )
-    return data
 
 
 class IterableReader(io.RawIOBase):

@@ -1,0 +1,314 @@
+"""Image downloads from Glance that survive a dropped connection.
+
+:func:`resumable_download` hands out the bytes of an image download as they
+come and counts them. When the connection breaks off (a transport failure,
+see :data:`TRANSPORT_ERRORS`) it asks Glance for the rest with an HTTP
+``Range: bytes=<offset>-`` request made with the glance client's own
+``http_client`` (the same session, token and endpoint as the ``images``
+controller; see :func:`range_request` for why not its ``get``), and goes on
+from there: no byte is handed out twice and none is skipped. A download is
+resumed at most ``retries`` times, with a short growing pause before each
+try; then it fails with :class:`DownloadInterrupted`, naming the image, the
+byte reached and the cause. Anything else (HTTP 404, 403, 5xx …) is not retried.
+
+The answer to a resume must be ``206 Partial Content`` with a
+``Content-Range`` that starts at the offset. A ``200`` means the server (or a
+proxy) ignored the ``Range``: the whole image comes again, and its first
+``offset`` bytes are read and dropped before handing out more. That costs
+the bytes already fetched once more, but it is correct and works with any
+server; the caller's checksum covers the result either way. Any other answer
+fails the download.
+"""
+
+import http.client
+import re
+import time
+
+import urllib3
+from glanceclient import exc as glance_exc
+from glanceclient.common import http as glance_http
+from keystoneauth1 import adapter as ksa_adapter
+from keystoneauth1 import exceptions as ksa_exc
+from oslo_log import log as logging
+
+from karbor_volume_glance import exceptions
+
+LOG = logging.getLogger(__name__)
+
+#: Errors that mean "the connection failed", not "Glance said no". OSError
+#: covers requests' ChunkedEncodingError, ConnectionError and Timeout, the
+#: builtin ConnectionError and socket errors.
+TRANSPORT_ERRORS = (
+    OSError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    http.client.IncompleteRead,
+    glance_exc.CommunicationError,
+    glance_exc.InvalidEndpoint,  # what glanceclient makes of a connect timeout
+    ksa_exc.ConnectionError,
+)
+
+#: The longest pause, in seconds, before a resume (they start at a tenth).
+MAX_PAUSE = 2.0
+
+PARTIAL_CONTENT = 206
+OK = 200
+_CONTENT_RANGE = re.compile(r"^bytes (?P<start>\d+)-(?P<end>\d+)/(?P<total>\d+|\*)$")
+
+
+class DownloadInterrupted(exceptions.CloudError):
+    """An image download broke off and could not be resumed (often enough)."""
+
+    def __init__(self, image_id, offset, resumes, cause):
+        self.offset = offset
+        self.resumes = resumes
+        self.cause = cause
+        super().__init__(
+            f"downloading image {image_id} failed at byte {offset} after "
+            f"{resumes} resume(s): {type(cause).__name__}: {cause}",
+            kind="image",
+            resource_id=image_id,
+        )
+
+
+class ShortDownload(OSError):
+    """The server ended an answer before the length it promised."""
+
+
+def data_url(image_id):
+    """The path of an image's data, relative to the Image service endpoint."""
+    return f"/v2/images/{image_id}/file"
+
+
+def resumable_download(http_client, image_id, body, *, retries, pauses,
+                       sleep=time.sleep):
+    """Yield the bytes of ``body``, resuming from where it broke off.
+
+    ``body`` is what ``images.data(image_id)`` returned (its ``len()`` is the
+    promised Content-Length, 0 if unknown); ``http_client`` is the glance
+    client's ``http_client``; ``pauses`` an iterator of seconds to sleep
+    before each resume (e.g. :func:`.polling.intervals`).
+    """
+    resumer = _Resumer(http_client, image_id, _length(body), retries, pauses,
+                       sleep)
+    pieces = iter(body)
+    try:
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                if resumer.complete():
+                    return
+                cause = ShortDownload(
+                    f"the answer ended at byte {resumer.offset} of {resumer.total}")
+            except TRANSPORT_ERRORS as exc:
+                cause = exc
+            else:
+                if piece:
+                    resumer.offset += len(piece)
+                    yield piece
+                continue
+            _close(pieces)
+            pieces = resumer.resume(cause)
+    finally:
+        _close(pieces)
+
+
+class _Resumer:
+    """Where a download is, and how to get the rest of it after a failure."""
+
+    def __init__(self, http_client, image_id, total, retries, pauses, sleep):
+        self.http_client = http_client
+        self.image_id = image_id
+        self.total = total
+        self.retries = retries
+        self.pauses = pauses
+        self.sleep = sleep
+        self.offset = 0
+        self.resumes = 0
+
+    def complete(self):
+        """Whether every promised byte arrived (unknown length: trust the end)."""
+        return self.total is None or self.offset >= self.total
+
+    def resume(self, cause):
+        """The rest of the image after ``cause``; DownloadInterrupted when spent."""
+        while True:
+            if self.total is not None and self.offset >= self.total:
+                return iter(())  # every byte came; only the answer's end was lost
+            if self.resumes >= self.retries:
+                raise DownloadInterrupted(self.image_id, self.offset,
+                                          self.resumes, cause) from cause
+            self.resumes += 1
+            LOG.warning(
+                "Download of image %(image)s broke off at byte %(offset)d "
+                "(%(error)s: %(cause)s); resuming from there (%(resume)d of "
+                "%(retries)d)",
+                {"image": self.image_id, "offset": self.offset,
+                 "error": type(cause).__name__, "cause": cause,
+                 "resume": self.resumes, "retries": self.retries},
+            )
+            self.sleep(next(self.pauses))
+            try:
+                return request_rest(self.http_client, self.image_id,
+                                    self.offset, self.total)
+            except TRANSPORT_ERRORS as exc:
+                cause = exc
+
+
+def request_rest(http_client, image_id, offset, total):
+    """The bytes of the image from ``offset`` on, asked for with a Range request.
+
+    ``total`` is the image's length as the first answer gave it (None if
+    unknown), to make sure the image did not change in between.
+    """
+    response, body = range_request(http_client, data_url(image_id), offset)
+    status = getattr(response, "status_code", None)
+    if status == PARTIAL_CONTENT:
+        _check_content_range(response, body, image_id, offset, total)
+        return _closing(response, body)
+    if status == OK:
+        length = _header_int(response, "Content-Length")
+        if total is not None and length is not None and length != total:
+            _close_response(response, body)
+            raise exceptions.CloudError(
+                f"image {image_id} changed during the download: it was "
+                f"{total} bytes long, now {length}",
+                kind="image", resource_id=image_id)
+        LOG.warning(
+            "Glance ignored the Range request for image %(image)s and sent "
+            "the whole image: skipping the %(offset)d bytes already received",
+            {"image": image_id, "offset": offset})
+        return _skipped(_closing(response, body), offset)
+    _close_response(response, body)
+    raise exceptions.CloudError(
+        f"resuming the download of image {image_id} at byte {offset}: "
+        f"Glance answered HTTP {status}, expected 206 Partial Content",
+        kind="image", resource_id=image_id)
+
+
+def range_request(http_client, url, first_byte):
+    """``(response, pieces)`` of ``GET url`` with ``Range: bytes=<first_byte>-``.
+
+    glanceclient's own ``http_client.get(url, headers=...)`` cannot send this
+    header: both its SessionClient and its HTTPClient percent-encode header
+    values, so ``bytes=N-`` leaves as ``bytes%3DN-`` and Glance answers 416.
+    The request is therefore made one level below glanceclient, with what its
+    ``http_client`` holds: a SessionClient is a keystoneauth1 Adapter, whose
+    own ``request`` (the one glanceclient overrides) sends it with the same
+    session, token, endpoint and retries; an HTTPClient (endpoint and token,
+    as Karbor builds it) has a requests Session, endpoint and token. The body
+    is streamed in glanceclient's piece size, never held whole; an error
+    status raises the glanceclient exception glanceclient would raise. Any
+    other ``http_client`` (the test fakes) is asked with ``get(url,
+    headers=...)`` and answers in glanceclient's ``(response, body)`` shape.
+    """
+    headers = {"Range": f"bytes={first_byte}-"}
+    if isinstance(http_client, glance_http.SessionClient):
+        _add_request_id(http_client, headers)
+        response = ksa_adapter.Adapter.request(
+            http_client, url, "GET", headers=headers, stream=True, raise_exc=False
+        )
+    elif isinstance(http_client, glance_http.HTTPClient):
+        response = _endpoint_get(http_client, url, headers)
+    else:
+        return http_client.get(url, headers=headers)
+    if not response.ok:
+        try:
+            raise glance_exc.from_response(response, response.content)
+        finally:
+            response.close()
+    return response, response.iter_content(chunk_size=glance_http.CHUNKSIZE)
+
+
+def _add_request_id(http_client, headers):
+    if getattr(http_client, "global_request_id", None):
+        headers[glance_http.REQ_ID_HEADER] = http_client.global_request_id
+
+
+def _endpoint_get(http_client, url, headers):
+    """A streamed GET through a glanceclient HTTPClient's requests Session."""
+    headers = {**(http_client.identity_headers or {}), **headers}
+    if not headers.get("X-Auth-Token"):
+        headers["X-Auth-Token"] = http_client.auth_token
+    _add_request_id(http_client, headers)
+    endpoint = http_client.endpoint
+    if endpoint.endswith("/") and url.startswith("/"):
+        url = url[1:]
+    separator = "" if endpoint.endswith("/") or url.startswith("/") else "/"
+    return http_client.session.get(endpoint + separator + url, headers=headers,
+                                   stream=True, timeout=http_client.timeout)
+
+
+def _check_content_range(response, body, image_id, offset, total):
+    content_range = _header(response, "Content-Range") or ""
+    match = _CONTENT_RANGE.match(content_range.strip())
+    problem = None
+    if match is None:
+        problem = f"a malformed Content-Range {content_range!r}"
+    elif int(match["start"]) != offset:
+        problem = f"Content-Range {content_range!r}, not from byte {offset}"
+    elif total is not None and match["total"] not in ("*", str(total)):
+        problem = (f"Content-Range {content_range!r}: the image is no longer "
+                   f"{total} bytes long")
+    if problem is not None:
+        _close_response(response, body)
+        raise exceptions.CloudError(
+            f"resuming the download of image {image_id} at byte {offset}: "
+            f"Glance answered {problem}",
+            kind="image", resource_id=image_id)
+
+
+def _skipped(pieces, count):
+    """``pieces`` without their first ``count`` bytes."""
+    for piece in pieces:
+        if count >= len(piece):
+            count -= len(piece)
+            continue
+        if count:
+            piece, count = piece[count:], 0
+        yield piece
+
+
+def _closing(response, body):
+    """The pieces of ``body``; the response is closed however they end."""
+    try:
+        yield from body or ()
+    finally:
+        _close(body)
+        _close(response)
+
+
+def _length(body):
+    """The promised length of a download, None if unknown (0 from glanceclient)."""
+    try:
+        length = len(body)
+    except TypeError:
+        return None
+    return length or None
+
+
+def _header(response, name):
+    headers = getattr(response, "headers", None) or {}
+    return headers.get(name)
+
+
+def _header_int(response, name):
+    try:
+        return int(_header(response, name))
+    except (TypeError, ValueError):
+        return None
+
+
+def _close_response(response, body):
+    _close(body)
+    _close(response)
+
+
+def _close(thing):
+    close = getattr(thing, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # closing a broken connection may fail again
+            LOG.debug("Closing %r failed", thing, exc_info=True)

@@ -1,0 +1,29 @@
+"""The data path: chunking, hashing, compression and ordered parallel work.
+
+Free of cloud clients and bank backends: it takes and gives bytes, iterables
+of bytes and chunk records; the operations join it to Glance and the bank.
+"""
+
+from karbor_volume_glance.datapath.chunks import (
+    ChunkRecord,
+    check,
+    chunk_name,
+    decode,
+    encode,
+    is_zero,
+)
+from karbor_volume_glance.datapath.pipeline import ordered_map
+from karbor_volume_glance.datapath.stream import IterableReader, StreamDigest, rechunk
+
+__all__ = [
+    "ChunkRecord",
+    "IterableReader",
+    "StreamDigest",
+    "check",
+    "chunk_name",
+    "decode",
+    "encode",
+    "is_zero",
+    "ordered_map",
+    "rechunk",
+]
