@@ -87,7 +87,7 @@ class RestoreOperation(base.Operation):
 
     def _upload(self, cloud, image_id, transfer, backup):
         """Step 1: stream verified chunks into the image and check the result."""
-        digest = datapath.StreamDigest()
+        digest = datapath.StreamDigest(md5=backup.legacy)  # Glance checks md5
         chunks = (transfer.read_legacy(backup) if backup.legacy
                   else transfer.read_verified(backup.chunks))
         reader = datapath.IterableReader(_tap(chunks, digest.update))

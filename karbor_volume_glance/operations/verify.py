@@ -46,7 +46,7 @@ def _shallow(transfer, backup):
 
 def _deep(transfer, backup):
     """Check every chunk and the whole image's hash; the plain bytes checked."""
-    digest = datapath.StreamDigest()
+    digest = datapath.StreamDigest(md5=backup.legacy)
     chunks = (transfer.read_legacy(backup) if backup.legacy
               else transfer.read_verified(backup.chunks))
     for chunk in chunks:
