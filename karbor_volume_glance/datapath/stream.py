@@ -14,20 +14,29 @@ def rechunk(pieces, size):
     """Yield the bytes of ``pieces`` in chunks of exactly ``size`` bytes.
 
     The last chunk may be shorter; no empty chunk is ever yielded, so an empty
-    stream yields nothing. ``None`` and empty pieces are skipped.
+    stream yields nothing. ``None`` and empty pieces are skipped. Pieces are
+    gathered and joined once per chunk: when they line up with the chunk size
+    (Glance's pieces divide it), each byte is copied once.
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
-    buffer = bytearray()
+    gathered, have = [], 0
     for piece in pieces:
         if not piece:
             continue
-        buffer += piece
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+        gathered.append(piece)
+        have += len(piece)
+        if have < size:
+            continue
+        joined = b"".join(gathered)
+        start = 0
+        while have - start >= size:
+            yield joined if (start, have) == (0, size) else joined[start:start + size]
+            start += size
+        gathered = [joined[start:]] if start < have else []
+        have -= start
+    if have:
+        yield b"".join(gathered)
 
 
 class StreamDigest:

@@ -10,6 +10,7 @@ Every bank call goes through ``bank_call(func, *args, what=…)``, which the
 operations give a retry policy; the default calls straight through.
 """
 
+import concurrent.futures
 import functools
 
 from oslo_log import log as logging
@@ -45,11 +46,19 @@ class Transfer:
         digest = datapath.StreamDigest()
 
         def chunks():
-            offset = 0
-            for index, data in enumerate(datapath.rechunk(stream, chunk_size)):
-                digest.update(data)
-                yield index, offset, data
-                offset += len(data)
+            # the whole stream's hashes must see chunks in order, so one
+            # thread computes them, one chunk behind the download
+            offset, hashing = 0, None
+            with concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix="kvg-digest") as hasher:
+                for index, data in enumerate(datapath.rechunk(stream, chunk_size)):
+                    if hashing is not None:
+                        hashing.result()
+                    hashing = hasher.submit(digest.update, data)
+                    yield index, offset, data
+                    offset += len(data)
+                if hashing is not None:
+                    hashing.result()
 
         store = functools.partial(self._store, algorithm)
         records = []

@@ -1,0 +1,20 @@
+"""``python -m karbor_volume_glance.bench``: protect and restore, measured.
+
+Starts a local cloud (``karbor-volume-glance-localcloud``) in its own process
+and a file bank in a work directory, and for each case (a size, a data
+pattern, a compression and a parallelism) makes a volume of that data, then
+protects and restores it with the real clients through the standalone
+Runner in a fresh child process. It reports per case the protect and restore
+times, the bytes stored in the bank, the child's peak RSS, whether the
+restored bytes equal the source's, and the raw limits of the same run: reading
+the volume's image from the local Glance and writing its bytes to disk.
+
+Usage::
+
+    python -m karbor_volume_glance.bench [--size 1G[,4G...]]
+        [--pattern random,zeros,half-zeros,text]
+        [--compression none|zlib|zstd|default] [--parallelism N]
+        [--json] [--keep DIR]
+
+It exits 0 only when every case restored the exact bytes.
+"""

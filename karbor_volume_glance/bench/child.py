@@ -1,0 +1,149 @@
+"""One case's protect and restore, in a process of its own.
+
+The parent runs ``python -m karbor_volume_glance.bench --one-case JSON`` with
+a :class:`CaseSpec` as JSON; this process protects the volume through
+:class:`~karbor_volume_glance.standalone.runner.Runner` with the real clients,
+restores the checkpoint, and prints one JSON line: both times, the new
+volume's id and the peak RSS of this process, which holds nothing but this
+case: ``VmHWM`` from /proc, since on Linux ``ru_maxrss`` also counts the
+parent's peak (a forked child inherits it); ``ru_maxrss`` is reported beside
+it. The parent reads the last line of the output with
+:func:`parse_case_output`.
+"""
+
+import dataclasses
+import json
+import re
+import resource
+import sys
+import time
+import types
+
+from karbor_volume_glance import conf
+from karbor_volume_glance.bank import open_bank
+from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+from karbor_volume_glance.standalone.runner import Runner
+
+_VMHWM = re.compile(r"^VmHWM:\s*(\d+)\s*kB\s*$", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseSpec:
+    """What the child needs: where the cloud and the bank are, and the settings."""
+
+    clouds_yaml: str
+    cloud: str
+    bank_url: str
+    volume_id: str
+    compression: str
+    parallelism: int
+    poll_interval: float
+    timeout: float
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(**json.loads(text))
+
+
+def rss_bytes(maxrss, platform=sys.platform):
+    """``ru_maxrss`` in bytes: kilobytes on Linux and the BSDs, bytes on macOS."""
+    return maxrss if platform == "darwin" else maxrss * 1024
+
+
+def ru_maxrss_bytes():
+    """``ru_maxrss`` of this process in bytes.
+
+    On Linux it is no measure of a child alone: a forked process starts with
+    its parent's high-water mark and keeps it through exec, so a child of a
+    parent that once held 500 MiB reports at least 500 MiB.
+    """
+    return rss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def parse_vmhwm(status):
+    """Bytes of ``VmHWM`` (peak resident set) in a /proc/PID/status text, or None."""
+    match = _VMHWM.search(status)
+    return int(match.group(1)) * 1024 if match else None
+
+
+def peak_rss_bytes():
+    """The highest resident set size of this process's own memory so far.
+
+    ``VmHWM`` where /proc has it (the peak of this program's memory since
+    exec), else ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as stream:
+            peak = parse_vmhwm(stream.read())
+    except OSError:
+        peak = None
+    return peak if peak is not None else ru_maxrss_bytes()
+
+
+def parse_case_output(stdout):
+    """The result dict in the last non-empty line of a child's output."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("the case printed no result")
+    result = json.loads(lines[-1])
+    if not isinstance(result, dict):
+        raise ValueError(f"the case printed {lines[-1]!r}, not a JSON object")
+    return result
+
+
+def _config(spec):
+    return conf.make_config(
+        poll_interval=spec.poll_interval, compression=spec.compression,
+        parallelism=spec.parallelism, snapshot_timeout=spec.timeout,
+        volume_timeout=spec.timeout, image_timeout=spec.timeout,
+    )
+
+
+def _runner(spec):
+    client_factory = factory.from_cloud_config(spec.cloud, spec.clouds_yaml)
+    context = types.SimpleNamespace(
+        project_id=client_factory.session.get_project_id())
+    plugin = VolumeGlanceProtectionPlugin(_config(spec),
+                                          client_factory=client_factory)
+    return Runner(plugin, open_bank(spec.bank_url), context)
+
+
+def _timed(call):
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
+
+
+def _first_error(result):
+    return result.failures()[0].error if not result.ok else None
+
+
+def protect_and_restore(spec):
+    """Protect then restore the spec's volume; the figures as a dict."""
+    runner = _runner(spec)
+    figures = {"rss_before_bytes": peak_rss_bytes()}
+    protected, figures["protect_seconds"] = _timed(lambda: runner.protect(
+        [spec.volume_id], {spec.volume_id: {"backup_name": "bench"}}))
+    figures["checkpoint_id"] = protected.checkpoint_id
+    figures["error"] = _first_error(protected)
+    if figures["error"] is None:
+        restored, figures["restore_seconds"] = _timed(
+            lambda: runner.restore(protected.checkpoint_id, {}))
+        figures["error"] = _first_error(restored)
+        if figures["error"] is None:
+            figures["new_volume_id"] = restored.outcomes[0].new_volume_id
+    figures["peak_rss_bytes"] = peak_rss_bytes()
+    figures["ru_maxrss_bytes"] = ru_maxrss_bytes()
+    return figures
+
+
+def main(spec_json, out=sys.stdout):
+    """Run one case and print its figures as one JSON line; 0 when it printed."""
+    figures = protect_and_restore(CaseSpec.from_json(spec_json))
+    out.write(json.dumps(figures) + "\n")
+    out.flush()
+    return 0

@@ -1,0 +1,159 @@
+"""The benchmark's command line, and the cases it asks for.
+
+Sizes take binary units (``256M`` is 256 MiB, ``1G`` is 1 GiB); sizes,
+patterns, compressions and parallelisms each take a comma-separated list, and
+every combination is one case. ``default`` compression and parallelism are the
+plugin's own defaults, resolved before anything runs so that the report names
+the actual value.
+"""
+
+import argparse
+import dataclasses
+import itertools
+import re
+
+from karbor_volume_glance import conf
+from karbor_volume_glance.bench.patterns import PATTERNS
+
+KiB = 1024
+UNITS = {"": 1, "K": KiB, "M": KiB**2, "G": KiB**3, "T": KiB**4}
+_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
+DEFAULT = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One measurement: a volume of ``size`` bytes of ``pattern``."""
+
+    pattern: str
+    size: int
+    compression: str
+    parallelism: int
+
+
+def parse_size(text):
+    """Bytes in ``text``: a whole number with an optional K, M, G or T (binary)."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: use a whole number with K, M, G or T, e.g. 256M"
+        )
+    size = int(match.group(1)) * UNITS[match.group(2).upper()]
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: must be positive")
+    return size
+
+
+def _items(text):
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"empty item in {text!r}")
+    return items
+
+
+def parse_sizes(text):
+    return [parse_size(item) for item in _items(text)]
+
+
+def _choices(text, allowed, what):
+    items = _items(text)
+    unknown = [item for item in items if item not in allowed]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}"
+        )
+    return items
+
+
+def parse_patterns(text):
+    return _choices(text, PATTERNS, "pattern")
+
+
+def parse_compressions(text):
+    return _choices(text, (*conf.COMPRESSIONS, DEFAULT), "compression")
+
+
+def parse_parallelisms(text):
+    values = []
+    for item in _items(text):
+        if item == DEFAULT:
+            values.append(DEFAULT)
+        elif item.isdigit() and int(item) >= 1:
+            values.append(int(item))
+        else:
+            raise argparse.ArgumentTypeError(
+                f"invalid parallelism {item!r}: a whole number >= 1 or 'default'"
+            )
+    return values
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m karbor_volume_glance.bench",
+        description="Measure protect and restore with the real clients through "
+        "a local cloud (its own process) and a file bank, next to the raw "
+        "speed of reading the image from Glance and of writing the bytes to "
+        "disk. Each case runs in a fresh child process, so its peak RSS is "
+        "its own.",
+    )
+    parser.add_argument("--size", type=parse_sizes, default=[KiB**3],
+                        help="data sizes, e.g. 256M,1G (default: 1G); the "
+                        "volume is that many GiB, rounded up")
+    parser.add_argument("--pattern", type=parse_patterns, default=list(PATTERNS),
+                        help=f"data patterns (default: {','.join(PATTERNS)})")
+    parser.add_argument("--compression", type=parse_compressions,
+                        default=[DEFAULT],
+                        help="bank compression: none, zlib, zstd or default "
+                        "(the plugin's); a comma-separated list runs each")
+    parser.add_argument("--parallelism", type=parse_parallelisms,
+                        default=[DEFAULT],
+                        help="chunks in flight (default: the plugin's)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per case instead of a table")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="work in DIR and keep everything made there (the "
+                        "cloud's data, the bank, the volumes and checkpoints)")
+    parser.add_argument("--status-delay", type=float, default=0.05,
+                        help="the local cloud's seconds per status change "
+                        "(default: 0.05)")
+    parser.add_argument("--poll-interval", type=float, default=0.5,
+                        help="the plugin's longest pause between status polls "
+                        "(default: 0.5, as the demo uses)")
+    parser.add_argument("--timeout", type=float,
+                        help="seconds a case may take (default: 600 plus 600 "
+                        "per GiB of volume)")
+    parser.add_argument("--one-case", metavar="JSON", help=argparse.SUPPRESS)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
+
+
+def plugin_defaults():
+    """The plugin's default ``(compression, parallelism)``."""
+    settings = conf.load_settings(conf.make_config())
+    return settings.compression, settings.parallelism
+
+
+def build_cases(args, defaults=None):
+    """Every combination of the arguments' lists, defaults resolved, in order."""
+    compression, parallelism = defaults or plugin_defaults()
+    compressions = _unique(compression if value == DEFAULT else value
+                           for value in args.compression)
+    parallelisms = _unique(parallelism if value == DEFAULT else value
+                           for value in args.parallelism)
+    return [Case(pattern, size, comp, par) for size, pattern, comp, par
+            in itertools.product(args.size, args.pattern, compressions,
+                                 parallelisms)]
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def case_timeout(args, volume_bytes):
+    """Seconds one case may take."""
+    if args.timeout:
+        return args.timeout
+    return 600 + 600 * volume_bytes / KiB**3

@@ -1,0 +1,125 @@
+"""The benchmark's report: a table row or one JSON object per case.
+
+A result is a dict of figures (see :data:`FIGURES`); :func:`with_rates` adds
+the MiB/s of each timed figure over the whole volume (the bytes protect and
+restore move, holes included). A figure a failed case never reached is None,
+shown as ``-``.
+"""
+
+import json
+
+MiB = 1024 * 1024
+
+#: Timed figures, each with the key of its rate (MiB of volume per second).
+TIMED = (
+    ("protect_seconds", "protect_mib_per_s"),
+    ("restore_seconds", "restore_mib_per_s"),
+    ("raw_read_seconds", "raw_read_mib_per_s"),
+    ("raw_write_seconds", "raw_write_mib_per_s"),
+)
+
+FIGURES = (
+    "pattern", "size_bytes", "volume_bytes", "compression", "parallelism",
+    "protect_seconds", "restore_seconds", "raw_read_seconds",
+    "raw_write_seconds", "stored_bytes", "peak_rss_bytes", "rss_before_bytes",
+    "ru_maxrss_bytes", "restore_exact",
+)
+
+
+def mib_per_second(size, seconds):
+    """MiB/s of ``size`` bytes in ``seconds``; None when either is unknown or 0."""
+    if not size or not seconds:
+        return None
+    return size / MiB / seconds
+
+
+def with_rates(result):
+    """``result`` plus the MiB/s of each timed figure over its volume's bytes."""
+    rated = dict(result)
+    for seconds_key, rate_key in TIMED:
+        rated[rate_key] = mib_per_second(result.get("volume_bytes"),
+                                         result.get(seconds_key))
+    return rated
+
+
+def format_size(size):
+    """``size`` bytes in the largest binary unit that divides it: 256M, 1G, 5K."""
+    if size is None:
+        return "-"
+    for unit, factor in (("T", 1024**4), ("G", 1024**3), ("M", MiB), ("K", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def _fixed(digits):
+    return lambda value: "-" if value is None else f"{value:.{digits}f}"
+
+
+def _mib(value):
+    return "-" if value is None else f"{value / MiB:.1f}"
+
+
+def _exact(value):
+    return {True: "yes", False: "NO"}.get(value, "-")
+
+
+def _text(value):
+    return "-" if value is None else str(value)
+
+
+#: (title, key, formatter, left-aligned) of each column of the table.
+COLUMNS = (
+    ("pattern", "pattern", _text, True),
+    ("size", "size_bytes", format_size, False),
+    ("volume", "volume_bytes", format_size, False),
+    ("compr", "compression", _text, True),
+    ("par", "parallelism", _text, False),
+    ("protect s", "protect_seconds", _fixed(2), False),
+    ("MiB/s", "protect_mib_per_s", _fixed(1), False),
+    ("restore s", "restore_seconds", _fixed(2), False),
+    ("MiB/s", "restore_mib_per_s", _fixed(1), False),
+    ("raw read s", "raw_read_seconds", _fixed(2), False),
+    ("MiB/s", "raw_read_mib_per_s", _fixed(1), False),
+    ("raw write s", "raw_write_seconds", _fixed(2), False),
+    ("MiB/s", "raw_write_mib_per_s", _fixed(1), False),
+    ("stored MiB", "stored_bytes", _mib, False),
+    ("peak RSS MiB", "peak_rss_bytes", _mib, False),
+    ("exact", "restore_exact", _exact, True),
+)
+#: Width of each column: its title, or a value's usual width if wider.
+_WIDTHS = tuple(max(len(title), 10 if key == "pattern" else 0)
+                for title, key, _format, _left in COLUMNS)
+
+
+def _cells(values):
+    cells = []
+    for (_title, _key, _format, left), width, value in zip(
+            COLUMNS, _WIDTHS, values, strict=True):
+        cells.append(value.ljust(width) if left else value.rjust(width))
+    return "  ".join(cells).rstrip()
+
+
+def table_header():
+    """The table's title line."""
+    return _cells([title for title, *_rest in COLUMNS])
+
+
+def table_row(result):
+    """One case as a table line (``result`` with or without its rates)."""
+    rated = with_rates(result)
+    line = _cells([formatter(rated.get(key))
+                   for _title, key, formatter, _left in COLUMNS])
+    if rated.get("error"):
+        line += f"  error: {rated['error']}"
+    return line
+
+
+def _rounded(value):
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def json_line(result):
+    """One case as one line of JSON, with its rates; floats to 3 decimals."""
+    rated = with_rates(result)
+    return json.dumps({key: _rounded(value) for key, value in rated.items()})
