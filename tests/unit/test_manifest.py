@@ -76,6 +76,9 @@ CHUNK_DAMAGE = {
     "object elsewhere": ({"object": "../../x/data_2"}, "object '../../x/data_2'"),
     "zero with an object": ({"zero": True}, "unknown fields"),
     "negative length": ({"length": -1}, "length -1"),
+    "malformed sha256": ({"sha256": "zz"}, "sha256 'zz' is malformed"),
+    "index out of place": ({"index": 7}, "out of place"),
+    "overflowing stored size": ({"stored_size": 10**30}, "stored_size"),
 }
 
 
