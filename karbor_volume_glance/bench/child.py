@@ -49,6 +49,9 @@ class CaseSpec:
         return cls(**json.loads(text))
 
 
+MiB = 1024 * 1024
+
+
 def rss_bytes(maxrss, platform=sys.platform):
     """``ru_maxrss`` in bytes: kilobytes on Linux and the BSDs, bytes on macOS."""
     return maxrss if platform == "darwin" else maxrss * 1024
@@ -122,17 +125,43 @@ def _first_error(result):
     return result.failures()[0].error if not result.ok else None
 
 
+class StreamRate:
+    """The steady rate of a transfer, from the operations' progress hook.
+
+    Bytes and time between the first and the last progress report: the
+    streaming part of an operation alone, without the cloud's own work
+    (snapshots, volume copies, upload-to-image) before and after it.
+    """
+
+    def __init__(self):
+        self.first = self.last = None
+
+    def __call__(self, volume_id, done, total):
+        sample = (time.perf_counter(), done)
+        self.first = self.first or sample
+        self.last = sample
+
+    def mib_per_s(self):
+        if not self.first or self.last[0] <= self.first[0]:
+            return None
+        return (self.last[1] - self.first[1]) / MiB / (self.last[0] - self.first[0])
+
+
 def protect_and_restore(spec):
     """Protect then restore the spec's volume; the figures as a dict."""
     runner = _runner(spec)
     figures = {"rss_before_bytes": peak_rss_bytes()}
+    protect_rate = runner.progress = StreamRate()
     protected, figures["protect_seconds"] = _timed(lambda: runner.protect(
         [spec.volume_id], {spec.volume_id: {"backup_name": "bench"}}))
+    figures["protect_stream_mib_per_s"] = protect_rate.mib_per_s()
     figures["checkpoint_id"] = protected.checkpoint_id
     figures["error"] = _first_error(protected)
     if figures["error"] is None:
+        restore_rate = runner.progress = StreamRate()
         restored, figures["restore_seconds"] = _timed(
             lambda: runner.restore(protected.checkpoint_id, {}))
+        figures["restore_stream_mib_per_s"] = restore_rate.mib_per_s()
         figures["error"] = _first_error(restored)
         if figures["error"] is None:
             figures["new_volume_id"] = restored.outcomes[0].new_volume_id

@@ -20,7 +20,8 @@ TIMED = (
 
 FIGURES = (
     "pattern", "size_bytes", "volume_bytes", "compression", "parallelism",
-    "protect_seconds", "restore_seconds", "raw_read_seconds",
+    "protect_seconds", "restore_seconds", "protect_stream_mib_per_s",
+    "restore_stream_mib_per_s", "raw_read_seconds",
     "raw_write_seconds", "stored_bytes", "peak_rss_bytes", "rss_before_bytes",
     "ru_maxrss_bytes", "restore_exact",
 )
@@ -77,8 +78,10 @@ COLUMNS = (
     ("par", "parallelism", _text, False),
     ("protect s", "protect_seconds", _fixed(2), False),
     ("MiB/s", "protect_mib_per_s", _fixed(1), False),
+    ("stream", "protect_stream_mib_per_s", _fixed(1), False),
     ("restore s", "restore_seconds", _fixed(2), False),
     ("MiB/s", "restore_mib_per_s", _fixed(1), False),
+    ("stream", "restore_stream_mib_per_s", _fixed(1), False),
     ("raw read s", "raw_read_seconds", _fixed(2), False),
     ("MiB/s", "raw_read_mib_per_s", _fixed(1), False),
     ("raw write s", "raw_write_seconds", _fixed(2), False),

@@ -209,8 +209,8 @@ def test_rates_are_mib_of_volume_per_second():
 def test_a_table_row_lines_up_under_the_header():
     header, row = report.table_header(), report.table_row(_result())
     assert row.split() == ["half-zeros", "256M", "1G", "zstd", "4", "8.00", "128.0",
-                           "10.00", "102.4", "2.00", "512.0", "1.60", "640.0",
-                           "128.0", "200.0", "yes"]
+                           "-", "10.00", "102.4", "-", "2.00", "512.0", "1.60",
+                           "640.0", "128.0", "200.0", "yes"]
     for title, value in (("protect s", "8.00"), ("raw write s", "1.60"),
                          ("peak RSS MiB", "200.0")):
         assert header.index(title) + len(title) == row.index(value) + len(value)
@@ -438,3 +438,15 @@ def test_write_durably_leaves_only_the_object(tmp_path):
     assert (tmp_path / "data_1").read_bytes() == b"abc"
     assert measure.file_sha256(str(tmp_path / "data_1")) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+
+def test_stream_rate_is_the_steady_rate_between_progress_reports(monkeypatch):
+    from karbor_volume_glance.bench import child
+
+    clock = iter([10.0, 11.0, 12.0])
+    monkeypatch.setattr(child.time, "perf_counter", lambda: next(clock))
+    rate = child.StreamRate()
+    assert rate.mib_per_s() is None
+    for done in (32, 64, 96):
+        rate("v", done * child.MiB, 96 * child.MiB)
+    assert rate.mib_per_s() == 32.0
