@@ -127,7 +127,8 @@ class Bench:
         figures = run_child(self.spec(case, source_id), os.path.join(
             self.workdir, f"case-{self.cases_run}.log"))
         for key in ("protect_seconds", "restore_seconds", "peak_rss_bytes",
-                    "rss_before_bytes", "ru_maxrss_bytes", "error"):
+                    "rss_before_bytes", "ru_maxrss_bytes", "error",
+                    "protect_stream_mib_per_s", "restore_stream_mib_per_s"):
             result[key] = figures.get(key)
         checkpoint["id"] = figures.get("checkpoint_id")
         if checkpoint["id"]:
