@@ -7,6 +7,7 @@ of bytes and chunk records; the operations join it to Glance and the bank.
 from karbor_volume_glance.datapath.chunks import (
     ChunkRecord,
     check,
+    check_stored,
     chunk_name,
     decode,
     encode,
@@ -20,6 +21,7 @@ __all__ = [
     "IterableReader",
     "StreamDigest",
     "check",
+    "check_stored",
     "chunk_name",
     "decode",
     "encode",

@@ -82,6 +82,13 @@ def decode(record, stored):
     """
     if record.zero:
         return bytes(record.length)
+    data = compression.decompress(record.name, record.compression,
+                                  check_stored(record, stored), record.length)
+    return check(record, data)
+
+
+def check_stored(record, stored):
+    """Raise ChunkIntegrityError unless ``stored`` is bytes of the stored size."""
     if not isinstance(stored, bytes | bytearray | memoryview):
         raise exceptions.ChunkIntegrityError(
             record.name, f"holds a {type(stored).__name__}, not bytes")
@@ -90,9 +97,7 @@ def decode(record, stored):
             record.name,
             f"is {len(stored)} bytes in the bank, the manifest says "
             f"{record.stored_size}")
-    data = compression.decompress(record.name, record.compression, stored,
-                                  record.length)
-    return check(record, data)
+    return stored
 
 
 def check(record, data):

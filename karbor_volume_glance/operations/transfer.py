@@ -124,12 +124,7 @@ class Transfer:
     def check_stored_sizes(self, backup):
         """Shallow verify: every stored object has its recorded stored size."""
         def size_of(record):
-            stored = self._get_bytes(record.object)
-            if len(stored) != record.stored_size:
-                raise exceptions.ChunkIntegrityError(
-                    record.object, f"is {len(stored)} bytes in the bank, the "
-                    f"manifest says {record.stored_size}")
-            return record.stored_size
+            return len(datapath.check_stored(record, self._get(record.object)))
 
         stored = [record for record in backup.chunks if not record.zero]
         return sum(datapath.ordered_map(size_of, stored, self.parallelism))

@@ -72,6 +72,25 @@ class Runner:
         return run_operation(operation, checkpoint, resource, self.context,
                              parameters, progress=self.progress, **kwargs)
 
+    def _each(self, getter, checkpoint, resources, parameters, extra=dict):
+        """Run one operation on every resource; a failure does not stop the rest.
+
+        ``parameters`` maps volume ids to their parameters; ``extra()`` makes
+        the keywords Karbor passes that operation (fresh for each resource).
+        """
+        outcomes = []
+        for resource in resources:
+            kwargs = extra()
+            try:
+                self._run(getter, checkpoint, resource,
+                          parameters.get(resource.id, {}), **kwargs)
+            except exceptions.VolumeGlanceError as exc:
+                outcomes.append(Outcome(resource.id, False, str(exc)))
+                continue
+            new_volume_id = kwargs.get("new_resources", {}).get(resource.id)
+            outcomes.append(Outcome(resource.id, True, new_volume_id=new_volume_id))
+        return Result(checkpoint.id, outcomes)
+
     def checkpoint(self, checkpoint_id):
         """The checkpoint by id, whichever project made it.
 
@@ -88,15 +107,8 @@ class Runner:
                                        plan_name=plan_name)
         LOG.info("Checkpoint %s: protecting %d volumes", checkpoint.id,
                  len(resources))
-        outcomes = []
-        for resource in resources:
-            try:
-                self._run("get_protect_operation", checkpoint, resource,
-                          parameters[resource.id])
-                outcomes.append(Outcome(resource.id, True))
-            except exceptions.VolumeGlanceError as exc:
-                outcomes.append(Outcome(resource.id, False, str(exc)))
-        result = Result(checkpoint.id, outcomes)
+        result = self._each("get_protect_operation", checkpoint, resources,
+                            parameters)
         checkpoint.index["extra_info"] = _failure_info(result)
         checkpoint.set_status(cps.AVAILABLE if result.ok else cps.ERROR)
         return result
@@ -104,30 +116,15 @@ class Runner:
     def restore(self, checkpoint_id, parameters):
         """Restore every volume of the checkpoint; ``parameters`` per volume id."""
         checkpoint = self.checkpoint(checkpoint_id)
-        outcomes = []
-        for resource in checkpoint.resources:
-            record, new_resources = OperationRecord(), {}
-            try:
-                self._run("get_restore_operation", checkpoint, resource,
-                          parameters.get(resource.id, {}), restore=record,
-                          new_resources=new_resources)
-                outcomes.append(Outcome(resource.id, True,
-                                        new_volume_id=new_resources[resource.id]))
-            except exceptions.VolumeGlanceError as exc:
-                outcomes.append(Outcome(resource.id, False, str(exc)))
-        return Result(checkpoint.id, outcomes)
+        return self._each(
+            "get_restore_operation", checkpoint, checkpoint.resources, parameters,
+            lambda: {"restore": OperationRecord(), "new_resources": {}})
 
     def verify(self, checkpoint_id):
         checkpoint = self.checkpoint(checkpoint_id)
-        outcomes = []
-        for resource in checkpoint.resources:
-            try:
-                self._run("get_verify_operation", checkpoint, resource, {},
-                          verify=OperationRecord(), new_resources={})
-                outcomes.append(Outcome(resource.id, True))
-            except exceptions.VolumeGlanceError as exc:
-                outcomes.append(Outcome(resource.id, False, str(exc)))
-        return Result(checkpoint.id, outcomes)
+        return self._each(
+            "get_verify_operation", checkpoint, checkpoint.resources, {},
+            lambda: {"verify": OperationRecord(), "new_resources": {}})
 
     def delete(self, checkpoint_id):
         """Delete every volume's data; the checkpoint ends ``deleted``.
@@ -138,14 +135,8 @@ class Runner:
         """
         checkpoint = self.checkpoint(checkpoint_id)
         checkpoint.set_status(cps.DELETING)
-        outcomes = []
-        for resource in checkpoint.resources:
-            try:
-                self._run("get_delete_operation", checkpoint, resource, {})
-                outcomes.append(Outcome(resource.id, True))
-            except exceptions.VolumeGlanceError as exc:
-                outcomes.append(Outcome(resource.id, False, str(exc)))
-        result = Result(checkpoint.id, outcomes)
+        result = self._each("get_delete_operation", checkpoint,
+                            checkpoint.resources, {})
         if result.ok:
             checkpoint.set_status(cps.DELETED)
             self.store.remove_indices(checkpoint)
