@@ -32,8 +32,37 @@ OPTIONS_SCHEMA = {
             "description": "How chunks are compressed in the bank; the "
             "[volume_glance_plugin] compression option when not given.",
         },
+        "snapshot_id": {
+            "type": "string",
+            "minLength": 1,
+            "title": "Snapshot",
+            "description": "Protect this existing snapshot of the volume (it "
+            "must be 'available') instead of taking a temporary one. The "
+            "snapshot is never changed or deleted.",
+        },
+        "incremental": {
+            "type": "boolean",
+            "title": "Incremental",
+            "description": "Store only what changed since the parent backup: "
+            "the available backup of the volume in this bank with the latest "
+            "data_timestamp older than this one, or parent_checkpoint_id. "
+            "Without a usable parent the backup is full, and its metadata "
+            "says why.",
+            "default": False,
+        },
+        "parent_checkpoint_id": {
+            "type": "string",
+            "minLength": 1,
+            "title": "Parent Checkpoint",
+            "description": "The checkpoint whose backup of this volume an "
+            "incremental backup is based on; needs incremental.",
+        },
     },
     "required": ["backup_name"],
+    "dependencies": {"parent_checkpoint_id": {
+        "properties": {"incremental": {"const": True}},
+        "required": ["incremental"],
+    }},
     "additionalProperties": False,
 }
 
@@ -93,6 +122,22 @@ SAVED_INFO_SCHEMA = {
         },
         "backup_name": {"type": "string"},
         "status": {"type": "string", "description": "The backup's status."},
+        "data_timestamp": {
+            "type": ["string", "null"],
+            "description": "The backup's point in time (UTC, ISO 8601).",
+        },
+        "snapshot_id": {
+            "type": ["string", "null"],
+            "description": "The user's snapshot that was protected, if any.",
+        },
+        "incremental": {
+            "type": "boolean",
+            "description": "Whether the backup references a parent's chunks.",
+        },
+        "parent_checkpoint_id": {
+            "type": ["string", "null"],
+            "description": "The checkpoint of the parent backup, if any.",
+        },
     },
     "required": [],
 }

@@ -8,6 +8,8 @@ naming the call and the resource, and waits with :mod:`.polling`.
 """
 
 import contextlib
+import dataclasses
+import datetime
 import functools
 import time
 
@@ -49,6 +51,33 @@ def _field(resource, name, default=None):
         return resource[name]
     except (TypeError, KeyError):
         return getattr(resource, name, default)
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotInfo:
+    """What protect needs to know of a snapshot."""
+
+    id: str
+    volume_id: str
+    status: str
+    created_at: datetime.datetime | None
+
+
+def parse_time(value):
+    """An aware UTC datetime from a Cinder/Glance time; None if there is none.
+
+    Cinder writes ``2026-11-22T04:51:15.000000`` (UTC, no zone); anything
+    with a zone is converted to UTC.
+    """
+    if not value:
+        return None
+    if isinstance(value, datetime.datetime):
+        moment = value
+    else:
+        moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
 
 
 class Cloud:
@@ -190,6 +219,23 @@ class Cloud:
             )
         LOG.info("Created snapshot %s of volume %s", snapshot.id, volume_id)
         return snapshot.id
+
+    def get_snapshot(self, snapshot_id):
+        """A snapshot's volume, status and creation time; ResourceGone if none."""
+        with self._calling(f"getting snapshot {snapshot_id}", "snapshot",
+                           snapshot_id):
+            try:
+                snapshot = self.cinder.volume_snapshots.get(snapshot_id)
+            except NOT_FOUND:
+                raise exceptions.ResourceGone(
+                    "snapshot", snapshot_id, ["available"], existed=False
+                ) from None
+        return SnapshotInfo(
+            id=snapshot_id,
+            volume_id=_field(snapshot, "volume_id"),
+            status=_field(snapshot, "status"),
+            created_at=parse_time(_field(snapshot, "created_at")),
+        )
 
     def wait_snapshot(self, snapshot_id):
         return self._wait(

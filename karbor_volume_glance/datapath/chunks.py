@@ -5,6 +5,13 @@ the bytes to store (``None`` for an all-zero chunk, which is recorded and not
 stored); :func:`decode` turns stored bytes back into the plain ones and
 checks them against the record (length, then sha256) before anything uses
 them. Every error names the chunk.
+
+An incremental backup's chunk may live elsewhere: ``source`` names the backup
+whose object holds it (an opaque label here; the operations map it to a bank
+section), and a *delta* chunk stores only the 4 KiB blocks that differ from
+a *base*, a full chunk at the same position in another backup
+(:func:`encode_delta`, :mod:`.delta`). A base is always a full chunk, so a
+chunk is rebuilt from at most two objects however long the chain.
 """
 
 import dataclasses
@@ -12,7 +19,11 @@ import functools
 import hashlib
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.datapath import compression
+from karbor_volume_glance.datapath import compression, delta
+
+#: A delta is stored only when it is at most this fraction of its chunk;
+#: beyond it the chunk is stored full and becomes the base of later deltas.
+DELTA_LIMIT = 0.5
 
 
 def chunk_name(index):
@@ -21,12 +32,27 @@ def chunk_name(index):
 
 
 @dataclasses.dataclass(frozen=True)
+class BaseRef:
+    """The full chunk a delta chunk applies to: same index, in ``source``."""
+
+    source: str
+    sha256: str
+    stored_size: int
+    compression: str
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class ChunkRecord:
     """What the manifest says of one chunk.
 
     A zero chunk has ``zero=True`` and no stored object; any other chunk is
-    in ``object`` (``stored_size`` bytes, compressed with ``compression``).
-    ``sha256`` is always of the plain bytes.
+    in ``object`` (``stored_size`` bytes, compressed with ``compression``),
+    in this backup's section or, with ``source``, in that backup's. With
+    ``base`` the object is a delta of ``delta_size`` plain bytes against the
+    base chunk. ``sha256`` is always of the chunk's plain bytes.
     """
 
     index: int
@@ -37,18 +63,53 @@ class ChunkRecord:
     object: str | None = None
     stored_size: int = 0
     compression: str = compression.NONE
+    source: str | None = None
+    base: BaseRef | None = None
+    delta_size: int = 0
 
     @property
     def name(self):
         return chunk_name(self.index)
+
+    @property
+    def is_delta(self):
+        return self.base is not None
 
     def to_dict(self):
         common = {"index": self.index, "offset": self.offset,
                   "length": self.length, "sha256": self.sha256}
         if self.zero:
             return {**common, "zero": True}
-        return {**common, "object": self.object, "stored_size": self.stored_size,
-                "compression": self.compression}
+        stored = {**common, "object": self.object, "stored_size": self.stored_size,
+                  "compression": self.compression}
+        if self.source is not None:
+            stored["source"] = self.source
+        if self.base is not None:
+            stored.update(delta_size=self.delta_size, base=self.base.to_dict())
+        return stored
+
+    def referenced_from(self, source):
+        """This record as another backup refers to it: where it really lives.
+
+        ``source`` is the label of the backup this record came from; a
+        record already pointing elsewhere keeps its source.
+        """
+        if self.zero or self.source is not None:
+            return self
+        return dataclasses.replace(self, source=source)
+
+    def base_record(self):
+        """The full chunk this delta applies to, as a record of its own."""
+        return ChunkRecord(self.index, self.offset, self.length,
+                           self.base.sha256, object=self.object,
+                           stored_size=self.base.stored_size,
+                           compression=self.base.compression,
+                           source=self.base.source)
+
+    def as_base(self):
+        """The BaseRef of this full, stored, referenced record."""
+        return BaseRef(self.source, self.sha256, self.stored_size,
+                       self.compression)
 
 
 @functools.lru_cache(maxsize=8)
@@ -62,28 +123,62 @@ def is_zero(data):
     return data == bytes(len(data))
 
 
-def encode(index, offset, data, algorithm):
-    """``(record, stored bytes or None)`` of chunk ``index`` holding ``data``."""
+def zero_record(index, offset, length):
+    return ChunkRecord(index, offset, length, _zero_sha256(length), zero=True)
+
+
+def sha256_of(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode(index, offset, data, algorithm, sha256=None):
+    """``(record, stored bytes or None)`` of chunk ``index`` holding ``data``.
+
+    ``sha256`` is the data's, when the caller has already computed it.
+    """
     if is_zero(data):
-        record = ChunkRecord(index, offset, len(data), _zero_sha256(len(data)),
-                             zero=True)
-        return record, None
-    sha256 = hashlib.sha256(data).hexdigest()
+        return zero_record(index, offset, len(data)), None
+    sha256 = sha256 or sha256_of(data)
     used, stored = compression.compress(data, algorithm)
     record = ChunkRecord(index, offset, len(data), sha256, object=chunk_name(index),
                          stored_size=len(stored), compression=used)
     return record, stored
 
 
-def decode(record, stored):
+def encode_delta(index, offset, data, sha256, base, base_data, algorithm):
+    """``(record, stored bytes)`` of ``data`` as a delta against ``base``.
+
+    ``base`` is a BaseRef and ``base_data`` its verified plain bytes, of the
+    same length as ``data``. Returns None when the changed blocks exceed
+    DELTA_LIMIT of the chunk: then the chunk is better stored full.
+    """
+    blocks = delta.changed_blocks(base_data, data)
+    size = delta.size_of(len(data), blocks)
+    if size > len(data) * DELTA_LIMIT:
+        return None
+    used, stored = compression.compress(delta.encode(data, blocks), algorithm)
+    record = ChunkRecord(index, offset, len(data), sha256, object=chunk_name(index),
+                         stored_size=len(stored), compression=used, base=base,
+                         delta_size=size)
+    return record, stored
+
+
+def decode(record, stored, base_data=None):
     """The verified plain bytes of ``record`` from its stored bytes.
 
-    ``stored`` is ignored for a zero chunk (it has none).
+    ``stored`` is ignored for a zero chunk (it has none). A delta record
+    needs ``base_data``, its base chunk's verified plain bytes.
     """
     if record.zero:
         return bytes(record.length)
-    data = compression.decompress(record.name, record.compression,
-                                  check_stored(record, stored), record.length)
+    if record.is_delta:
+        patch = compression.decompress(record.name, record.compression,
+                                       check_stored(record, stored),
+                                       record.delta_size)
+        data = delta.apply(record.name, base_data, patch, record.length)
+    else:
+        data = compression.decompress(record.name, record.compression,
+                                      check_stored(record, stored), record.length)
     return check(record, data)
 
 

@@ -9,7 +9,7 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 
 from karbor_volume_glance import retry
 from karbor_volume_glance.cloud import facade
-from karbor_volume_glance.operations import transfer
+from karbor_volume_glance.operations import transfer, volume_index
 
 
 class Operation:
@@ -28,10 +28,15 @@ class Operation:
         return retry.bank_call(func, *args, retries=self._settings.bank_retries,
                                what=what or func.__name__)
 
-    def transfer(self, section, volume_id, progress=None):
-        """Chunk transfers for one volume's section, with our parallelism."""
+    def transfer(self, section, volume_id, progress=None, sources=None):
+        """Chunk transfers for one volume's section, with our parallelism;
+        ``sources`` maps the other backups it reads from to their sections."""
         return transfer.Transfer(section, volume_id, self._settings.parallelism,
-                                 self.bank_call, progress)
+                                 self.bank_call, progress, sources)
+
+    def index(self, section, volume_id):
+        """The bank's index of the volume's backups."""
+        return volume_index.VolumeIndex(section, volume_id, self.bank_call)
 
     def on_prepare_begin(self, checkpoint, resource, context, parameters, **kwargs):
         """Runs before any child resource's hooks; nothing to do here."""

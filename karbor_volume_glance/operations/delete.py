@@ -1,15 +1,26 @@
-"""Delete: remove every object of a volume's backup from the bank.
+"""Delete: remove a volume's backup from the bank, keeping what other
+backups still use.
 
-Marks the section ``deleting``, deletes every object in it but ``status``
-(whatever exists: a backup that failed half-way has only some chunks), then
-marks it ``deleted``. Running it again finds nothing to delete and marks it
-``deleted`` again, so it is harmless. Nothing in the cloud is touched.
+Marks the section ``deleting`` and the backup's index entry too (so that no
+incremental protect starts to rely on it), then lists the volume's index:
+the chunks live backups use in this backup's section are kept, every other
+object but ``status`` is deleted (whatever exists: a backup that failed
+half-way has only some chunks), and the section is marked ``deleted``. The
+entry goes, or stays ``retained`` with the chunks kept. Chunks kept earlier
+by deleted backups of the same volume that nothing uses any more are
+deleted too, so once the last backup of a chain goes none of its data
+remains. Running it again is harmless. Nothing in the cloud is touched.
 """
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import exceptions
-from karbor_volume_glance.operations import base, bookkeeping, sectionio
+from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance.operations import (
+    base,
+    bookkeeping,
+    sectionio,
+    volume_index,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -24,26 +35,57 @@ class DeleteOperation(base.Operation):
         with bookkeeping.failure_reported(exceptions.DeleteFailed, resource,
                                           status=status):
             status.set(bookkeeping.DELETING)
-            deleted = 0
-            for key in sectionio.list_all(section):
-                if key == bookkeeping.STATUS_KEY:
-                    continue
-                deleted += _delete_if_present(section, key)
+            index = self.index(section, volume_id)
+            deleted = self._delete(index, checkpoint.id, section)
             status.set(bookkeeping.DELETED)
         LOG.info("Deleted %d objects of the backup of volume %s", deleted, volume_id)
         return deleted
 
+    def _delete(self, index, checkpoint_id, section):
+        entry = index.get(checkpoint_id)
+        if entry is not None:  # first: no protect may start relying on it
+            entry.status, entry.uses = volume_index.DELETING, {}
+            index.put(entry)
+        entries = index.entries()
+        needed = volume_index.needed(entries)
+        keep = sorted(needed.get(checkpoint_id, ()))
+        kept = {datapath.chunk_name(i) for i in keep}
+        deleted = 0
+        for key in sectionio.list_all(section):
+            if key != bookkeeping.STATUS_KEY and key not in kept:
+                deleted += self._delete_object(section, key)
+        if keep:
+            entry = entry or volume_index.Entry(
+                checkpoint_id, index.volume_id, sectionio.prefix_of(section),
+                volume_index.RETAINED)
+            entry.status, entry.retains = volume_index.RETAINED, keep
+            index.put(entry)
+            LOG.info("Kept %d chunks of checkpoint %s that other backups use",
+                     len(keep), checkpoint_id)
+        elif entry is not None:
+            index.remove(checkpoint_id)
+        return deleted + self._sweep(index, entries, needed, checkpoint_id)
 
-def _delete_if_present(section, key):
-    """Delete ``key``; 1 if it was deleted, 0 if it was already gone.
+    def _sweep(self, index, entries, needed, deleting_id):
+        """Delete what earlier deletes kept and no live backup uses now."""
+        deleted = 0
+        for entry in entries:
+            if (entry.status != volume_index.RETAINED
+                    or entry.checkpoint_id == deleting_id):
+                continue
+            keep = sorted(needed.get(entry.checkpoint_id, ()))
+            kept = {datapath.chunk_name(i) for i in keep}
+            section = index.section_of(entry)
+            for key in sectionio.list_all(section, prefix="data_"):
+                if key not in kept:
+                    deleted += self._delete_object(section, key)
+            if not keep:
+                index.remove(entry.checkpoint_id)
+            elif keep != entry.retains:
+                entry.retains = keep
+                index.put(entry)
+        return deleted
 
-    Banks differ in what they raise for a missing key, so a failed delete is
-    forgiven only when a listing shows the key is indeed gone.
-    """
-    try:
-        section.delete_object(key)
-        return 1
-    except Exception:
-        if sectionio.exists(section, key):
-            raise
-        return 0
+    def _delete_object(self, section, key):
+        return self.bank_call(sectionio.delete_if_present, section, key,
+                              what=f"deleting {key}")

@@ -1,13 +1,16 @@
 """The backup's manifest (the ``metadata`` object): written by protect, trusted
 by restore and verify only after :func:`parse` has checked all of it.
 
-Format 2 is documented in ``doc/backup-format.rst``. It keeps the keys of
+Format 3 is documented in ``doc/backup-format.rst``. It keeps the keys of
 Karbor's own volume-glance layout (``volume_id``, ``volume_size``,
 ``chunks_num``, ``image_metadata``) so Karbor-aware tools recognise the
-backup. :func:`parse` also reads format 1 (this project's first, every chunk
-stored plain) and Karbor's layout (no per-chunk records: format 0). Anything
-that contradicts itself fails before a restore creates a resource, with a
-message naming the field or the chunk.
+backup. :func:`parse` also reads format 2 (no incrementals), format 1 (this
+project's first, every chunk stored plain) and Karbor's layout (no per-chunk
+records: format 0). Anything that contradicts itself fails before a restore
+creates a resource, with a message naming the field or the chunk. A chunk
+stored in another backup names it in ``source``; ``sources`` maps each such
+backup (its checkpoint id) to its section, and nothing else can be
+referenced.
 """
 
 import dataclasses
@@ -17,7 +20,8 @@ from karbor_volume_glance import datapath, exceptions
 from karbor_volume_glance.datapath import compression
 from karbor_volume_glance.operations import bookkeeping, sectionio
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
 GiB = 1024 ** 3
 METADATA_KEY = "metadata"
 HASH_ALGORITHM = "sha256"
@@ -25,6 +29,8 @@ HASH_ALGORITHM = "sha256"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _STORED_KEYS = {"index", "offset", "length", "sha256", "object", "stored_size",
                 "compression"}
+_REFERENCE_KEYS = {"source", "base", "delta_size"}
+_BASE_KEYS = {"source", "sha256", "stored_size", "compression"}
 _ZERO_KEYS = {"index", "offset", "length", "sha256", "zero"}
 
 
@@ -43,6 +49,10 @@ class BackupMetadata:
     format_version: int = FORMAT_VERSION
     backup_name: str = ""
     description: str = ""
+    sources: dict = dataclasses.field(default_factory=dict)
+    data_timestamp: str | None = None
+    snapshot_id: str | None = None
+    parent_checkpoint_id: str | None = None
 
     @property
     def disk_format(self):
@@ -62,15 +72,52 @@ class BackupMetadata:
         return self.chunks is None
 
     def stored_objects(self):
-        """The bank keys this backup's data lives in."""
+        """The keys, in this backup's own section, of the objects it stored."""
         if self.legacy:
             return [datapath.chunk_name(i) for i in range(self.chunks_num)]
-        return [record.object for record in self.chunks if not record.zero]
+        return [record.object for record in self.chunks
+                if not record.zero and record.source is None]
+
+    def locations(self):
+        """Every object the backup's data needs: see :func:`locations`."""
+        return [] if self.legacy else locations(self.chunks)
+
+    def references(self):
+        """What the backup uses in other backups: see :func:`references`."""
+        return {} if self.legacy else references(self.chunks)
+
+
+def locations(records):
+    """Every object ``records`` need, their own and others' (deltas' bases
+    too): ``(source or None, record)`` pairs, each object once."""
+    found = {}
+    for record in records:
+        if record.zero:
+            continue
+        found.setdefault((record.source, record.object), record)
+        if record.is_delta:
+            base = record.base_record()
+            found.setdefault((base.source, base.object), base)
+    return [(source, record) for (source, _), record in found.items()]
+
+
+def references(records):
+    """``{checkpoint id: sorted chunk indices}`` of the objects ``records`` use
+    in other backups' sections (an index entry's ``uses``)."""
+    used = {}
+    for source, record in locations(records):
+        if source is not None:
+            used.setdefault(source, set()).add(record.index)
+    return {source: sorted(indices) for source, indices in used.items()}
 
 
 def build(volume, params, chunk_size, algorithm, records, digest, image_info,
-          extra=None):
-    """The manifest of a finished protect."""
+          extra=None, sources=None):
+    """The manifest of a finished protect.
+
+    ``sources`` maps the checkpoint ids that records name in ``source`` (or
+    in a delta's base) to those backups' sections.
+    """
     metadata = {
         "format_version": FORMAT_VERSION,
         "volume_id": volume.id,
@@ -88,6 +135,7 @@ def build(volume, params, chunk_size, algorithm, records, digest, image_info,
         "hash_algorithm": HASH_ALGORITHM,
         "sha256": digest.sha256,
         "chunks": [record.to_dict() for record in records],
+        "sources": dict(sources or {}),
         "backup_name": params.get("backup_name", ""),
         "description": params.get("description", ""),
     }
@@ -117,7 +165,28 @@ def _chunk_fault(name, condition, reason):
         raise exceptions.ChunkIntegrityError(name, reason)
 
 
-def _parse_chunk(raw, index, chunk_size, version):
+def _parse_base(name, raw, length, sources):
+    """The base of a delta chunk: a full chunk in one of ``sources``."""
+    _chunk_fault(name, isinstance(raw, dict), "its base is not an object")
+    unknown = sorted(set(raw) - _BASE_KEYS)
+    _chunk_fault(name, not unknown, f"base has unknown fields {unknown}")
+    _chunk_fault(name, raw.get("source") in sources,
+                 f"base source {raw.get('source')!r} is not in sources")
+    sha256, algorithm, stored = (raw.get("sha256"), raw.get("compression"),
+                                 raw.get("stored_size"))
+    _chunk_fault(name, isinstance(sha256, str) and bool(_SHA256.match(sha256)),
+                 f"base sha256 {sha256!r} is malformed")
+    _chunk_fault(name, algorithm in compression.ALGORITHMS,
+                 f"base compression {algorithm!r} is not one of "
+                 f"{', '.join(compression.ALGORITHMS)}")
+    _chunk_fault(name, _is_int(stored, 1)
+                 and (algorithm != compression.NONE or stored == length),
+                 f"base stored_size {stored!r} does not fit length {length} "
+                 f"({algorithm})")
+    return datapath.BaseRef(raw["source"], sha256, stored, algorithm)
+
+
+def _parse_chunk(raw, index, chunk_size, version, sources=None):
     """One chunk record, checked against its position in the list."""
     name = datapath.chunk_name(index)
     _chunk_fault(name, isinstance(raw, dict), "its record is not an object")
@@ -127,7 +196,8 @@ def _parse_chunk(raw, index, chunk_size, version):
                "object": raw.get("name"), "stored_size": raw.get("length"),
                "compression": compression.NONE}
     zero = raw.get("zero", False)
-    allowed = _ZERO_KEYS if zero is True else _STORED_KEYS
+    allowed = (_ZERO_KEYS if zero is True else
+               _STORED_KEYS | _REFERENCE_KEYS if version >= 3 else _STORED_KEYS)
     unknown = sorted(set(raw) - allowed)
     _chunk_fault(name, not unknown, f"record has unknown fields {unknown}")
     _chunk_fault(name, raw.get("index") == index,
@@ -148,13 +218,29 @@ def _parse_chunk(raw, index, chunk_size, version):
     _chunk_fault(name, algorithm in compression.ALGORITHMS,
                  f"compression {algorithm!r} is not one of "
                  f"{', '.join(compression.ALGORITHMS)}")
-    _chunk_fault(name, _is_int(stored, 1)
-                 and (algorithm != compression.NONE or stored == length),
-                 f"stored_size {stored!r} does not fit length {length} "
-                 f"({algorithm})")
+    _chunk_fault(name, _is_int(stored, 1),
+                 f"stored_size {stored!r} is not a positive integer")
+    source, base, delta_size = raw.get("source"), None, 0
+    _chunk_fault(name, source is None or source in (sources or {}),
+                 f"source {source!r} is not in sources")
+    if "base" in raw:
+        base = _parse_base(name, raw["base"], length, sources or {})
+        delta_size = raw.get("delta_size")
+        _chunk_fault(name, _is_int(delta_size, 1),
+                     f"delta_size {delta_size!r} is not a positive integer")
+        _chunk_fault(name, algorithm != compression.NONE or stored == delta_size,
+                     f"stored_size {stored!r} does not fit delta_size "
+                     f"{delta_size} (none)")
+    else:
+        _chunk_fault(name, "delta_size" not in raw, "delta_size without a base")
+        _chunk_fault(name, _is_int(stored, 1)
+                     and (algorithm != compression.NONE or stored == length),
+                     f"stored_size {stored!r} does not fit length {length} "
+                     f"({algorithm})")
     return datapath.ChunkRecord(index, raw["offset"], length, sha256,
                                 object=name, stored_size=stored,
-                                compression=algorithm)
+                                compression=algorithm, source=source, base=base,
+                                delta_size=delta_size)
 
 
 def _parse_legacy(raw, volume_id):
@@ -184,9 +270,9 @@ def parse(raw, volume_id):
     if "chunks" not in raw and "format_version" not in raw:
         return _parse_legacy(raw, volume_id)
     version = raw.get("format_version")
-    _require(version in (1, FORMAT_VERSION), volume_id,
-             f"format_version {version!r} is not supported (this version reads "
-             f"1 and {FORMAT_VERSION})")
+    _require(version in READABLE_VERSIONS and not isinstance(version, bool),
+             volume_id, f"format_version {version!r} is not supported (this "
+             f"version reads {', '.join(map(str, READABLE_VERSIONS))})")
     volume_size = _integer(raw, "volume_size", volume_id, minimum=1)
     image_size = _integer(raw, "image_size", volume_id)
     chunk_size = _integer(raw, "chunk_size", volume_id, minimum=1)
@@ -197,7 +283,7 @@ def parse(raw, volume_id):
     sha256 = raw.get("sha256")
     _require(isinstance(sha256, str) and bool(_SHA256.match(sha256)), volume_id,
              f"sha256 {sha256!r} is malformed")
-    if version == FORMAT_VERSION:
+    if version >= 2:
         algorithm = raw.get("hash_algorithm")
         _require(algorithm == HASH_ALGORITHM, volume_id,
                  f"hash_algorithm {algorithm!r} is not {HASH_ALGORITHM!r}")
@@ -211,7 +297,8 @@ def parse(raw, volume_id):
     _require(chunks_num == expected_chunks, volume_id,
              f"chunks_num {chunks_num} cannot hold image_size {image_size} in "
              f"chunks of chunk_size {chunk_size} (expected {expected_chunks})")
-    chunks = tuple(_parse_chunk(item, index, chunk_size, version)
+    sources = _parse_sources(raw, volume_id) if version >= 3 else {}
+    chunks = tuple(_parse_chunk(item, index, chunk_size, version, sources)
                    for index, item in enumerate(raw_chunks))
     for record in chunks[:-1]:
         _chunk_fault(record.name, record.length == chunk_size,
@@ -232,7 +319,31 @@ def parse(raw, volume_id):
         format_version=version,
         backup_name=raw.get("backup_name", ""),
         description=raw.get("description", ""),
+        sources=sources,
+        data_timestamp=_optional_string(raw, "data_timestamp", volume_id),
+        snapshot_id=_optional_string(raw, "snapshot_id", volume_id),
+        parent_checkpoint_id=_optional_string(raw, "parent_checkpoint_id",
+                                              volume_id),
     )
+
+
+def _optional_string(raw, field, volume_id):
+    value = raw.get(field)
+    _require(value is None or (isinstance(value, str) and value), volume_id,
+             f"{field} must be a non-empty string or null, got {value!r}")
+    return value
+
+
+def _parse_sources(raw, volume_id):
+    """``sources``: checkpoint id -> the absolute section holding its chunks."""
+    sources = raw.get("sources", {})
+    _require(isinstance(sources, dict), volume_id, "sources must be an object")
+    for checkpoint_id, section in sources.items():
+        _require(bool(checkpoint_id) and isinstance(section, str)
+                 and bool(sectionio.SECTION_PATTERN.match(section)),
+                 volume_id, f"sources[{checkpoint_id!r}] {section!r} is not "
+                 "an absolute bank section")
+    return dict(sources)
 
 
 def load_available(section, volume_id):

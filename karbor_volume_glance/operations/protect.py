@@ -14,7 +14,16 @@ The spec's steps, in order (``on_main``):
 7. save the backup's metadata, and only then mark the backup ``available``.
 
 With ``backup_from_snapshot = false`` steps 2 and 3 are skipped and the
-volume itself is uploaded (``force`` when in-use).
+volume itself is uploaded (``force`` when in-use). With the option
+``snapshot_id`` the user's own snapshot (of this volume, ``available``) is
+used in step 3 and step 2 is skipped; it is never changed or deleted.
+
+The backup's point in time, ``data_timestamp``, is the snapshot's
+``created_at`` (the user's or the temporary one), or the upload's start
+without a snapshot. Every backup is registered in the volume's index (see
+:mod:`.volume_index`) before any data is written. With ``incremental``, the
+chunks equal to the parent's are referenced and the changed ones stored as
+deltas or in full (:mod:`.incremental`, :mod:`.transfer`).
 """
 
 import datetime
@@ -23,7 +32,14 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, schemas
 from karbor_volume_glance.cloud import cleanup, facade
-from karbor_volume_glance.operations import base, bookkeeping, metadata
+from karbor_volume_glance.operations import (
+    base,
+    bookkeeping,
+    incremental,
+    metadata,
+    sectionio,
+    volume_index,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -39,53 +55,108 @@ class ProtectOperation(base.Operation):
         with bookkeeping.failure_reported(exceptions.ProtectFailed, resource,
                                           status=status):
             status.set(bookkeeping.PROTECTING)
-            result = self._protect(self.cloud(context), section, volume_id, params,
-                                   kwargs.get("progress"))
+            result = self._protect(self.cloud(context), checkpoint.id, section,
+                                   volume_id, params, kwargs.get("progress"))
             status.set(bookkeeping.AVAILABLE)
-        LOG.info("Protected volume %s: %d bytes in %d chunks", volume_id,
-                 result["image_size"], result["chunks_num"])
+        LOG.info("Protected volume %s: %d bytes in %d chunks%s", volume_id,
+                 result["image_size"], result["chunks_num"],
+                 f", incremental on checkpoint {result['parent_checkpoint_id']}"
+                 if result["parent_checkpoint_id"] else "")
         return result
 
-    def _protect(self, cloud, section, volume_id, params, progress=None):
+    def _protect(self, cloud, checkpoint_id, section, volume_id, params,
+                 progress=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
-        in_use = volume.status == "in-use"
-        started_at = _now()
+        snapshot = _user_snapshot(cloud, volume_id, params.get("snapshot_id"))
         chunk_size = self._settings.backup_image_object_size
+        index = self.index(section, volume_id)
+        started_at = _now()
+        lineage = incremental.plan(
+            index, params, volume, chunk_size,
+            snapshot.created_at if snapshot else _now(), checkpoint_id)
+        entry = volume_index.Entry(
+            checkpoint_id, volume_id, sectionio.prefix_of(section),
+            volume_index.PROTECTING, chunk_size=chunk_size,
+            parent_checkpoint_id=lineage.parent_id, uses=lineage.uses)
+        index.put(entry)  # before relying on the parent's chunks
+        try:
+            return self._protect_registered(cloud, section, volume, snapshot,
+                                            params, progress, index, entry,
+                                            lineage.confirm(index), started_at)
+        except BaseException:
+            entry.status, entry.uses = volume_index.ERROR, {}
+            try:
+                index.put(entry)
+            except Exception:
+                LOG.exception("Could not mark the index entry of checkpoint %s "
+                              "failed", checkpoint_id)
+            raise
+
+    def _protect_registered(self, cloud, section, volume, snapshot, params,
+                            progress, index, entry, lineage, started_at):
+        volume_id = volume.id
+        chunk_size = entry.chunk_size
         algorithm = params.get("compression") or self._settings.compression
-        transfer = self.transfer(section, volume_id, progress)
         with cleanup.TemporaryResources(f"protect of volume {volume_id}") as temps:
-            image_id = self._make_image(cloud, temps, volume_id, volume, in_use)
+            image_id, moment = self._make_image(cloud, temps, volume, snapshot)
+            lineage = lineage.check_older(moment)
             image_info = cloud.image_info(image_id)
+            transfer = self.transfer(section, volume_id, progress, lineage.sections)
             records, digest = transfer.save_stream(
                 cloud.image_data(image_id), chunk_size, algorithm,
-                total=image_info.get("size"),
+                total=image_info.get("size"), previous=lineage.records,
             )
             _check_download(image_id, image_info, digest)
         extra = {
-            "created_at": started_at,
+            "created_at": started_at.isoformat(timespec="seconds"),
             "backup_from_snapshot": self._settings.backup_from_snapshot,
+            "snapshot_id": snapshot.id if snapshot else None,
+            "data_timestamp": moment.isoformat(),
+            "incremental": lineage.parent_id is not None,
+            "parent_checkpoint_id": lineage.parent_id,
+            "full_reason": lineage.full_reason,
         }
         if temps.failures:
             extra["leftovers"] = [leftover.to_dict() for leftover in temps.failures]
         result = metadata.build(volume, params, chunk_size, algorithm, records,
-                                digest, image_info, extra)
+                                digest, image_info, extra,
+                                sources=lineage.sources_of(records))
+        current = index.get(entry.checkpoint_id)
+        if current is None or current.status != volume_index.PROTECTING:
+            raise exceptions.InvalidBackupMetadata(
+                volume_id, f"the index entry of checkpoint {entry.checkpoint_id} "
+                f"is {current.status if current else 'gone'}: the backup was "
+                "deleted while it was being made")
         self.bank_call(section.update_object, metadata.METADATA_KEY, result,
                        what=f"writing the manifest of volume {volume_id}")
+        entry.status = volume_index.AVAILABLE
+        entry.data_timestamp = result["data_timestamp"]
+        entry.parent_checkpoint_id = lineage.parent_id
+        entry.uses = metadata.references(records)
+        index.put(entry)
         return result
 
-    def _make_image(self, cloud, temps, volume_id, volume, in_use):
-        """Steps 2-4: the temporary image holding the volume's data."""
+    def _make_image(self, cloud, temps, volume, snapshot):
+        """Steps 2-4: the temporary image holding the volume's data, and the
+        point in time it holds."""
+        volume_id = volume.id
+        in_use = volume.status == "in-use"
         source_id, force = volume_id, in_use
-        if self._settings.backup_from_snapshot:
-            snapshot_id = temps.add(
-                "snapshot",
-                cloud.create_snapshot(
-                    volume_id, f"temporary_snapshot_of_{volume_id}", force=in_use,
-                ),
-                cloud.delete_snapshot,
-            )
-            cloud.wait_snapshot(snapshot_id)
+        if snapshot is not None or self._settings.backup_from_snapshot:
+            if snapshot is None:
+                snapshot_id = temps.add(
+                    "snapshot",
+                    cloud.create_snapshot(
+                        volume_id, f"temporary_snapshot_of_{volume_id}",
+                        force=in_use,
+                    ),
+                    cloud.delete_snapshot,
+                )
+                cloud.wait_snapshot(snapshot_id)
+                moment = cloud.get_snapshot(snapshot_id).created_at or _now()
+            else:
+                snapshot_id, moment = snapshot.id, snapshot.created_at
             source_id = temps.add(
                 "volume",
                 cloud.create_volume(
@@ -96,6 +167,8 @@ class ProtectOperation(base.Operation):
             )
             cloud.wait_volume(source_id)
             force = False
+        else:
+            moment = _now()
         image_id = temps.add(
             "image",
             cloud.upload_volume_to_image(
@@ -106,7 +179,26 @@ class ProtectOperation(base.Operation):
         cloud.wait_image(image_id)
         if source_id == volume_id:  # the user's volume: let it leave 'uploading'
             cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
-        return image_id
+        return image_id, moment
+
+
+def _user_snapshot(cloud, volume_id, snapshot_id):
+    """The user's snapshot to protect, checked; None when none is named."""
+    if snapshot_id is None:
+        return None
+    snapshot = cloud.get_snapshot(snapshot_id)
+    if snapshot.volume_id != volume_id:
+        raise exceptions.InvalidParameters(
+            "snapshot_id", f"snapshot {snapshot_id} is of volume "
+            f"{snapshot.volume_id}, not of the protected volume {volume_id}")
+    if snapshot.status != "available":
+        raise exceptions.InvalidParameters(
+            "snapshot_id", f"snapshot {snapshot_id} is {snapshot.status}, not "
+            "available")
+    if snapshot.created_at is None:
+        raise exceptions.InvalidParameters(
+            "snapshot_id", f"snapshot {snapshot_id} has no created_at")
+    return snapshot
 
 
 def _check_download(image_id, image_info, digest):
@@ -125,4 +217,4 @@ def _check_download(image_id, image_info, digest):
 
 
 def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC)

@@ -1,11 +1,14 @@
 """Restore: bring a protected volume back from the bank by way of Glance.
 
 The spec's steps, in order (``on_main``), after the parameters, the backup's
-status and its metadata are checked and every chunk is known to be present:
+status and its metadata are checked and every chunk is known to be present
+(an incremental's chunks too, in the backups its manifest's ``sources``
+names, each checked against the volume's index):
 
 1. create a temporary image and stream the bank's chunks into it, fetched
    and decompressed ``parallelism`` ahead, each chunk checked against its
-   recorded length and sha256 before it is sent (zero chunks regenerated);
+   recorded length and sha256 before it is sent (zero chunks regenerated,
+   delta chunks applied to their verified base);
    check the whole image's sha256, wait until the image is active and
    compare Glance's size and md5 with ours. A backup in Karbor's own layout
    (no per-chunk hashes) is checked by its md5 before any volume is made;
@@ -24,7 +27,12 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.cloud import cleanup
-from karbor_volume_glance.operations import base, bookkeeping, metadata
+from karbor_volume_glance.operations import (
+    base,
+    bookkeeping,
+    incremental,
+    metadata,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -48,7 +56,10 @@ class RestoreOperation(base.Operation):
                                           record=record):
             section = checkpoint.get_resource_bank_section(volume_id)
             backup = metadata.load_available(section, volume_id)
-            transfer = self.transfer(section, volume_id, kwargs.get("progress"))
+            sources = incremental.resolve_sources(self.index(section, volume_id),
+                                                  backup)
+            transfer = self.transfer(section, volume_id, kwargs.get("progress"),
+                                     sources)
             transfer.check_present(backup)
             new_volume_id = self._restore(self.cloud(context), transfer, backup,
                                           params)

@@ -4,7 +4,14 @@ The glue between the data path (:mod:`karbor_volume_glance.datapath`) and the
 bank. :func:`save_stream` cuts a stream into chunks and, ``parallelism`` at a
 time, hashes, compresses and stores them; :func:`read_verified` fetches,
 decompresses and checks chunks ``parallelism`` ahead and yields their plain
-bytes in order. Memory stays about ``parallelism`` chunks either way.
+bytes in order. Memory stays about ``parallelism`` chunks either way (three
+chunks per worker for an incremental: the new chunk, its base and the delta).
+
+Given the parent backup's chunk records, :func:`save_stream` stores only what
+changed: a chunk equal to the parent's is referenced where it lives, a chunk
+that changed a little is stored as a delta against its base (read back from
+the bank and verified first), anything else in full. Records naming a
+``source`` are read from that backup's section (``sources``).
 
 Every bank call goes through ``bank_call(func, *args, what=…)``, which the
 operations give a retry policy; the default calls straight through.
@@ -30,19 +37,29 @@ class Transfer:
     """Chunk transfers between one bank section and streams, for one volume."""
 
     def __init__(self, section, volume_id, parallelism=1, bank_call=direct_call,
-                 progress=None):
+                 progress=None, sources=None):
         self.section = section
         self.volume_id = volume_id
         self.parallelism = parallelism
         self.bank_call = bank_call
         self.progress = progress
+        self.sources = dict(sources or {})
+
+    def _section_of(self, source):
+        return self.section if source is None else self.sources[source]
 
     def _report(self, done, total):
         if self.progress is not None:
             self.progress(self.volume_id, done, total)
 
-    def save_stream(self, stream, chunk_size, algorithm, total=None):
-        """Store ``stream`` as chunks; return (records, digest of the stream)."""
+    def save_stream(self, stream, chunk_size, algorithm, total=None,
+                    previous=None):
+        """Store ``stream`` as chunks; return (records, digest of the stream).
+
+        ``previous`` is the parent backup's records, each with the ``source``
+        it lives in, for an incremental; the chunks equal to them are only
+        referenced.
+        """
         digest = datapath.StreamDigest()
 
         def chunks():
@@ -60,37 +77,63 @@ class Transfer:
                 if hashing is not None:
                     hashing.result()
 
-        store = functools.partial(self._store, algorithm)
+        store = functools.partial(self._store, algorithm, previous or ())
         records = []
         for record in datapath.ordered_map(store, chunks(), self.parallelism):
             records.append(record)
             self._report(record.offset + record.length, total)
         return records, digest
 
-    def _store(self, algorithm, item):
+    def _store(self, algorithm, previous, item):
         index, offset, data = item
-        record, stored = datapath.encode(index, offset, data, algorithm)
+        record, stored = self._encode(algorithm, previous, index, offset, data)
         if stored is not None:
             self.bank_call(self.section.update_object, record.object, stored,
                            what=f"writing {record.object} of volume {self.volume_id}")
         return record
 
-    def check_present(self, backup):
-        """Raise ChunkIntegrityError for the first stored object not in the bank."""
-        listed = set(sectionio.list_all(self.section, prefix="data_"))
-        for name in backup.stored_objects():
-            if name not in listed:
-                raise exceptions.ChunkIntegrityError(name, "is missing from the bank")
+    def _encode(self, algorithm, previous, index, offset, data):
+        """The chunk's record and the bytes to store (None: nothing to store)."""
+        parent = previous[index] if index < len(previous) else None
+        if parent is None or datapath.is_zero(data):
+            return datapath.encode(index, offset, data, algorithm)
+        sha256 = datapath.sha256_of(data)
+        if parent.length == len(data) and parent.sha256 == sha256:
+            return parent, None  # unchanged: the parent's record, where it lives
+        if parent.zero or parent.length != len(data):
+            return datapath.encode(index, offset, data, algorithm, sha256)
+        base = parent.base_record() if parent.is_delta else parent
+        delta = datapath.encode_delta(index, offset, data, sha256, base.as_base(),
+                                      self._fetch(base), algorithm)
+        return delta or datapath.encode(index, offset, data, algorithm, sha256)
 
-    def _get(self, name):
+    def check_present(self, backup):
+        """Raise ChunkIntegrityError for the first object the backup needs
+        that is not in the bank (its own, or in a backup it references)."""
+        if backup.legacy:
+            needed = [(None, name) for name in backup.stored_objects()]
+        else:
+            needed = [(source, record.object)
+                      for source, record in backup.locations()]
+        listed = {}
+        for source, name in needed:
+            if source not in listed:
+                listed[source] = set(sectionio.list_all(
+                    self._section_of(source), prefix="data_"))
+            if name not in listed[source]:
+                raise exceptions.ChunkIntegrityError(
+                    _label(name, source), "is missing from the bank")
+
+    def _get(self, name, source=None):
+        label = _label(name, source)
         try:
-            return self.bank_call(self.section.get_object, name,
-                                  what=f"reading {name} of volume {self.volume_id}")
+            return self.bank_call(self._section_of(source).get_object, name,
+                                  what=f"reading {label} of volume {self.volume_id}")
         except exceptions.ChunkIntegrityError:
             raise
         except Exception as exc:
             raise exceptions.ChunkIntegrityError(
-                name, f"cannot be read: {type(exc).__name__}: {exc}") from exc
+                label, f"cannot be read: {type(exc).__name__}: {exc}") from exc
 
     def _get_bytes(self, name):
         data = self._get(name)
@@ -99,9 +142,23 @@ class Transfer:
                 name, f"holds a {type(data).__name__}, not bytes")
         return data
 
+    def _decode(self, record, base_data=None):
+        """``record``'s verified plain bytes; errors name where it lives."""
+        stored = self._get(record.object, record.source)
+        try:
+            return datapath.decode(record, stored, base_data)
+        except exceptions.ChunkIntegrityError as exc:
+            if record.source is None:
+                raise
+            raise exceptions.ChunkIntegrityError(
+                _label(record.object, record.source), exc.reason) from exc
+
     def _fetch(self, record):
-        stored = None if record.zero else self._get(record.object)
-        return datapath.decode(record, stored)
+        if record.zero:
+            return datapath.decode(record, None)
+        if record.is_delta:
+            return self._decode(record, self._decode(record.base_record()))
+        return self._decode(record)
 
     def read_verified(self, records):
         """Yield each chunk's plain bytes, checked, in order."""
@@ -122,9 +179,21 @@ class Transfer:
             yield data
 
     def check_stored_sizes(self, backup):
-        """Shallow verify: every stored object has its recorded stored size."""
-        def size_of(record):
-            return len(datapath.check_stored(record, self._get(record.object)))
+        """Shallow verify: every object the backup needs has its recorded
+        stored size; the bytes read."""
+        def size_of(location):
+            source, record = location
+            stored = self._get(record.object, source)
+            try:
+                return len(datapath.check_stored(record, stored))
+            except exceptions.ChunkIntegrityError as exc:
+                raise exceptions.ChunkIntegrityError(
+                    _label(record.object, source), exc.reason) from exc
 
-        stored = [record for record in backup.chunks if not record.zero]
-        return sum(datapath.ordered_map(size_of, stored, self.parallelism))
+        return sum(datapath.ordered_map(size_of, backup.locations(),
+                                        self.parallelism))
+
+
+def _label(name, source):
+    """How errors name an object: ``data_3``, or ``data_3 of checkpoint X``."""
+    return name if source is None else f"{name} of checkpoint {source}"

@@ -12,7 +12,12 @@ is touched.
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
-from karbor_volume_glance.operations import base, bookkeeping, metadata
+from karbor_volume_glance.operations import (
+    base,
+    bookkeeping,
+    incremental,
+    metadata,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -27,13 +32,16 @@ class VerifyOperation(base.Operation):
                                           record=record):
             section = checkpoint.get_resource_bank_section(volume_id)
             backup = metadata.load_available(section, volume_id)
-            transfer = self.transfer(section, volume_id)
+            sources = incremental.resolve_sources(self.index(section, volume_id),
+                                                  backup)
+            transfer = self.transfer(section, volume_id, sources=sources)
             transfer.check_present(backup)
             checked = _deep(transfer, backup) if deep else _shallow(transfer, backup)
         bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
         LOG.info("Verified the backup of volume %s (%s): %d bytes checked",
                  volume_id, "deep" if deep else "stored sizes", checked)
-        return {"deep": deep, "objects": len(backup.stored_objects()),
+        return {"deep": deep, "objects": len(backup.locations() or
+                                             backup.stored_objects()),
                 "bytes": checked}
 
 

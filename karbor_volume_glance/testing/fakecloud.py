@@ -24,6 +24,7 @@ from karbor_volume_glance.testing.lifecycle import Lifecycle
 from karbor_volume_glance.testing.records import (
     ImageRecord,
     ServerRecord,
+    SnapshotRecord,
     VolumeRecord,
 )
 from karbor_volume_glance.testing.state import CloudState
@@ -88,6 +89,42 @@ class FakeCloud:
             if server_id is not None:
                 self.state.attach(server_id, volume.id)
             return volume.id
+
+    def add_snapshot(self, volume_id, name=None, status="available",
+                     created_at=None):
+        """Put a user's snapshot of a volume in the cloud; returns its id.
+
+        It holds the volume's current data; ``created_at`` (an aware
+        datetime) defaults to now.
+        """
+        with self.lock:
+            volume = self._existing("volume", volume_id)
+            snapshot = SnapshotRecord(
+                id=new_id(),
+                volume_id=volume.id,
+                size=volume.size,
+                data=volume.data,
+                life=Lifecycle(status),
+                created_at=created_at or timestamps.now(),
+                user_id=self.user_id,
+                project_id=self.project_id,
+                name=name,
+            )
+            self.state.snapshots[snapshot.id] = snapshot
+            return snapshot.id
+
+    def write_volume(self, volume_id, offset, data):
+        """Overwrite ``data`` at ``offset`` of a volume's data, as a guest would."""
+        with self.lock:
+            volume = self._existing("volume", volume_id)
+            current = bytearray(volume.data)
+            end = offset + len(data)
+            if end > volume.size * 1024 ** 3:
+                raise ValueError(f"write past the end of volume {volume_id}")
+            if end > len(current):
+                current.extend(bytes(end - len(current)))
+            current[offset:end] = data
+            volume.data = bytes(current)
 
     def add_server(self, name="server"):
         """Put a user's server in the cloud; returns its id."""

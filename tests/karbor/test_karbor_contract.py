@@ -81,6 +81,7 @@ class Harness:
         config([], default_config_files=[])
         config.register_opts(conf.volume_glance_opts, conf.GROUP)
         config.set_override("poll_interval", 0.01, conf.GROUP)
+        config.set_override("backup_image_object_size", 131072, conf.GROUP)
         self.plugin = VolumeGlanceProtectionPlugin(
             config, client_factory=cloud.client_factory())
         self.engine = workflow.TaskFlowEngine()
@@ -207,3 +208,41 @@ def test_karbor_lists_and_reads_checkpoints_made_without_karbor():
         assert (cloud.volume_data(new_resources[volume_id])
                 == cloud.volume_data(volume_id))
 
+
+
+def test_an_incremental_chain_in_karbors_flow_with_karbors_bank_sections():
+    """Karbor's BankSection has no public bank or prefix: the index and the
+    chunks of other checkpoints must still be reached through it."""
+    cloud = FakeCloud()
+    data = bytearray(os.urandom(131072 * 3))
+    volume_id = cloud.add_volume(data=bytes(data))
+    resources = [Resource(type=VOLUME, id=volume_id, name="v")]
+    harness = Harness(cloud)
+    checkpoints, states = [], []
+    for round_ in range(3):
+        checkpoint = harness.checkpoint(resources)
+        harness.run(constants.OPERATION_PROTECT, checkpoint, resources,
+                    {VOLUME: {"backup_name": f"b{round_}", "incremental": True}})
+        checkpoints.append(checkpoint)
+        states.append(bytes(data))
+        offset = 131072 * round_  # a block of another chunk each time
+        data[offset:offset + 4096] = os.urandom(4096)
+        cloud.write_volume(volume_id, 0, bytes(data))
+    last = checkpoints[-1].get_resource_bank_section(volume_id).get_object(
+        "metadata")
+    assert last["parent_checkpoint_id"] == checkpoints[1].id
+    assert set(last["sources"]) == {checkpoints[0].id, checkpoints[1].id}
+
+    harness.run(constants.OPERATION_DELETE, checkpoints[0], resources, {})
+    harness.run(constants.OPERATION_DELETE, checkpoints[1], resources, {})
+    new_resources = {}
+    harness.run(constants.OPERATION_RESTORE, checkpoints[2], resources,
+                {VOLUME: {"restore_name": "back"}},
+                restore=FakeRecord(), new_resources=new_resources)
+    assert cloud.volume_data(new_resources[volume_id]) == states[2]
+
+    harness.run(constants.OPERATION_DELETE, checkpoints[2], resources, {})
+    left = [key for key in harness.bank.list_objects("/checkpoints/")
+            if "/resource-data/" in key and not key.endswith("/status")]
+    assert left == []
+    assert harness.bank.list_objects("/volume_glance/") == []

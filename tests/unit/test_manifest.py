@@ -59,7 +59,7 @@ def test_manifest_records_offsets_and_hashes(harness):
     data = os.urandom(2 * OBJECT_SIZE + 3)
     volume_id = harness.cloud.add_volume(data=data)
     meta = harness.protect(volume_id)
-    assert meta["format_version"] == 2
+    assert meta["format_version"] == 3
     assert meta["hash_algorithm"] == "sha256"
     assert meta["sha256"] == hashlib.sha256(data).hexdigest()
     assert [c["offset"] for c in meta["chunks"]] == [0, OBJECT_SIZE,
@@ -70,7 +70,13 @@ def test_manifest_records_offsets_and_hashes(harness):
 
 CHUNK_DAMAGE = {
     "offset": ({"offset": 5}, "offset 5 is not"),
-    "unknown field": ({"source": "elsewhere"}, "unknown fields ['source']"),
+    "unknown field": ({"colour": "red"}, "unknown fields ['colour']"),
+    "source not in sources": ({"source": "elsewhere"},
+                              "source 'elsewhere' is not in sources"),
+    "base not in sources": ({"base": {"source": "x", "sha256": "0" * 64,
+                                      "stored_size": 1, "compression": "none"},
+                             "delta_size": 30}, "base source 'x' is not in sources"),
+    "delta size without a base": ({"delta_size": 30}, "delta_size without a base"),
     "unknown compression": ({"compression": "lz4"}, "compression 'lz4'"),
     "stored size of a plain chunk": ({"stored_size": 7}, "stored_size 7"),
     "object elsewhere": ({"object": "../../x/data_2"}, "object '../../x/data_2'"),

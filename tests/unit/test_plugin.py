@@ -69,8 +69,12 @@ def test_saved_info_comes_from_the_bank(harness):
     info = VolumeGlanceProtectionPlugin.get_saved_info(
         harness.checkpoint, volume_resource(volume_id)
     )
+    moment = info.pop("data_timestamp")
+    assert moment.endswith("+00:00")
     assert info == {"volume_id": volume_id, "volume_size": 3, "image_size": 4,
-                    "chunks_num": 1, "backup_name": "n", "status": "available"}
+                    "chunks_num": 1, "backup_name": "n", "status": "available",
+                    "snapshot_id": None, "incremental": False,
+                    "parent_checkpoint_id": None}
     section = harness.section(volume_id)
     assert VolumeGlanceProtectionPlugin.get_saved_info(
         section, volume_resource(volume_id))["image_size"] == 4
