@@ -61,6 +61,7 @@ class SnapshotInfo:
     volume_id: str
     status: str
     created_at: datetime.datetime | None
+    size: int | None = None
 
 
 def parse_time(value):
@@ -235,6 +236,7 @@ class Cloud:
             volume_id=_field(snapshot, "volume_id"),
             status=_field(snapshot, "status"),
             created_at=parse_time(_field(snapshot, "created_at")),
+            size=_field(snapshot, "size"),
         )
 
     def wait_snapshot(self, snapshot_id):

@@ -27,6 +27,7 @@ deltas or in full (:mod:`.incremental`, :mod:`.transfer`).
 """
 
 import datetime
+import types
 
 from oslo_log import log as logging
 
@@ -69,6 +70,9 @@ class ProtectOperation(base.Operation):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
         snapshot = _user_snapshot(cloud, volume_id, params.get("snapshot_id"))
+        if snapshot is not None and snapshot.size:  # the volume may have grown
+            volume = types.SimpleNamespace(id=volume_id, size=snapshot.size,
+                                           status=volume.status)
         chunk_size = self._settings.backup_image_object_size
         index = self.index(section, volume_id)
         started_at = _now()

@@ -116,3 +116,14 @@ def test_a_snapshot_option_wins_over_backup_from_snapshot_false(cloud, bank):
 def test_cinder_times_are_read_as_utc(raw, expected):
     moment = facade.parse_time(raw)
     assert (None if moment is None else moment.isoformat()) == expected
+
+
+def test_a_snapshot_taken_before_the_volume_grew_keeps_its_size(harness):
+    cloud = harness.cloud
+    volume_id = cloud.add_volume(data=b"abc", size=1)
+    snapshot_id = cloud.add_snapshot(volume_id)
+    cloud.state.volumes[volume_id].size = 3  # extended after the snapshot
+    meta = harness.protect(volume_id, {"backup_name": "b", "snapshot_id": snapshot_id})
+    assert meta["volume_size"] == 1
+    restored = harness.restore(volume_id)
+    assert cloud.state.volumes[restored].size == 1
