@@ -5,6 +5,11 @@ COMMAND``: ``demo`` (the main job, on two embedded local clouds), and
 ``protect``, ``restore``, ``delete``, ``verify``, ``list`` and ``show``
 against the cloud named by ``--os-cloud`` (clouds.yaml, or ``OS_CLOUD``) and
 the bank at ``--bank`` (``file:///path``; or ``KARBOR_VOLUME_GLANCE_BANK``).
+``protect --incremental [--parent CHECKPOINT]`` stores only what changed
+since the parent backup; ``protect --snapshot SNAPSHOT VOLUME`` protects that
+existing snapshot. ``show`` (and ``protect``) tell per volume whether a
+backup is incremental, its parent, its point in time, its snapshot and the
+bytes it stored itself.
 Exit status 0 on success; otherwise non-zero with a one-line reason on
 stderr, and a traceback only with ``--debug``.
 """
@@ -75,6 +80,18 @@ def build_parser():
     protect.add_argument("--option", type=_option, action="append", default=[],
                          metavar="KEY=VALUE", help="a protect option "
                          "(repeatable; VALUE is read as JSON if it can be)")
+    protect.add_argument("--incremental", action="store_true",
+                         help="store only what changed since the parent backup "
+                         "of each volume in this bank (the latest older one, "
+                         "or --parent); full when there is none, and show says "
+                         "why")
+    protect.add_argument("--parent", metavar="CHECKPOINT",
+                         help="the checkpoint whose backup is the parent of an "
+                         "incremental backup (needs --incremental)")
+    protect.add_argument("--snapshot", metavar="SNAPSHOT",
+                         help="protect this existing, available snapshot of the "
+                         "volume instead of a temporary one (only with exactly "
+                         "one VOLUME)")
 
     restore = commands.add_parser("restore", help="restore a checkpoint's "
                                   "volumes in this cloud")
@@ -89,7 +106,52 @@ def build_parser():
         commands.add_parser(name, help=text).add_argument("checkpoint")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
+    parser.command_parsers = {"protect": protect}  # for parse_args' errors
     return parser
+
+
+def parse_args(argv=None):
+    """Parse the command line; usage errors exit 2 with the command's usage."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "protect":
+        try:
+            protect_options(args)
+        except UsageError as exc:
+            parser.command_parsers["protect"].error(str(exc))
+    return args
+
+
+class UsageError(CommandError):
+    """Arguments that contradict each other (argparse cannot tell alone)."""
+
+
+def _flag_option(options, key, value, flag):
+    """Set ``options[key]`` from ``flag``, unless --option gave another value."""
+    if key in options and options[key] != value:
+        raise UsageError(f"{flag} conflicts with --option {key}="
+                         f"{json.dumps(options[key])}")
+    options[key] = value
+
+
+def protect_options(args):
+    """The options every volume of ``protect`` gets, from --option and the
+    flags; UsageError when they contradict each other."""
+    options = dict(args.option)
+    if args.incremental:
+        _flag_option(options, "incremental", True, "--incremental")
+    if args.parent is not None:
+        if options.get("incremental") is not True:
+            raise UsageError("--parent needs --incremental (a parent is only "
+                             "used by an incremental backup)")
+        _flag_option(options, "parent_checkpoint_id", args.parent, "--parent")
+    if args.snapshot is not None:
+        _flag_option(options, "snapshot_id", args.snapshot, "--snapshot")
+    if "snapshot_id" in options and len(args.volumes) != 1:
+        flag = "--snapshot" if args.snapshot is not None else "snapshot_id"
+        raise UsageError(f"{flag} needs exactly one VOLUME (the snapshot's "
+                         f"volume), got {len(args.volumes)}")
+    return options
 
 
 def _setup_logging(debug):
@@ -137,9 +199,10 @@ def _runner(args):
 
 
 def _protect(runner, args):
+    common = protect_options(args)
     parameters = {}
     for volume_id in args.volumes:
-        options = dict(args.option)
+        options = dict(common)
         options.setdefault("backup_name", args.name or volume_id)
         if args.description is not None:
             options.setdefault("description", args.description)
@@ -158,9 +221,33 @@ def _restore(runner, args):
                           {r.id: dict(options) for r in checkpoint.resources})
 
 
-def _report(result, fmt, mapping=False):
-    """Print an operation's result; True when every volume succeeded."""
+#: What protect and show tell of each volume's backup, in this order.
+DETAILS = ("incremental", "parent_checkpoint_id", "full_reason",
+           "data_timestamp", "snapshot_id", "stored_bytes")
+
+
+def _protect_details(runner, result):
+    """Per protected volume, the DETAILS of its new backup (as ``show``)."""
+    try:
+        volumes = runner.show(result.checkpoint_id)["volumes"]
+    except exceptions.VolumeGlanceError:
+        return {}  # the protect's own outcome still stands
+    return {volume_id: {key: info[key] for key in DETAILS if key in info}
+            for volume_id, info in volumes.items()}
+
+
+def _report(result, fmt, mapping=False, details=None):
+    """Print an operation's result; True when every volume succeeded.
+
+    ``details`` (volume id -> dict) is added to each successful volume's row.
+    """
     data = result.to_dict()
+    rows = [o.to_dict() for o in result.outcomes]
+    if details:
+        for outcome, row in zip(result.outcomes, rows, strict=True):
+            if outcome.ok:
+                row.update(details.get(outcome.volume_id, {}))
+        data["volumes"] = rows
     if mapping:
         data["volumes"] = {o.volume_id: o.new_volume_id
                            for o in result.outcomes if o.ok}
@@ -168,11 +255,29 @@ def _report(result, fmt, mapping=False):
         output.emit(data, fmt)
     else:
         print(f"checkpoint {result.checkpoint_id}")
-        output.emit([o.to_dict() for o in result.outcomes], fmt)
+        output.emit(rows, fmt)
     for failure in result.failures():
         print(f"karbor-volume-glance: volume {failure.volume_id}: {failure.error}",
               file=sys.stderr)
     return result.ok
+
+
+def _show(shown, fmt):
+    """A checkpoint: as JSON, or its fields and then a row per volume."""
+    if fmt == "json":
+        output.emit(shown, fmt)
+        return
+    fields = {key: value for key, value in shown.items() if key != "volumes"}
+    output.emit(fields, fmt)
+    first = ("status", "backup_name", "image_size", *DETAILS)
+    rows = []
+    for volume_id, info in (shown.get("volumes") or {}).items():
+        row = {"volume_id": volume_id}
+        row.update((key, info[key]) for key in first if key in info)
+        row.update((key, value) for key, value in info.items()
+                   if key != "volume_id")
+        rows.append(row)
+    output.emit(rows, fmt)
 
 
 def run(args):
@@ -184,7 +289,9 @@ def run(args):
     runner = _runner(args)
     try:
         if args.command == "protect":
-            ok = _report(_protect(runner, args), args.format)
+            result = _protect(runner, args)
+            ok = _report(result, args.format,
+                         details=_protect_details(runner, result))
         elif args.command == "restore":
             ok = _report(_restore(runner, args), args.format, mapping=True)
         elif args.command in ("delete", "verify"):
@@ -194,7 +301,7 @@ def run(args):
             output.emit(runner.list(all_projects=args.all_projects), args.format)
             ok = True
         else:
-            output.emit(runner.show(args.checkpoint), args.format)
+            _show(runner.show(args.checkpoint), args.format)
             ok = True
     finally:
         runner.progress.close()
@@ -202,7 +309,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     _setup_logging(args.debug)
     try:
         return run(args)

@@ -12,6 +12,7 @@ import dataclasses
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.operations import metadata, sectionio
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.records import OperationRecord
@@ -150,15 +151,58 @@ class Runner:
         return [checkpoint.to_dict() for checkpoint in self.store.list(project_id)]
 
     def show(self, checkpoint_id):
-        """The checkpoint and, per volume, what the bank says of its backup."""
+        """The checkpoint and, per volume, what the bank says of its backup:
+        the saved info, plus :func:`backup_details` when there is a manifest."""
         checkpoint = self.checkpoint(checkpoint_id)
         shown = checkpoint.to_dict()
         shown["volumes"] = {
-            resource.id: self.plugin.get_saved_info(checkpoint, resource)
-            or {"status": None}
+            resource.id: self._volume_info(checkpoint, resource)
             for resource in checkpoint.resources
         }
         return shown
+
+    def _volume_info(self, checkpoint, resource):
+        info = self.plugin.get_saved_info(checkpoint, resource) or {"status": None}
+        section = checkpoint.get_resource_bank_section(resource.id)
+        info.update(backup_details(
+            sectionio.read_optional(section, metadata.METADATA_KEY)))
+        return info
+
+
+def backup_details(manifest):
+    """What a backup's manifest (as read from the bank) says of its lineage.
+
+    ``incremental``, ``parent_checkpoint_id``, ``full_reason`` (why an
+    incremental that was asked for is full), ``data_timestamp``,
+    ``snapshot_id``, and ``stored_bytes``: the bytes this backup stored
+    itself (the ``stored_size`` of its chunk records without a ``source``;
+    a delta counts its own size). Older manifests lack some of these (None);
+    Karbor's layout has no chunk records, so its ``stored_bytes`` is None.
+    Returns {} for no manifest.
+    """
+    if not isinstance(manifest, dict):
+        return {}
+    chunks = manifest.get("chunks")
+    stored = None
+    if isinstance(chunks, list):
+        stored = sum(_own_size(record) for record in chunks)
+    return {
+        "incremental": manifest.get("incremental") is True,
+        "parent_checkpoint_id": manifest.get("parent_checkpoint_id"),
+        "full_reason": manifest.get("full_reason"),
+        "data_timestamp": manifest.get("data_timestamp"),
+        "snapshot_id": manifest.get("snapshot_id"),
+        "stored_bytes": stored,
+    }
+
+
+def _own_size(record):
+    """The bytes a chunk record stored in its own backup (0 for zeros and
+    chunks in another backup); format 1 records have only ``length``."""
+    if not isinstance(record, dict) or record.get("zero") or record.get("source"):
+        return 0
+    size = record.get("stored_size", record.get("length"))
+    return size if isinstance(size, int) and not isinstance(size, bool) else 0
 
 
 def _failure_info(result):

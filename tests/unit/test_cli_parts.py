@@ -63,3 +63,199 @@ def test_an_unknown_cloud_fails_in_one_line(capsys, tmp_path, monkeypatch):
     assert status == cli.FAILED
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Cloud nope was not found" in err[0]
+
+
+# --- protect: --incremental, --parent, --snapshot ----------------------------
+
+def protect_args(*argv):
+    return cli.parse_args(["protect", *argv])
+
+
+class RecordingRunner:
+    """Stands in for the Runner: keeps what protect was asked to do."""
+
+    def protect(self, volume_ids, parameters):
+        self.volume_ids, self.parameters = volume_ids, parameters
+        return "result"
+
+
+def parameters_of(*argv):
+    runner = RecordingRunner()
+    assert cli._protect(runner, protect_args(*argv)) == "result"
+    return runner.parameters
+
+
+def test_protect_without_new_flags_keeps_its_options():
+    assert parameters_of("v1", "v2", "--option", "compression=zstd") == {
+        "v1": {"compression": "zstd", "backup_name": "v1"},
+        "v2": {"compression": "zstd", "backup_name": "v2"},
+    }
+
+
+def test_incremental_flag_sets_the_option_for_every_volume():
+    args = protect_args("v1", "v2", "--incremental")
+    assert args.incremental is True and args.parent is None
+    assert parameters_of("v1", "v2", "--incremental", "--name", "n") == {
+        "v1": {"incremental": True, "backup_name": "n"},
+        "v2": {"incremental": True, "backup_name": "n"},
+    }
+
+
+def test_parent_with_incremental_names_the_parent_checkpoint():
+    assert parameters_of("v1", "--incremental", "--parent", "cp-1") == {
+        "v1": {"incremental": True, "parent_checkpoint_id": "cp-1",
+               "backup_name": "v1"},
+    }
+    # the option spelt out is as good as the flag
+    assert cli.protect_options(protect_args(
+        "v1", "--option", "incremental=true", "--parent", "cp-1")) == {
+        "incremental": True, "parent_checkpoint_id": "cp-1"}
+
+
+def test_snapshot_with_one_volume_names_the_snapshot():
+    args = protect_args("--snapshot", "snap-1", "v1")
+    assert args.snapshot == "snap-1" and args.volumes == ["v1"]
+    assert parameters_of("v1", "--snapshot", "snap-1", "--incremental") == {
+        "v1": {"incremental": True, "snapshot_id": "snap-1",
+               "backup_name": "v1"},
+    }
+
+
+def test_the_new_options_pass_the_options_schema():
+    from karbor_volume_glance import schemas
+
+    for options in parameters_of("v1", "--snapshot", "s", "--incremental",
+                                 "--parent", "cp").values():
+        assert schemas.validate(schemas.OPTIONS_SCHEMA, options) == options
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["v1", "--parent", "cp-1"], "--parent needs --incremental"),
+    (["v1", "--parent", "cp-1", "--option", "incremental=false"],
+     "--parent needs --incremental"),
+    (["v1", "v2", "--snapshot", "snap-1"],
+     "--snapshot needs exactly one VOLUME (the snapshot's volume), got 2"),
+    (["v1", "v2", "--option", "snapshot_id=snap-1"],
+     "snapshot_id needs exactly one VOLUME"),
+    (["v1", "--incremental", "--option", "incremental=false"],
+     "--incremental conflicts with --option incremental=false"),
+    (["v1", "--snapshot", "a", "--option", "snapshot_id=b"],
+     '--snapshot conflicts with --option snapshot_id="b"'),
+])
+def test_contradictory_protect_arguments_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as raised:
+        protect_args(*argv)
+    assert raised.value.code == cli.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("usage: karbor-volume-glance protect")
+    assert f"karbor-volume-glance protect: error: {message}" in err
+
+
+def test_a_usage_error_comes_before_needing_a_bank(capsys, monkeypatch):
+    monkeypatch.delenv("KARBOR_VOLUME_GLANCE_BANK", raising=False)
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["protect", "v1", "v2", "--snapshot", "s"])
+    assert raised.value.code == cli.USAGE_ERROR
+    assert "no bank" not in capsys.readouterr().err
+
+
+def test_help_says_parent_needs_incremental(capsys):
+    with pytest.raises(SystemExit):
+        protect_args("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--parent CHECKPOINT" in text and "(needs --incremental)" in text
+    assert "--snapshot SNAPSHOT" in text and "exactly one VOLUME" in text
+
+
+# --- what show and protect tell of each backup --------------------------------
+
+def _chunk(index, **extra):
+    return {"index": index, "offset": index * 4, "length": 4, "sha256": "0" * 64,
+            **extra}
+
+
+MANIFEST = {
+    "format_version": 3, "volume_id": "v1", "incremental": True,
+    "parent_checkpoint_id": "cp-0", "full_reason": None,
+    "data_timestamp": "2025-01-02T03:04:05.000006+00:00", "snapshot_id": "s1",
+    "sources": {"cp-0": "/checkpoints/cp-0/resource-data/v1/"},
+    "chunks": [
+        _chunk(0, object="data_1", stored_size=4, compression="none",
+               source="cp-0"),
+        _chunk(1, zero=True),
+        _chunk(2, object="data_3", stored_size=3, compression="zlib",
+               delta_size=2, base={"source": "cp-0", "sha256": "1" * 64,
+                                   "stored_size": 4, "compression": "none"}),
+        _chunk(3, object="data_4", stored_size=4, compression="none"),
+    ],
+}
+
+
+def test_backup_details_count_only_the_bytes_the_backup_stored():
+    from karbor_volume_glance.standalone.runner import backup_details
+
+    assert backup_details(MANIFEST) == {
+        "incremental": True, "parent_checkpoint_id": "cp-0", "full_reason": None,
+        "data_timestamp": "2025-01-02T03:04:05.000006+00:00",
+        "snapshot_id": "s1", "stored_bytes": 3 + 4,
+    }
+
+
+def test_backup_details_of_older_manifests():
+    from karbor_volume_glance.standalone.runner import backup_details
+
+    assert backup_details(None) == {}
+    legacy = backup_details({"volume_id": "v", "chunks_num": 2})
+    assert legacy["incremental"] is False and legacy["stored_bytes"] is None
+    version_1 = backup_details({"format_version": 1, "chunks": [
+        {"index": 0, "name": "data_1", "length": 5, "sha256": "0" * 64}]})
+    assert version_1["stored_bytes"] == 5 and version_1["data_timestamp"] is None
+
+
+def test_show_table_has_a_row_per_volume_with_its_lineage(capsys):
+    shown = {"id": "cp-1", "status": "available", "volumes": {
+        "v1": {"volume_id": "v1", "volume_size": 1, "image_size": 16,
+               "backup_name": "b", "status": "available", "incremental": True,
+               "parent_checkpoint_id": "cp-0", "full_reason": None,
+               "data_timestamp": "t1", "snapshot_id": "s1", "stored_bytes": 7},
+        "v2": {"status": None},
+    }}
+    cli._show(shown, "table")
+    out = capsys.readouterr().out
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in out.splitlines() if line.startswith("|")]
+    assert rows[:3] == [["field", "value"], ["id", "cp-1"],
+                        ["status", "available"]]  # the volumes come below
+    assert rows[3] == ["volume_id", "status", "backup_name", "image_size",
+                       "incremental", "parent_checkpoint_id", "full_reason",
+                       "data_timestamp", "snapshot_id", "stored_bytes",
+                       "volume_size"]
+    assert rows[4] == ["v1", "available", "b", "16", "True", "cp-0", "", "t1",
+                       "s1", "7", "1"]
+    assert rows[5][:2] == ["v2", ""] and len(rows) == 6
+
+
+def test_show_json_keeps_volumes_by_id(capsys):
+    shown = {"id": "cp-1", "volumes": {"v1": {"stored_bytes": 7}}}
+    cli._show(shown, "json")
+    assert json.loads(capsys.readouterr().out) == shown
+
+
+def test_protect_report_adds_each_backups_details(capsys):
+    from karbor_volume_glance.standalone.runner import Outcome, Result
+
+    result = Result("cp-1", [Outcome("v1", True), Outcome("v2", False, "boom")])
+    details = {"v1": {"incremental": False, "full_reason": "no parent",
+                      "stored_bytes": 9}}
+    assert cli._report(result, "json", details=details) is False
+    data = json.loads(capsys.readouterr().out)
+    assert data["volumes"] == [
+        {"volume_id": "v1", "ok": True, "incremental": False,
+         "full_reason": "no parent", "stored_bytes": 9},
+        {"volume_id": "v2", "ok": False, "error": "boom"},
+    ]
+    cli._report(result, "table", details=details)
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("|"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        "volume_id", "ok", "incremental", "full_reason", "stored_bytes", "error"]
