@@ -9,10 +9,17 @@ times, the bytes stored in the bank, the child's peak RSS, whether the
 restored bytes equal the source's, and the raw limits of the same run: reading
 the volume's image from the local Glance and writing its bytes to disk.
 
+The ``incremental`` case (``--pattern incremental``, in the default set)
+protects a volume of random data in full, overwrites 1 % of it in scattered
+4 KiB writes, protects it again with ``incremental``, restores that backup
+and checks it against the changed volume; it reports the bytes the
+incremental stored and its time relative to the full protect
+(:mod:`.incremental`).
+
 Usage::
 
     python -m karbor_volume_glance.bench [--size 1G[,4G...]]
-        [--pattern random,zeros,half-zeros,text]
+        [--pattern random,zeros,half-zeros,text,incremental]
         [--compression none|zlib|zstd|default] [--parallelism N]
         [--json] [--keep DIR]
 

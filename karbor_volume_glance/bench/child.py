@@ -9,6 +9,12 @@ case: ``VmHWM`` from /proc, since on Linux ``ru_maxrss`` also counts the
 parent's peak (a forked child inherits it); ``ru_maxrss`` is reported beside
 it. The parent reads the last line of the output with
 :func:`parse_case_output`.
+
+For the ``incremental`` case the parent runs two children: one that only
+protects (``restore`` false), and, after changing the volume, one that
+protects with ``incremental`` and restores; that one also reports what the
+new backup's manifest says of it (``backup``: see
+:func:`~karbor_volume_glance.bench.incremental.backup_summary`).
 """
 
 import dataclasses
@@ -21,7 +27,9 @@ import types
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
+from karbor_volume_glance.bench.incremental import backup_summary
 from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.operations import metadata, sectionio
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 
@@ -40,6 +48,10 @@ class CaseSpec:
     parallelism: int
     poll_interval: float
     timeout: float
+    #: protect with ``incremental`` (on the volume's latest backup)
+    incremental: bool = False
+    #: restore the checkpoint after protecting it
+    restore: bool = True
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self))
@@ -147,17 +159,37 @@ class StreamRate:
         return (self.last[1] - self.first[1]) / MiB / (self.last[0] - self.first[0])
 
 
+def protect_options(spec):
+    """The protect parameters of the spec's volume."""
+    if spec.incremental:
+        return {"backup_name": "bench-incremental", "incremental": True}
+    return {"backup_name": "bench"}
+
+
+def read_manifest(runner, checkpoint_id, volume_id):
+    """The manifest the protect left in the volume's section of the checkpoint."""
+    section = runner.checkpoint(checkpoint_id).get_resource_bank_section(volume_id)
+    return sectionio.read_optional(section, metadata.METADATA_KEY)
+
+
 def protect_and_restore(spec):
-    """Protect then restore the spec's volume; the figures as a dict."""
+    """Protect then (unless told not to) restore the spec's volume; the
+    figures as a dict."""
     runner = _runner(spec)
     figures = {"rss_before_bytes": peak_rss_bytes()}
     protect_rate = runner.progress = StreamRate()
     protected, figures["protect_seconds"] = _timed(lambda: runner.protect(
-        [spec.volume_id], {spec.volume_id: {"backup_name": "bench"}}))
+        [spec.volume_id], {spec.volume_id: protect_options(spec)}))
     figures["protect_stream_mib_per_s"] = protect_rate.mib_per_s()
     figures["checkpoint_id"] = protected.checkpoint_id
     figures["error"] = _first_error(protected)
-    if figures["error"] is None:
+    if figures["error"] is None and spec.incremental:
+        manifest = read_manifest(runner, protected.checkpoint_id, spec.volume_id)
+        if isinstance(manifest, dict):
+            figures["backup"] = backup_summary(manifest)
+        else:
+            figures["error"] = "the incremental protect left no manifest"
+    if figures["error"] is None and spec.restore:
         restore_rate = runner.progress = StreamRate()
         restored, figures["restore_seconds"] = _timed(
             lambda: runner.restore(protected.checkpoint_id, {}))

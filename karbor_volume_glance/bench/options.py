@@ -2,7 +2,10 @@
 
 Sizes take binary units (``256M`` is 256 MiB, ``1G`` is 1 GiB); sizes,
 patterns, compressions and parallelisms each take a comma-separated list, and
-every combination is one case. ``default`` compression and parallelism are the
+every combination is one case. Besides the data patterns, ``--pattern``
+takes ``incremental`` (:mod:`.incremental`: a full and an incremental protect
+of random data, 1 % changed in between), last in the default set.
+``default`` compression and parallelism are the
 plugin's own defaults, resolved before anything runs so that the report names
 the actual value.
 """
@@ -13,12 +16,18 @@ import itertools
 import re
 
 from karbor_volume_glance import conf
+from karbor_volume_glance.bench import incremental
 from karbor_volume_glance.bench.patterns import PATTERNS
 
 KiB = 1024
 UNITS = {"": 1, "K": KiB, "M": KiB**2, "G": KiB**3, "T": KiB**4}
 _SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
 DEFAULT = "default"
+#: What ``--pattern`` takes: the data patterns and the incremental case.
+CASE_PATTERNS = (*PATTERNS, incremental.NAME)
+#: The patterns of a run that names none: all of them (at 1 GiB the
+#: incremental case takes about as long as one more pattern).
+DEFAULT_PATTERNS = CASE_PATTERNS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +75,7 @@ def _choices(text, allowed, what):
 
 
 def parse_patterns(text):
-    return _choices(text, PATTERNS, "pattern")
+    return _choices(text, CASE_PATTERNS, "pattern")
 
 
 def parse_compressions(text):
@@ -99,8 +108,12 @@ def build_parser():
     parser.add_argument("--size", type=parse_sizes, default=[KiB**3],
                         help="data sizes, e.g. 256M,1G (default: 1G); the "
                         "volume is that many GiB, rounded up")
-    parser.add_argument("--pattern", type=parse_patterns, default=list(PATTERNS),
-                        help=f"data patterns (default: {','.join(PATTERNS)})")
+    parser.add_argument("--pattern", type=parse_patterns,
+                        default=list(DEFAULT_PATTERNS),
+                        help=f"data patterns, or {incremental.NAME} (a full "
+                        "then an incremental protect of random data, 1%% "
+                        "changed in 4 KiB writes in between) (default: "
+                        f"{','.join(DEFAULT_PATTERNS)})")
     parser.add_argument("--compression", type=parse_compressions,
                         default=[DEFAULT],
                         help="bank compression: none, zlib, zstd or default "
@@ -153,7 +166,7 @@ def _unique(values):
 
 
 def case_timeout(args, volume_bytes):
-    """Seconds one case may take."""
+    """Seconds one child of a case may take."""
     if args.timeout:
         return args.timeout
     return 600 + 600 * volume_bytes / KiB**3

@@ -4,9 +4,15 @@ For each case the parent makes the source volume, runs the child (protect and
 restore, bounded by the case's timeout), then measures what the child left:
 the bytes stored in the bank, whether the restored volume's bytes equal the
 source's, and the raw read and write speeds for the same volume. Unless
-``--keep`` names a directory, each case's checkpoint and volumes are deleted
+``--keep`` names a directory, each case's checkpoints and volumes are deleted
 after it, and the work directory (cloud data, bank) at the end; the local
 cloud's process is stopped whatever happens.
+
+The ``incremental`` case (:mod:`.incremental`) runs two children on one
+volume of random data: the first only protects (the full backup); the parent
+then changes 1 % of the volume's file in the local cloud in scattered 4 KiB
+writes; the second protects with ``incremental`` and restores, and the
+restored bytes are compared with the changed volume's.
 """
 
 import contextlib
@@ -20,7 +26,7 @@ import types
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
-from karbor_volume_glance.bench import measure, options, report
+from karbor_volume_glance.bench import incremental, measure, options, report
 from karbor_volume_glance.bench.child import CaseSpec, parse_case_output
 from karbor_volume_glance.bench.cloudproc import ADMIN_CLOUD, LocalCloudProcess
 from karbor_volume_glance.cloud import facade, factory
@@ -41,6 +47,64 @@ def empty_result(case):
                   compression=case.compression, parallelism=case.parallelism,
                   restore_exact=False, error=None)
     return result
+
+
+#: What the parent takes over from a child's figures as they are.
+CHILD_FIGURES = ("protect_seconds", "restore_seconds", "peak_rss_bytes",
+                 "rss_before_bytes", "ru_maxrss_bytes",
+                 "protect_stream_mib_per_s", "restore_stream_mib_per_s")
+
+
+def data_pattern(case):
+    """The data the case's volume starts with."""
+    return incremental.DATA_PATTERN if case.pattern == incremental.NAME \
+        else case.pattern
+
+
+def take_figures(result, figures):
+    """Copy a child's figures into the result (its error joins the result's)."""
+    for key in CHILD_FIGURES:
+        result[key] = figures.get(key)
+    if figures.get("error"):
+        add_error(result, figures["error"])
+
+
+def take_incremental(result, full, second, full_checkpoint_id):
+    """Fill the result of an incremental case from its two children's figures.
+
+    ``full`` protected the volume in full; ``second`` protected it again with
+    ``incremental`` and restored that. The full protect is the result's
+    ``protect_seconds``; the restore and the second protect's figures are
+    the second's; the peak RSS is the higher of the two. A second backup that
+    is not incremental on ``full_checkpoint_id`` is an error.
+    """
+    take_figures(result, full)
+    for key in ("restore_seconds", "restore_stream_mib_per_s"):
+        result[key] = second.get(key)
+    result["incremental_seconds"] = second.get("protect_seconds")
+    result["incremental_stream_mib_per_s"] = second.get("protect_stream_mib_per_s")
+    for key in ("peak_rss_bytes", "ru_maxrss_bytes"):
+        values = [value for value in (full.get(key), second.get(key))
+                  if value is not None]
+        result[key] = max(values, default=None)
+    if second.get("error"):
+        add_error(result, second["error"])
+    backup = second.get("backup")
+    if backup is None:
+        return
+    result.update(
+        incremental_stored_bytes=backup["stored_bytes"],
+        incremental_chunks=backup["chunks"],
+        incremental_delta_chunks=backup["delta_chunks"],
+        incremental_referenced_chunks=backup["referenced_chunks"],
+        incremental_full_reason=backup["full_reason"])
+    if not backup["incremental"]:
+        add_error(result, "the second protect made a full backup: "
+                  f"{backup['full_reason']}")
+    elif backup["parent_checkpoint_id"] != full_checkpoint_id:
+        add_error(result, f"the incremental's parent is "
+                  f"{backup['parent_checkpoint_id']}, not the full backup "
+                  f"{full_checkpoint_id}")
 
 
 def child_command(spec):
@@ -98,49 +162,75 @@ class Bench:
         self.cloud = facade.Cloud(self.client_factory, self.context, self.settings)
         self.cases_run = 0
 
-    def spec(self, case, volume_id):
+    def spec(self, case, volume_id, **changes):
         return CaseSpec(clouds_yaml=self.clouds_yaml, cloud=ADMIN_CLOUD,
                         bank_url=self.bank_url, volume_id=volume_id,
                         compression=case.compression, parallelism=case.parallelism,
                         poll_interval=self.args.poll_interval,
-                        timeout=case_timeout(self.args, case))
+                        timeout=case_timeout(self.args, case), **changes)
 
     def run(self, case):
         """Measure one case; its result (with ``error`` set if it failed)."""
         self.cases_run += 1
         result = empty_result(case)
-        checkpoint = {}
+        checkpoints = []
         try:
-            self._measure(case, result, checkpoint)
+            self._measure(case, result, checkpoints)
         except Exception as exc:  # one broken case must not hide the others
             add_error(result, f"{type(exc).__name__}: {exc}")
         finally:
             if not self.args.keep:
-                self._remove(checkpoint.get("id"), result)
+                self._remove(checkpoints, result)
         return result
 
-    def _measure(self, case, result, checkpoint):
+    def _log(self, suffix=""):
+        return os.path.join(self.workdir, f"case-{self.cases_run}{suffix}.log")
+
+    def _stored(self, checkpoint_id, volume_id):
+        return measure.stored_chunk_bytes(measure.section_directory(
+            self.bank_path, checkpoint_id, volume_id))
+
+    def _measure(self, case, result, checkpoints):
         source_id = measure.create_source_volume(
-            self.cloud, case.pattern, case.size, f"bench-{self.cases_run}")
+            self.cloud, data_pattern(case), case.size, f"bench-{self.cases_run}")
         source_path = self.cloud_process.volume_path(source_id)
         result["volume_bytes"] = os.path.getsize(source_path)
-        figures = run_child(self.spec(case, source_id), os.path.join(
-            self.workdir, f"case-{self.cases_run}.log"))
-        for key in ("protect_seconds", "restore_seconds", "peak_rss_bytes",
-                    "rss_before_bytes", "ru_maxrss_bytes", "error",
-                    "protect_stream_mib_per_s", "restore_stream_mib_per_s"):
-            result[key] = figures.get(key)
-        checkpoint["id"] = figures.get("checkpoint_id")
-        if checkpoint["id"]:
-            result["stored_bytes"] = measure.stored_chunk_bytes(
-                measure.section_directory(self.bank_path, checkpoint["id"],
-                                          source_id))
+        if case.pattern == incremental.NAME:
+            figures = self._protect_twice(case, result, checkpoints, source_id,
+                                          source_path)
+        else:
+            figures = run_child(self.spec(case, source_id), self._log())
+            take_figures(result, figures)
+            checkpoints.append(figures.get("checkpoint_id"))
+            if checkpoints[-1]:
+                result["stored_bytes"] = self._stored(checkpoints[-1], source_id)
         if figures.get("new_volume_id"):
             result["restore_exact"] = measure.file_sha256(source_path) == (
                 measure.file_sha256(self.cloud_process.volume_path(
                     figures["new_volume_id"])))
         if result["error"] is None:
             self._measure_raw(result, source_id, source_path)
+
+    def _protect_twice(self, case, result, checkpoints, source_id, source_path):
+        """The incremental case's children; the second's figures."""
+        full = run_child(self.spec(case, source_id, restore=False),
+                         self._log("-full"))
+        full_id = full.get("checkpoint_id")
+        checkpoints.append(full_id)
+        if full_id:
+            result["stored_bytes"] = self._stored(full_id, source_id)
+        if full.get("error") or not full_id:
+            take_figures(result, full)
+            return {}
+        result["changed_bytes"] = incremental.change_file(source_path, case.size)
+        second = run_child(self.spec(case, source_id, incremental=True),
+                           self._log())
+        checkpoints.append(second.get("checkpoint_id"))
+        take_incremental(result, full, second, full_id)
+        if checkpoints[-1]:
+            result["incremental_object_bytes"] = self._stored(checkpoints[-1],
+                                                              source_id)
+        return second
 
     def _measure_raw(self, result, source_id, source_path):
         volume_bytes = result["volume_bytes"]
@@ -158,18 +248,20 @@ class Bench:
                                               client_factory=self.client_factory)
         return Runner(plugin, open_bank(self.bank_url), self.context)
 
-    def _remove(self, checkpoint_id, result):
-        """Delete the case's checkpoint and every image, snapshot and volume.
+    def _remove(self, checkpoint_ids, result):
+        """Delete the case's checkpoints (newest first) and every image,
+        snapshot and volume.
 
         The local cloud is the benchmark's own, so whatever is in it is ours,
         also what a child that ran out of time left behind. A failure to
         clean up joins the case's error.
         """
         try:
-            if checkpoint_id:
-                deleted = self._runner().delete(checkpoint_id)
-                if not deleted.ok:
-                    raise RuntimeError(deleted.failures()[0].error)
+            for checkpoint_id in reversed(checkpoint_ids):
+                if checkpoint_id:
+                    deleted = self._runner().delete(checkpoint_id)
+                    if not deleted.ok:
+                        raise RuntimeError(deleted.failures()[0].error)
             sweep(self.cloud)
         except Exception as exc:
             add_error(result, f"cleanup failed: {type(exc).__name__}: {exc}")

@@ -2,8 +2,12 @@
 
 A result is a dict of figures (see :data:`FIGURES`); :func:`with_rates` adds
 the MiB/s of each timed figure over the whole volume (the bytes protect and
-restore move, holes included). A figure a failed case never reached is None,
-shown as ``-``.
+restore move, holes included) and, for the ``incremental`` case, the
+incremental's ratios: ``incremental_stored_ratio`` (the bytes it stored
+itself over the volume's data size, ``size_bytes``) and
+``incremental_vs_full`` (its protect's seconds over the full protect's). A
+figure a failed case never reached, or a case does not have, is None, shown
+as ``-``.
 """
 
 import json
@@ -13,6 +17,7 @@ MiB = 1024 * 1024
 #: Timed figures, each with the key of its rate (MiB of volume per second).
 TIMED = (
     ("protect_seconds", "protect_mib_per_s"),
+    ("incremental_seconds", "incremental_mib_per_s"),
     ("restore_seconds", "restore_mib_per_s"),
     ("raw_read_seconds", "raw_read_mib_per_s"),
     ("raw_write_seconds", "raw_write_mib_per_s"),
@@ -24,7 +29,21 @@ FIGURES = (
     "restore_stream_mib_per_s", "raw_read_seconds",
     "raw_write_seconds", "stored_bytes", "peak_rss_bytes", "rss_before_bytes",
     "ru_maxrss_bytes", "restore_exact",
+    # the incremental case only: the full protect is protect_seconds and
+    # stored_bytes, the restore is the incremental's
+    "changed_bytes", "incremental_seconds", "incremental_stream_mib_per_s",
+    "incremental_stored_bytes", "incremental_object_bytes",
+    "incremental_chunks", "incremental_delta_chunks",
+    "incremental_referenced_chunks", "incremental_full_reason",
 )
+
+#: Ratios: (key, numerator, denominator).
+RATIOS = (
+    ("incremental_stored_ratio", "incremental_stored_bytes", "size_bytes"),
+    ("incremental_vs_full", "incremental_seconds", "protect_seconds"),
+)
+#: Decimals of a float in JSON (3 unless named here).
+JSON_DIGITS = {"incremental_stored_ratio": 6}
 
 
 def mib_per_second(size, seconds):
@@ -34,12 +53,22 @@ def mib_per_second(size, seconds):
     return size / MiB / seconds
 
 
+def ratio(numerator, denominator):
+    """``numerator / denominator``; None when either is unknown or it is 0."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
 def with_rates(result):
-    """``result`` plus the MiB/s of each timed figure over its volume's bytes."""
+    """``result`` plus the MiB/s of each timed figure over its volume's bytes,
+    and the :data:`RATIOS`."""
     rated = dict(result)
     for seconds_key, rate_key in TIMED:
         rated[rate_key] = mib_per_second(result.get("volume_bytes"),
                                          result.get(seconds_key))
+    for key, numerator, denominator in RATIOS:
+        rated[key] = ratio(result.get(numerator), result.get(denominator))
     return rated
 
 
@@ -59,6 +88,10 @@ def _fixed(digits):
 
 def _mib(value):
     return "-" if value is None else f"{value / MiB:.1f}"
+
+
+def _percent(value):
+    return "-" if value is None else f"{value * 100:.2f}"
 
 
 def _exact(value):
@@ -87,11 +120,16 @@ COLUMNS = (
     ("raw write s", "raw_write_seconds", _fixed(2), False),
     ("MiB/s", "raw_write_mib_per_s", _fixed(1), False),
     ("stored MiB", "stored_bytes", _mib, False),
+    ("incr s", "incremental_seconds", _fixed(2), False),
+    ("x full", "incremental_vs_full", _fixed(2), False),
+    ("incr MiB", "incremental_stored_bytes", _mib, False),
+    ("incr %", "incremental_stored_ratio", _percent, False),
     ("peak RSS MiB", "peak_rss_bytes", _mib, False),
     ("exact", "restore_exact", _exact, True),
 )
-#: Width of each column: its title, or a value's usual width if wider.
-_WIDTHS = tuple(max(len(title), 10 if key == "pattern" else 0)
+#: Width of each column: its title, or a value's usual width if wider (the
+#: longest pattern is ``incremental``).
+_WIDTHS = tuple(max(len(title), 11 if key == "pattern" else 0)
                 for title, key, _format, _left in COLUMNS)
 
 
@@ -118,11 +156,14 @@ def table_row(result):
     return line
 
 
-def _rounded(value):
-    return round(value, 3) if isinstance(value, float) else value
+def _rounded(key, value):
+    if not isinstance(value, float):
+        return value
+    return round(value, JSON_DIGITS.get(key, 3))
 
 
 def json_line(result):
-    """One case as one line of JSON, with its rates; floats to 3 decimals."""
+    """One case as one line of JSON, with its rates and ratios; floats to 3
+    decimals (:data:`JSON_DIGITS` names the exceptions)."""
     rated = with_rates(result)
-    return json.dumps({key: _rounded(value) for key, value in rated.items()})
+    return json.dumps({key: _rounded(key, value) for key, value in rated.items()})

@@ -1,6 +1,7 @@
 """The benchmark's parts that need no cloud: options, patterns, output, RSS."""
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from karbor_volume_glance.bench import (
     child,
     cloudproc,
+    incremental,
     measure,
     options,
     parent,
@@ -44,6 +46,7 @@ def test_bad_sizes_are_usage_errors(text):
 def test_lists_are_comma_separated():
     assert options.parse_sizes("256M,1G") == [256 * MiB, GiB]
     assert options.parse_patterns("text, zeros") == ["text", "zeros"]
+    assert options.parse_patterns("random,incremental") == ["random", "incremental"]
     assert options.parse_compressions("none,default") == ["none", "default"]
     assert options.parse_parallelisms("1,8,default") == [1, 8, "default"]
 
@@ -60,10 +63,10 @@ def test_unknown_items_are_usage_errors(parse, text):
         parse(text)
 
 
-def test_defaults_are_one_gib_of_every_pattern_with_the_plugins_settings():
+def test_defaults_are_one_gib_of_every_pattern_and_the_incremental_case():
     args = options.parse_args([])
     assert args.size == [GiB]
-    assert args.pattern == ["random", "zeros", "half-zeros", "text"]
+    assert args.pattern == ["random", "zeros", "half-zeros", "text", "incremental"]
     assert args.compression == ["default"] and args.parallelism == ["default"]
     assert not args.json and args.keep is None and args.one_case is None
 
@@ -210,7 +213,7 @@ def test_a_table_row_lines_up_under_the_header():
     header, row = report.table_header(), report.table_row(_result())
     assert row.split() == ["half-zeros", "256M", "1G", "zstd", "4", "8.00", "128.0",
                            "-", "10.00", "102.4", "-", "2.00", "512.0", "1.60",
-                           "640.0", "128.0", "200.0", "yes"]
+                           "640.0", "128.0", "-", "-", "-", "-", "200.0", "yes"]
     for title, value in (("protect s", "8.00"), ("raw write s", "1.60"),
                          ("peak RSS MiB", "200.0")):
         assert header.index(title) + len(title) == row.index(value) + len(value)
@@ -450,3 +453,340 @@ def test_stream_rate_is_the_steady_rate_between_progress_reports(monkeypatch):
     for done in (32, 64, 96):
         rate("v", done * child.MiB, 96 * child.MiB)
     assert rate.mib_per_s() == 32.0
+
+
+# --- the incremental case -----------------------------------------------------
+
+
+def test_incremental_is_a_case_pattern_of_random_data():
+    assert incremental.NAME in options.CASE_PATTERNS
+    assert options.DEFAULT_PATTERNS[-1] == incremental.NAME
+    assert incremental.NAME not in pat.PATTERNS  # not a data pattern
+    assert parent.data_pattern(options.Case("incremental", GiB, "zstd", 3)) == "random"
+    assert parent.data_pattern(options.Case("text", GiB, "zstd", 3)) == "text"
+    args = options.parse_args(["--pattern", "incremental", "--size", "1G"])
+    assert options.build_cases(args, defaults=("zstd", 3)) == [
+        options.Case("incremental", GiB, "zstd", 3)]
+
+
+@pytest.mark.parametrize("size, count", [
+    (GiB, 2622),               # 1 % is 2621.44 blocks: rounded up
+    (400 * 4096, 4),           # exactly 1 %: not one more
+    (100 * 4096, 1),
+    (4096, 1),
+    (4095, 0),                 # no whole block to change
+    (0, 0),
+])
+def test_the_change_is_one_percent_in_whole_blocks_rounded_up(size, count):
+    assert incremental.change_count(size) == count
+
+
+def test_the_writes_are_distinct_aligned_4k_blocks_of_one_percent_of_the_data():
+    offsets = incremental.scattered_offsets(GiB)
+    assert len(offsets) == 2622
+    assert offsets == sorted(set(offsets))                    # distinct, ascending
+    assert all(offset % 4096 == 0 for offset in offsets)       # aligned
+    assert 0 <= offsets[0] and offsets[-1] + 4096 <= GiB       # within the data
+    changed = len(offsets) * 4096
+    assert GiB // 100 <= changed < GiB // 100 + 4096           # 1 %, no more
+    assert incremental.BLOCK == 4096 and incremental.FRACTION == 0.01
+
+
+def test_the_writes_are_scattered_over_the_whole_data():
+    offsets = incremental.scattered_offsets(GiB)
+    chunks = {offset // (32 * MiB) for offset in offsets}
+    assert len(chunks) == 32                                   # every 32 MiB chunk
+    adjacent = sum(1 for a, b in itertools.pairwise(offsets) if b - a == 4096)
+    assert adjacent < len(offsets) // 20                       # not runs
+
+
+def test_the_writes_repeat_for_a_seed_and_differ_by_seed():
+    assert incremental.scattered_offsets(GiB, seed=5) == (
+        incremental.scattered_offsets(GiB, seed=5))
+    assert incremental.scattered_offsets(GiB, seed=5) != (
+        incremental.scattered_offsets(GiB, seed=6))
+    assert incremental.scattered_offsets(GiB) == (
+        incremental.scattered_offsets(GiB, seed=incremental.SEED))
+
+
+def test_the_writes_stay_within_a_data_size_smaller_than_the_volume():
+    offsets = incremental.scattered_offsets(256 * MiB + 100)
+    assert len(offsets) == incremental.change_count(256 * MiB + 100) == 656
+    assert offsets[-1] + 4096 <= 256 * MiB
+
+
+def _changed_blocks(before, after, block=4096):
+    return [offset for offset in range(0, len(before), block)
+            if before[offset:offset + block] != after[offset:offset + block]]
+
+
+def test_change_file_overwrites_exactly_the_planned_blocks(tmp_path):
+    size = 4 * MiB
+    before = os.urandom(size) + bytes(MiB)     # data, then a tail of zeros
+    path = tmp_path / "volume"
+    path.write_bytes(before)
+    written = incremental.change_file(str(path), size)
+    after = path.read_bytes()
+    planned = incremental.scattered_offsets(size)
+    assert written == len(planned) * 4096 == incremental.change_count(size) * 4096
+    assert len(after) == len(before)                          # not grown, not cut
+    assert _changed_blocks(before, after) == planned
+    assert after[size:] == bytes(MiB)
+
+
+def test_change_file_writes_the_same_bytes_for_a_seed(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for path in (first, second):
+        path.write_bytes(bytes(2 * MiB))
+        incremental.change_file(str(path), 2 * MiB, seed=9)
+    assert first.read_bytes() == second.read_bytes() != bytes(2 * MiB)
+
+
+def test_change_file_refuses_a_file_shorter_than_the_data(tmp_path):
+    path = tmp_path / "volume"
+    path.write_bytes(bytes(4096))
+    with pytest.raises(ValueError, match="fewer than"):
+        incremental.change_file(str(path), 100 * MiB)
+    assert path.read_bytes() == bytes(4096)
+
+
+def test_change_file_holds_only_a_block_at_a_time(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "volume"
+    with open(path, "wb") as stream:            # 1 GiB, sparse
+        stream.truncate(GiB)
+    tracemalloc.start()
+    try:
+        written = incremental.change_file(str(path), GiB)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert written == 2622 * 4096
+    assert peak < MiB
+    assert os.path.getsize(path) == GiB
+
+
+def _manifest():
+    def record(index, **extra):
+        return {"index": index, "offset": index * 32 * MiB, "length": 32 * MiB,
+                "sha256": "0" * 64, **extra}
+
+    return {
+        "incremental": True, "parent_checkpoint_id": "cp-full", "full_reason": None,
+        "chunks": [
+            record(0, zero=True),
+            record(1, object="data_1", stored_size=32 * MiB, compression="none",
+                   source="cp-full"),                          # referenced
+            record(2, object="data_2", stored_size=300_000, compression="none",
+                   delta_size=300_000, base={"source": "cp-full"}),  # a delta
+            record(3, object="data_3", stored_size=32 * MiB, compression="none"),
+            record(4, object="data_4", stored_size=1000, compression="zstd",
+                   source="cp-older", delta_size=1000,
+                   base={"source": "cp-older"}),               # another's delta
+        ],
+    }
+
+
+def test_the_backup_summary_counts_only_what_the_backup_stored_itself():
+    assert incremental.backup_summary(_manifest()) == {
+        "incremental": True, "parent_checkpoint_id": "cp-full",
+        "full_reason": None, "stored_bytes": 300_000 + 32 * MiB, "chunks": 5,
+        "zero_chunks": 1, "referenced_chunks": 2, "delta_chunks": 1,
+    }
+
+
+def test_the_backup_summary_of_a_full_backup_says_why():
+    summary = incremental.backup_summary(
+        {"incremental": False, "parent_checkpoint_id": None,
+         "full_reason": "no available backup", "chunks": _manifest()["chunks"][3:4]})
+    assert summary["incremental"] is False
+    assert summary["full_reason"] == "no available backup"
+    assert summary["stored_bytes"] == 32 * MiB
+
+
+def test_the_incremental_child_protects_with_incremental_and_may_skip_restore():
+    spec = child.CaseSpec("/c.yaml", "x", "file:///b", "v", "none", 1, 0.5, 60.0,
+                          incremental=True, restore=False)
+    assert child.CaseSpec.from_json(spec.to_json()) == spec
+    assert child.protect_options(spec) == {"backup_name": "bench-incremental",
+                                           "incremental": True}
+    assert child.protect_options(_spec()) == {"backup_name": "bench"}
+    assert _spec().restore and not _spec().incremental
+
+
+def _incremental_result(**changes):
+    result = _result(pattern="incremental", size_bytes=GiB, protect_seconds=16.0,
+                     stored_bytes=GiB, changed_bytes=2622 * 4096,
+                     incremental_seconds=20.0, incremental_stored_bytes=11 * MiB)
+    result.update(changes)
+    return result
+
+
+def test_the_incremental_ratios_are_of_the_data_size_and_the_full_protect():
+    rated = report.with_rates(_incremental_result())
+    assert rated["incremental_stored_ratio"] == 11 / 1024
+    assert rated["incremental_vs_full"] == 1.25
+    assert rated["incremental_mib_per_s"] == 1024 / 20
+    other = report.with_rates(_result())
+    assert other["incremental_stored_ratio"] is other["incremental_vs_full"] is None
+    assert report.with_rates(_incremental_result(protect_seconds=None))[
+        "incremental_vs_full"] is None
+
+
+def test_an_incremental_row_shows_its_time_ratio_bytes_and_share():
+    header = report.table_header()
+    row = report.table_row(_incremental_result())
+    cells = row.split()
+    assert cells[0] == "incremental"
+    assert cells[15:20] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
+    for title, value in (("incr s", "20.00"), ("x full", "1.25"),
+                         ("incr MiB", "11.0"), ("incr %", "1.07")):
+        assert header.index(title) + len(title) == row.index(value) + len(value)
+
+
+def test_incremental_figures_are_in_the_json():
+    data = json.loads(report.json_line(_incremental_result()))
+    for key in ("incremental_seconds", "incremental_stored_bytes",
+                "incremental_stored_ratio", "incremental_vs_full",
+                "changed_bytes", "protect_seconds", "restore_seconds",
+                "stored_bytes", "restore_exact"):
+        assert key in data
+    assert data["incremental_stored_ratio"] == 0.010742   # 6 decimals, not 3
+    assert data["incremental_vs_full"] == 1.25
+    empty = json.loads(report.json_line(parent.empty_result(
+        options.Case("random", GiB, "zstd", 3))))
+    assert empty["incremental_seconds"] is None and "incremental_vs_full" in empty
+
+
+def _backup(**changes):
+    backup = {"incremental": True, "parent_checkpoint_id": "cp-full",
+              "full_reason": None, "stored_bytes": 11 * MiB, "chunks": 32,
+              "zero_chunks": 0, "referenced_chunks": 0, "delta_chunks": 32}
+    backup.update(changes)
+    return backup
+
+
+def _take(second_changes=None, backup=None):
+    result = parent.empty_result(options.Case("incremental", GiB, "zstd", 3))
+    full = {"checkpoint_id": "cp-full", "protect_seconds": 16.0,
+            "protect_stream_mib_per_s": 200.0, "peak_rss_bytes": 260 * MiB,
+            "rss_before_bytes": 60 * MiB, "ru_maxrss_bytes": 270 * MiB,
+            "error": None}
+    second = {"checkpoint_id": "cp-incr", "protect_seconds": 20.0,
+              "protect_stream_mib_per_s": 150.0, "restore_seconds": 12.0,
+              "restore_stream_mib_per_s": 190.0, "peak_rss_bytes": 300 * MiB,
+              "rss_before_bytes": 61 * MiB, "ru_maxrss_bytes": 250 * MiB,
+              "new_volume_id": "new", "error": None,
+              "backup": _backup(**(backup or {}))}
+    second.update(second_changes or {})
+    parent.take_incremental(result, full, second, "cp-full")
+    return result
+
+
+def test_an_incremental_result_takes_the_full_protect_and_the_second_restore():
+    result = _take()
+    assert result["protect_seconds"] == 16.0
+    assert result["protect_stream_mib_per_s"] == 200.0
+    assert result["incremental_seconds"] == 20.0
+    assert result["incremental_stream_mib_per_s"] == 150.0
+    assert result["restore_seconds"] == 12.0
+    assert result["restore_stream_mib_per_s"] == 190.0
+    assert result["incremental_stored_bytes"] == 11 * MiB
+    assert result["incremental_delta_chunks"] == 32
+    assert result["peak_rss_bytes"] == 300 * MiB           # the higher of the two
+    assert result["ru_maxrss_bytes"] == 270 * MiB
+    assert result["rss_before_bytes"] == 60 * MiB
+    assert result["error"] is None
+
+
+def test_a_second_backup_that_is_not_incremental_on_the_full_one_is_an_error():
+    result = _take(backup={"incremental": False, "parent_checkpoint_id": None,
+                           "full_reason": "the volume grew"})
+    assert result["error"] == ("the second protect made a full backup: "
+                               "the volume grew")
+    assert result["incremental_full_reason"] == "the volume grew"
+    assert "not the full backup" in _take(
+        backup={"parent_checkpoint_id": "cp-other"})["error"]
+
+
+def test_a_failed_second_protect_is_the_cases_error():
+    result = _take({"error": "boom", "backup": None, "restore_seconds": None})
+    assert result["error"] == "boom"
+    assert result["incremental_stored_bytes"] is None
+    assert result["protect_seconds"] == 16.0
+
+
+def _fake_bench(tmp_path):
+    bench = parent.Bench.__new__(parent.Bench)  # no cloud, no clients
+    bench.args = options.parse_args([])
+    bench.workdir = str(tmp_path)
+    bench.bank_path = str(tmp_path / "bank")
+    bench.bank_url = f"file://{bench.bank_path}"
+    bench.clouds_yaml = "/c.yaml"
+    bench.cases_run = 1
+    return bench
+
+
+def test_the_incremental_case_changes_the_volume_between_its_children(
+        monkeypatch, tmp_path):
+    volume = tmp_path / "volume"
+    volume.write_bytes(os.urandom(2 * MiB))
+    seen = []
+
+    def run_child(spec, log_path):
+        seen.append((spec, measure.file_sha256(str(volume)), log_path))
+        if not spec.incremental:
+            return {"checkpoint_id": "cp-full", "protect_seconds": 16.0,
+                    "error": None}
+        return {"checkpoint_id": "cp-incr", "protect_seconds": 20.0,
+                "restore_seconds": 12.0, "new_volume_id": "new", "error": None,
+                "backup": _backup()}
+
+    monkeypatch.setattr(parent, "run_child", run_child)
+    case = options.Case("incremental", 2 * MiB, "zstd", 3)
+    result, checkpoints = parent.empty_result(case), []
+    second = _fake_bench(tmp_path)._protect_twice(case, result, checkpoints, "vol",
+                                                  str(volume))
+    (full_spec, before, full_log), (incr_spec, after, incr_log) = seen
+    assert not full_spec.incremental and not full_spec.restore
+    assert incr_spec.incremental and incr_spec.restore
+    assert before != after                     # changed in between
+    assert full_log != incr_log
+    assert checkpoints == ["cp-full", "cp-incr"]
+    assert second["new_volume_id"] == "new"
+    assert result["changed_bytes"] == incremental.change_count(2 * MiB) * 4096
+    assert result["incremental_seconds"] == 20.0 and result["error"] is None
+
+
+def test_a_failed_full_protect_leaves_the_volume_unchanged(monkeypatch, tmp_path):
+    volume = tmp_path / "volume"
+    volume.write_bytes(bytes(MiB))
+    calls = []
+    monkeypatch.setattr(parent, "run_child", lambda spec, log: calls.append(spec)
+                        or {"checkpoint_id": "cp-full", "error": "no snapshot"})
+    case = options.Case("incremental", MiB, "zstd", 3)
+    result, checkpoints = parent.empty_result(case), []
+    assert _fake_bench(tmp_path)._protect_twice(case, result, checkpoints, "vol",
+                                                str(volume)) == {}
+    assert len(calls) == 1 and checkpoints == ["cp-full"]
+    assert result["error"] == "no snapshot" and result["changed_bytes"] is None
+    assert volume.read_bytes() == bytes(MiB)
+
+
+def test_a_cases_checkpoints_are_deleted_newest_first(monkeypatch, tmp_path):
+    deleted = []
+
+    class Runner:
+        def delete(self, checkpoint_id):
+            deleted.append(checkpoint_id)
+            return types.SimpleNamespace(ok=True)
+
+    bench = _fake_bench(tmp_path)
+    bench.cloud = None
+    monkeypatch.setattr(bench, "_runner", Runner, raising=False)
+    monkeypatch.setattr(parent, "sweep", lambda cloud: deleted.append("sweep"))
+    result = parent.empty_result(options.Case("incremental", GiB, "zstd", 3))
+    bench._remove(["cp-full", None, "cp-incr"], result)
+    assert deleted == ["cp-incr", "cp-full", "sweep"]
+    assert result["error"] is None
