@@ -101,6 +101,29 @@ volume_glance_opts = [
         help="Seconds to wait for an image to become active (a volume upload "
         "or a data upload) or to be deleted.",
     ),
+    cfg.IntOpt(
+        "progress_notification_chunks",
+        default=10,
+        min=1,
+        help="A volume_glance.protect.progress or restore.progress "
+        "notification is sent every this many chunks (and at least every "
+        "progress_notification_interval seconds, at most once per chunk).",
+    ),
+    cfg.FloatOpt(
+        "progress_notification_interval",
+        default=120.0,
+        min=0.0,
+        help="Seconds after which the next chunk sends a progress "
+        "notification even if fewer than progress_notification_chunks "
+        "chunks have passed.",
+    ),
+    cfg.FloatOpt(
+        "init_check_interval",
+        default=60.0,
+        min=0.0,
+        help="Seconds between readiness checks of the bank and the cloud by a "
+        "long-running standalone runner that found them not ready.",
+    ),
 ]
 
 
@@ -123,6 +146,9 @@ class Settings:
     parallelism: int = 3
     bank_retries: int = 3
     download_retries: int = 3
+    progress_notification_chunks: int = 10
+    progress_notification_interval: float = 120.0
+    init_check_interval: float = 60.0
 
     def __post_init__(self):
         validate(self)
@@ -150,12 +176,14 @@ def validate(settings):
             "compression", f"must be one of {', '.join(COMPRESSIONS)}, got "
             f"{settings.compression!r}")
     for name, minimum in (("parallelism", 1), ("bank_retries", 0),
-                          ("download_retries", 0)):
+                          ("download_retries", 0),
+                          ("progress_notification_chunks", 1)):
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise exceptions.InvalidConfiguration(
                 name, f"must be an integer >= {minimum}, got {value!r}")
-    for name in ("snapshot_timeout", "volume_timeout", "image_timeout"):
+    for name in ("snapshot_timeout", "volume_timeout", "image_timeout",
+                 "progress_notification_interval", "init_check_interval"):
         value = getattr(settings, name)
         if not value > 0:
             raise exceptions.InvalidConfiguration(

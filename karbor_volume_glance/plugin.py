@@ -6,7 +6,13 @@ with the provider file's ConfigOpts. Which operation serves which call is all
 this module decides; the work is in :mod:`karbor_volume_glance.operations`.
 """
 
-from karbor_volume_glance import conf, exceptions, schemas
+from karbor_volume_glance import (
+    conf,
+    exceptions,
+    notifications,
+    readiness,
+    schemas,
+)
 from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.operations import (
     delete,
@@ -33,10 +39,12 @@ class VolumeGlanceProtectionPlugin:
 
     _SUPPORTED_RESOURCE_TYPES = (VOLUME_RESOURCE_TYPE,)
 
-    def __init__(self, config=None, client_factory=None):
+    def __init__(self, config=None, client_factory=None, notifier=None):
         self._config = config
         self.settings = conf.load_settings(config)
         self._client_factory = client_factory or factory.default_client_factory()
+        self.notifier = (notifier if notifier is not None
+                         else notifications.Notifier.from_config(config))
 
     # --- Karbor's class-level interface -----------------------------------
 
@@ -91,11 +99,19 @@ class VolumeGlanceProtectionPlugin:
             info["status"] = status
         return info
 
+    # --- readiness ------------------------------------------------------
+
+    def check_setup(self, bank=None, context=None):
+        """Readiness of the configuration, of ``bank`` (a probe object) and,
+        given a request context, of Cinder, Glance and Nova; a
+        :class:`~karbor_volume_glance.readiness.Readiness`."""
+        return readiness.check(self.settings, bank, self._client_factory, context)
+
     # --- operations -----------------------------------------------------
 
     def _operation(self, operation_class, resource):
         self._check_type(resource.type)
-        return operation_class(self.settings, self._client_factory)
+        return operation_class(self.settings, self._client_factory, self.notifier)
 
     def get_protect_operation(self, resource):
         return self._operation(protect.ProtectOperation, resource)

@@ -63,3 +63,9 @@ class BankBackend(abc.ABC):
     @abc.abstractmethod
     def get_owner_id(self, context=None):
         """Return a string that identifies this bank and never changes."""
+
+    def describe(self):
+        """``(kind, location)`` for logs and notifications; the location is
+        a URL, and :func:`~karbor_volume_glance.notifications.payload.public_location`
+        strips credentials from it before it is shown anywhere."""
+        return type(self).__name__, None

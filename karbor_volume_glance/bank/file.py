@@ -113,6 +113,9 @@ class FileBackend(BankBackend):
             ) from exc
         LOG.debug("Opened file bank %s at %s", self._owner_id, self._root)
 
+    def describe(self):
+        return "file", f"file://{self._root}"
+
     @classmethod
     def from_url(cls, url):
         """The bank at ``file:///absolute/path`` (or ``file://localhost/…``)."""

@@ -26,6 +26,9 @@ class MemoryBackend(BankBackend):
         self._owner_id = str(uuid.uuid4())
         LOG.debug("Created memory bank %s", self._owner_id)
 
+    def describe(self):
+        return "memory", "memory://"
+
     @classmethod
     def from_url(cls, url):
         """A new memory bank for ``memory://``, which takes no host or path."""

@@ -9,7 +9,10 @@ the bank at ``--bank`` (``file:///path``; or ``KARBOR_VOLUME_GLANCE_BANK``).
 since the parent backup; ``protect --snapshot SNAPSHOT VOLUME`` protects that
 existing snapshot. ``show`` (and ``protect``) tell per volume whether a
 backup is incremental, its parent, its point in time, its snapshot and the
-bytes it stored itself.
+bytes it stored itself. ``check`` probes the configuration, the bank and the
+cloud's endpoints; the other commands check the same before they start and
+fail with ``not ready: <reason>`` (``--wait-ready SECONDS`` keeps checking),
+except ``delete``, which needs only the bank.
 Exit status 0 on success; otherwise non-zero with a one-line reason on
 stderr, and a traceback only with ``--debug``.
 """
@@ -25,9 +28,13 @@ from oslo_log import log as logging
 from karbor_volume_glance import conf, exceptions
 from karbor_volume_glance.cli import output
 
+LOG = logging.getLogger(__name__)
+
 MiB = 1024 * 1024
 USAGE_ERROR = 2
 FAILED = 1
+#: Commands that need the bank only, so they run even when the cloud is down.
+BANK_ONLY = ("delete",)
 
 
 class CommandError(exceptions.VolumeGlanceError):
@@ -62,6 +69,12 @@ def build_parser():
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--debug", action="store_true",
                         help="log debug messages and show tracebacks")
+    parser.add_argument("--wait-ready", type=float, default=0.0,
+                        metavar="SECONDS",
+                        help="when the bank or the cloud does not answer, "
+                        "check again every init_check_interval seconds for "
+                        "up to SECONDS before giving up (default: fail at "
+                        "once)")
     commands = parser.add_subparsers(dest="command", required=True,
                                      metavar="COMMAND")
 
@@ -104,6 +117,8 @@ def build_parser():
                        ("verify", "read a checkpoint's data back and check it"),
                        ("show", "show a checkpoint and its volumes")):
         commands.add_parser(name, help=text).add_argument("checkpoint")
+    commands.add_parser("check", help="check that the configuration, the bank "
+                        "and the cloud's endpoints are ready")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
     parser.command_parsers = {"protect": protect}  # for parse_args' errors
@@ -172,30 +187,82 @@ def _setup_logging(debug):
                           ).logger.setLevel("CRITICAL")
 
 
-def _runner(args):
+def _open_bank(args):
     from karbor_volume_glance.bank import open_bank
-    from karbor_volume_glance.cloud import factory
-    from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
-    from karbor_volume_glance.standalone.runner import Runner
 
     if not args.bank:
         raise CommandError("no bank: give --bank URL or set "
                            "KARBOR_VOLUME_GLANCE_BANK")
-    bank = open_bank(args.bank)
-    clients = factory.from_cloud_config(args.os_cloud)
     try:
+        return open_bank(args.bank)
+    except exceptions.BankError as exc:
+        raise exceptions.NotReady(f"bank: {exc}") from exc
+
+
+def _connect(args):
+    """The cloud's client factory and a context of its project and user."""
+    from karbor_volume_glance.cloud import factory
+
+    try:
+        clients = factory.from_cloud_config(args.os_cloud)
         context = types.SimpleNamespace(
             project_id=clients.session.get_project_id(),
             user_id=clients.session.get_user_id(),
         )
     except Exception as exc:
-        raise exceptions.CloudError(
-            f"cannot authenticate to cloud {args.os_cloud!r}: "
+        raise exceptions.NotReady(
+            f"cloud {args.os_cloud!r}: cannot authenticate: "
             f"{type(exc).__name__}: {exc}") from exc
-    plugin = VolumeGlanceProtectionPlugin(conf.make_config(args.config_file),
-                                          client_factory=clients)
+    return clients, context
+
+
+def _plugin(args, clients):
+    from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+
+    return VolumeGlanceProtectionPlugin(conf.make_config(args.config_file),
+                                        client_factory=clients)
+
+
+def _runner(args):
+    from karbor_volume_glance.standalone.runner import Runner
+
+    bank = _open_bank(args)
+    try:
+        clients, context = _connect(args)
+    except exceptions.NotReady as exc:
+        if args.command not in BANK_ONLY:
+            raise
+        # a failed backup can always be deleted: the bank is all it needs
+        LOG.warning("%s; going on with the bank alone", exc)
+        clients, context = None, types.SimpleNamespace(project_id=None,
+                                                       user_id=None)
     progress = output.ProgressBars(args.command)
-    return Runner(plugin, bank, context, progress=progress)
+    return Runner(_plugin(args, clients), bank, context, progress=progress,
+                  wait_ready=args.wait_ready)
+
+
+def _check(args):
+    """Readiness per component; True when every required one is ready."""
+    from karbor_volume_glance import readiness
+
+    components = []
+    bank = clients = context = None
+    try:
+        bank = _open_bank(args)
+    except exceptions.NotReady as exc:
+        components.append(readiness.Component("bank", False, exc.reason))
+    try:
+        clients, context = _connect(args)
+    except exceptions.NotReady as exc:
+        components.append(readiness.Component("keystone", False, exc.reason))
+    found = _plugin(args, clients).check_setup(bank, context)
+    result = readiness.Readiness(found.components + tuple(components))
+    if args.format == "json":
+        output.emit(result.to_dict(), args.format)
+    else:
+        output.emit([c.to_dict() for c in result.components], args.format)
+        print("ready" if result.ready else f"not ready: {result.reason()}")
+    return result.ready
 
 
 def _protect(runner, args):
@@ -286,6 +353,8 @@ def run(args):
         from karbor_volume_glance.cli.demo import run_demo
 
         return 0 if run_demo(args.size_mib * MiB, sys.stdout) else FAILED
+    if args.command == "check":
+        return 0 if _check(args) else FAILED
     runner = _runner(args)
     try:
         if args.command == "protect":

@@ -7,17 +7,31 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 (duck-typed: Karbor's ``protection_plugin.Operation`` is never imported).
 """
 
-from karbor_volume_glance import retry
+from karbor_volume_glance import notifications, retry
 from karbor_volume_glance.cloud import facade
+from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import transfer, volume_index
 
 
 class Operation:
     """Karbor's Operation interface with no-op hooks."""
 
-    def __init__(self, settings, client_factory):
+    #: The operation's name in its notifications' event types.
+    name = None
+
+    def __init__(self, settings, client_factory, notifier=None):
         self._settings = settings
         self._client_factory = client_factory
+        self.notifier = notifier or notifications.Notifier()
+
+    def events(self, context, checkpoint, volume_id, section):
+        """The notifications of this operation on one volume's backup."""
+        return notifications.OperationEvents(
+            self.notifier, self.name, context,
+            payload.base(context, self.notifier.host,
+                         getattr(checkpoint, "id", None), volume_id, section,
+                         self._settings),
+            self._settings)
 
     def cloud(self, context):
         """The cloud facade for one request context."""

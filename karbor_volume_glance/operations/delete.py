@@ -15,9 +15,11 @@ remains. Running it again is harmless. Nothing in the cloud is touched.
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
+    metadata,
     sectionio,
     volume_index,
 )
@@ -26,9 +28,21 @@ LOG = logging.getLogger(__name__)
 
 
 class DeleteOperation(base.Operation):
+    name = "delete"
+
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
         volume_id = resource.id
         section = checkpoint.get_resource_bank_section(volume_id)
+        events = self.events(context, checkpoint, volume_id, section)
+        with events.reported():
+            events.start(bookkeeping.DELETING, **payload.from_manifest(
+                sectionio.read_optional(section, metadata.METADATA_KEY)))
+            deleted = self._on_main(checkpoint, resource, section)
+            events.end(bookkeeping.DELETED)
+        return deleted
+
+    def _on_main(self, checkpoint, resource, section):
+        volume_id = resource.id
         status = bookkeeping.SectionStatus(section, volume_id)
         LOG.info("Deleting the backup of volume %s from checkpoint %s", volume_id,
                  getattr(checkpoint, "id", None))

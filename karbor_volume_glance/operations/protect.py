@@ -33,6 +33,7 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, schemas
 from karbor_volume_glance.cloud import cleanup, facade
+from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
@@ -46,10 +47,29 @@ LOG = logging.getLogger(__name__)
 
 
 class ProtectOperation(base.Operation):
+    name = "protect"
+
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        params = schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
         volume_id = resource.id
         section = checkpoint.get_resource_bank_section(volume_id)
+        events = self.events(context, checkpoint, volume_id, section)
+        with events.reported():
+            params = schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
+            events.start(bookkeeping.PROTECTING,
+                         backup_name=params["backup_name"],
+                         description=params.get("description"),
+                         snapshot_id=params.get("snapshot_id"),
+                         service_metadata={"compression": params.get(
+                             "compression") or self._settings.compression})
+            result = self._on_main(checkpoint, resource, context, section,
+                                   params, events,
+                                   events.progress(kwargs.get("progress")))
+            events.end(bookkeeping.AVAILABLE, **payload.from_manifest(result))
+        return result
+
+    def _on_main(self, checkpoint, resource, context, section, params, events,
+                 progress):
+        volume_id = resource.id
         status = bookkeeping.SectionStatus(section, volume_id)
         LOG.info("Protecting volume %s into checkpoint %s", volume_id,
                  getattr(checkpoint, "id", None))
@@ -57,7 +77,7 @@ class ProtectOperation(base.Operation):
                                           status=status):
             status.set(bookkeeping.PROTECTING)
             result = self._protect(self.cloud(context), checkpoint.id, section,
-                                   volume_id, params, kwargs.get("progress"))
+                                   volume_id, params, progress, events)
             status.set(bookkeeping.AVAILABLE)
         LOG.info("Protected volume %s: %d bytes in %d chunks%s", volume_id,
                  result["image_size"], result["chunks_num"],
@@ -66,9 +86,12 @@ class ProtectOperation(base.Operation):
         return result
 
     def _protect(self, cloud, checkpoint_id, section, volume_id, params,
-                 progress=None):
+                 progress=None, events=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
+        if events is not None:
+            events.update(availability_zone=getattr(volume, "availability_zone",
+                                                    None), size=volume.size)
         snapshot = _user_snapshot(cloud, volume_id, params.get("snapshot_id"))
         if snapshot is not None and snapshot.size:  # the volume may have grown
             volume = types.SimpleNamespace(id=volume_id, size=snapshot.size,

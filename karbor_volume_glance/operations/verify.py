@@ -12,25 +12,39 @@ is touched.
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
+from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
     incremental,
     metadata,
+    sectionio,
 )
 
 LOG = logging.getLogger(__name__)
 
 
 class VerifyOperation(base.Operation):
+    name = "verify"
+
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        params = schemas.validate(schemas.VERIFY_SCHEMA, parameters)
-        deep = params.get("deep", False)
         volume_id = resource.id
-        record = kwargs.get("verify")
+        section = checkpoint.get_resource_bank_section(volume_id)
+        events = self.events(context, checkpoint, volume_id, section)
+        with events.reported():
+            params = schemas.validate(schemas.VERIFY_SCHEMA, parameters)
+            events.start("verifying")
+            result = self._verify(resource, section, params.get("deep", False),
+                                  kwargs.get("verify"), events)
+            events.end(bookkeeping.AVAILABLE)
+        return result
+
+    def _verify(self, resource, section, deep, record, events):
+        volume_id = resource.id
         with bookkeeping.failure_reported(exceptions.VerifyFailed, resource,
                                           record=record):
-            section = checkpoint.get_resource_bank_section(volume_id)
+            events.update(**payload.from_manifest(
+                sectionio.read_optional(section, metadata.METADATA_KEY)))
             backup = metadata.load_available(section, volume_id)
             sources = incremental.resolve_sources(self.index(section, volume_id),
                                                   backup)

@@ -11,7 +11,7 @@ import dataclasses
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import exceptions
+from karbor_volume_glance import exceptions, readiness
 from karbor_volume_glance.operations import metadata, sectionio
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
@@ -62,11 +62,32 @@ class Runner:
     passed to the operations as ``progress(volume_id, done, total)``.
     """
 
-    def __init__(self, plugin, bank, context, progress=None):
+    def __init__(self, plugin, bank, context, progress=None, wait_ready=0.0):
         self.plugin = plugin
+        self.bank = bank
         self.store = cps.CheckpointStore(bank)
         self.context = context
         self.progress = progress
+        self.wait_ready = wait_ready
+
+    def check(self, cloud=True):
+        """Readiness of the configuration, the bank and (with ``cloud``) the
+        cloud's endpoints."""
+        return self.plugin.check_setup(self.bank, self.context if cloud else None)
+
+    def ensure_ready(self, cloud=True):
+        """Raise NotReady unless the bank (and the cloud) answer.
+
+        With ``wait_ready`` seconds, a runner that finds them not ready checks
+        again every ``init_check_interval`` seconds until they answer or the
+        time is up: a long-running runner resumes by itself.
+        """
+        interval = self.plugin.settings.init_check_interval
+        found = readiness.wait_until_ready(lambda: self.check(cloud), interval,
+                                           self.wait_ready)
+        if not found.ready:
+            raise exceptions.NotReady(found.reason())
+        return found
 
     def _run(self, getter, checkpoint, resource, parameters, **kwargs):
         operation = getattr(self.plugin, getter)(resource)
@@ -102,7 +123,10 @@ class Runner:
         return self.store.get(checkpoint_id)
 
     def protect(self, volume_ids, parameters, plan_name="karbor-volume-glance"):
-        """One checkpoint holding every volume; ``parameters`` per volume id."""
+        """One checkpoint holding every volume; ``parameters`` per volume id.
+
+        Nothing is created unless the bank and the cloud answer (NotReady)."""
+        self.ensure_ready()
         resources = [volume_resource(volume_id) for volume_id in volume_ids]
         checkpoint = self.store.create(resources, self.context.project_id,
                                        plan_name=plan_name)
@@ -116,12 +140,14 @@ class Runner:
 
     def restore(self, checkpoint_id, parameters):
         """Restore every volume of the checkpoint; ``parameters`` per volume id."""
+        self.ensure_ready()
         checkpoint = self.checkpoint(checkpoint_id)
         return self._each(
             "get_restore_operation", checkpoint, checkpoint.resources, parameters,
             lambda: {"restore": OperationRecord(), "new_resources": {}})
 
     def verify(self, checkpoint_id):
+        self.ensure_ready(cloud=False)  # only the bank is read
         checkpoint = self.checkpoint(checkpoint_id)
         return self._each(
             "get_verify_operation", checkpoint, checkpoint.resources, {},

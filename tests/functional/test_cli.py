@@ -148,3 +148,32 @@ def _wait(condition, timeout=30):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_check_reports_each_component(sites, tmp_path, config_file):
+    common = ["--os-cloud", "site-a", "--config-file", config_file]
+    found, _ = cli(*common, "--bank", f"file://{tmp_path}/bank", "check")
+    assert found["ready"] is True
+    assert [c["name"] for c in found["components"]] == [
+        "configuration", "bank", "cinder", "glance", "nova"]
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the bank should be")
+    found, _ = cli(*common, "--bank", f"file://{blocked}", "check", expect=1)
+    assert found["ready"] is False
+    [bank] = [c for c in found["components"] if c["name"] == "bank"]
+    assert bank["ready"] is False and str(blocked) in bank["detail"]
+
+
+def test_commands_fail_fast_when_not_ready(sites, tmp_path, config_file):
+    volume_id = sites.a.create_volume(os.urandom(OBJECT_SIZE))
+    before = sites.a.inventory()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    _, err = cli("--os-cloud", "site-a", "--config-file", config_file,
+                 "--bank", f"file://{blocked}", "protect", volume_id, expect=1)
+    assert err.startswith("karbor-volume-glance: not ready: bank: ")
+    _, err = cli("--os-cloud", "no-such-cloud", "--config-file", config_file,
+                 "--bank", f"file://{tmp_path}/bank", "protect", volume_id,
+                 expect=1)
+    assert "not ready: cloud 'no-such-cloud': cannot authenticate" in err
+    assert sites.a.inventory() == before

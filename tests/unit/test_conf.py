@@ -83,6 +83,8 @@ def test_list_opts_names_every_option_in_its_group():
         "poll_interval", "backup_from_snapshot", "backup_image_object_size",
         "snapshot_timeout", "volume_timeout", "image_timeout", "compression",
         "parallelism", "bank_retries", "download_retries",
+        "progress_notification_chunks", "progress_notification_interval",
+        "init_check_interval",
     }
     assert all(opt.help for opt in opts)
 
