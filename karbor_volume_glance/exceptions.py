@@ -61,6 +61,14 @@ class InvalidBankKey(BankError):
         super().__init__(f"invalid bank key {key!r}: {reason}", key=key)
 
 
+class BankNotReady(BankError):
+    """A readiness probe of the bank failed."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(f"bank not ready: {reason}")
+
+
 class BankObjectNotFound(BankError):
     def __init__(self, key):
         super().__init__(f"bank object {key!r} does not exist", key=key)
@@ -136,6 +144,43 @@ class ResourceGone(CloudError):
         super().__init__(message, kind=kind, resource_id=resource_id)
 
 
+class SwapRefused(CloudError):
+    """Nova refused to swap a server's volume for another (HTTP 409).
+
+    Current Nova only swaps volumes as part of a migration Cinder drives.
+    """
+
+    def __init__(self, server_id, old_volume_id, new_volume_id, reason):
+        self.server_id = server_id
+        self.old_volume_id = old_volume_id
+        self.new_volume_id = new_volume_id
+        self.reason = reason
+        super().__init__(
+            f"Nova refused to swap volume {old_volume_id} for volume "
+            f"{new_volume_id} on server {server_id}: {reason}",
+            kind="server",
+            resource_id=server_id,
+        )
+
+
+class PlacementFailed(CloudError):
+    """A restored volume could not be attached to its server, or could not
+    replace the original volume there; the restored volume is kept.
+
+    ``rolled_back`` says whether the server's volumes are as they were
+    (None when nothing had been changed), ``rollback_error`` why not.
+    """
+
+    def __init__(self, message, server_id, volume_id, old_volume_id=None,
+                 rolled_back=None, rollback_error=None):
+        self.server_id = server_id
+        self.volume_id = volume_id
+        self.old_volume_id = old_volume_id
+        self.rolled_back = rolled_back
+        self.rollback_error = rollback_error
+        super().__init__(message, kind="server", resource_id=server_id)
+
+
 # --- the backup's data ------------------------------------------------------
 
 
@@ -209,6 +254,14 @@ class DeleteFailed(OperationFailed):
 
 class VerifyFailed(OperationFailed):
     operation = "verify"
+
+
+class NotReady(VolumeGlanceError):
+    """The bank or the cloud does not answer; nothing was started."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(f"not ready: {reason}")
 
 
 class CheckpointNotFound(VolumeGlanceError):

@@ -1,10 +1,13 @@
 """JSON schemas of the operations' parameters, and their validation.
 
 OPTIONS_SCHEMA and RESTORE_SCHEMA are the volume-glance protection spec's,
-plus ``restore_description``; unknown keys are refused so that a misspelt
-option fails loudly instead of being ignored. :func:`validate` raises
-:class:`~karbor_volume_glance.exceptions.InvalidParameters` naming the field
-and the rule, e.g. ``backup_name: 'backup_name' is a required property``.
+plus our own options: ``compression``, ``snapshot_id``, ``incremental`` and
+``parent_checkpoint_id`` to protect; ``restore_description``, ``server_id``
+and ``replace_volume`` to restore. Unknown keys are refused so that a
+misspelt option fails loudly instead of being ignored. :func:`validate`
+raises :class:`~karbor_volume_glance.exceptions.InvalidParameters` naming the
+field and the rule, e.g. ``backup_name: 'backup_name' is a required
+property``.
 """
 
 import jsonschema
@@ -82,8 +85,32 @@ RESTORE_SCHEMA = {
             "title": "Restore Description",
             "description": "The description of the restored volume.",
         },
+        "server_id": {
+            "type": "string",
+            "minLength": 1,
+            "title": "Server",
+            "description": "Once the restored volume is available, attach it "
+            "to this server (Nova picks the device). With replace_volume, it "
+            "takes the original volume's place on the server instead. If "
+            "this fails the restore fails, and the restored volume is kept, "
+            "detached.",
+        },
+        "replace_volume": {
+            "type": "boolean",
+            "title": "Replace Volume",
+            "description": "Restore in place: the restored volume replaces "
+            "the original volume on server_id, at the original's device (the "
+            "original is detached, never deleted). The original must be "
+            "attached to that server. On a failure the original is attached "
+            "again where it was. When true, needs server_id.",
+            "default": False,
+        },
     },
     "required": ["restore_name"],
+    "dependencies": {"replace_volume": {
+        "if": {"properties": {"replace_volume": {"const": True}}},
+        "then": {"required": ["server_id"]},
+    }},
     "additionalProperties": False,
 }
 

@@ -1,7 +1,8 @@
-"""The narrow facade through which operations talk to Cinder and Glance.
+"""The narrow facade through which operations talk to Cinder, Glance and Nova.
 
 Operations never hold a client: they ask this facade to create, wait for,
-stream and delete snapshots, volumes and images. It hides the clients' return
+stream and delete snapshots, volumes and images, and to attach volumes to
+servers and detach them. It hides the clients' return
 shapes (cinderclient objects, glanceclient models, ``(resp, body)`` tuples),
 turns their exceptions into :class:`~karbor_volume_glance.exceptions.CloudError`
 naming the call and the resource, and waits with :mod:`.polling`.
@@ -38,6 +39,9 @@ SNAPSHOT_BUSY = frozenset({"creating", "backing-up", "restoring"})
 IMAGE_ACTIVE = frozenset({"active"})
 IMAGE_FAILED = frozenset({"killed", "deleted", "pending_delete", "deactivated"})
 IMAGE_GONE = frozenset({"deleted", "pending_delete"})
+VOLUME_IN_USE = frozenset({"in-use"})
+#: Statuses a volume passes through while Nova attaches or detaches it.
+VOLUME_MOVING = frozenset({"attaching", "detaching", "reserved"})
 
 
 def _cinder_failure(status):
@@ -82,7 +86,8 @@ def parse_time(value):
 
 
 class Cloud:
-    """Cinder and Glance, as the operations need them, for one request context."""
+    """Cinder, Glance and Nova, as the operations need them, for one request
+    context."""
 
     def __init__(self, client_factory, context, settings, sleep=time.sleep):
         self._factory = client_factory
@@ -97,6 +102,10 @@ class Cloud:
     @functools.cached_property
     def glance(self):
         return self._create_client("glance")
+
+    @functools.cached_property
+    def nova(self):
+        return self._create_client("nova")
 
     def _create_client(self, service):
         with self._calling(f"creating the {service} client", service, None):
@@ -340,6 +349,101 @@ class Cloud:
             self._settings.image_timeout, gone_statuses=IMAGE_GONE,
         )
         LOG.info("Deleted image %s", image_id)
+
+    # --- servers (Nova) -------------------------------------------------
+    #
+    # Nova marks the volume ``attaching``/``reserved`` or ``detaching`` before
+    # its attach or detach call returns, so a volume found back in its old
+    # status afterwards means Nova gave up and rolled it back: waits treat
+    # that status as a failure instead of waiting for it to change.
+
+    def get_server(self, server_id):
+        """The server (a novaclient Server); ResourceGone if there is none."""
+        with self._calling(f"getting server {server_id}", "server", server_id):
+            try:
+                return self.nova.servers.get(server_id)
+            except NOT_FOUND:
+                raise exceptions.ResourceGone(
+                    "server", server_id, ["ACTIVE"], existed=False
+                ) from None
+
+    def server_attachments(self, server_id):
+        """``[(volume_id, device), ...]`` of the volumes attached to a server."""
+        with self._calling(f"listing the volumes of server {server_id}",
+                           "server", server_id):
+            try:
+                attachments = self.nova.volumes.get_server_volumes(server_id)
+            except NOT_FOUND:
+                raise exceptions.ResourceGone(
+                    "server", server_id, ["ACTIVE"], existed=False
+                ) from None
+        return [(_field(a, "volumeId"), _field(a, "device")) for a in attachments]
+
+    def settle_volume(self, volume_id):
+        """Wait while a volume is being attached or detached; return its status
+        (polling.GONE if it no longer exists)."""
+        return self._settle(functools.partial(self._volume_status, volume_id),
+                            "volume", volume_id, VOLUME_MOVING,
+                            self._settings.volume_timeout)
+
+    def _wait_volume_leaving(self, volume_id, success, rolled_back):
+        """Wait for ``success``; ``rolled_back`` (the status before Nova's call)
+        and Cinder's failure statuses end the wait with ResourceFailed."""
+        return self._wait(
+            functools.partial(self._volume_status, volume_id), "volume",
+            volume_id, success,
+            lambda status: _cinder_failure(status) or status in rolled_back,
+            self._settings.volume_timeout,
+        )
+
+    def attach_volume(self, server_id, volume_id, device=None):
+        """Attach a volume to a server and wait until it is ``in-use``.
+
+        ``device`` (e.g. ``/dev/vdb``) is a request: Nova may choose another.
+        Returns the device Nova reported.
+        """
+        where = f" at {device}" if device else ""
+        action = f"attaching volume {volume_id} to server {server_id}{where}"
+        with self._calling(action, "server", server_id):
+            attachment = self.nova.volumes.create_server_volume(
+                server_id, volume_id, device=device)
+        attached_at = _field(attachment, "device")
+        self._wait_volume_leaving(volume_id, VOLUME_IN_USE, VOLUME_AVAILABLE)
+        LOG.info("Attached volume %s to server %s at %s", volume_id, server_id,
+                 attached_at)
+        return attached_at
+
+    def detach_volume(self, server_id, volume_id):
+        """Detach a volume from a server and wait until it is ``available``."""
+        action = f"detaching volume {volume_id} from server {server_id}"
+        with self._calling(action, "server", server_id):
+            self.nova.volumes.delete_server_volume(server_id, volume_id)
+        self._wait_volume_leaving(volume_id, VOLUME_AVAILABLE, VOLUME_IN_USE)
+        LOG.info("Detached volume %s from server %s", volume_id, server_id)
+
+    def swap_volume(self, server_id, old_volume_id, new_volume_id):
+        """Nova's swap of an attached volume for another, waited for.
+
+        Returns once the new volume is ``in-use`` and the old one
+        ``available``; raises SwapRefused when Nova answers 409 (current Nova
+        swaps only for a migration Cinder drives). Beware: Nova's swap is a
+        migration, the hypervisor copies the old volume's data onto the new
+        one, so it must not be used to put other data in a volume's place.
+        """
+        action = (f"swapping volume {old_volume_id} for volume {new_volume_id} "
+                  f"on server {server_id}")
+        with self._calling(action, "server", server_id):
+            try:
+                self.nova.volumes.update_server_volume(
+                    server_id, old_volume_id, new_volume_id)
+            except nova_exc.Conflict as exc:
+                raise exceptions.SwapRefused(
+                    server_id, old_volume_id, new_volume_id,
+                    f"{type(exc).__name__}: {exc}") from exc
+        self._wait_volume_leaving(new_volume_id, VOLUME_IN_USE, VOLUME_AVAILABLE)
+        self._wait_volume_leaving(old_volume_id, VOLUME_AVAILABLE, VOLUME_IN_USE)
+        LOG.info("Swapped volume %s for volume %s on server %s", old_volume_id,
+                 new_volume_id, server_id)
 
 
 def _supports(client, version):

@@ -15,7 +15,11 @@ names, each checked against the volume's index):
 2. create a volume of the recorded size from the image;
 3. wait until the volume is available;
 4. delete the temporary image (on every path; on failure the half-made
-   volume too).
+   volume too);
+5. with ``server_id``: attach the volume to that server, or with
+   ``replace_volume`` put it in the original volume's place there (see
+   :mod:`.placement`). If that fails the restore fails; the restored volume
+   is kept.
 
 Restore names the new volume ``restore_name``; when Karbor calls it without
 one the name is ``<checkpoint id>@<original volume id>``, as Karbor's own
@@ -23,15 +27,20 @@ plugins name restores. The result fills Karbor's ``new_resources`` and its
 ``restore`` record.
 """
 
+import copy
+
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.cloud import cleanup
+from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
     incremental,
     metadata,
+    placement,
+    sectionio,
 )
 
 LOG = logging.getLogger(__name__)
@@ -45,24 +54,43 @@ def restore_parameters(parameters, checkpoint, volume_id):
 
 
 class RestoreOperation(base.Operation):
+    name = "restore"
+
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
         volume_id = resource.id
-        params = restore_parameters(parameters, checkpoint, volume_id)
+        section = checkpoint.get_resource_bank_section(volume_id)
+        events = self.events(context, checkpoint, volume_id, section)
+        with events.reported():
+            params = restore_parameters(parameters, checkpoint, volume_id)
+            events.start(bookkeeping.RESTORING)
+            new_volume_id = self._on_main(checkpoint, resource, context, section,
+                                          params, events, kwargs)
+            events.end(bookkeeping.AVAILABLE, new_volume_id=new_volume_id)
+        return new_volume_id
+
+    def _on_main(self, checkpoint, resource, context, section, params, events,
+                 kwargs):
+        volume_id = resource.id
         record = kwargs.get("restore")
         bookkeeping.update_record(record, resource, bookkeeping.RESTORING)
         LOG.info("Restoring volume %s from checkpoint %s as %r", volume_id,
                  getattr(checkpoint, "id", None), params["restore_name"])
         with bookkeeping.failure_reported(exceptions.RestoreFailed, resource,
                                           record=record):
-            section = checkpoint.get_resource_bank_section(volume_id)
+            raw = sectionio.read_optional(section, metadata.METADATA_KEY)
+            events.update(**payload.from_manifest(raw))
             backup = metadata.load_available(section, volume_id)
             sources = incremental.resolve_sources(self.index(section, volume_id),
                                                   backup)
-            transfer = self.transfer(section, volume_id, kwargs.get("progress"),
+            transfer = self.transfer(section, volume_id,
+                                     events.progress(kwargs.get("progress")),
                                      sources)
             transfer.check_present(backup)
-            new_volume_id = self._restore(self.cloud(context), transfer, backup,
-                                          params)
+            cloud = self.cloud(context)
+            new_volume_id = self._restore(cloud, transfer, backup, params)
+            placement.place_restored_volume(
+                cloud, self.notifier, context, params, volume_id,
+                new_volume_id, copy.deepcopy(events.payload))
         new_resources = kwargs.get("new_resources")
         if new_resources is not None:
             new_resources[volume_id] = new_volume_id
