@@ -112,6 +112,12 @@ def build_parser():
     restore.add_argument("--name", help="the new volumes' name (default: "
                          "<checkpoint id>@<volume id>)")
     restore.add_argument("--description")
+    restore.add_argument("--server", metavar="SERVER",
+                         help="attach the restored volumes to this server")
+    restore.add_argument("--replace-volume", action="store_true",
+                         help="with --server: put each restored volume in its "
+                         "original's place on that server, at the same "
+                         "device (the original is detached, never deleted)")
 
     for name, text in (("delete", "delete a checkpoint's data from the bank"),
                        ("verify", "read a checkpoint's data back and check it"),
@@ -121,7 +127,7 @@ def build_parser():
                         "and the cloud's endpoints are ready")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
-    parser.command_parsers = {"protect": protect}  # for parse_args' errors
+    parser.command_parsers = {"protect": protect, "restore": restore}  # for parse_args' errors
     return parser
 
 
@@ -129,6 +135,11 @@ def parse_args(argv=None):
     """Parse the command line; usage errors exit 2 with the command's usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.command == "restore" and args.replace_volume
+            and args.server is None):
+        parser.command_parsers["restore"].error(
+            "--replace-volume needs --server (the server whose volumes are "
+            "replaced)")
     if args.command == "protect":
         try:
             protect_options(args)
@@ -283,6 +294,10 @@ def _restore(runner, args):
         options["restore_name"] = args.name
     if args.description is not None:
         options["restore_description"] = args.description
+    if args.server is not None:
+        options["server_id"] = args.server
+    if args.replace_volume:
+        options["replace_volume"] = True
     checkpoint = runner.checkpoint(args.checkpoint)
     return runner.restore(args.checkpoint,
                           {r.id: dict(options) for r in checkpoint.resources})

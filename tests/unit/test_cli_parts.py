@@ -259,3 +259,26 @@ def test_protect_report_adds_each_backups_details(capsys):
     header = next(line for line in out.splitlines() if line.startswith("|"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
         "volume_id", "ok", "incremental", "full_reason", "stored_bytes", "error"]
+
+
+def test_restore_server_flags_become_options():
+    import types
+
+    class Runner:
+        def checkpoint(self, checkpoint_id):
+            return types.SimpleNamespace(resources=[types.SimpleNamespace(id="v1"),
+                                                    types.SimpleNamespace(id="v2")])
+
+        def restore(self, checkpoint_id, parameters):
+            return parameters
+
+    args = cli.parse_args(["restore", "c1", "--server", "s1", "--replace-volume"])
+    assert cli._restore(Runner(), args) == {
+        volume: {"server_id": "s1", "replace_volume": True} for volume in ("v1", "v2")}
+
+
+def test_replace_volume_needs_a_server(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.parse_args(["restore", "c1", "--replace-volume"])
+    assert info.value.code == 2
+    assert "--replace-volume needs --server" in capsys.readouterr().err
