@@ -127,7 +127,8 @@ def build_parser():
                         "and the cloud's endpoints are ready")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
-    parser.command_parsers = {"protect": protect, "restore": restore}  # for parse_args' errors
+    # for parse_args' errors
+    parser.command_parsers = {"protect": protect, "restore": restore}
     return parser
 
 
