@@ -13,7 +13,7 @@ import yaml
 
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.testing.localcloud import LocalCloud
-from tests.functional.sites import GIB, Site
+from tests.functional.sites import GIB, OBJECT_SIZE, Site
 
 
 def _start(tmp_path, name, **options):
@@ -51,3 +51,12 @@ def sites(tmp_path, clouds_yaml, monkeypatch):
 @pytest.fixture
 def bank(tmp_path):
     return open_bank(f"file://{tmp_path}/bank")
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    """A plugin configuration file for the CLI: fast polls, small chunks."""
+    path = tmp_path / "plugin.conf"
+    path.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
+                    f"backup_image_object_size = {OBJECT_SIZE}\n")
+    return str(path)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 
-import pytest
 import yaml
 from cinderclient import client as cinder_client
 from glanceclient import Client as GlanceClient
@@ -30,14 +29,6 @@ def cli(*args, expect=0):
         status = commands.main(["--format", "json", *args])
     assert status == expect, err.getvalue()
     return (json.loads(out.getvalue()) if out.getvalue() else None), err.getvalue()
-
-
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "plugin.conf"
-    path.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
-                    f"backup_image_object_size = {OBJECT_SIZE}\n")
-    return str(path)
 
 
 def test_protect_list_show_verify_restore_delete(sites, tmp_path, config_file):

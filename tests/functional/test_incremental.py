@@ -12,8 +12,6 @@ import json
 import os
 from contextlib import redirect_stderr, redirect_stdout
 
-import pytest
-
 from karbor_volume_glance.cli import commands
 from tests.functional.sites import GIB, OBJECT_SIZE
 
@@ -173,14 +171,6 @@ def cli(*args, expect=0):
         status = commands.main(["--format", "json", *args])
     assert status == expect, err.getvalue()
     return json.loads(out.getvalue()) if out.getvalue() else None
-
-
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "plugin.conf"
-    path.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
-                    f"backup_image_object_size = {OBJECT_SIZE}\n")
-    return str(path)
 
 
 def test_cli_incremental_parent_and_snapshot(sites, tmp_path, config_file):

@@ -16,28 +16,10 @@ from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 from karbor_volume_glance.testing.localcloud import LocalCloud
+from karbor_volume_glance.testing.notifications import RecordingNotifier
 from tests.functional.sites import GIB, OBJECT_SIZE, Site
 
 SWAP = "volume_glance.volume_swap"
-
-
-class Recorder:
-    """A notifier keeping what it is told (the plugin's Notifier interface)."""
-
-    enabled = True
-    host = "functional"
-
-    def __init__(self):
-        self.sent = []
-
-    def info(self, context, event_type, payload):
-        self.sent.append(("INFO", event_type, payload))
-
-    def error(self, context, event_type, payload):
-        self.sent.append(("ERROR", event_type, payload))
-
-    def swaps(self):
-        return [entry for entry in self.sent if entry[1].startswith(SWAP)]
 
 
 @pytest.fixture(params=[False, True], ids=["nova-refuses-swap",
@@ -51,7 +33,7 @@ def place(request, tmp_path):
         clouds_yaml.write_text(yaml.safe_dump(
             {"clouds": {"site": cloud.cloud_config()}}))
         site = Site(cloud, "site", str(clouds_yaml))
-        recorder = Recorder()
+        recorder = RecordingNotifier()
         plugin = VolumeGlanceProtectionPlugin(
             site.config, client_factory=site.clients, notifier=recorder)
         nova = site.clients.create_client("nova", None)

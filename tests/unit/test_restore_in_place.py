@@ -18,6 +18,7 @@ from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.cloud import facade
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.testing import FakeCloud, FakeRecord, volume_resource
+from karbor_volume_glance.testing.notifications import RecordingNotifier
 from tests.unit.harness import OBJECT_SIZE, Harness, plugin_config
 
 SWAP = "volume_glance.volume_swap"
@@ -64,31 +65,6 @@ SWAP_PAYLOAD_SCHEMA = {
     }
     for phase, extra in _PHASE_PROPERTIES.items()
 }
-
-
-class RecordingNotifier:
-    """What the plugin's Notifier offers, keeping every notification."""
-
-    enabled = True
-    host = "test-host"
-
-    def __init__(self):
-        self.sent = []
-
-    def info(self, context, event_type, payload):
-        self.sent.append(("INFO", event_type, payload))
-
-    def error(self, context, event_type, payload):
-        self.sent.append(("ERROR", event_type, payload))
-
-    def swaps(self):
-        return [(priority, event, payload) for priority, event, payload
-                in self.sent if event.startswith(SWAP)]
-
-    def events(self):
-        """The event types sent, without progress."""
-        return [event for _priority, event, _payload in self.sent
-                if not event.endswith(".progress")]
 
 
 def check_swap_payload(event_type, payload):

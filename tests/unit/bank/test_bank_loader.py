@@ -76,7 +76,7 @@ def test_open_file_bank(tmp_path):
 @pytest.mark.parametrize(
     ("url", "error", "message"),
     [
-        ("s3://bucket/bank", UnknownBankBackend, "no bank backend named 's3'"),
+        ("nfs://server/bank", UnknownBankBackend, "no bank backend named 'nfs'"),
         ("/srv/bank", BankError, "no scheme"),
         ("file://relative", BankError, "absolute path"),
         ("file:relative", BankError, "absolute path"),
