@@ -187,6 +187,8 @@ def test_upload_to_image_makes_an_image_of_the_whole_volume(cloud, cinder, glanc
     data = os.urandom(123_457)
     volume_id = volume_with(cinder, glance, data, size=2)
     volume = cinder.volumes.get(volume_id)
+    # long enough to see 'uploading' on a loaded machine (10 ms was not)
+    cloud.volumes.status_delay = 1.0
     resp, body = volume.upload_to_image(False, "backup", "bare", "raw")
     assert resp.status_code == 202
     upload = body["os-volume_upload_image"]
