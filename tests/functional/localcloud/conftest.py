@@ -14,7 +14,8 @@ from tests.functional.localcloud.helpers import GIB
 
 
 def make_cloud(tmp_path, name="cloud", **options):
-    options.setdefault("status_delay", 0.01)
+    # long enough that a loaded machine still sees each transitional status
+    options.setdefault("status_delay", 0.05)
     options.setdefault("gib", GIB)
     return LocalCloud(tmp_path / name, **options).start()
 
