@@ -1,0 +1,740 @@
+"""A bank in an S3 bucket (AWS S3, Ceph RGW, MinIO, SeaweedFS …), one object
+per bank object.
+
+Layout of a bank in bucket ``<bucket>`` under prefix ``<prefix>``::
+
+    <prefix>~bank.json    {"owner_id": "<uuid>", "format": 1}
+    <prefix>a/b           the object /a/b
+    <prefix>a/b/c         the object /a/b/c
+
+The bank key ``/a/b`` is the object name ``<prefix>a/b``: the key without its
+leading ``/``, after the prefix. A non-empty prefix has no leading ``/`` and
+ends with exactly one (``karbor/``), so ``prefix=""`` puts the bank at the
+top of the bucket. Keys map one to one, so ``/a/b`` and ``/a/b/c`` are two
+objects side by side. ``~`` never occurs in a key, so the bank's own
+``~bank.json`` can never be mistaken for an object, and objects whose names
+are not bank keys (``a//b``, ``a/`` directory markers, other tools' files)
+are never listed.
+
+A value is the object's body, as :mod:`~karbor_volume_glance.bank.codec`
+encodes it, with its kind and SHA-256 in the object's metadata
+(``x-amz-meta-kvg-kind``, ``x-amz-meta-kvg-sha256``): a bytes value is stored
+as is, a JSON one is readable in any S3 browser. A read checks the SHA-256.
+
+Writes are atomic because S3 makes them so: a PUT, or the completion of a
+multipart upload, replaces the whole object at once. Every request body sends
+its ``Content-MD5``, which the server checks before it stores anything, so a
+body damaged on the way is refused (``BadDigest``) rather than stored. Values
+larger than ``multipart_threshold`` go up in ``part_size`` parts; a failed
+multipart upload is aborted so that its parts do not linger (and cost).
+
+Listing does not trust the server to sort: S3 promises UTF-8 binary order,
+but SeaweedFS, for one, lists a directory tree (``a/b/c`` before ``a/b-x``)
+and its ``StartAfter`` and page boundaries skip keys that are also
+"directories". So a listing walks the key tree one level at a time with
+``Delimiter="/"`` (each level paged by ``ListObjectsV2`` continuation
+tokens), sorts each level itself, enters only the sub-trees the marker and
+prefix leave in play, and stops as soon as ``limit`` keys are found.
+
+S3 deletes a missing object without complaint, so :meth:`delete_object`
+asks (HEAD) first; of two concurrent deletes of one object both may succeed.
+
+Credentials come from the arguments or boto3's own chain (the
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` environment variables, a
+profile, an instance role …); never from a bank URL. They appear in no
+message, log line, ``repr`` or :meth:`describe`.
+"""
+
+import base64
+import hashlib
+import http
+import itertools
+import json
+import re
+import threading
+import urllib.parse
+import uuid
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ResponseStreamingError,
+)
+from oslo_log import log as logging
+
+from karbor_volume_glance.bank import codec, keys, listing
+from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.exceptions import (
+    BankError,
+    BankObjectNotFound,
+    InvalidBankKey,
+)
+
+LOG = logging.getLogger(__name__)
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+FORMAT = 1
+#: The bank's own object under the prefix; ``~`` is in no bank key.
+OWNER_OBJECT = "~bank.json"
+KIND_METADATA = "kvg-kind"
+SHA256_METADATA = "kvg-sha256"
+FORMAT_METADATA = "kvg-format"
+
+DEFAULT_MULTIPART_THRESHOLD = 64 * MiB
+DEFAULT_PART_SIZE = 16 * MiB
+#: S3's limits on multipart uploads: every part but the last is at least
+#: 5 MiB, no part is over 5 GiB, and there are at most 10,000 parts.
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+#: The largest object a single PUT may carry.
+MAX_SINGLE_PUT = 5 * GiB
+#: Keys per ListObjectsV2 page; S3 never gives more than 1000.
+DEFAULT_PAGE_SIZE = 1000
+#: botocore attempts per request (the first one included), "standard" mode.
+DEFAULT_MAX_ATTEMPTS = 5
+#: Whole GETs tried when the body breaks off while it is read.
+_READ_ATTEMPTS = 3
+ADDRESSING_STYLES = ("path", "virtual", "auto")
+#: The region signed with for an ``endpoint_url`` given without one.
+DEFAULT_ENDPOINT_REGION = "us-east-1"
+
+_CONTENT_TYPES = {
+    codec.BYTES: "application/octet-stream",
+    codec.STR: "text/plain; charset=utf-8",
+    codec.JSON: "application/json",
+}
+#: Error codes of a missing object (HEAD answers with the bare status).
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+#: Error codes of a conditional PUT that lost to an existing object.
+_EXISTS_CODES = frozenset({"PreconditionFailed", "412",
+                           "ConditionalRequestConflict", "409"})
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+_SECRET_WORDS = ("key", "secret", "password", "token", "credential", "session")
+
+
+class S3BankError(BankError):
+    """An S3 request of the bank failed.
+
+    ``operation`` (``"write"``, ``"read"``, ``"list"`` …), ``bucket``, ``key``
+    (the bank key, or None) and ``code`` (S3's error code, or the botocore
+    error's class name) say which and why.
+    """
+
+    def __init__(self, message, operation, bucket, key=None, code=None):
+        self.operation = operation
+        self.bucket = bucket
+        self.code = code
+        super().__init__(message, key=key)
+
+
+def content_md5(data):
+    """The ``Content-MD5`` header of ``data``: its MD5, base64-encoded."""
+    digest = hashlib.md5(data, usedforsecurity=False).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def plan_parts(size, part_size):
+    """The ``(offset, length)`` of each part of a ``size``-byte upload.
+
+    Parts are ``part_size`` long but the last; ``part_size`` grows (to whole
+    MiB) when ``size`` would otherwise need more than S3's 10,000 parts.
+    """
+    if size <= 0:
+        return [(0, 0)]
+    if -(-size // part_size) > MAX_PARTS:
+        part_size = -(-size // MAX_PARTS)
+        part_size = -(-part_size // MiB) * MiB
+        if part_size > MAX_PART_SIZE:
+            raise BankError(f"a value of {size} bytes is larger than S3 can hold")
+    return [(offset, min(part_size, size - offset))
+            for offset in range(0, size, part_size)]
+
+
+def normalize_object_prefix(prefix):
+    """``prefix`` as object names start with it: ``""`` or ``"a/b/"``."""
+    if prefix is None:
+        return ""
+    if not isinstance(prefix, str):
+        raise BankError(f"an S3 bank prefix must be a str, not "
+                        f"{type(prefix).__name__}")
+    parts = [part for part in prefix.split("/") if part]
+    if not all(map(keys.is_valid_part, parts)):
+        raise BankError(
+            f"S3 bank prefix {prefix!r} may contain only letters, digits and "
+            "/ _ . - @, without '.' or '..' parts")
+    return "".join(part + "/" for part in parts)
+
+
+def _parse_size(name, text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise BankError(f"S3 bank URL parameter {name} must be a whole "
+                        f"number of bytes, not {text!r}") from None
+    return value
+
+
+def _parse_flag(name, text):
+    word = text.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise BankError(f"S3 bank URL parameter {name} must be true or false, "
+                    f"not {text!r}")
+
+
+def check_endpoint_url(endpoint_url):
+    """Refuse an endpoint that is not an http(s) URL or that has user info.
+
+    The refusal never repeats the URL, which might hold a password.
+    """
+    if endpoint_url is None:
+        return None
+    if not isinstance(endpoint_url, str) or not endpoint_url:
+        raise BankError("an S3 endpoint must be an http:// or https:// URL")
+    parts = urllib.parse.urlsplit(endpoint_url)
+    if "@" in parts.netloc:
+        raise BankError(
+            "an S3 endpoint URL must not carry credentials; give them in "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or boto3's other "
+            "sources) instead")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BankError(
+            f"an S3 endpoint must be an http:// or https:// URL with a host, "
+            f"not {endpoint_url!r}")
+    return endpoint_url
+
+
+def _client_config(addressing_style, max_attempts):
+    options = {
+        "s3": {"addressing_style": addressing_style},
+        "retries": {"mode": "standard", "max_attempts": max_attempts},
+        "connect_timeout": 10,
+        "read_timeout": 120,
+        "max_pool_connections": 16,
+    }
+    try:
+        # botocore >= 1.36 would add a CRC32 of its own to every body; the
+        # Content-MD5 we send, which S3 servers check, already covers it
+        return Config(request_checksum_calculation="when_required", **options)
+    except TypeError:  # an older botocore, which never adds them
+        return Config(**options)
+
+
+def build_client(endpoint_url=None, region=None, access_key=None,
+                 secret_key=None, addressing_style="path",
+                 max_attempts=DEFAULT_MAX_ATTEMPTS):
+    """The boto3 S3 client an :class:`S3Backend` builds for these arguments.
+
+    Its retries are botocore's "standard" mode; it sends no checksum of its
+    own (the backend sends Content-MD5). Thread-safe, unlike the boto3
+    session it is made with, which is used once here and then dropped.
+    """
+    session = boto3.session.Session(
+        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+        region_name=region or None)
+    return session.client("s3", endpoint_url=check_endpoint_url(endpoint_url),
+                          config=_client_config(addressing_style, max_attempts))
+
+
+class S3Backend(BankBackend):
+    """A thread-safe bank in S3 bucket ``bucket`` under ``prefix``.
+
+    ``endpoint_url`` names a server other than AWS (``http://host:8333``),
+    ``region`` its region (us-east-1 if an ``endpoint_url`` is given without
+    one; boto3 finds AWS's). ``access_key``/``secret_key`` are optional: without
+    them boto3 finds credentials itself. Values over ``multipart_threshold``
+    bytes are uploaded in parts of ``part_size`` bytes (at least 5 MiB).
+    ``create_bucket`` creates the bucket if it does not exist. ``client`` is
+    a ready boto3 S3 client to use instead of building one (then the
+    connection arguments are only used by :meth:`describe`). ``page_size`` is
+    the number of keys asked for per listing request.
+    """
+
+    def __init__(self, bucket, prefix="", endpoint_url=None, region=None,
+                 access_key=None, secret_key=None,
+                 multipart_threshold=DEFAULT_MULTIPART_THRESHOLD,
+                 part_size=DEFAULT_PART_SIZE, addressing_style="path",
+                 create_bucket=False, client=None, page_size=DEFAULT_PAGE_SIZE,
+                 max_attempts=DEFAULT_MAX_ATTEMPTS):
+        if not isinstance(bucket, str) or not _BUCKET_NAME.fullmatch(bucket):
+            raise BankError(f"{bucket!r} is not an S3 bucket name")
+        self._bucket = bucket
+        self._prefix = normalize_object_prefix(prefix)
+        self._endpoint_url = check_endpoint_url(endpoint_url)
+        # a server of one's own needs a region only to sign with: without
+        # one, boto3 would ask the EC2 instance metadata service for it
+        self._region = region or (DEFAULT_ENDPOINT_REGION if endpoint_url else None)
+        self._check_sizes(multipart_threshold, part_size, page_size)
+        self._multipart_threshold = multipart_threshold
+        self._part_size = part_size
+        self._page_size = page_size
+        if addressing_style not in ADDRESSING_STYLES:
+            raise BankError(f"S3 addressing style must be one of "
+                            f"{', '.join(ADDRESSING_STYLES)}, not "
+                            f"{addressing_style!r}")
+        self._addressing_style = addressing_style
+        if (access_key is None) != (secret_key is None):
+            raise BankError("give both an S3 access key and a secret key, or "
+                            "neither (then boto3 looks for them itself)")
+        if client is None:
+            client = build_client(self._endpoint_url, self._region, access_key,
+                                  secret_key, addressing_style, max_attempts)
+        self._client = client
+        self._owner_id = None
+        self._owner_lock = threading.Lock()
+        if create_bucket:
+            self._create_bucket()
+        LOG.debug("Opened S3 bank at %s", self.describe()[1])
+
+    @staticmethod
+    def _check_sizes(multipart_threshold, part_size, page_size):
+        def whole(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not whole(part_size) or not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise BankError(
+                f"S3 part_size must be a whole number of bytes from "
+                f"{MIN_PART_SIZE} (5 MiB) to {MAX_PART_SIZE} (5 GiB), not "
+                f"{part_size!r}")
+        if (not whole(multipart_threshold)
+                or not 0 <= multipart_threshold <= MAX_SINGLE_PUT):
+            raise BankError(
+                f"S3 multipart_threshold must be a whole number of bytes from "
+                f"0 to {MAX_SINGLE_PUT} (5 GiB), not {multipart_threshold!r}")
+        if not whole(page_size) or not 1 <= page_size <= 1000:
+            raise BankError(f"S3 page_size must be from 1 to 1000, not "
+                            f"{page_size!r}")
+
+    # --- naming ------------------------------------------------------------
+
+    @property
+    def bucket(self):
+        return self._bucket
+
+    @property
+    def prefix(self):
+        """The object name prefix: ``""`` or ``"a/b/"``."""
+        return self._prefix
+
+    @property
+    def client(self):
+        """The boto3 S3 client (thread-safe) this bank sends requests with."""
+        return self._client
+
+    def object_name(self, key):
+        """The S3 object name of absolute, normalised bank key ``key``."""
+        is_absolute = isinstance(key, str) and key.startswith("/")
+        parts = key.split("/")[1:] if is_absolute else []
+        if not parts or not all(map(keys.is_valid_part, parts)):
+            raise InvalidBankKey(key, "a backend key must be absolute and normalised")
+        return self._prefix + key[1:]
+
+    def bank_key(self, name):
+        """The bank key of S3 object ``name``, or None if it names none."""
+        if not name.startswith(self._prefix):
+            return None
+        rest = name[len(self._prefix):]
+        if not all(map(keys.is_valid_part, rest.split("/"))):
+            return None
+        return "/" + rest
+
+    def describe(self):
+        location = f"s3://{self._bucket}/{self._prefix.rstrip('/')}"
+        query = [(name, value) for name, value in (
+            ("endpoint", self._endpoint_url), ("region", self._region)) if value]
+        if self._addressing_style != "path":
+            query.append(("addressing_style", self._addressing_style))
+        if query:
+            location += "?" + urllib.parse.urlencode(query)
+        return "s3", location
+
+    def __repr__(self):
+        details = f"bucket={self._bucket!r}, prefix={self._prefix!r}"
+        if self._endpoint_url:
+            details += f", endpoint_url={self._endpoint_url!r}"
+        return f"{type(self).__name__}({details})"
+
+    @classmethod
+    def from_url(cls, url):
+        """The bank at ``s3://bucket/prefix?endpoint=…&region=…``.
+
+        Query parameters: ``endpoint`` (the server's URL; AWS without it),
+        ``region``, ``addressing_style`` (path, virtual or auto; path by
+        default), ``create_bucket`` (true/false), ``multipart_threshold``,
+        ``part_size`` and ``page_size`` (numbers). Credentials are never
+        taken from the URL: boto3 finds them (``AWS_ACCESS_KEY_ID`` and
+        ``AWS_SECRET_ACCESS_KEY``, a profile, a role …), and a URL that
+        carries some is refused.
+        """
+        example = ("as in 's3://my-bucket/karbor?endpoint=http://127.0.0.1:8333"
+                   "&region=us-east-1'")
+        if "@" in url.netloc:
+            raise BankError(
+                "an S3 bank URL must not carry credentials; give them in "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or boto3's other "
+                "sources) instead")
+        options = cls._url_options(url.query)
+        if url.fragment:
+            raise BankError(f"an S3 bank URL takes no fragment ({example})")
+        bucket = url.netloc
+        if not bucket or ":" in bucket:
+            raise BankError(f"an S3 bank URL names a bucket, without a port, "
+                            f"after s3:// ({example})")
+        prefix = urllib.parse.unquote(url.path)
+        return cls(bucket, prefix=prefix, **options)
+
+    @staticmethod
+    def _url_options(query):
+        try:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True,
+                                           strict_parsing=bool(query))
+        except ValueError:
+            raise BankError("the query of an S3 bank URL does not parse") from None
+        names = [name for name, _ in pairs]
+        secret = sorted({name for name in names
+                         if any(word in name.lower() for word in _SECRET_WORDS)})
+        if secret:
+            raise BankError(
+                f"an S3 bank URL must not carry credentials (found "
+                f"{', '.join(secret)}); give them in AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or boto3's other sources) instead")
+        parsers = {
+            "endpoint": ("endpoint_url", str),
+            "region": ("region", str),
+            "addressing_style": ("addressing_style", str),
+            "create_bucket": ("create_bucket", _parse_flag),
+            "multipart_threshold": ("multipart_threshold", _parse_size),
+            "part_size": ("part_size", _parse_size),
+            "page_size": ("page_size", _parse_size),
+        }
+        unknown = sorted(set(names) - set(parsers))
+        if unknown:
+            raise BankError(
+                f"unknown S3 bank URL parameter(s) {', '.join(unknown)} "
+                f"(known: {', '.join(parsers)})")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise BankError(f"S3 bank URL parameter(s) given twice: "
+                            f"{', '.join(repeated)}")
+        options = {}
+        for name, value in pairs:
+            argument, parse = parsers[name]
+            options[argument] = value if parse is str else parse(name, value)
+        return options
+
+    # --- errors ------------------------------------------------------------
+
+    def _error(self, operation, exc, key=None, what=None):
+        """The :class:`BankError` for botocore error ``exc``."""
+        what = what or (f"object {key!r}" if key is not None else "the bank")
+        where = f"in bucket {self._bucket!r}"
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = error.get("Code") or str(status)
+            if key is not None and code in _NOT_FOUND_CODES:
+                return BankObjectNotFound(key)
+            reason = error.get("Message") or ""
+            if not reason and status:
+                try:
+                    reason = http.HTTPStatus(status).phrase
+                except ValueError:
+                    reason = f"HTTP {status}"
+            if code == "NoSuchBucket":
+                reason = f"bucket {self._bucket!r} does not exist"
+            elif code in ("BadDigest", "InvalidDigest"):
+                reason = (f"the server refused the data as damaged on the way "
+                          f"(its checksum does not match): {reason}")
+            detail = f"{code}: {reason}" if reason else code
+        elif isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+            code = type(exc).__name__
+            detail = ("no S3 credentials found; set AWS_ACCESS_KEY_ID and "
+                      "AWS_SECRET_ACCESS_KEY (or configure a boto3 profile or "
+                      "role)")
+        else:
+            code = type(exc).__name__
+            detail = f"{code}: {exc}"
+        return S3BankError(f"S3 bank could not {operation} {what} {where}: {detail}",
+                           operation=operation, bucket=self._bucket, key=key,
+                           code=code)
+
+    def _call(self, operation, key, method, **kwargs):
+        try:
+            return method(Bucket=self._bucket, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(operation, exc, key=key) from exc
+
+    # --- the bucket and the owner id -----------------------------------------
+
+    def _create_bucket(self):
+        arguments = {}
+        region = self._client.meta.region_name
+        if region and region not in ("us-east-1", "aws-global"):
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._client.create_bucket(Bucket=self._bucket, **arguments)
+            LOG.info("Created S3 bucket %s for the bank", self._bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise self._error("create", exc, what="the bucket") from exc
+        except BotoCoreError as exc:
+            raise self._error("create", exc, what="the bucket") from exc
+
+    def get_owner_id(self, context=None):
+        with self._owner_lock:
+            if self._owner_id is None:
+                self._owner_id = self._read_or_create_owner_id()
+            return self._owner_id
+
+    def _read_or_create_owner_id(self):
+        name = self._prefix + OWNER_OBJECT
+        what = f"the bank's {OWNER_OBJECT}"
+        try:
+            return self._read_owner_id(name)
+        except KeyError:
+            pass
+        body = json.dumps({"owner_id": str(uuid.uuid4()), "format": FORMAT})
+        body = (body + "\n").encode("utf-8")
+        arguments = {"Bucket": self._bucket, "Key": name, "Body": body,
+                     "ContentMD5": content_md5(body),
+                     "ContentType": "application/json"}
+        try:
+            # only the first creator wins; the others read what it wrote
+            try:
+                self._client.put_object(IfNoneMatch="*", **arguments)
+            except ParamValidationError:  # a botocore older than If-None-Match
+                self._client.put_object(**arguments)
+            LOG.info("Created the owner id of S3 bank %s", self.describe()[1])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _EXISTS_CODES:
+                raise self._error("create", exc, what=what) from exc
+        except BotoCoreError as exc:
+            raise self._error("create", exc, what=what) from exc
+        try:
+            return self._read_owner_id(name)
+        except KeyError:
+            raise S3BankError(f"S3 bank could not read {what} in bucket "
+                              f"{self._bucket!r} right after creating it",
+                              operation="read", bucket=self._bucket) from None
+
+    def _read_owner_id(self, name):
+        """The owner id in object ``name``; KeyError if there is none."""
+        what = f"the bank's {OWNER_OBJECT}"
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=name)
+            data = response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
+                raise KeyError(name) from None
+            raise self._error("read", exc, what=what) from exc
+        except BotoCoreError as exc:
+            raise self._error("read", exc, what=what) from exc
+        damaged = f"{what} in bucket {self._bucket!r} is damaged"
+        try:
+            metadata = json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise BankError(f"{damaged}: {exc}") from exc
+        if not isinstance(metadata, dict):
+            raise BankError(f"{damaged}: not a JSON object")
+        if metadata.get("format") != FORMAT:
+            raise BankError(f"{what} in bucket {self._bucket!r} has format "
+                            f"{metadata.get('format')!r}; this version reads "
+                            f"only format {FORMAT}")
+        owner_id = metadata.get("owner_id")
+        if not isinstance(owner_id, str) or not owner_id:
+            raise BankError(f"{damaged}: no owner_id")
+        return owner_id
+
+    # --- writing -------------------------------------------------------------
+
+    def update_object(self, key, value, context=None):
+        kind, payload = codec.encode(value)
+        name = self.object_name(key)
+        headers = {
+            "Metadata": {
+                KIND_METADATA: kind,
+                SHA256_METADATA: hashlib.sha256(payload).hexdigest(),
+                FORMAT_METADATA: str(FORMAT),
+            },
+            "ContentType": _CONTENT_TYPES[kind],
+        }
+        if len(payload) > self._multipart_threshold:
+            self._put_multipart(key, name, payload, headers)
+        else:
+            self._call("write", key, self._client.put_object, Key=name,
+                       Body=payload, ContentMD5=content_md5(payload), **headers)
+
+    def _put_multipart(self, key, name, payload, headers):
+        upload = self._call("start the multipart upload of", key,
+                            self._client.create_multipart_upload, Key=name,
+                            **headers)
+        upload_id = upload["UploadId"]
+        plan = plan_parts(len(payload), self._part_size)
+        LOG.debug("Uploading bank object %s (%d bytes) to S3 in %d parts",
+                  key, len(payload), len(plan))
+        try:
+            view = memoryview(payload)
+            parts = []
+            for number, (offset, length) in enumerate(plan, start=1):
+                body = bytes(view[offset:offset + length])
+                response = self._call(
+                    f"upload part {number} of", key, self._client.upload_part,
+                    Key=name, UploadId=upload_id, PartNumber=number, Body=body,
+                    ContentMD5=content_md5(body))
+                parts.append({"PartNumber": number, "ETag": response["ETag"]})
+            self._call("complete the multipart upload of", key,
+                       self._client.complete_multipart_upload, Key=name,
+                       UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException:
+            self._abort_upload(key, name, upload_id)
+            raise
+
+    def _abort_upload(self, key, name, upload_id):
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=name, UploadId=upload_id)
+        except (BotoCoreError, ClientError) as exc:
+            LOG.warning("Could not abort the failed multipart upload of bank "
+                        "object %s in S3 bucket %s: %s", key, self._bucket,
+                        self._error("abort the multipart upload of", exc, key=key))
+
+    # --- reading -------------------------------------------------------------
+
+    def get_object(self, key, context=None):
+        name = self.object_name(key)
+        for attempt in range(1, _READ_ATTEMPTS + 1):
+            response = self._call("read", key, self._client.get_object, Key=name)
+            try:
+                with response["Body"] as body:
+                    payload = body.read()
+                break
+            except (ResponseStreamingError, BotoCoreError) as exc:
+                if attempt == _READ_ATTEMPTS:
+                    raise self._error("read", exc, key=key) from exc
+                LOG.debug("Reading bank object %s from S3 broke off (%s); "
+                          "reading it again", key, type(exc).__name__)
+        return codec.decode(self._check_payload(key, name, response, payload),
+                            payload, key=key)
+
+    def _check_payload(self, key, name, response, payload):
+        """The value kind of a read object; BankError if it is damaged."""
+        metadata = {name.lower(): value
+                    for name, value in response.get("Metadata", {}).items()}
+        damaged = f"bank object {key!r} in S3 bucket {self._bucket!r} is damaged"
+        kind = metadata.get(KIND_METADATA)
+        if kind not in codec.KINDS:
+            raise BankError(f"{damaged}: its metadata has no known value kind "
+                            f"(x-amz-meta-{KIND_METADATA}: {kind!r})", key=key)
+        expected = metadata.get(SHA256_METADATA)
+        if expected is not None and hashlib.sha256(payload).hexdigest() != expected:
+            raise BankError(f"{damaged}: its data does not match its SHA-256 "
+                            f"({len(payload)} bytes read)", key=key)
+        return kind
+
+    # --- listing -------------------------------------------------------------
+
+    def list_objects(
+        self, prefix=None, limit=None, marker=None, sort_dir=None, context=None
+    ):
+        listing.check_listing_arguments(limit, sort_dir)
+        prefix = prefix or "/"
+        if not prefix.startswith("/"):
+            return []
+        directory = prefix[: prefix.rfind("/") + 1]
+        if not all(map(keys.is_valid_part, directory.split("/")[1:-1])):
+            return []  # "//", "..", "~" …: no stored key can start with it
+        found = self._walk(prefix, marker or None,
+                           sort_dir == listing.DESCENDING)
+        found = list(itertools.islice(found, limit))
+        # the walk already selects and orders; this keeps the shared rules
+        return listing.select_keys(found, prefix, limit, marker, sort_dir)
+
+    def _walk(self, level_prefix, marker, descending):
+        """The keys starting with ``level_prefix``, in listing order, lazily.
+
+        ``level_prefix`` is a bank key prefix; one request (or page chain)
+        lists the keys and sub-trees directly under its last ``/``. Sub-trees
+        that lie wholly before the marker are skipped unlisted.
+        """
+        files, trees = self._list_level(level_prefix)
+        entries = sorted([(name, False) for name in files]
+                         + [(tree, True) for tree in trees], reverse=descending)
+        for name, is_tree in entries:
+            if is_tree:
+                if _tree_is_wanted(name, marker, descending):
+                    yield from self._walk(name, marker, descending)
+            elif marker is None or (name < marker if descending else name > marker):
+                yield name
+
+    def _list_level(self, level_prefix):
+        """``(keys, trees)`` directly under ``level_prefix``'s last ``/``.
+
+        ``keys`` are bank keys, ``trees`` bank key prefixes ending in ``/``;
+        objects whose names are no bank keys are left out.
+        """
+        s3_prefix = self._prefix + level_prefix[1:]
+        what = f"the objects under {level_prefix!r}"
+        arguments = {"Prefix": s3_prefix, "Delimiter": "/",
+                     "MaxKeys": self._page_size}
+        files, trees, seen_tokens = [], [], set()
+        while True:
+            try:
+                page = self._client.list_objects_v2(Bucket=self._bucket,
+                                                    **arguments)
+            except (BotoCoreError, ClientError) as exc:
+                raise self._error("list", exc, what=what) from exc
+            for item in page.get("Contents", ()):
+                key = self.bank_key(item["Key"])
+                if key is not None and key.startswith(level_prefix):
+                    files.append(key)
+            for item in page.get("CommonPrefixes", ()):
+                tree = item["Prefix"]
+                key = self.bank_key(tree[:-1]) if tree.endswith("/") else None
+                # a tree strictly below the level: the walk always descends
+                if key is not None and len(key) >= len(level_prefix) and (
+                        key.startswith(level_prefix)):
+                    trees.append(key + "/")
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                break
+            if token in seen_tokens:
+                raise S3BankError(
+                    f"S3 bank could not list {what} in bucket {self._bucket!r}: "
+                    "the server sent the same continuation token twice",
+                    operation="list", bucket=self._bucket)
+            seen_tokens.add(token)
+            arguments["ContinuationToken"] = token
+        return set(files), set(trees)
+
+    # --- deleting --------------------------------------------------------------
+
+    def delete_object(self, key, context=None):
+        name = self.object_name(key)
+        # S3 deletes a missing object without a word: ask first
+        self._call("delete", key, self._client.head_object, Key=name)
+        self._call("delete", key, self._client.delete_object, Key=name)
+
+
+def _tree_is_wanted(tree, marker, descending):
+    """Whether sub-tree ``tree`` (a prefix ending in ``/``) may hold keys after
+    ``marker`` in listing order.
+
+    Every key of the tree starts with ``tree``: if the marker does too, the
+    tree must be entered; otherwise the whole tree lies on one side of it.
+    """
+    if marker is None or marker.startswith(tree):
+        return True
+    return tree < marker if descending else tree > marker
