@@ -13,6 +13,13 @@ bytes it stored itself. ``check`` probes the configuration, the bank and the
 cloud's endpoints; the other commands check the same before they start and
 fail with ``not ready: <reason>`` (``--wait-ready SECONDS`` keeps checking),
 except ``delete``, which needs only the bank.
+``plan protect|restore|list|prune PLAN`` run a YAML plan file (its bank, its
+sites by clouds.yaml name, its volumes and their options; see
+:mod:`karbor_volume_glance.plans`): ``plan protect PLAN --site A [--resume
+CHECKPOINT]`` makes one checkpoint of all its volumes, ``plan restore PLAN
+--checkpoint ID|latest --site B`` restores them all, ``plan list PLAN`` shows
+the plan's checkpoints and ``plan prune PLAN --keep N [--dry-run]`` deletes
+all but the newest N available ones.
 Exit status 0 on success; otherwise non-zero with a one-line reason on
 stderr, and a traceback only with ``--debug``.
 """
@@ -127,9 +134,83 @@ def build_parser():
                         "and the cloud's endpoints are ready")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
+    _add_plan_parser(commands)
     # for parse_args' errors
     parser.command_parsers = {"protect": protect, "restore": restore}
     return parser
+
+
+def _count(text):
+    """A number of volumes at once: an integer from 1 to 64."""
+    from karbor_volume_glance.plans.schema import MAX_PARALLELISM
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PARALLELISM:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 1 to {MAX_PARALLELISM}, got {text!r}")
+    return value
+
+
+def _at_least_one(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _add_plan_parser(commands):
+    """``plan ACTION PLAN``: the plan file's commands."""
+    plan = commands.add_parser(
+        "plan", help="protect, restore, list or prune the volumes of a YAML "
+        "plan file (its bank, sites and volumes)")
+    actions = plan.add_subparsers(dest="plan_command", required=True,
+                                  metavar="ACTION")
+    plan_help = "the plan file (YAML: name, bank, sites, resources)"
+    site_help = "the plan's site to run at (default: the plan's only site)"
+    workers_help = ("volumes at once (default: the plan's parallelism, "
+                    "else 2)")
+
+    protect = actions.add_parser(
+        "protect", help="one new checkpoint holding every volume of the plan")
+    protect.add_argument("plan_file", metavar="PLAN", help=plan_help)
+    protect.add_argument("--site", help=site_help)
+    protect.add_argument("--resume", metavar="CHECKPOINT",
+                         help="redo, in this checkpoint of the plan, only the "
+                         "volumes that failed or never finished")
+    protect.add_argument("--parallelism", type=_count, metavar="N",
+                         help=workers_help)
+
+    restore = actions.add_parser(
+        "restore", help="restore every volume of a checkpoint of the plan")
+    restore.add_argument("plan_file", metavar="PLAN", help=plan_help)
+    restore.add_argument("--checkpoint", required=True, metavar="ID",
+                         help="the checkpoint, or 'latest' (the plan's newest "
+                         "available one)")
+    restore.add_argument("--site", help=site_help)
+    restore.add_argument("--parallelism", type=_count, metavar="N",
+                         help=workers_help)
+
+    listing = actions.add_parser("list", help="the plan's checkpoints, oldest "
+                                 "first")
+    listing.add_argument("plan_file", metavar="PLAN", help=plan_help)
+    listing.add_argument("--site", help="use this site's config file")
+
+    prune = actions.add_parser(
+        "prune", help="delete all but the newest N available checkpoints of "
+        "the plan (and failed ones older than the newest available)")
+    prune.add_argument("plan_file", metavar="PLAN", help=plan_help)
+    prune.add_argument("--keep", type=_at_least_one, required=True,
+                       metavar="N", help="how many available checkpoints to "
+                       "keep, newest first (at least 1)")
+    prune.add_argument("--dry-run", action="store_true",
+                       help="only show what would be deleted")
+    prune.add_argument("--site", help="use this site's config file")
 
 
 def parse_args(argv=None):
@@ -197,6 +278,8 @@ def _setup_logging(debug):
         logging.getLogger("karbor_volume_glance").logger.setLevel("WARNING")
         logging.getLogger("karbor_volume_glance.operations.bookkeeping"
                           ).logger.setLevel("CRITICAL")
+        # oslo.messaging's import of oslo.service says which backend it loads
+        logging.getLogger("oslo_service").logger.setLevel("WARNING")
 
 
 def _open_bank(args):
@@ -363,8 +446,109 @@ def _show(shown, fmt):
     output.emit(rows, fmt)
 
 
+#: Plan actions that need the site's cloud; the others need the bank only.
+PLAN_CLOUD_ACTIONS = ("protect", "restore")
+
+
+def _plan_runner(args, plan, site):
+    """A standalone Runner over the plan's bank, for ``site`` (or none)."""
+    from karbor_volume_glance.standalone.runner import Runner
+
+    site_args = argparse.Namespace(**vars(args))
+    site_args.bank = plan.bank
+    if site is not None:
+        site_args.os_cloud = site.cloud
+        site_args.config_file = site.config_file or args.config_file
+    bank = _open_bank(site_args)
+    if args.plan_command in PLAN_CLOUD_ACTIONS:
+        clients, context = _connect(site_args)
+    else:
+        clients, context = None, types.SimpleNamespace(project_id=None,
+                                                       user_id=None)
+    return Runner(_plugin(site_args, clients), bank, context,
+                  progress=output.ProgressBars(f"plan {args.plan_command}"),
+                  wait_ready=args.wait_ready)
+
+
+def _plan_report(result, args, details=None):
+    """Print a plan protect or restore; True when every volume succeeded."""
+    data = result.to_dict()
+    for row in data["volumes"]:
+        if row["ok"] and details:
+            row.update(details.get(row["volume_id"], {}))
+    if args.plan_command == "restore":
+        data["new_volume_ids"] = {o.volume_id: o.new_volume_id
+                                  for o in result.outcomes if o.ok}
+    if args.format == "json":
+        output.emit(data, args.format)
+    else:
+        verb = "restored " if args.plan_command == "restore" else ""
+        print(f"plan {result.plan}: {verb}checkpoint {result.checkpoint_id} "
+              f"({result.status}) at site {result.site}")
+        output.emit(data["volumes"], args.format)
+    for failure in result.failures():
+        print(f"karbor-volume-glance: volume {failure.volume_id}: "
+              f"{failure.error}", file=sys.stderr)
+    if args.plan_command == "protect" and not result.ok:
+        print(f"karbor-volume-glance: checkpoint {result.checkpoint_id} is "
+              f"{result.status}; redo its failed volumes with: plan protect "
+              f"{args.plan_file} --site {result.site} --resume "
+              f"{result.checkpoint_id}", file=sys.stderr)
+    return result.ok
+
+
+def _plan_prune_report(pruned, fmt):
+    if fmt == "json":
+        output.emit(pruned, fmt)
+    else:
+        verb = "would delete" if pruned["dry_run"] else "deleted"
+        print(f"plan {pruned['plan']}: {verb} {len(pruned['deleted'])}, "
+              f"kept {len(pruned['kept'])}")
+        output.emit(pruned["deleted"] + pruned["skipped"], fmt)
+    for row in pruned["deleted"]:
+        if row.get("ok") is False:
+            print(f"karbor-volume-glance: checkpoint {row['id']}: "
+                  f"{row['error']}", file=sys.stderr)
+    return all(row.get("ok", True) for row in pruned["deleted"])
+
+
+def _plan(args):
+    """Run one ``plan`` action; True on success."""
+    from karbor_volume_glance import plans
+    from karbor_volume_glance.plans import (
+        catalog,
+        protection,
+        restoration,
+        retention,
+    )
+
+    plan = plans.load(args.plan_file)
+    site = (plan.site(args.site)
+            if args.plan_command in PLAN_CLOUD_ACTIONS or args.site else None)
+    runner = _plan_runner(args, plan, site)
+    try:
+        if args.plan_command == "protect":
+            result = protection.protect(runner, plan, site, resume=args.resume,
+                                        parallelism=args.parallelism)
+            return _plan_report(result, args, _protect_details(runner, result))
+        if args.plan_command == "restore":
+            return _plan_report(restoration.restore(
+                runner, plan, site, args.checkpoint,
+                parallelism=args.parallelism), args)
+        if args.plan_command == "list":
+            output.emit(catalog.listing(runner, plan), args.format)
+            return True
+        return _plan_prune_report(
+            retention.prune(runner, plan, args.keep, dry_run=args.dry_run),
+            args.format)
+    finally:
+        runner.progress.close()
+
+
 def run(args):
     """Run one parsed command; return the exit status."""
+    if args.command == "plan":
+        return 0 if _plan(args) else FAILED
     if args.command == "demo":
         from karbor_volume_glance.cli.demo import run_demo
 
