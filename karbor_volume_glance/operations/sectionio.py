@@ -31,10 +31,16 @@ def exists(section, key):
 
 
 def read_optional(section, key):
-    """The object at ``key``, or None when there is none."""
+    """The object at ``key``, or None when there is none (also when it is
+    deleted between the listing and the read: index entries are)."""
     if not exists(section, key):
         return None
-    return section.get_object(key)
+    try:
+        return section.get_object(key)
+    except Exception:
+        if exists(section, key):
+            raise
+        return None
 
 
 def delete_if_present(section, key):
