@@ -26,6 +26,7 @@ stderr, and a traceback only with ``--debug``.
 
 import argparse
 import json
+import logging as std_logging
 import os
 import sys
 import types
@@ -279,7 +280,8 @@ def _setup_logging(debug):
         logging.getLogger("karbor_volume_glance.operations.bookkeeping"
                           ).logger.setLevel("CRITICAL")
         # oslo.messaging's import of oslo.service says which backend it loads
-        logging.getLogger("oslo_service").logger.setLevel("WARNING")
+        # (a stdlib logger: oslo.log would map the name to "oslo.service")
+        std_logging.getLogger("oslo_service").setLevel("WARNING")
 
 
 def _open_bank(args):
