@@ -1,13 +1,14 @@
 """The benchmark's command line, and the cases it asks for.
 
-Sizes take binary units (``256M`` is 256 MiB, ``1G`` is 1 GiB); sizes,
+Sizes take binary units (``256M`` is 256 MiB, ``1G`` is 1 GiB); banks, sizes,
 patterns, compressions and parallelisms each take a comma-separated list, and
-every combination is one case. Besides the data patterns, ``--pattern``
-takes ``incremental`` (:mod:`.incremental`: a full and an incremental protect
-of random data, 1 % changed in between), last in the default set.
-``default`` compression and parallelism are the
-plugin's own defaults, resolved before anything runs so that the report names
-the actual value.
+every combination is one case, bank by bank (``--bank file,s3,swift``: every
+case of the file bank, then of S3, then of Swift). Besides the data patterns,
+``--pattern`` takes ``incremental`` (:mod:`.incremental`: a full and an
+incremental protect of random data, 1 % changed in between), last in the
+default set. ``default`` compression and parallelism are the plugin's own
+defaults, resolved before anything runs so that the report names the actual
+value.
 """
 
 import argparse
@@ -16,7 +17,7 @@ import itertools
 import re
 
 from karbor_volume_glance import conf
-from karbor_volume_glance.bench import incremental
+from karbor_volume_glance.bench import banks, incremental
 from karbor_volume_glance.bench.patterns import PATTERNS
 
 KiB = 1024
@@ -32,12 +33,14 @@ DEFAULT_PATTERNS = CASE_PATTERNS
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One measurement: a volume of ``size`` bytes of ``pattern``."""
+    """One measurement: a volume of ``size`` bytes of ``pattern`` protected
+    into and restored from a bank of kind ``bank``."""
 
     pattern: str
     size: int
     compression: str
     parallelism: int
+    bank: str = banks.DEFAULT_BANK
 
 
 def parse_size(text):
@@ -78,6 +81,11 @@ def parse_patterns(text):
     return _choices(text, CASE_PATTERNS, "pattern")
 
 
+def parse_banks(text):
+    """The banks of a ``--bank`` list, each once, in the order given."""
+    return _unique(_choices(text, banks.BANKS, "bank"))
+
+
 def parse_compressions(text):
     return _choices(text, (*conf.COMPRESSIONS, DEFAULT), "compression")
 
@@ -100,11 +108,18 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m karbor_volume_glance.bench",
         description="Measure protect and restore with the real clients through "
-        "a local cloud (its own process) and a file bank, next to the raw "
-        "speed of reading the image from Glance and of writing the bytes to "
-        "disk. Each case runs in a fresh child process, so its peak RSS is "
-        "its own.",
+        "a local cloud (its own process) and a bank (a file bank, or S3 or "
+        "Swift servers the benchmark starts on 127.0.0.1), next to the raw "
+        "speed of reading the image from Glance and of writing the bytes into "
+        "the bank's store. Each case runs in a fresh child process, so its "
+        "peak RSS is its own.",
     )
+    parser.add_argument("--bank", type=parse_banks,
+                        default=[banks.DEFAULT_BANK],
+                        help="banks: file (a directory), s3 (a SeaweedFS) or "
+                        "swift (a one-node Swift), a comma-separated list "
+                        "runs each; the servers come from "
+                        "tools/install-test-services (default: file)")
     parser.add_argument("--size", type=parse_sizes, default=[KiB**3],
                         help="data sizes, e.g. 256M,1G (default: 1G); the "
                         "volume is that many GiB, rounded up")
@@ -120,7 +135,9 @@ def build_parser():
                         "(the plugin's); a comma-separated list runs each")
     parser.add_argument("--parallelism", type=parse_parallelisms,
                         default=[DEFAULT],
-                        help="chunks in flight (default: the plugin's)")
+                        help="chunks in flight: concurrent chunk writes of a "
+                        "protect, reads of a restore; a comma-separated list "
+                        "runs each (default: the plugin's)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per case instead of a table")
     parser.add_argument("--keep", metavar="DIR",
@@ -156,9 +173,10 @@ def build_cases(args, defaults=None):
                            for value in args.compression)
     parallelisms = _unique(parallelism if value == DEFAULT else value
                            for value in args.parallelism)
-    return [Case(pattern, size, comp, par) for size, pattern, comp, par
-            in itertools.product(args.size, args.pattern, compressions,
-                                 parallelisms)]
+    return [Case(pattern, size, comp, par, bank)
+            for bank, size, pattern, comp, par
+            in itertools.product(args.bank, args.size, args.pattern,
+                                 compressions, parallelisms)]
 
 
 def _unique(values):

@@ -1,12 +1,17 @@
-"""The benchmark run: one local cloud process, a file bank, a child per case.
+"""The benchmark run: one local cloud process, the banks, a child per case.
 
-For each case the parent makes the source volume, runs the child (protect and
-restore, bounded by the case's timeout), then measures what the child left:
-the bytes stored in the bank, whether the restored volume's bytes equal the
-source's, and the raw read and write speeds for the same volume. Unless
-``--keep`` names a directory, each case's checkpoints and volumes are deleted
-after it, and the work directory (cloud data, bank) at the end; the local
-cloud's process is stopped whatever happens.
+The banks (:mod:`.banks`): a file bank in the work directory, and for
+``--bank s3`` or ``swift`` a SeaweedFS or a Swift started once for the run
+(:mod:`.objstores`), with a bucket or container per case. For each case the
+parent makes the source volume, runs the child (protect and restore, bounded
+by the case's timeout) with the bank's URL and the environment it needs, then
+measures what the child left: the bytes stored in the bank, whether the
+restored volume's bytes equal the source's, and the raw read and write speeds
+for the same volume (the write into the case's bank's store). Unless
+``--keep`` names a directory, each case's checkpoints, volumes and bucket or
+container are deleted after it, and the work directory (cloud data, banks,
+servers' data) at the end; the local cloud's and the servers' processes are
+stopped whatever happens.
 
 The ``incremental`` case (:mod:`.incremental`) runs two children on one
 volume of random data: the first only protects (the full backup); the parent
@@ -25,8 +30,14 @@ import tempfile
 import types
 
 from karbor_volume_glance import conf
-from karbor_volume_glance.bank import open_bank
-from karbor_volume_glance.bench import incremental, measure, options, report
+from karbor_volume_glance.bench import (
+    banks,
+    incremental,
+    measure,
+    objstores,
+    options,
+    report,
+)
 from karbor_volume_glance.bench.child import CaseSpec, parse_case_output
 from karbor_volume_glance.bench.cloudproc import ADMIN_CLOUD, LocalCloudProcess
 from karbor_volume_glance.cloud import facade, factory
@@ -42,7 +53,7 @@ MIN_WAIT = 600
 def empty_result(case):
     """A case's result before anything is measured: no figures, not exact."""
     result = dict.fromkeys(report.FIGURES)
-    result.update(pattern=case.pattern, size_bytes=case.size,
+    result.update(bank=case.bank, pattern=case.pattern, size_bytes=case.size,
                   volume_bytes=measure.volume_gib(case.size) * measure.GiB,
                   compression=case.compression, parallelism=case.parallelism,
                   restore_exact=False, error=None)
@@ -112,12 +123,15 @@ def child_command(spec):
             "--one-case", spec.to_json()]
 
 
-def run_child(spec, log_path):
-    """The child's figures; an ``error`` when it failed or ran out of time."""
+def run_child(spec, log_path, env=None):
+    """The child's figures; an ``error`` when it failed or ran out of time.
+
+    ``env`` is the child's whole environment (None: this process's).
+    """
     try:
         completed = subprocess.run(child_command(spec), capture_output=True,
                                    text=True, timeout=spec.timeout,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL, env=env)
     except subprocess.TimeoutExpired as exc:
         _save_log(log_path, exc.stderr)
         return {"error": f"the case took more than {spec.timeout:g} s"}
@@ -139,17 +153,20 @@ def _save_log(path, text):
 
 
 class Bench:
-    """The cases of one run against one local cloud and one bank."""
+    """The cases of one run against one local cloud and its banks.
 
-    def __init__(self, args, workdir, cloud_process, timeout):
+    ``sites`` maps each bank a case may name to its :mod:`.banks` site (a
+    file bank in ``workdir`` only, unless given).
+    """
+
+    def __init__(self, args, workdir, cloud_process, timeout, sites=None):
         self.args = args
         self.workdir = workdir
         self.cloud_process = cloud_process
         self.timeout = timeout
+        self.sites = sites or {"file": banks.FileSite(workdir)}
         self.clouds_yaml = cloud_process.write_clouds_yaml(
             os.path.join(workdir, "clouds.yaml"), API_TIMEOUT)
-        self.bank_path = os.path.join(workdir, "bank")
-        self.bank_url = f"file://{self.bank_path}"
         waits = max(timeout, MIN_WAIT)
         self.config = conf.make_config(
             poll_interval=args.poll_interval, snapshot_timeout=waits,
@@ -162,9 +179,9 @@ class Bench:
         self.cloud = facade.Cloud(self.client_factory, self.context, self.settings)
         self.cases_run = 0
 
-    def spec(self, case, volume_id, **changes):
+    def spec(self, case, place, volume_id, **changes):
         return CaseSpec(clouds_yaml=self.clouds_yaml, cloud=ADMIN_CLOUD,
-                        bank_url=self.bank_url, volume_id=volume_id,
+                        bank_url=place.url, volume_id=volume_id,
                         compression=case.compression, parallelism=case.parallelism,
                         poll_interval=self.args.poll_interval,
                         timeout=case_timeout(self.args, case), **changes)
@@ -173,98 +190,107 @@ class Bench:
         """Measure one case; its result (with ``error`` set if it failed)."""
         self.cases_run += 1
         result = empty_result(case)
-        checkpoints = []
+        checkpoints, place = [], None
         try:
-            self._measure(case, result, checkpoints)
+            place = self.sites[case.bank].place(self.cases_run)
+            self._measure(case, place, result, checkpoints)
         except Exception as exc:  # one broken case must not hide the others
             add_error(result, f"{type(exc).__name__}: {exc}")
         finally:
             if not self.args.keep:
-                self._remove(checkpoints, result)
+                self._remove(place, checkpoints, result)
         return result
 
     def _log(self, suffix=""):
         return os.path.join(self.workdir, f"case-{self.cases_run}{suffix}.log")
 
-    def _stored(self, checkpoint_id, volume_id):
-        return measure.stored_chunk_bytes(measure.section_directory(
-            self.bank_path, checkpoint_id, volume_id))
-
-    def _measure(self, case, result, checkpoints):
+    def _measure(self, case, place, result, checkpoints):
         source_id = measure.create_source_volume(
             self.cloud, data_pattern(case), case.size, f"bench-{self.cases_run}")
         source_path = self.cloud_process.volume_path(source_id)
         result["volume_bytes"] = os.path.getsize(source_path)
         if case.pattern == incremental.NAME:
-            figures = self._protect_twice(case, result, checkpoints, source_id,
-                                          source_path)
+            figures = self._protect_twice(case, place, result, checkpoints,
+                                          source_id, source_path)
         else:
-            figures = run_child(self.spec(case, source_id), self._log())
+            figures = run_child(self.spec(case, place, source_id), self._log(),
+                                place.env)
             take_figures(result, figures)
             checkpoints.append(figures.get("checkpoint_id"))
             if checkpoints[-1]:
-                result["stored_bytes"] = self._stored(checkpoints[-1], source_id)
+                result["stored_bytes"] = place.stored_bytes(checkpoints[-1],
+                                                            source_id)
         if figures.get("new_volume_id"):
             result["restore_exact"] = measure.file_sha256(source_path) == (
                 measure.file_sha256(self.cloud_process.volume_path(
                     figures["new_volume_id"])))
         if result["error"] is None:
-            self._measure_raw(result, source_id, source_path)
+            self._measure_raw(place, result, source_id, source_path)
 
-    def _protect_twice(self, case, result, checkpoints, source_id, source_path):
+    def _protect_twice(self, case, place, result, checkpoints, source_id,
+                       source_path):
         """The incremental case's children; the second's figures."""
-        full = run_child(self.spec(case, source_id, restore=False),
-                         self._log("-full"))
+        full = run_child(self.spec(case, place, source_id, restore=False),
+                         self._log("-full"), place.env)
         full_id = full.get("checkpoint_id")
         checkpoints.append(full_id)
         if full_id:
-            result["stored_bytes"] = self._stored(full_id, source_id)
+            result["stored_bytes"] = place.stored_bytes(full_id, source_id)
         if full.get("error") or not full_id:
             take_figures(result, full)
             return {}
         result["changed_bytes"] = incremental.change_file(source_path, case.size)
-        second = run_child(self.spec(case, source_id, incremental=True),
-                           self._log())
+        second = run_child(self.spec(case, place, source_id, incremental=True),
+                           self._log(), place.env)
         checkpoints.append(second.get("checkpoint_id"))
         take_incremental(result, full, second, full_id)
         if checkpoints[-1]:
-            result["incremental_object_bytes"] = self._stored(checkpoints[-1],
-                                                              source_id)
+            result["incremental_object_bytes"] = place.stored_bytes(
+                checkpoints[-1], source_id)
         return second
 
-    def _measure_raw(self, result, source_id, source_path):
+    def _measure_raw(self, place, result, source_id, source_path):
         volume_bytes = result["volume_bytes"]
         seconds, size = measure.raw_read(self.cloud, source_id)
         _check_size("raw read", size, volume_bytes)
         result["raw_read_seconds"] = seconds
-        seconds, size = measure.raw_write(
+        seconds, size = place.raw_write(
             source_path, os.path.join(self.workdir, "raw-write"),
             self.settings.backup_image_object_size)
         _check_size("raw write", size, volume_bytes)
         result["raw_write_seconds"] = seconds
 
-    def _runner(self):
+    def _runner(self, place):
         plugin = VolumeGlanceProtectionPlugin(self.config,
                                               client_factory=self.client_factory)
-        return Runner(plugin, open_bank(self.bank_url), self.context)
+        return Runner(plugin, place.open_bank(), self.context)
 
-    def _remove(self, checkpoint_ids, result):
-        """Delete the case's checkpoints (newest first) and every image,
-        snapshot and volume.
+    def _remove(self, place, checkpoint_ids, result):
+        """Delete the case's checkpoints (newest first), every image,
+        snapshot and volume, and the case's place in its bank (a bucket or
+        a container with everything left in it).
 
         The local cloud is the benchmark's own, so whatever is in it is ours,
         also what a child that ran out of time left behind. A failure to
         clean up joins the case's error.
         """
-        try:
-            for checkpoint_id in reversed(checkpoint_ids):
-                if checkpoint_id:
-                    deleted = self._runner().delete(checkpoint_id)
-                    if not deleted.ok:
-                        raise RuntimeError(deleted.failures()[0].error)
-            sweep(self.cloud)
-        except Exception as exc:
-            add_error(result, f"cleanup failed: {type(exc).__name__}: {exc}")
+        steps = [lambda: self._delete_checkpoints(place, checkpoint_ids)]
+        if place is not None:
+            steps.append(place.remove)
+        steps.append(lambda: sweep(self.cloud))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                add_error(result, f"cleanup failed: {type(exc).__name__}: {exc}")
+
+    def _delete_checkpoints(self, place, checkpoint_ids):
+        """Delete the checkpoints, newest first, through the standalone runner."""
+        for checkpoint_id in reversed(checkpoint_ids):
+            if checkpoint_id:
+                deleted = self._runner(place).delete(checkpoint_id)
+                if not deleted.ok:
+                    raise RuntimeError(deleted.failures()[0].error)
 
 
 def sweep(cloud):
@@ -305,6 +331,14 @@ def is_good(result):
     return result["error"] is None and result["restore_exact"] is True
 
 
+def emit_notes(notes, as_json, out, err):
+    """The notes as ``# `` lines: before the table, or on ``err`` beside JSON."""
+    if notes:
+        (err if as_json else out).write(
+            "".join(line + "\n" for line in report.note_lines(notes)))
+        (err if as_json else out).flush()
+
+
 def emit(result, as_json, out):
     out.write((report.json_line(result) if as_json else report.table_row(result))
               + "\n")
@@ -324,9 +358,17 @@ def sigterm_as_exit():
         signal.signal(signal.SIGTERM, previous)
 
 
-def main(args, out=sys.stdout):
-    """Run every case; 0 when each restore was exact, 1 otherwise."""
+def main(args, out=sys.stdout, err=sys.stderr):
+    """Run every case; 0 when each restore was exact, 1 otherwise.
+
+    Refuses (SystemExit) before starting anything when a bank's server is
+    not installed.
+    """
     cases = options.build_cases(args)
+    bank_names = banks.banks_of(cases)
+    missing = objstores.missing_services(bank_names)
+    if missing:
+        raise SystemExit("cannot run the benchmark: " + "; ".join(missing))
     timeout = max(case_timeout(args, case) for case in cases)
     workdir = make_workdir(args.keep)
     cloud_process = LocalCloudProcess(os.path.join(workdir, "cloud"),
@@ -334,8 +376,13 @@ def main(args, out=sys.stdout):
                                       status_delay=args.status_delay)
     good = True
     try:
-        with sigterm_as_exit(), cloud_process:
-            bench = Bench(args, workdir, cloud_process, timeout)
+        with sigterm_as_exit(), contextlib.ExitStack() as stack:
+            stack.enter_context(banks.no_instance_metadata())
+            stack.enter_context(cloud_process)
+            sites = banks.start_sites(bank_names, workdir, stack, keep=args.keep)
+            bench = Bench(args, workdir, cloud_process, timeout, sites)
+            if bank_names != [banks.DEFAULT_BANK]:
+                emit_notes(banks.notes(sites), args.json, out, err)
             if not args.json:
                 out.write(report.table_header() + "\n")
             for case in cases:

@@ -1,6 +1,7 @@
 """The benchmark's report: a table row or one JSON object per case.
 
-A result is a dict of figures (see :data:`FIGURES`); :func:`with_rates` adds
+A result is a dict of figures (see :data:`FIGURES`), the first of them the
+``bank`` the case used (``file``, ``s3`` or ``swift``); :func:`with_rates` adds
 the MiB/s of each timed figure over the whole volume (the bytes protect and
 restore move, holes included) and, for the ``incremental`` case, the
 incremental's ratios: ``incremental_stored_ratio`` (the bytes it stored
@@ -24,7 +25,7 @@ TIMED = (
 )
 
 FIGURES = (
-    "pattern", "size_bytes", "volume_bytes", "compression", "parallelism",
+    "bank", "pattern", "size_bytes", "volume_bytes", "compression", "parallelism",
     "protect_seconds", "restore_seconds", "protect_stream_mib_per_s",
     "restore_stream_mib_per_s", "raw_read_seconds",
     "raw_write_seconds", "stored_bytes", "peak_rss_bytes", "rss_before_bytes",
@@ -104,6 +105,7 @@ def _text(value):
 
 #: (title, key, formatter, left-aligned) of each column of the table.
 COLUMNS = (
+    ("bank", "bank", _text, True),
     ("pattern", "pattern", _text, True),
     ("size", "size_bytes", format_size, False),
     ("volume", "volume_bytes", format_size, False),
@@ -128,8 +130,9 @@ COLUMNS = (
     ("exact", "restore_exact", _exact, True),
 )
 #: Width of each column: its title, or a value's usual width if wider (the
-#: longest pattern is ``incremental``).
-_WIDTHS = tuple(max(len(title), 11 if key == "pattern" else 0)
+#: longest bank is ``swift``, the longest pattern ``incremental``).
+_VALUE_WIDTHS = {"bank": 5, "pattern": 11}
+_WIDTHS = tuple(max(len(title), _VALUE_WIDTHS.get(key, 0))
                 for title, key, _format, _left in COLUMNS)
 
 
@@ -144,6 +147,11 @@ def _cells(values):
 def table_header():
     """The table's title line."""
     return _cells([title for title, *_rest in COLUMNS])
+
+
+def note_lines(notes):
+    """The notes printed before the table, each a line starting with ``# ``."""
+    return [f"# {note}" for note in notes]
 
 
 def table_row(result):

@@ -7,15 +7,18 @@ import os
 import subprocess
 import sys
 import types
+import urllib.parse
 import zlib
 
 import pytest
 
 from karbor_volume_glance.bench import (
+    banks,
     child,
     cloudproc,
     incremental,
     measure,
+    objstores,
     options,
     parent,
     report,
@@ -180,7 +183,8 @@ def test_an_unknown_pattern_is_refused():
 
 def _result(**changes):
     result = {
-        "pattern": "half-zeros", "size_bytes": 256 * MiB, "volume_bytes": GiB,
+        "bank": "file", "pattern": "half-zeros", "size_bytes": 256 * MiB,
+        "volume_bytes": GiB,
         "compression": "zstd", "parallelism": 4, "protect_seconds": 8.0,
         "restore_seconds": 10.0, "raw_read_seconds": 2.0,
         "raw_write_seconds": 1.6, "stored_bytes": 128 * MiB,
@@ -211,11 +215,11 @@ def test_rates_are_mib_of_volume_per_second():
 
 def test_a_table_row_lines_up_under_the_header():
     header, row = report.table_header(), report.table_row(_result())
-    assert row.split() == ["half-zeros", "256M", "1G", "zstd", "4", "8.00", "128.0",
-                           "-", "10.00", "102.4", "-", "2.00", "512.0", "1.60",
+    assert row.split() == ["file", "half-zeros", "256M", "1G", "zstd", "4", "8.00",
+                           "128.0", "-", "10.00", "102.4", "-", "2.00", "512.0", "1.60",
                            "640.0", "128.0", "-", "-", "-", "-", "200.0", "yes"]
-    for title, value in (("protect s", "8.00"), ("raw write s", "1.60"),
-                         ("peak RSS MiB", "200.0")):
+    for title, value in (("bank", "file"), ("protect s", "8.00"),
+                         ("raw write s", "1.60"), ("peak RSS MiB", "200.0")):
         assert header.index(title) + len(title) == row.index(value) + len(value)
 
 
@@ -244,7 +248,7 @@ def test_emit_writes_one_line_per_case():
     parent.emit(_result(), False, out)
     lines = out.text.splitlines()
     assert json.loads(lines[0])["pattern"] == "half-zeros"
-    assert lines[1].startswith("half-zeros")
+    assert lines[1].startswith("file   half-zeros")
 
 
 class _Out:
@@ -638,8 +642,8 @@ def test_an_incremental_row_shows_its_time_ratio_bytes_and_share():
     header = report.table_header()
     row = report.table_row(_incremental_result())
     cells = row.split()
-    assert cells[0] == "incremental"
-    assert cells[15:20] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
+    assert cells[:2] == ["file", "incremental"]
+    assert cells[16:21] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
     for title, value in (("incr s", "20.00"), ("x full", "1.25"),
                          ("incr MiB", "11.0"), ("incr %", "1.07")):
         assert header.index(title) + len(title) == row.index(value) + len(value)
@@ -717,15 +721,18 @@ def test_a_failed_second_protect_is_the_cases_error():
     assert result["protect_seconds"] == 16.0
 
 
-def _fake_bench(tmp_path):
+def _fake_bench(tmp_path, sites=None):
     bench = parent.Bench.__new__(parent.Bench)  # no cloud, no clients
     bench.args = options.parse_args([])
     bench.workdir = str(tmp_path)
-    bench.bank_path = str(tmp_path / "bank")
-    bench.bank_url = f"file://{bench.bank_path}"
+    bench.sites = sites or {"file": banks.FileSite(str(tmp_path))}
     bench.clouds_yaml = "/c.yaml"
     bench.cases_run = 1
     return bench
+
+
+def _file_place(tmp_path):
+    return banks.FileSite(str(tmp_path)).place(1)
 
 
 def test_the_incremental_case_changes_the_volume_between_its_children(
@@ -734,7 +741,7 @@ def test_the_incremental_case_changes_the_volume_between_its_children(
     volume.write_bytes(os.urandom(2 * MiB))
     seen = []
 
-    def run_child(spec, log_path):
+    def run_child(spec, log_path, env=None):
         seen.append((spec, measure.file_sha256(str(volume)), log_path))
         if not spec.incremental:
             return {"checkpoint_id": "cp-full", "protect_seconds": 16.0,
@@ -746,8 +753,8 @@ def test_the_incremental_case_changes_the_volume_between_its_children(
     monkeypatch.setattr(parent, "run_child", run_child)
     case = options.Case("incremental", 2 * MiB, "zstd", 3)
     result, checkpoints = parent.empty_result(case), []
-    second = _fake_bench(tmp_path)._protect_twice(case, result, checkpoints, "vol",
-                                                  str(volume))
+    second = _fake_bench(tmp_path)._protect_twice(
+        case, _file_place(tmp_path), result, checkpoints, "vol", str(volume))
     (full_spec, before, full_log), (incr_spec, after, incr_log) = seen
     assert not full_spec.incremental and not full_spec.restore
     assert incr_spec.incremental and incr_spec.restore
@@ -763,12 +770,13 @@ def test_a_failed_full_protect_leaves_the_volume_unchanged(monkeypatch, tmp_path
     volume = tmp_path / "volume"
     volume.write_bytes(bytes(MiB))
     calls = []
-    monkeypatch.setattr(parent, "run_child", lambda spec, log: calls.append(spec)
-                        or {"checkpoint_id": "cp-full", "error": "no snapshot"})
+    monkeypatch.setattr(parent, "run_child", lambda spec, log, env: calls.append(
+        spec) or {"checkpoint_id": "cp-full", "error": "no snapshot"})
     case = options.Case("incremental", MiB, "zstd", 3)
     result, checkpoints = parent.empty_result(case), []
-    assert _fake_bench(tmp_path)._protect_twice(case, result, checkpoints, "vol",
-                                                str(volume)) == {}
+    assert _fake_bench(tmp_path)._protect_twice(
+        case, _file_place(tmp_path), result, checkpoints, "vol",
+        str(volume)) == {}
     assert len(calls) == 1 and checkpoints == ["cp-full"]
     assert result["error"] == "no snapshot" and result["changed_bytes"] is None
     assert volume.read_bytes() == bytes(MiB)
@@ -778,15 +786,596 @@ def test_a_cases_checkpoints_are_deleted_newest_first(monkeypatch, tmp_path):
     deleted = []
 
     class Runner:
+        def __init__(self, place):
+            assert place is bench_place
+
         def delete(self, checkpoint_id):
             deleted.append(checkpoint_id)
             return types.SimpleNamespace(ok=True)
 
     bench = _fake_bench(tmp_path)
     bench.cloud = None
+    bench_place = types.SimpleNamespace(remove=lambda: deleted.append("place"))
     monkeypatch.setattr(bench, "_runner", Runner, raising=False)
     monkeypatch.setattr(parent, "sweep", lambda cloud: deleted.append("sweep"))
     result = parent.empty_result(options.Case("incremental", GiB, "zstd", 3))
-    bench._remove(["cp-full", None, "cp-incr"], result)
-    assert deleted == ["cp-incr", "cp-full", "sweep"]
+    bench._remove(bench_place, ["cp-full", None, "cp-incr"], result)
+    assert deleted == ["cp-incr", "cp-full", "place", "sweep"]
     assert result["error"] is None
+
+
+# --- banks: the option, the cases, the report ---------------------------------
+
+
+def test_the_bank_is_file_unless_told():
+    assert options.parse_args([]).bank == ["file"]
+    assert options.parse_args(["--bank", "file,s3,swift"]).bank == [
+        "file", "s3", "swift"]
+    assert options.parse_banks("swift, s3,swift") == ["swift", "s3"]
+    assert options.Case("zeros", GiB, "zstd", 3).bank == "file"
+
+
+@pytest.mark.parametrize("text", ["nfs", "s3,,swift", "", "S3"])
+def test_an_unknown_bank_is_a_usage_error(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        options.parse_banks(text)
+
+
+def test_an_unknown_bank_on_the_command_line_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        options.parse_args(["--bank", "file,ceph"])
+    assert exit_info.value.code == 2
+    assert "unknown bank ceph" in capsys.readouterr().err
+
+
+def test_cases_are_every_bank_by_parallelism_by_size_by_pattern_bank_by_bank():
+    args = options.parse_args(["--bank", "file,s3,swift", "--parallelism", "1,4,8",
+                               "--size", "256M,1G", "--pattern", "random,zeros",
+                               "--compression", "none"])
+    cases = options.build_cases(args, defaults=("zstd", 3))
+    assert len(cases) == 3 * 3 * 2 * 2
+    assert len(set(cases)) == len(cases)
+    assert [case.bank for case in cases] == (
+        ["file"] * 12 + ["s3"] * 12 + ["swift"] * 12)
+    assert cases[:4] == [options.Case("random", 256 * MiB, "none", par, "file")
+                         for par in (1, 4, 8)] + [
+        options.Case("zeros", 256 * MiB, "none", 1, "file")]
+    assert cases[-1] == options.Case("zeros", GiB, "none", 8, "swift")
+    assert {(case.bank, case.parallelism, case.size, case.pattern)
+            for case in cases} == set(itertools.product(
+                ("file", "s3", "swift"), (1, 4, 8), (256 * MiB, GiB),
+                ("random", "zeros")))
+
+
+def test_the_benchmarks_own_command_is_file_cases_only():
+    cases = options.build_cases(options.parse_args(
+        ["--size", "256M", "--pattern", "random", "--parallelism", "1,4,8"]),
+        defaults=("zstd", 3))
+    assert [(case.bank, case.parallelism) for case in cases] == [
+        ("file", 1), ("file", 4), ("file", 8)]
+    assert banks.banks_of(cases) == ["file"]
+
+
+def test_the_banks_of_the_cases_are_in_a_fixed_order():
+    cases = [options.Case("random", GiB, "none", 1, bank)
+             for bank in ("swift", "file", "swift", "s3")]
+    assert banks.banks_of(cases) == ["file", "s3", "swift"]
+
+
+def test_a_result_names_its_bank_first_in_the_table_and_in_the_json():
+    result = parent.empty_result(options.Case("random", GiB, "zstd", 4, "swift"))
+    assert result["bank"] == "swift" and report.FIGURES[0] == "bank"
+    header = report.table_header()
+    assert header.split()[:2] == ["bank", "pattern"]
+    row = report.table_row(_result(bank="swift"))
+    assert row.split()[:2] == ["swift", "half-zeros"]
+    assert header.index("pattern") == row.index("half-zeros")
+    assert json.loads(report.json_line(_result(bank="s3")))["bank"] == "s3"
+
+
+def test_notes_go_before_the_table_or_beside_the_json():
+    out, err = _Out(), _Out()
+    parent.emit_notes(["s3: here"], False, out, err)
+    assert out.text == "# s3: here\n" and err.text == ""
+    out, err = _Out(), _Out()
+    parent.emit_notes(["s3: here"], True, out, err)
+    assert out.text == "" and err.text == "# s3: here\n"
+    parent.emit_notes([], False, out, err)
+    assert out.text == ""
+
+
+def test_the_notes_say_what_each_raw_write_measured():
+    sites = {"file": types.SimpleNamespace(notes=lambda: ["file: f"]),
+             "s3": types.SimpleNamespace(notes=lambda: ["s3: s"])}
+    lines = banks.notes(sites)
+    assert lines[:2] == ["file: f", "s3: s"]
+    assert any(line.startswith("raw read:") for line in lines)
+    assert f"raw write (file): {banks.RAW_WRITE_NOTES['file']}" in lines
+    assert f"raw write (s3): {banks.RAW_WRITE_NOTES['s3']}" in lines
+    assert not any("swift" in line for line in lines)
+
+
+# --- banks: places -------------------------------------------------------------
+
+
+def test_a_file_place_is_the_runs_one_bank(tmp_path):
+    site = banks.FileSite(str(tmp_path))
+    first, second = site.place(1), site.place(2)
+    assert first.url == second.url == f"file://{tmp_path}/bank"
+    assert first.env is None                  # the child inherits ours
+    section = measure.section_directory(first.path, "cp", "vol")
+    os.makedirs(section)
+    (tmp_path / "bank" / "objects" / "checkpoints" / "cp" / "resource-data" / "vol"
+     / "data_1~obj").write_bytes(bytes(10))
+    assert first.stored_bytes("cp", "vol") == 10
+    first.remove()
+    assert os.path.exists(section)            # the checkpoints are deleted instead
+
+
+def test_chunk_bytes_count_only_data_objects():
+    assert banks.chunk_bytes([("bench/checkpoints/c/resource-data/v/data_1", 100),
+                              ("bench/checkpoints/c/resource-data/v/data_2", 50),
+                              ("bench/checkpoints/c/resource-data/v/metadata", 7),
+                              ("bench/checkpoints/c/resource-data/v/status", 3)]
+                             ) == 150
+    assert banks.section_prefix("c", "v") == "checkpoints/c/resource-data/v/"
+
+
+def test_each_case_gets_a_fresh_bucket_or_container_name():
+    names = {banks.place_name(3) for _ in range(20)}
+    assert len(names) == 20
+    assert all(name.startswith("kvg-bench-3-") and len(name) <= 63
+               for name in names)
+
+
+def test_the_s3_childs_environment_holds_only_our_credentials():
+    base = {"PATH": "/bin", "AWS_PROFILE": "prod", "AWS_SESSION_TOKEN": "t",
+            "aws_endpoint_url": "http://elsewhere", "AWS_CA_BUNDLE": "/x"}
+    env = banks.aws_environment(base, "ak", "sk", "us-east-1")
+    assert env == {"PATH": "/bin", "AWS_ACCESS_KEY_ID": "ak",
+                   "AWS_SECRET_ACCESS_KEY": "sk", "AWS_DEFAULT_REGION": "us-east-1",
+                   "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                   "AWS_CONFIG_FILE": os.devnull,
+                   "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    assert base["AWS_PROFILE"] == "prod"      # not changed
+
+
+def test_the_swift_childs_environment_has_the_key():
+    env = banks.swift_environment({"PATH": "/bin"}, "k")
+    assert env == {"PATH": "/bin", "KVG_SWIFT_KEY": "k"}
+
+
+class _FakeS3:
+    """Enough of a boto3 S3 client for the places: objects in a dict."""
+
+    def __init__(self):
+        self.buckets, self.calls = {}, []
+
+    def create_bucket(self, Bucket):
+        self.buckets[Bucket] = {}
+
+    def put_object(self, Bucket, Key, Body, ContentMD5):
+        assert ContentMD5 == banks.content_md5(Body)
+        self.calls.append(("put", Key, len(Body)))
+        self.buckets[Bucket][Key] = len(Body)
+
+    def delete_object(self, Bucket, Key):
+        self.calls.append(("delete", Key))
+        del self.buckets[Bucket][Key]
+
+    def delete_bucket(self, Bucket):
+        assert not self.buckets[Bucket]
+        del self.buckets[Bucket]
+
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        client = self
+
+        class Paginator:
+            def paginate(self, Bucket, Prefix=""):
+                names = sorted(key for key in client.buckets[Bucket]
+                               if key.startswith(Prefix))
+                for start in range(0, max(len(names), 1), 2):  # pages of 2
+                    page = names[start:start + 2]
+                    yield {"Contents": [{"Key": key,
+                                         "Size": client.buckets[Bucket][key]}
+                                        for key in page]} if page else {}
+        return Paginator()
+
+
+def _s3_site(client):
+    server = types.SimpleNamespace(endpoint_url="http://127.0.0.1:8333",
+                                   name="SeaweedFS", data_directory="/d",
+                                   version=lambda: "4.48")
+    return banks.S3Site(server, client=client, environ={"PATH": "/bin"})
+
+
+def test_an_s3_place_is_a_new_bucket_the_childs_url_opens(monkeypatch):
+    from karbor_volume_glance.bank.s3 import S3Backend
+
+    client = _FakeS3()
+    place = _s3_site(client).place(2)
+    assert list(client.buckets) == [place.bucket]
+    assert place.url == (f"s3://{place.bucket}/bench?endpoint=http://127.0.0.1:8333"
+                         "&region=us-east-1")
+    for name, value in place.env.items():
+        monkeypatch.setenv(name, value)
+    backend = S3Backend.from_url(urllib.parse.urlsplit(place.url))  # no request
+    assert (backend.bucket, backend.prefix) == (place.bucket, "bench/")
+    assert backend.describe()[1] == (f"s3://{place.bucket}/bench?endpoint="
+                                     "http%3A%2F%2F127.0.0.1%3A8333&region=us-east-1")
+    assert place.env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert place.open_bank().backend.client is client
+
+
+def test_an_s3_place_counts_the_chunks_of_one_section(tmp_path):
+    client = _FakeS3()
+    place = _s3_site(client).place(1)
+    objects = client.buckets[place.bucket]
+    section = "bench/checkpoints/cp/resource-data/vol/"
+    objects.update({section + "data_1": 100, section + "data_2": 60,
+                    section + "data_3": 5, section + "metadata": 9,
+                    "bench/checkpoints/cp/resource-data/other/data_1": 1000,
+                    "bench/checkpoints/cp2/resource-data/vol/data_1": 1000})
+    assert place.stored_bytes("cp", "vol") == 165
+
+
+def test_the_s3_raw_write_puts_each_object_once_and_removes_them(tmp_path):
+    client = _FakeS3()
+    place = _s3_site(client).place(1)
+    source = tmp_path / "volume"
+    source.write_bytes(os.urandom(250_000))
+    seconds, size = place.raw_write(str(source), str(tmp_path / "scratch"), 100_000)
+    assert size == 250_000 and seconds > 0
+    assert [call for call in client.calls if call[0] == "put"] == [
+        ("put", "raw-write/data_1", 100_000), ("put", "raw-write/data_2", 100_000),
+        ("put", "raw-write/data_3", 50_000)]
+    assert client.buckets[place.bucket] == {}
+    assert not (tmp_path / "scratch").exists()
+
+
+def test_removing_an_s3_place_empties_and_deletes_its_bucket():
+    client = _FakeS3()
+    site = _s3_site(client)
+    place, other = site.place(1), site.place(2)
+    client.buckets[place.bucket].update({f"bench/k{index}": 1 for index in range(5)})
+    place.remove()
+    assert list(client.buckets) == [other.bucket]
+
+
+class _FakeSwift:
+    """Enough of a swiftclient Connection for the places."""
+
+    def __init__(self):
+        from swiftclient.exceptions import ClientException
+
+        self.missing = ClientException
+        self.containers, self.calls = {}, []
+
+    def _container(self, name):
+        if name not in self.containers:
+            raise self.missing("not found", http_status=404)
+        return self.containers[name]
+
+    def put_container(self, name):
+        self.containers.setdefault(name, {})
+
+    def delete_container(self, name):
+        assert not self._container(name)
+        del self.containers[name]
+
+    def get_container(self, name, prefix=None, full_listing=False):
+        assert full_listing
+        objects = self._container(name)
+        return {}, [{"name": key, "bytes": objects[key]} for key in sorted(objects)
+                    if key.startswith(prefix or "")]
+
+    def put_object(self, container, name, contents, content_length, etag,
+                   content_type):
+        data = contents.read()
+        assert len(data) == content_length and etag == banks._md5_hex(data)
+        self.calls.append(("put", name, content_length))
+        self._container(container)[name] = content_length
+
+    def delete_object(self, container, name):
+        del self._container(container)[name]
+
+
+def _swift_site(connection):
+    server = types.SimpleNamespace(auth_url="http://127.0.0.1:8080/auth/v1.0",
+                                   name="Swift", version=lambda: "2.38.3",
+                                   devices_note="devices in /d (ext4)")
+    return banks.SwiftSite(server, connection=connection,
+                           environ={"PATH": "/bin"})
+
+
+def test_a_swift_place_is_a_new_container_the_childs_url_opens(monkeypatch):
+    from karbor_volume_glance.bank.swift import SwiftBackend
+
+    connection = _FakeSwift()
+    place = _swift_site(connection).place(4)
+    assert sorted(connection.containers) == [place.container,
+                                             place.container + "_segments"]
+    assert place.url == (f"swift://{place.container}/bench?auth_url=http://"
+                         "127.0.0.1:8080/auth/v1.0&user=test:tester"
+                         "&create_container=false")
+    assert place.env == {"PATH": "/bin", "KVG_SWIFT_KEY": objstores.SWIFT_KEY}
+    monkeypatch.setenv("KVG_SWIFT_KEY", place.env["KVG_SWIFT_KEY"])
+    backend = SwiftBackend.from_url(urllib.parse.urlsplit(place.url))  # no request
+    assert (backend.container, backend.prefix) == (place.container, "bench/")
+    assert objstores.SWIFT_KEY not in repr(backend)
+
+
+def test_a_swift_place_counts_chunks_writes_raw_and_is_removed(tmp_path):
+    connection = _FakeSwift()
+    place = _swift_site(connection).place(1)
+    objects = connection.containers[place.container]
+    section = "bench/checkpoints/cp/resource-data/vol/"
+    objects.update({section + "data_1": 70, section + "data_2": 30,
+                    section + "metadata": 9, "bench/other": 500})
+    assert place.stored_bytes("cp", "vol") == 100
+    source = tmp_path / "volume"
+    source.write_bytes(os.urandom(150_000))
+    seconds, size = place.raw_write(str(source), str(tmp_path / "s"), 100_000)
+    assert size == 150_000 and seconds > 0
+    assert connection.calls == [("put", "raw-write/data_1", 100_000),
+                                ("put", "raw-write/data_2", 50_000)]
+    assert not any(name.startswith("raw-write/") for name in objects)
+    del connection.containers[place.segment_container]   # never made: no error
+    place.remove()
+    assert connection.containers == {}
+
+
+# --- banks: the servers, without starting them ---------------------------------
+
+
+def _services(tmp_path, monkeypatch, weed=True, swift=True):
+    root = tmp_path / "services"
+    if weed:
+        binary = root / "seaweedfs-venv" / "bin" / "weed"
+        binary.parent.mkdir(parents=True)
+        binary.write_text("#!/bin/sh\n")
+        binary.chmod(0o755)
+    if swift:
+        proxy = root / "swift-venv" / "bin" / "swift-proxy-server"
+        proxy.parent.mkdir(parents=True)
+        proxy.write_text("")
+    root.mkdir(exist_ok=True)
+    monkeypatch.setenv("KVG_TEST_SERVICES", str(root))
+    return root
+
+
+def test_missing_servers_are_named_for_the_banks_that_need_them(tmp_path,
+                                                                 monkeypatch):
+    _services(tmp_path, monkeypatch, weed=False, swift=False)
+    monkeypatch.setattr(objstores, "memcached_binary", lambda: "/usr/bin/memcached")
+    assert objstores.missing_services(["file"]) == []
+    missing = objstores.missing_services(["file", "s3", "swift"])
+    assert len(missing) == 2
+    assert "SeaweedFS is not installed" in missing[0]
+    assert "Swift is not installed" in missing[1]
+    assert all("tools/install-test-services" in message for message in missing)
+
+
+def test_installed_servers_are_found(tmp_path, monkeypatch):
+    root = _services(tmp_path, monkeypatch)
+    monkeypatch.setattr(objstores, "memcached_binary", lambda: "/usr/bin/memcached")
+    assert objstores.missing_services(["s3", "swift"]) == []
+    assert objstores.weed_binary() == root / "seaweedfs-venv" / "bin" / "weed"
+
+
+def test_the_run_refuses_before_starting_anything_when_a_server_is_missing(
+        monkeypatch, tmp_path):
+    monkeypatch.setattr(objstores, "missing_services",
+                        lambda names: [f"no {name}" for name in names
+                                       if name != "file"])
+    monkeypatch.setattr(parent, "make_workdir", lambda keep: pytest.fail("made"))
+    args = options.parse_args(["--bank", "file,swift", "--pattern", "zeros"])
+    with pytest.raises(SystemExit, match="no swift"):
+        parent.main(args, out=_Out(), err=_Out())
+
+
+def test_seaweedfs_binds_loopback_without_telemetry(tmp_path, monkeypatch):
+    _services(tmp_path, monkeypatch)
+    ports = {name: 20000 + index
+             for index, name in enumerate(objstores.SeaweedFS.PORTS)}
+    server = objstores.SeaweedFS(tmp_path / "weed", ports=ports)
+    (tmp_path / "weed").mkdir()
+    command = server.command()
+    assert command[1] == "mini"
+    for flag in ("-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+                 "-s3.autoCreateBucket=false", "-webdav=false",
+                 "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 f"-s3.port={ports['s3.port']}",
+                 f"-master.port.grpc={ports['master.port.grpc']}"):
+        assert flag in command
+    assert len([word for word in command if ".port" in word]) == len(ports) + 2
+    assert server.endpoint_url == f"http://127.0.0.1:{ports['s3.port']}"
+    identities = json.loads((tmp_path / "weed" / "s3.json").read_text())
+    (identity,) = identities["identities"]
+    assert identity["credentials"] == [{"accessKey": objstores.S3_ACCESS_KEY,
+                                        "secretKey": objstores.S3_SECRET_KEY}]
+
+
+def test_the_weed_version_is_read_from_its_output():
+    assert objstores.weed_version("version 8000GB 4.48 pypi linux amd64") == "4.48"
+    assert objstores.weed_version("") == "?"
+
+
+def _swift_ports():
+    return {"proxy": 30000, "memcached": 30001, "account": 30002,
+            "container": 30003, "object": 30004}
+
+
+def test_swift_binds_loopback_with_tempauth_and_its_own_memcached(tmp_path):
+    server = objstores.SwiftServer(tmp_path / "swift", ports=_swift_ports())
+    server.devices = tmp_path / "swift" / "devices"
+    server.write_configuration()
+    etc = tmp_path / "swift" / "etc"
+    for name, port in (("proxy", 30000), ("account", 30002), ("container", 30003),
+                       ("object", 30004)):
+        text = (etc / f"{name}-server.conf").read_text()
+        assert "bind_ip = 127.0.0.1\n" in text and f"bind_port = {port}\n" in text
+        assert f"devices = {server.devices}\n" in text
+    proxy = (etc / "proxy-server.conf").read_text()
+    assert "memcache_servers = 127.0.0.1:30001\n" in proxy
+    assert f"user_test_tester = {objstores.SWIFT_KEY} .admin\n" in proxy
+    assert (server.devices / "d1").is_dir()
+    assert server.auth_url == "http://127.0.0.1:30000/auth/v1.0"
+
+
+def test_swift_keeps_its_devices_on_the_work_directorys_disk_if_it_can(
+        tmp_path, monkeypatch):
+    server = objstores.SwiftServer(tmp_path / "swift", ports=_swift_ports())
+    monkeypatch.setattr(objstores, "has_xattr_room", lambda directory, room: True)
+    assert server.choose_devices() == tmp_path / "swift" / "devices"
+    monkeypatch.setattr(objstores, "has_xattr_room", lambda directory, room: False)
+    with pytest.raises(objstores.ServiceError, match="extended attributes"):
+        server.choose_devices()
+
+
+def test_the_xattr_probe_leaves_nothing_behind(tmp_path):
+    assert objstores.has_xattr_room(tmp_path, 0) is True
+    objstores.has_xattr_room(tmp_path, objstores.SWIFT_XATTR_ROOM)
+    assert list(tmp_path.iterdir()) == []
+
+
+MOUNTS = """/dev/vda / ext4 rw,relatime 0 0
+tmpfs /dev/shm tmpfs rw 0 0
+/dev/vdb /srv/my\\040data xfs rw 0 0
+"""
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("/tmp/kvg-bench-x/bank", "ext4"), ("/dev/shm/kvg", "tmpfs"), ("/dev/shm", "tmpfs"),
+    ("/dev/shmx", "ext4"), ("/srv/my data/bank", "xfs"),
+])
+def test_the_filesystem_of_a_path_is_its_longest_mount(path, kind):
+    assert objstores.filesystem_type(path, MOUNTS) == kind
+
+
+def test_only_the_file_bank_starts_no_server(tmp_path):
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        sites = banks.start_sites(["file"], str(tmp_path), stack)
+    assert list(sites) == ["file"]
+    assert sites["file"].url == f"file://{tmp_path}/bank"
+
+
+def test_the_parent_never_asks_for_instance_metadata(monkeypatch):
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+    with banks.no_instance_metadata():
+        assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert "AWS_EC2_METADATA_DISABLED" not in os.environ
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "false")
+    with banks.no_instance_metadata():
+        assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert os.environ["AWS_EC2_METADATA_DISABLED"] == "false"
+
+
+# --- banks: a case end to end, without a cloud ---------------------------------
+
+
+def test_run_child_gives_the_child_its_environment(monkeypatch, tmp_path):
+    _fake_child(monkeypatch, "import json, os; "
+                "print(json.dumps({'key': os.environ.get('KVG_SWIFT_KEY')}))")
+    env = {**os.environ, "KVG_SWIFT_KEY": "sekrit"}
+    assert parent.run_child(_spec(), tmp_path / "log", env) == {"key": "sekrit"}
+    assert parent.run_child(_spec(), tmp_path / "log")["key"] == os.environ.get(
+        "KVG_SWIFT_KEY")
+
+
+class _Place:
+    url = "s3://bucket/bench?endpoint=http://127.0.0.1:1&region=us-east-1"
+    env = {"AWS_ACCESS_KEY_ID": "ak"}
+
+    def __init__(self, log):
+        self.log = log
+
+    def stored_bytes(self, checkpoint_id, volume_id):
+        self.log.append(("stored", checkpoint_id, volume_id))
+        return 123
+
+    def raw_write(self, source_path, scratch, object_size):
+        self.log.append(("raw_write", object_size))
+        return 2.0, os.path.getsize(source_path)
+
+    def remove(self):
+        self.log.append("remove")
+
+
+def _case_bench(monkeypatch, tmp_path, log, place_error=None):
+    volume = tmp_path / "cloud" / "vol"
+    volume.parent.mkdir()
+    volume.write_bytes(b"v" * 4096)
+
+    def place(number):
+        log.append(("place", number))
+        if place_error:
+            raise place_error
+        return _Place(log)
+
+    def run_child(spec, log_path, env):
+        log.append(("child", spec.bank_url, env))
+        return {"checkpoint_id": "cp", "protect_seconds": 1.0,
+                "restore_seconds": 1.0, "new_volume_id": "vol", "error": None}
+
+    bench = _fake_bench(tmp_path, {"s3": types.SimpleNamespace(place=place)})
+    bench.cloud = None
+    bench.settings = types.SimpleNamespace(backup_image_object_size=32 * MiB)
+    bench.cloud_process = types.SimpleNamespace(
+        volume_path=lambda volume_id: str(tmp_path / "cloud" / volume_id))
+    bench.cases_run = 0
+    monkeypatch.setattr(measure, "create_source_volume",
+                        lambda cloud, pattern, size, name: "vol")
+    monkeypatch.setattr(measure, "raw_read", lambda cloud, volume_id: (1.0, 4096))
+    monkeypatch.setattr(parent, "run_child", run_child)
+    monkeypatch.setattr(parent, "sweep", lambda cloud: log.append("sweep"))
+    monkeypatch.setattr(bench, "_delete_checkpoints",
+                        lambda place, ids: log.append(("delete", ids)),
+                        raising=False)
+    return bench
+
+
+def test_a_case_runs_in_its_own_place_of_its_bank(monkeypatch, tmp_path):
+    log = []
+    bench = _case_bench(monkeypatch, tmp_path, log)
+    result = bench.run(options.Case("random", 4096, "none", 4, "s3"))
+    assert result["error"] is None and result["restore_exact"] is True
+    assert result["bank"] == "s3" and result["parallelism"] == 4
+    assert result["stored_bytes"] == 123 and result["raw_write_seconds"] == 2.0
+    assert log == [("place", 1), ("child", _Place.url, _Place.env),
+                   ("stored", "cp", "vol"), ("raw_write", 32 * MiB),
+                   ("delete", ["cp"]), "remove", "sweep"]
+
+
+def test_a_place_that_cannot_be_made_is_the_cases_error(monkeypatch, tmp_path):
+    log = []
+    bench = _case_bench(monkeypatch, tmp_path, log,
+                        place_error=RuntimeError("no bucket"))
+    result = bench.run(options.Case("random", 4096, "none", 1, "s3"))
+    assert result["error"] == "RuntimeError: no bucket"
+    assert not parent.is_good(result)
+    assert log == [("place", 1), ("delete", []), "sweep"]
+
+
+def test_a_failed_cleanup_still_removes_the_place_and_sweeps(monkeypatch, tmp_path):
+    log = []
+    bench = _case_bench(monkeypatch, tmp_path, log)
+
+    def fail(place, ids):
+        raise RuntimeError("bank down")
+
+    monkeypatch.setattr(bench, "_delete_checkpoints", fail, raising=False)
+    result = bench.run(options.Case("random", 4096, "none", 1, "s3"))
+    assert result["error"] == "cleanup failed: RuntimeError: bank down"
+    assert log[-2:] == ["remove", "sweep"]
+
+
+def test_keep_leaves_the_place_and_the_checkpoints(monkeypatch, tmp_path):
+    log = []
+    bench = _case_bench(monkeypatch, tmp_path, log)
+    bench.args = options.parse_args(["--keep", str(tmp_path / "kept")])
+    bench.run(options.Case("random", 4096, "none", 1, "s3"))
+    assert "remove" not in log and "sweep" not in log
