@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from karbor_volume_glance.bench import (
+from tools.bench import (
     banks,
     child,
     cloudproc,
@@ -23,7 +23,7 @@ from karbor_volume_glance.bench import (
     parent,
     report,
 )
-from karbor_volume_glance.bench import patterns as pat
+from tools.bench import patterns as pat
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -289,7 +289,7 @@ def test_the_peak_rss_of_this_process_is_plausible():
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="no /proc")
 def test_the_peak_rss_is_this_programs_own_not_its_parents():
-    code = ("from karbor_volume_glance.bench import child; "
+    code = ("from tools.bench import child; "
             "print(child.peak_rss_bytes(), child.ru_maxrss_bytes())")
     held = bytearray(256 * MiB)
     held[::4096] = b"\1" * len(held[::4096])
@@ -448,7 +448,7 @@ def test_write_durably_leaves_only_the_object(tmp_path):
 
 
 def test_stream_rate_is_the_steady_rate_between_progress_reports(monkeypatch):
-    from karbor_volume_glance.bench import child
+    from tools.bench import child
 
     clock = iter([10.0, 11.0, 12.0])
     monkeypatch.setattr(child.time, "perf_counter", lambda: next(clock))

@@ -38,7 +38,7 @@ import uuid
 
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.bank.section import Bank
-from karbor_volume_glance.bench import measure, objstores
+from tools.bench import measure, objstores
 
 #: The banks ``--bank`` takes; ``file`` is the default.
 BANKS = ("file", "s3", "swift")

@@ -1,4 +1,4 @@
-"""``python -m karbor_volume_glance.bench``: protect and restore, measured.
+"""``python -m tools.bench``: protect and restore, measured.
 
 Starts a local cloud (``karbor-volume-glance-localcloud``) in its own process
 and the banks of the run (:mod:`.banks`): a file bank in a work directory, and
@@ -20,9 +20,12 @@ and checks it against the changed volume; it reports the bytes the
 incremental stored and its time relative to the full protect
 (:mod:`.incremental`).
 
-Usage::
+It lives in the checkout, not in the installed package: run it from the
+checkout's root, in an environment with the package and its ``test`` extra
+installed (``pip install -e '.[test]'``: the local cloud, boto3 and
+python-swiftclient)::
 
-    python -m karbor_volume_glance.bench [--bank file[,s3,swift]]
+    python -m tools.bench [--bank file[,s3,swift]]
         [--size 1G[,4G...]]
         [--pattern random,zeros,half-zeros,text,incremental]
         [--compression none|zlib|zstd|default] [--parallelism N[,M...]]

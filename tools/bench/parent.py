@@ -30,7 +30,10 @@ import tempfile
 import types
 
 from karbor_volume_glance import conf
-from karbor_volume_glance.bench import (
+from karbor_volume_glance.cloud import facade, factory
+from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+from karbor_volume_glance.standalone.runner import Runner
+from tools.bench import (
     banks,
     incremental,
     measure,
@@ -38,11 +41,8 @@ from karbor_volume_glance.bench import (
     options,
     report,
 )
-from karbor_volume_glance.bench.child import CaseSpec, parse_case_output
-from karbor_volume_glance.bench.cloudproc import ADMIN_CLOUD, LocalCloudProcess
-from karbor_volume_glance.cloud import facade, factory
-from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
-from karbor_volume_glance.standalone.runner import Runner
+from tools.bench.child import CaseSpec, parse_case_output
+from tools.bench.cloudproc import ADMIN_CLOUD, LocalCloudProcess
 
 #: Seconds any one HTTP call to the local cloud may take.
 API_TIMEOUT = 300
@@ -118,9 +118,13 @@ def take_incremental(result, full, second, full_checkpoint_id):
                   f"{full_checkpoint_id}")
 
 
+#: The checkout's root: where ``python -m tools.bench`` finds this package.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+
 def child_command(spec):
-    return [sys.executable, "-m", "karbor_volume_glance.bench",
-            "--one-case", spec.to_json()]
+    return [sys.executable, "-m", __package__, "--one-case", spec.to_json()]
 
 
 def run_child(spec, log_path, env=None):
@@ -131,7 +135,8 @@ def run_child(spec, log_path, env=None):
     try:
         completed = subprocess.run(child_command(spec), capture_output=True,
                                    text=True, timeout=spec.timeout,
-                                   stdin=subprocess.DEVNULL, env=env)
+                                   stdin=subprocess.DEVNULL, env=env,
+                                   cwd=CHECKOUT)
     except subprocess.TimeoutExpired as exc:
         _save_log(log_path, exc.stderr)
         return {"error": f"the case took more than {spec.timeout:g} s"}
