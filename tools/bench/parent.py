@@ -2,16 +2,16 @@
 
 The banks (:mod:`.banks`): a file bank in the work directory, and for
 ``--bank s3`` or ``swift`` a SeaweedFS or a Swift started once for the run
-(:mod:`.objstores`), with a bucket or container per case. For each case the
-parent makes the source volume, runs the child (protect and restore, bounded
-by the case's timeout) with the bank's URL and the environment it needs, then
-measures what the child left: the bytes stored in the bank, whether the
-restored volume's bytes equal the source's, and the raw read and write speeds
-for the same volume (the write into the case's bank's store). Unless
-``--keep`` names a directory, each case's checkpoints, volumes and bucket or
-container are deleted after it, and the work directory (cloud data, banks,
-servers' data) at the end; the local cloud's and the servers' processes are
-stopped whatever happens.
+(:mod:`karbor_volume_glance.testing.objstores`), with a bucket or container
+per case. For each case the parent makes the source volume, runs the child
+(protect and restore, bounded by the case's timeout) with the bank's URL and
+the environment it needs, then measures what the child left: the bytes stored
+in the bank, whether the restored volume's bytes equal the source's, and the
+raw read and write speeds for the same volume (the write into the case's
+bank's store). Unless ``--keep`` names a directory, each case's checkpoints,
+volumes and bucket or container are deleted after it, and the work directory
+(cloud data, banks, servers' data) at the end; the local cloud's and the
+servers' processes are stopped whatever happens.
 
 The ``incremental`` case (:mod:`.incremental`) runs two children on one
 volume of random data: the first only protects (the full backup); the parent
@@ -33,11 +33,11 @@ from karbor_volume_glance import conf
 from karbor_volume_glance.cloud import facade, factory
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
+from karbor_volume_glance.testing import objstores
 from tools.bench import (
     banks,
     incremental,
     measure,
-    objstores,
     options,
     report,
 )
