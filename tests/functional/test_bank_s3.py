@@ -21,8 +21,7 @@ from karbor_volume_glance.bank import Bank, listing, open_bank
 from karbor_volume_glance.bank.s3 import MiB, S3Backend, S3BankError, build_client
 from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
 from karbor_volume_glance.notifications.payload import public_location
-from tests.functional import objstores
-from tests.functional.objstores import s3_bucket, seaweedfs  # noqa: F401
+from karbor_volume_glance.testing import objstores
 from tests.functional.sites import OBJECT_SIZE
 from tests.unit.bank.test_bank_contract import *  # noqa: F401,F403
 

@@ -7,9 +7,9 @@ Swift can show: large objects and their segments, uploads damaged on the way,
 pagination, opening by URL and by keystoneauth1 session, credentials kept out
 of logs, and a volume protected and restored end to end through the Swift bank.
 
-The server (see :mod:`tests.functional.swift_server`) is started once per
-session; each test gets a container of its own. Without Swift installed the
-tests fail and say to run ``tools/install-test-services``.
+The server (``swift_server``, see :mod:`tests.functional.conftest`) is
+started once per session; each test gets a container of its own. Without
+Swift installed the tests fail and say to run ``tools/install-test-services``.
 """
 
 import hashlib
@@ -27,28 +27,12 @@ from karbor_volume_glance.bank.swift import SwiftBackend, SwiftBankError
 from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
 from karbor_volume_glance.notifications.payload import public_location
 from tests.functional.sites import OBJECT_SIZE
-from tests.functional.swift_server import SwiftServer, SwiftServerError
 from tests.unit.bank.test_bank_contract import *  # noqa: F401,F403
 
 KiB = 1024
 #: Small enough that the contract's larger values become large objects.
 THRESHOLD = 32 * KiB
 SEGMENT = 20 * KiB
-
-
-@pytest.fixture(scope="session")
-def swift_server(tmp_path_factory):
-    problem = None
-    try:
-        server = SwiftServer(tmp_path_factory.mktemp("swift")).start()
-    except SwiftServerError as exc:
-        problem = str(exc)
-    if problem:  # a failure, never a skip: a skipped test is not a passing one
-        pytest.fail(problem, pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -4,28 +4,12 @@ file's sections, against the real servers the bank tests use."""
 import os
 import uuid
 
-import pytest
 from oslo_config import cfg
 
 from karbor_volume_glance.bank import karbor_plugins
-from tests.functional.objstores import (  # noqa: F401 - fixtures
-    ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
-    s3_bucket,
-    seaweedfs,
-)
-from tests.functional.swift_server import KEY, USER, SwiftServer, SwiftServerError
-
-
-@pytest.fixture(scope="module")
-def swift_server(tmp_path_factory):
-    try:
-        server = SwiftServer(tmp_path_factory.mktemp("swift")).start()
-    except SwiftServerError as exc:  # a failure, never a skip
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.stop()
+from karbor_volume_glance.testing.objstores import ACCESS_KEY, REGION, SECRET_KEY
+from karbor_volume_glance.testing.objstores import SWIFT_KEY as KEY
+from karbor_volume_glance.testing.objstores import SWIFT_USER as USER
 
 
 def provider_config(tmp_path, text):

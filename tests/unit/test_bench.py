@@ -12,18 +12,18 @@ import zlib
 
 import pytest
 
-from karbor_volume_glance.bench import (
+from karbor_volume_glance.testing import objstores
+from tools.bench import (
     banks,
     child,
     cloudproc,
     incremental,
     measure,
-    objstores,
     options,
     parent,
     report,
 )
-from karbor_volume_glance.bench import patterns as pat
+from tools.bench import patterns as pat
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -289,7 +289,7 @@ def test_the_peak_rss_of_this_process_is_plausible():
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="no /proc")
 def test_the_peak_rss_is_this_programs_own_not_its_parents():
-    code = ("from karbor_volume_glance.bench import child; "
+    code = ("from tools.bench import child; "
             "print(child.peak_rss_bytes(), child.ru_maxrss_bytes())")
     held = bytearray(256 * MiB)
     held[::4096] = b"\1" * len(held[::4096])
@@ -448,7 +448,7 @@ def test_write_durably_leaves_only_the_object(tmp_path):
 
 
 def test_stream_rate_is_the_steady_rate_between_progress_reports(monkeypatch):
-    from karbor_volume_glance.bench import child
+    from tools.bench import child
 
     clock = iter([10.0, 11.0, 12.0])
     monkeypatch.setattr(child.time, "perf_counter", lambda: next(clock))
@@ -1148,7 +1148,8 @@ def _services(tmp_path, monkeypatch, weed=True, swift=True):
 def test_missing_servers_are_named_for_the_banks_that_need_them(tmp_path,
                                                                  monkeypatch):
     _services(tmp_path, monkeypatch, weed=False, swift=False)
-    monkeypatch.setattr(objstores, "memcached_binary", lambda: "/usr/bin/memcached")
+    monkeypatch.setattr(objstores.swift, "memcached_binary",
+                        lambda: "/usr/bin/memcached")
     assert objstores.missing_services(["file"]) == []
     missing = objstores.missing_services(["file", "s3", "swift"])
     assert len(missing) == 2
@@ -1159,7 +1160,8 @@ def test_missing_servers_are_named_for_the_banks_that_need_them(tmp_path,
 
 def test_installed_servers_are_found(tmp_path, monkeypatch):
     root = _services(tmp_path, monkeypatch)
-    monkeypatch.setattr(objstores, "memcached_binary", lambda: "/usr/bin/memcached")
+    monkeypatch.setattr(objstores.swift, "memcached_binary",
+                        lambda: "/usr/bin/memcached")
     assert objstores.missing_services(["s3", "swift"]) == []
     assert objstores.weed_binary() == root / "seaweedfs-venv" / "bin" / "weed"
 
@@ -1193,13 +1195,14 @@ def test_seaweedfs_binds_loopback_without_telemetry(tmp_path, monkeypatch):
     assert server.endpoint_url == f"http://127.0.0.1:{ports['s3.port']}"
     identities = json.loads((tmp_path / "weed" / "s3.json").read_text())
     (identity,) = identities["identities"]
-    assert identity["credentials"] == [{"accessKey": objstores.S3_ACCESS_KEY,
-                                        "secretKey": objstores.S3_SECRET_KEY}]
+    assert identity["credentials"] == [{"accessKey": objstores.ACCESS_KEY,
+                                        "secretKey": objstores.SECRET_KEY}]
 
 
 def test_the_weed_version_is_read_from_its_output():
-    assert objstores.weed_version("version 8000GB 4.48 pypi linux amd64") == "4.48"
-    assert objstores.weed_version("") == "?"
+    weed_version = objstores.seaweedfs.weed_version
+    assert weed_version("version 8000GB 4.48 pypi linux amd64") == "4.48"
+    assert weed_version("") == "?"
 
 
 def _swift_ports():
@@ -1227,16 +1230,18 @@ def test_swift_binds_loopback_with_tempauth_and_its_own_memcached(tmp_path):
 def test_swift_keeps_its_devices_on_the_work_directorys_disk_if_it_can(
         tmp_path, monkeypatch):
     server = objstores.SwiftServer(tmp_path / "swift", ports=_swift_ports())
-    monkeypatch.setattr(objstores, "has_xattr_room", lambda directory, room: True)
+    monkeypatch.setattr(objstores.swift, "has_xattr_room",
+                        lambda directory, room: True)
     assert server.choose_devices() == tmp_path / "swift" / "devices"
-    monkeypatch.setattr(objstores, "has_xattr_room", lambda directory, room: False)
+    monkeypatch.setattr(objstores.swift, "has_xattr_room",
+                        lambda directory, room: False)
     with pytest.raises(objstores.ServiceError, match="extended attributes"):
         server.choose_devices()
 
 
 def test_the_xattr_probe_leaves_nothing_behind(tmp_path):
-    assert objstores.has_xattr_room(tmp_path, 0) is True
-    objstores.has_xattr_room(tmp_path, objstores.SWIFT_XATTR_ROOM)
+    assert objstores.swift.has_xattr_room(tmp_path, 0) is True
+    objstores.swift.has_xattr_room(tmp_path, objstores.swift.XATTR_ROOM)
     assert list(tmp_path.iterdir()) == []
 
 

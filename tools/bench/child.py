@@ -1,6 +1,6 @@
 """One case's protect and restore, in a process of its own.
 
-The parent runs ``python -m karbor_volume_glance.bench --one-case JSON`` with
+The parent runs ``python -m tools.bench --one-case JSON`` with
 a :class:`CaseSpec` as JSON; this process protects the volume through
 :class:`~karbor_volume_glance.standalone.runner.Runner` with the real clients,
 restores the checkpoint, and prints one JSON line: both times, the new
@@ -14,7 +14,7 @@ For the ``incremental`` case the parent runs two children: one that only
 protects (``restore`` false), and, after changing the volume, one that
 protects with ``incremental`` and restores; that one also reports what the
 new backup's manifest says of it (``backup``: see
-:func:`~karbor_volume_glance.bench.incremental.backup_summary`).
+:func:`~tools.bench.incremental.backup_summary`).
 """
 
 import dataclasses
@@ -27,11 +27,11 @@ import types
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
-from karbor_volume_glance.bench.incremental import backup_summary
 from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.operations import metadata, sectionio
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
+from tools.bench.incremental import backup_summary
 
 _VMHWM = re.compile(r"^VmHWM:\s*(\d+)\s*kB\s*$", re.MULTILINE)
 

@@ -1,4 +1,4 @@
-"""Entry point of ``python -m karbor_volume_glance.bench``.
+"""Entry point of ``python -m tools.bench``.
 
 Without ``--one-case`` this is the parent (it runs every case, each in a child
 process); with it, a child that protects and restores one volume.
@@ -6,7 +6,7 @@ process); with it, a child that protects and restores one volume.
 
 import sys
 
-from karbor_volume_glance.bench import child, options, parent
+from tools.bench import child, options, parent
 
 
 def main(argv=None):

@@ -3,14 +3,15 @@ checkpoints go, and what the parent measures and removes there.
 
 A *site* is one kind of bank for the whole run: ``file`` is a directory in the
 work directory (one bank for every case, as the benchmark has always had);
-``s3`` is a SeaweedFS and ``swift`` a one-node Swift, each started once per run
-(:mod:`.objstores`). ``site.place(number)`` gives a case its *place*: the bank
-URL its child opens, the environment that child needs (the credentials, which
-never go into a URL or onto a command line), and the parent's side of it: the
-bank opened with the credentials, the bytes of the chunk objects a checkpoint
-stored, the raw write, and the removal of the place. For ``s3`` and ``swift``
-each case gets a bucket or container of its own, created before it runs and
-removed (with everything in it) after it, unless ``--keep``.
+``s3`` is a SeaweedFS and ``swift`` a one-node Swift, each started once per
+run (:mod:`karbor_volume_glance.testing.objstores`). ``site.place(number)``
+gives a case its *place*: the bank URL its child opens, the environment that
+child needs (the credentials, which never go into a URL or onto a command
+line), and the parent's side of it: the bank opened with the credentials, the
+bytes of the chunk objects a checkpoint stored, the raw write, and the removal
+of the place. For ``s3`` and ``swift`` each case gets a bucket or container of
+its own, created before it runs and removed (with everything in it) after it,
+unless ``--keep``.
 
 The raw write is measured against the case's own bank: for ``file``, files in
 a scratch directory written as the file bank writes them (:func:`.measure.raw_write`);
@@ -38,7 +39,8 @@ import uuid
 
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.bank.section import Bank
-from karbor_volume_glance.bench import measure, objstores
+from karbor_volume_glance.testing import objstores
+from tools.bench import measure
 
 #: The banks ``--bank`` takes; ``file`` is the default.
 BANKS = ("file", "s3", "swift")
@@ -168,11 +170,11 @@ class S3Site:
 
         self.server = server
         self.client = client or s3.build_client(
-            server.endpoint_url, objstores.REGION, objstores.S3_ACCESS_KEY,
-            objstores.S3_SECRET_KEY, max_attempts=ATTEMPTS)
+            server.endpoint_url, objstores.REGION, objstores.ACCESS_KEY,
+            objstores.SECRET_KEY, max_attempts=ATTEMPTS)
         self.env = aws_environment(os.environ if environ is None else environ,
-                                   objstores.S3_ACCESS_KEY,
-                                   objstores.S3_SECRET_KEY, objstores.REGION)
+                                   objstores.ACCESS_KEY,
+                                   objstores.SECRET_KEY, objstores.REGION)
 
     def place(self, number):
         bucket = place_name(number)
@@ -358,7 +360,8 @@ def start_sites(banks, workdir, stack, keep=False):
     ``stack`` (an ExitStack) to be stopped.
 
     The servers' data is under ``workdir`` (Swift's devices may go to
-    /dev/shm, see :mod:`.objstores`; kept there with ``keep``).
+    /dev/shm, see :mod:`karbor_volume_glance.testing.objstores.swift`; kept
+    there with ``keep``).
     """
     sites = {}
     for bank in banks:
@@ -369,8 +372,13 @@ def start_sites(banks, workdir, stack, keep=False):
                 os.path.join(workdir, "seaweedfs")))
             sites[bank] = S3Site(server)
         elif bank == "swift":
+            # no large object is written (the objects are at most
+            # backup_image_object_size, far below the Swift bank's threshold),
+            # so the devices can stay on the work directory's disk, beside the
+            # file bank and SeaweedFS's data: the banks are measured alike
             server = stack.enter_context(objstores.SwiftServer(
-                os.path.join(workdir, "swift"), keep_devices=keep))
+                os.path.join(workdir, "swift"), keep_devices=keep,
+                xattr_room=objstores.swift.PLAIN_XATTR_ROOM))
             sites[bank] = SwiftSite(server)
         else:
             raise ValueError(f"unknown bank {bank!r}")

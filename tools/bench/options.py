@@ -17,8 +17,8 @@ import itertools
 import re
 
 from karbor_volume_glance import conf
-from karbor_volume_glance.bench import banks, incremental
-from karbor_volume_glance.bench.patterns import PATTERNS
+from tools.bench import banks, incremental
+from tools.bench.patterns import PATTERNS
 
 KiB = 1024
 UNITS = {"": 1, "K": KiB, "M": KiB**2, "G": KiB**3, "T": KiB**4}
@@ -106,7 +106,7 @@ def parse_parallelisms(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m karbor_volume_glance.bench",
+        prog="python -m tools.bench",
         description="Measure protect and restore with the real clients through "
         "a local cloud (its own process) and a bank (a file bank, or S3 or "
         "Swift servers the benchmark starts on 127.0.0.1), next to the raw "

@@ -2,16 +2,16 @@
 
 The banks (:mod:`.banks`): a file bank in the work directory, and for
 ``--bank s3`` or ``swift`` a SeaweedFS or a Swift started once for the run
-(:mod:`.objstores`), with a bucket or container per case. For each case the
-parent makes the source volume, runs the child (protect and restore, bounded
-by the case's timeout) with the bank's URL and the environment it needs, then
-measures what the child left: the bytes stored in the bank, whether the
-restored volume's bytes equal the source's, and the raw read and write speeds
-for the same volume (the write into the case's bank's store). Unless
-``--keep`` names a directory, each case's checkpoints, volumes and bucket or
-container are deleted after it, and the work directory (cloud data, banks,
-servers' data) at the end; the local cloud's and the servers' processes are
-stopped whatever happens.
+(:mod:`karbor_volume_glance.testing.objstores`), with a bucket or container
+per case. For each case the parent makes the source volume, runs the child
+(protect and restore, bounded by the case's timeout) with the bank's URL and
+the environment it needs, then measures what the child left: the bytes stored
+in the bank, whether the restored volume's bytes equal the source's, and the
+raw read and write speeds for the same volume (the write into the case's
+bank's store). Unless ``--keep`` names a directory, each case's checkpoints,
+volumes and bucket or container are deleted after it, and the work directory
+(cloud data, banks, servers' data) at the end; the local cloud's and the
+servers' processes are stopped whatever happens.
 
 The ``incremental`` case (:mod:`.incremental`) runs two children on one
 volume of random data: the first only protects (the full backup); the parent
@@ -30,19 +30,19 @@ import tempfile
 import types
 
 from karbor_volume_glance import conf
-from karbor_volume_glance.bench import (
-    banks,
-    incremental,
-    measure,
-    objstores,
-    options,
-    report,
-)
-from karbor_volume_glance.bench.child import CaseSpec, parse_case_output
-from karbor_volume_glance.bench.cloudproc import ADMIN_CLOUD, LocalCloudProcess
 from karbor_volume_glance.cloud import facade, factory
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
+from karbor_volume_glance.testing import objstores
+from tools.bench import (
+    banks,
+    incremental,
+    measure,
+    options,
+    report,
+)
+from tools.bench.child import CaseSpec, parse_case_output
+from tools.bench.cloudproc import ADMIN_CLOUD, LocalCloudProcess
 
 #: Seconds any one HTTP call to the local cloud may take.
 API_TIMEOUT = 300
@@ -118,9 +118,13 @@ def take_incremental(result, full, second, full_checkpoint_id):
                   f"{full_checkpoint_id}")
 
 
+#: The checkout's root: where ``python -m tools.bench`` finds this package.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+
 def child_command(spec):
-    return [sys.executable, "-m", "karbor_volume_glance.bench",
-            "--one-case", spec.to_json()]
+    return [sys.executable, "-m", __package__, "--one-case", spec.to_json()]
 
 
 def run_child(spec, log_path, env=None):
@@ -131,7 +135,8 @@ def run_child(spec, log_path, env=None):
     try:
         completed = subprocess.run(child_command(spec), capture_output=True,
                                    text=True, timeout=spec.timeout,
-                                   stdin=subprocess.DEVNULL, env=env)
+                                   stdin=subprocess.DEVNULL, env=env,
+                                   cwd=CHECKOUT)
     except subprocess.TimeoutExpired as exc:
         _save_log(log_path, exc.stderr)
         return {"error": f"the case took more than {spec.timeout:g} s"}

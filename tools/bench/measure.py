@@ -20,8 +20,8 @@ import shutil
 import time
 
 from karbor_volume_glance.bank.file import OBJECTS_DIRECTORY
-from karbor_volume_glance.bench.patterns import pattern_pieces
 from karbor_volume_glance.datapath import IterableReader
+from tools.bench.patterns import pattern_pieces
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
