@@ -14,14 +14,15 @@ remains. Running it again is harmless. Nothing in the cloud is touched.
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import chunks
+from karbor_volume_glance.format import index as index_format
+from karbor_volume_glance.format.status import STATUS_KEY, BackupStatus, EntryStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
-    metadata,
     sectionio,
-    volume_index,
 )
 
 LOG = logging.getLogger(__name__)
@@ -35,10 +36,10 @@ class DeleteOperation(base.Operation):
         section = checkpoint.get_resource_bank_section(volume_id)
         events = self.events(context, checkpoint, volume_id, section)
         with events.reported():
-            events.start(bookkeeping.DELETING, **payload.from_manifest(
-                sectionio.read_optional(section, metadata.METADATA_KEY)))
+            events.start(BackupStatus.DELETING, **payload.from_manifest(
+                bookkeeping.read_manifest(section)))
             deleted = self._on_main(checkpoint, resource, section)
-            events.end(bookkeeping.DELETED)
+            events.end(BackupStatus.DELETED)
         return deleted
 
     def _on_main(self, checkpoint, resource, section):
@@ -48,31 +49,31 @@ class DeleteOperation(base.Operation):
                  getattr(checkpoint, "id", None))
         with bookkeeping.failure_reported(exceptions.DeleteFailed, resource,
                                           status=status):
-            status.set(bookkeeping.DELETING)
+            status.set(BackupStatus.DELETING)
             index = self.index(section, volume_id)
             deleted = self._delete(index, checkpoint.id, section)
-            status.set(bookkeeping.DELETED)
+            status.set(BackupStatus.DELETED)
         LOG.info("Deleted %d objects of the backup of volume %s", deleted, volume_id)
         return deleted
 
     def _delete(self, index, checkpoint_id, section):
         entry = index.get(checkpoint_id)
         if entry is not None:  # first: no protect may start relying on it
-            entry.status, entry.uses = volume_index.DELETING, {}
+            entry.status, entry.uses = EntryStatus.DELETING, {}
             index.put(entry)
         entries = index.entries()
-        needed = volume_index.needed(entries)
+        needed = index_format.needed(entries)
         keep = sorted(needed.get(checkpoint_id, ()))
-        kept = {datapath.chunk_name(i) for i in keep}
+        kept = {chunks.chunk_name(i) for i in keep}
         deleted = 0
         for key in sectionio.list_all(section):
-            if key != bookkeeping.STATUS_KEY and key not in kept:
+            if key != STATUS_KEY and key not in kept:
                 deleted += self._delete_object(section, key)
         if keep:
-            entry = entry or volume_index.Entry(
+            entry = entry or index_format.Entry(
                 checkpoint_id, index.volume_id, sectionio.prefix_of(section),
-                volume_index.RETAINED)
-            entry.status, entry.retains = volume_index.RETAINED, keep
+                EntryStatus.RETAINED)
+            entry.status, entry.retains = EntryStatus.RETAINED, keep
             index.put(entry)
             LOG.info("Kept %d chunks of checkpoint %s that other backups use",
                      len(keep), checkpoint_id)
@@ -84,13 +85,13 @@ class DeleteOperation(base.Operation):
         """Delete what earlier deletes kept and no live backup uses now."""
         deleted = 0
         for entry in entries:
-            if (entry.status != volume_index.RETAINED
+            if (entry.status != EntryStatus.RETAINED
                     or entry.checkpoint_id == deleting_id):
                 continue
             keep = sorted(needed.get(entry.checkpoint_id, ()))
-            kept = {datapath.chunk_name(i) for i in keep}
+            kept = {chunks.chunk_name(i) for i in keep}
             section = index.section_of(entry)
-            for key in sectionio.list_all(section, prefix="data_"):
+            for key in sectionio.list_all(section, prefix=chunks.CHUNK_PREFIX):
                 if key not in kept:
                     deleted += self._delete_object(section, key)
             if not keep:

@@ -33,14 +33,13 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.cloud import cleanup
+from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
     incremental,
-    metadata,
     placement,
-    sectionio,
 )
 
 LOG = logging.getLogger(__name__)
@@ -62,24 +61,24 @@ class RestoreOperation(base.Operation):
         events = self.events(context, checkpoint, volume_id, section)
         with events.reported():
             params = restore_parameters(parameters, checkpoint, volume_id)
-            events.start(bookkeeping.RESTORING)
+            events.start(BackupStatus.RESTORING)
             new_volume_id = self._on_main(checkpoint, resource, context, section,
                                           params, events, kwargs)
-            events.end(bookkeeping.AVAILABLE, new_volume_id=new_volume_id)
+            events.end(BackupStatus.AVAILABLE, new_volume_id=new_volume_id)
         return new_volume_id
 
     def _on_main(self, checkpoint, resource, context, section, params, events,
                  kwargs):
         volume_id = resource.id
         record = kwargs.get("restore")
-        bookkeeping.update_record(record, resource, bookkeeping.RESTORING)
+        bookkeeping.update_record(record, resource, BackupStatus.RESTORING)
         LOG.info("Restoring volume %s from checkpoint %s as %r", volume_id,
                  getattr(checkpoint, "id", None), params["restore_name"])
         with bookkeeping.failure_reported(exceptions.RestoreFailed, resource,
                                           record=record):
-            raw = sectionio.read_optional(section, metadata.METADATA_KEY)
+            raw = bookkeeping.read_manifest(section)
             events.update(**payload.from_manifest(raw))
-            backup = metadata.load_available(section, volume_id)
+            backup = bookkeeping.load_available(section, volume_id)
             sources = incremental.resolve_sources(self.index(section, volume_id),
                                                   backup)
             transfer = self.transfer(section, volume_id,
@@ -94,7 +93,7 @@ class RestoreOperation(base.Operation):
         new_resources = kwargs.get("new_resources")
         if new_resources is not None:
             new_resources[volume_id] = new_volume_id
-        bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
+        bookkeeping.update_record(record, resource, BackupStatus.AVAILABLE)
         LOG.info("Restored volume %s as volume %s", volume_id, new_volume_id)
         return new_volume_id
 

@@ -12,13 +12,12 @@ is touched.
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
+from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
     incremental,
-    metadata,
-    sectionio,
 )
 
 LOG = logging.getLogger(__name__)
@@ -33,10 +32,10 @@ class VerifyOperation(base.Operation):
         events = self.events(context, checkpoint, volume_id, section)
         with events.reported():
             params = schemas.validate(schemas.VERIFY_SCHEMA, parameters)
-            events.start("verifying")
+            events.start(BackupStatus.VERIFYING)
             result = self._verify(resource, section, params.get("deep", False),
                                   kwargs.get("verify"), events)
-            events.end(bookkeeping.AVAILABLE)
+            events.end(BackupStatus.AVAILABLE)
         return result
 
     def _verify(self, resource, section, deep, record, events):
@@ -44,14 +43,14 @@ class VerifyOperation(base.Operation):
         with bookkeeping.failure_reported(exceptions.VerifyFailed, resource,
                                           record=record):
             events.update(**payload.from_manifest(
-                sectionio.read_optional(section, metadata.METADATA_KEY)))
-            backup = metadata.load_available(section, volume_id)
+                bookkeeping.read_manifest(section)))
+            backup = bookkeeping.load_available(section, volume_id)
             sources = incremental.resolve_sources(self.index(section, volume_id),
                                                   backup)
             transfer = self.transfer(section, volume_id, sources=sources)
             transfer.check_present(backup)
             checked = _deep(transfer, backup) if deep else _shallow(transfer, backup)
-        bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
+        bookkeeping.update_record(record, resource, BackupStatus.AVAILABLE)
         LOG.info("Verified the backup of volume %s (%s): %d bytes checked",
                  volume_id, "deep" if deep else "stored sizes", checked)
         return {"deep": deep, "objects": len(backup.locations() or
