@@ -30,31 +30,25 @@ LOG = logging.getLogger(__name__)
 
 class DeleteOperation(base.Operation):
     name = "delete"
+    working = BackupStatus.DELETING
+    done = BackupStatus.DELETED
+    error = exceptions.DeleteFailed
+    tracks_section = True
 
-    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
-        events = self.events(context, checkpoint, volume_id, section)
-        with events.reported():
-            events.start(BackupStatus.DELETING, **payload.from_manifest(
-                bookkeeping.read_manifest(section)))
-            deleted = self._on_main(checkpoint, resource, section)
-            events.end(BackupStatus.DELETED)
-        return deleted
+    def start_fields(self, run):
+        return payload.from_manifest(bookkeeping.read_manifest(run.section))
 
-    def _on_main(self, checkpoint, resource, section):
-        volume_id = resource.id
-        status = bookkeeping.SectionStatus(section, volume_id)
-        LOG.info("Deleting the backup of volume %s from checkpoint %s", volume_id,
-                 getattr(checkpoint, "id", None))
-        with bookkeeping.failure_reported(exceptions.DeleteFailed, resource,
-                                          status=status):
-            status.set(BackupStatus.DELETING)
-            index = self.index(section, volume_id)
-            deleted = self._delete(index, checkpoint.id, section)
-            status.set(BackupStatus.DELETED)
-        LOG.info("Deleted %d objects of the backup of volume %s", deleted, volume_id)
-        return deleted
+    def started(self, run):
+        LOG.info("Deleting the backup of volume %s from checkpoint %s",
+                 run.volume_id, getattr(run.checkpoint, "id", None))
+
+    def steps(self, run):
+        index = self.index(run.section, run.volume_id)
+        return self._delete(index, run.checkpoint.id, run.section)
+
+    def finished(self, run, result):
+        LOG.info("Deleted %d objects of the backup of volume %s", result,
+                 run.volume_id)
 
     def _delete(self, index, checkpoint_id, section):
         entry = index.get(checkpoint_id)

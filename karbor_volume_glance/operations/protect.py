@@ -37,54 +37,45 @@ from karbor_volume_glance.format import index as index_format
 from karbor_volume_glance.format import manifest
 from karbor_volume_glance.format.status import BackupStatus, EntryStatus
 from karbor_volume_glance.notifications import payload
-from karbor_volume_glance.operations import (
-    base,
-    bookkeeping,
-    incremental,
-    sectionio,
-)
+from karbor_volume_glance.operations import base, incremental, sectionio
 
 LOG = logging.getLogger(__name__)
 
 
 class ProtectOperation(base.Operation):
     name = "protect"
+    working = BackupStatus.PROTECTING
+    error = exceptions.ProtectFailed
+    tracks_section = True
 
-    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
-        events = self.events(context, checkpoint, volume_id, section)
-        with events.reported():
-            params = schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
-            events.start(BackupStatus.PROTECTING,
-                         backup_name=params["backup_name"],
-                         description=params.get("description"),
-                         snapshot_id=params.get("snapshot_id"),
-                         service_metadata={"compression": params.get(
-                             "compression") or self._settings.compression})
-            result = self._on_main(checkpoint, resource, context, section,
-                                   params, events,
-                                   events.progress(kwargs.get("progress")))
-            events.end(BackupStatus.AVAILABLE, **payload.from_manifest(result))
-        return result
+    def validate(self, parameters, run):
+        return schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
 
-    def _on_main(self, checkpoint, resource, context, section, params, events,
-                 progress):
-        volume_id = resource.id
-        status = bookkeeping.SectionStatus(section, volume_id)
-        LOG.info("Protecting volume %s into checkpoint %s", volume_id,
-                 getattr(checkpoint, "id", None))
-        with bookkeeping.failure_reported(exceptions.ProtectFailed, resource,
-                                          status=status):
-            status.set(BackupStatus.PROTECTING)
-            result = self._protect(self.cloud(context), checkpoint.id, section,
-                                   volume_id, params, progress, events)
-            status.set(BackupStatus.AVAILABLE)
-        LOG.info("Protected volume %s: %d bytes in %d chunks%s", volume_id,
+    def start_fields(self, run):
+        params = run.params
+        return dict(backup_name=params["backup_name"],
+                    description=params.get("description"),
+                    snapshot_id=params.get("snapshot_id"),
+                    service_metadata={"compression": params.get(
+                        "compression") or self._settings.compression})
+
+    def started(self, run):
+        LOG.info("Protecting volume %s into checkpoint %s", run.volume_id,
+                 getattr(run.checkpoint, "id", None))
+
+    def steps(self, run):
+        return self._protect(self.cloud(run.context), run.checkpoint.id,
+                             run.section, run.volume_id, run.params,
+                             run.progress(), run.events)
+
+    def finished(self, run, result):
+        LOG.info("Protected volume %s: %d bytes in %d chunks%s", run.volume_id,
                  result["image_size"], result["chunks_num"],
                  f", incremental on checkpoint {result['parent_checkpoint_id']}"
                  if result["parent_checkpoint_id"] else "")
-        return result
+
+    def end_fields(self, run, result):
+        return payload.from_manifest(result)
 
     def _protect(self, cloud, checkpoint_id, section, volume_id, params,
                  progress=None, events=None):
