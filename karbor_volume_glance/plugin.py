@@ -15,11 +15,10 @@ from karbor_volume_glance import (
 )
 from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.operations import (
+    bookkeeping,
     delete,
-    metadata,
     protect,
     restore,
-    sectionio,
     verify,
 )
 
@@ -89,12 +88,12 @@ class VolumeGlanceProtectionPlugin:
         section = metadata_store
         if hasattr(metadata_store, "get_resource_bank_section"):
             section = metadata_store.get_resource_bank_section(resource.id)
-        raw = sectionio.read_optional(section, metadata.METADATA_KEY)
+        raw = bookkeeping.read_manifest(section)
         if not isinstance(raw, dict):
             return None
         info = {key: raw[key] for key in schemas.SAVED_INFO_SCHEMA["properties"]
                 if key in raw}
-        status = sectionio.read_optional(section, "status")
+        status = bookkeeping.SectionStatus(section, resource.id).get()
         if status is not None:
             info["status"] = status
         return info

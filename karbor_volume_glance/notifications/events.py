@@ -10,6 +10,7 @@ on the way, and ``progress`` is the callback its data transfer reports to.
 import contextlib
 import copy
 
+from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload as payloads
 from karbor_volume_glance.notifications.progress import ProgressThrottle
 
@@ -54,7 +55,7 @@ class OperationEvents:
         self.notifier.info(self.context, self.event_type("end"), self._message())
 
     def error(self, exc):
-        self.update(status="error")
+        self.update(status=BackupStatus.ERROR)
         self.notifier.error(self.context, self.event_type("error"),
                             self._message(fail_reason=payloads.fail_reason(exc)))
 

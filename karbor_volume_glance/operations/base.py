@@ -1,23 +1,80 @@
-"""What every operation shares: Karbor's four hooks and the operation's wiring.
+"""What every operation shares: Karbor's four hooks, the operation's wiring,
+and the skeleton of its work.
 
 Karbor runs an Operation's hooks in a taskflow graph: ``on_prepare_begin``,
 ``on_prepare_finish``, ``on_main``, ``on_complete``, each called with
 ``(checkpoint, resource, context, parameters, **kwargs)``. Our operations do
 their work in ``on_main``; the other hooks are there for Karbor's contract
 (duck-typed: Karbor's ``protection_plugin.Operation`` is never imported).
+
+``on_main`` is the same for every operation, in this order:
+
+1. **validate** the parameters (:meth:`Operation.validate`);
+2. send ``<operation>.start`` with :attr:`~Operation.working` and
+   :meth:`~Operation.start_fields`;
+3. mark the work started: the section's ``status`` (when
+   :attr:`~Operation.tracks_section`) or Karbor's record (when
+   :attr:`~Operation.marks_record`) gets :attr:`~Operation.working`;
+4. do the operation's **steps** (:meth:`Operation.steps`); any error there
+   goes where it belongs (the section's ``status`` and ``status_reason``,
+   Karbor's record: ``error``), is logged and raised as
+   :attr:`~Operation.error`;
+5. the section's ``status`` gets :attr:`~Operation.done`, then Karbor's
+   record;
+6. send ``<operation>.end`` with :attr:`~Operation.done` and
+   :meth:`~Operation.end_fields`.
+
+Any error from step 1 on sends ``<operation>.error`` and is raised.
 """
+
+import dataclasses
 
 from karbor_volume_glance import notifications, retry
 from karbor_volume_glance.cloud import facade
+from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
-from karbor_volume_glance.operations import transfer, volume_index
+from karbor_volume_glance.operations import bookkeeping, transfer, volume_index
+
+
+@dataclasses.dataclass
+class Run:
+    """One call of ``on_main``: what the operation's steps work with."""
+
+    checkpoint: object
+    resource: object
+    context: object
+    section: object
+    events: notifications.OperationEvents
+    kwargs: dict
+    params: dict | None = None
+
+    @property
+    def volume_id(self):
+        return self.resource.id
+
+    def progress(self):
+        """The transfer's progress callback: notifications, and Karbor's
+        ``progress`` keyword argument if given."""
+        return self.events.progress(self.kwargs.get("progress"))
 
 
 class Operation:
-    """Karbor's Operation interface with no-op hooks."""
+    """Karbor's Operation interface; ``on_main`` runs the operation's steps."""
 
     #: The operation's name in its notifications' event types.
     name = None
+    #: The status while it works: in ``.start``, and in the section or record.
+    working = None
+    #: The status once it is done: in ``.end``, and in the section or record.
+    done = BackupStatus.AVAILABLE
+    #: The error its failures are raised as: ``error(resource id, cause)``.
+    error = None
+    #: Whether the section's ``status`` follows the operation.
+    tracks_section = False
+    #: The keyword argument holding Karbor's record of the operation, if any.
+    record = None
+    #: Whether that record gets :attr:`working` when the work starts.
+    marks_record = False
 
     def __init__(self, settings, client_factory, notifier=None):
         self._settings = settings
@@ -59,7 +116,59 @@ class Operation:
         """Runs after all child resources' prepare hooks; nothing to do here."""
 
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
+        volume_id = resource.id
+        section = checkpoint.get_resource_bank_section(volume_id)
+        events = self.events(context, checkpoint, volume_id, section)
+        with events.reported():
+            run = Run(checkpoint, resource, context, section, events, kwargs)
+            run.params = self.validate(parameters, run)
+            events.start(self.working, **self.start_fields(run))
+            result = self._work(run)
+            events.end(self.done, **self.end_fields(run, result))
+        return result
+
+    def _work(self, run):
+        """Steps 3 to 5 of the module's docstring."""
+        status = (bookkeeping.SectionStatus(run.section, run.volume_id)
+                  if self.tracks_section else None)
+        record = run.kwargs.get(self.record) if self.record else None
+        if self.marks_record:
+            bookkeeping.update_record(record, run.resource, self.working)
+        self.started(run)
+        with bookkeeping.failure_reported(self.error, run.resource, status=status,
+                                          record=record):
+            if status is not None:
+                status.set(self.working)
+            result = self.steps(run)
+            if status is not None:
+                status.set(self.done)
+        bookkeeping.update_record(record, run.resource, self.done)
+        self.finished(run, result)
+        return result
+
+    # --- what each operation implements -----------------------------------
+
+    def validate(self, parameters, run):
+        """The checked parameters (``run.params`` from then on)."""
+        return parameters
+
+    def start_fields(self, run):
+        """The fields ``.start`` adds to the payload."""
+        return {}
+
+    def started(self, run):
+        """Called when the work starts (it logs)."""
+
+    def steps(self, run):
+        """The operation's work; its result is ``on_main``'s."""
         raise NotImplementedError
+
+    def finished(self, run, result):
+        """Called when the work is done and recorded (it logs)."""
+
+    def end_fields(self, run, result):
+        """The fields ``.end`` adds to the payload."""
+        return {}
 
     def on_complete(self, checkpoint, resource, context, parameters, **kwargs):
         """Runs after all dependent resources' hooks; nothing to do here."""

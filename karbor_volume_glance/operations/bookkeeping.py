@@ -1,29 +1,23 @@
 """Status bookkeeping: the resource section's ``status`` and Karbor's records.
 
 The bank section of a protected volume holds ``status`` (a plain string, as
-Karbor's plugins write it) and, after a failure, ``status_reason``. Karbor's
-restore and verify records get per-resource statuses; a record that fails to
-save is logged and never fails the operation.
+Karbor's plugins write it) and, after a failure, ``status_reason``
+(:mod:`karbor_volume_glance.format.status`). Karbor's restore and verify
+records get per-resource statuses; a record that fails to save is logged and
+never fails the operation. :func:`read_manifest` and :func:`load_available`
+read the section's manifest.
 """
 
 import contextlib
 
 from oslo_log import log as logging
 
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import manifest
+from karbor_volume_glance.format.status import REASON_KEY, STATUS_KEY, BackupStatus
 from karbor_volume_glance.operations import sectionio
 
 LOG = logging.getLogger(__name__)
-
-# The statuses of a resource's backup, as Karbor names them.
-PROTECTING = "protecting"
-AVAILABLE = "available"
-ERROR = "error"
-DELETING = "deleting"
-DELETED = "deleted"
-RESTORING = "restoring"
-
-STATUS_KEY = "status"
-REASON_KEY = "status_reason"
 
 
 def describe(exc):
@@ -51,7 +45,7 @@ class SectionStatus:
     def fail(self, exc):
         """Record ``error`` with the reason; a bank that fails too is only logged."""
         try:
-            self.set(ERROR, describe(exc))
+            self.set(BackupStatus.ERROR, describe(exc))
         except Exception as bank_exc:
             LOG.error(
                 "Could not record status error for volume %s: %s "
@@ -87,7 +81,20 @@ def failure_reported(error_class, resource, status=None, record=None):
     except Exception as exc:
         if status is not None:
             status.fail(exc)
-        update_record(record, resource, ERROR, describe(exc))
+        update_record(record, resource, BackupStatus.ERROR, describe(exc))
         LOG.error("%s of volume %s failed: %s", error_class.operation.capitalize(),
                   resource.id, describe(exc))
         raise error_class(resource.id, exc) from exc
+
+
+def read_manifest(section):
+    """The section's manifest as stored (None when there is none): unchecked."""
+    return sectionio.read_optional(section, manifest.METADATA_KEY)
+
+
+def load_available(section, volume_id):
+    """The checked manifest of an ``available`` backup, or an error saying why."""
+    status = SectionStatus(section, volume_id).get()
+    if status != BackupStatus.AVAILABLE:
+        raise exceptions.BackupNotAvailable(volume_id, status)
+    return manifest.parse(read_manifest(section), volume_id)

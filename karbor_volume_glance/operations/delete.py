@@ -14,14 +14,15 @@ remains. Running it again is harmless. Nothing in the cloud is touched.
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import chunks
+from karbor_volume_glance.format import index as index_format
+from karbor_volume_glance.format.status import STATUS_KEY, BackupStatus, EntryStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
-    metadata,
     sectionio,
-    volume_index,
 )
 
 LOG = logging.getLogger(__name__)
@@ -29,50 +30,44 @@ LOG = logging.getLogger(__name__)
 
 class DeleteOperation(base.Operation):
     name = "delete"
+    working = BackupStatus.DELETING
+    done = BackupStatus.DELETED
+    error = exceptions.DeleteFailed
+    tracks_section = True
 
-    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
-        events = self.events(context, checkpoint, volume_id, section)
-        with events.reported():
-            events.start(bookkeeping.DELETING, **payload.from_manifest(
-                sectionio.read_optional(section, metadata.METADATA_KEY)))
-            deleted = self._on_main(checkpoint, resource, section)
-            events.end(bookkeeping.DELETED)
-        return deleted
+    def start_fields(self, run):
+        return payload.from_manifest(bookkeeping.read_manifest(run.section))
 
-    def _on_main(self, checkpoint, resource, section):
-        volume_id = resource.id
-        status = bookkeeping.SectionStatus(section, volume_id)
-        LOG.info("Deleting the backup of volume %s from checkpoint %s", volume_id,
-                 getattr(checkpoint, "id", None))
-        with bookkeeping.failure_reported(exceptions.DeleteFailed, resource,
-                                          status=status):
-            status.set(bookkeeping.DELETING)
-            index = self.index(section, volume_id)
-            deleted = self._delete(index, checkpoint.id, section)
-            status.set(bookkeeping.DELETED)
-        LOG.info("Deleted %d objects of the backup of volume %s", deleted, volume_id)
-        return deleted
+    def started(self, run):
+        LOG.info("Deleting the backup of volume %s from checkpoint %s",
+                 run.volume_id, getattr(run.checkpoint, "id", None))
+
+    def steps(self, run):
+        index = self.index(run.section, run.volume_id)
+        return self._delete(index, run.checkpoint.id, run.section)
+
+    def finished(self, run, result):
+        LOG.info("Deleted %d objects of the backup of volume %s", result,
+                 run.volume_id)
 
     def _delete(self, index, checkpoint_id, section):
         entry = index.get(checkpoint_id)
         if entry is not None:  # first: no protect may start relying on it
-            entry.status, entry.uses = volume_index.DELETING, {}
+            entry.status, entry.uses = EntryStatus.DELETING, {}
             index.put(entry)
         entries = index.entries()
-        needed = volume_index.needed(entries)
+        needed = index_format.needed(entries)
         keep = sorted(needed.get(checkpoint_id, ()))
-        kept = {datapath.chunk_name(i) for i in keep}
+        kept = {chunks.chunk_name(i) for i in keep}
         deleted = 0
         for key in sectionio.list_all(section):
-            if key != bookkeeping.STATUS_KEY and key not in kept:
+            if key != STATUS_KEY and key not in kept:
                 deleted += self._delete_object(section, key)
         if keep:
-            entry = entry or volume_index.Entry(
+            entry = entry or index_format.Entry(
                 checkpoint_id, index.volume_id, sectionio.prefix_of(section),
-                volume_index.RETAINED)
-            entry.status, entry.retains = volume_index.RETAINED, keep
+                EntryStatus.RETAINED)
+            entry.status, entry.retains = EntryStatus.RETAINED, keep
             index.put(entry)
             LOG.info("Kept %d chunks of checkpoint %s that other backups use",
                      len(keep), checkpoint_id)
@@ -84,13 +79,13 @@ class DeleteOperation(base.Operation):
         """Delete what earlier deletes kept and no live backup uses now."""
         deleted = 0
         for entry in entries:
-            if (entry.status != volume_index.RETAINED
+            if (entry.status != EntryStatus.RETAINED
                     or entry.checkpoint_id == deleting_id):
                 continue
             keep = sorted(needed.get(entry.checkpoint_id, ()))
-            kept = {datapath.chunk_name(i) for i in keep}
+            kept = {chunks.chunk_name(i) for i in keep}
             section = index.section_of(entry)
-            for key in sectionio.list_all(section, prefix="data_"):
+            for key in sectionio.list_all(section, prefix=chunks.CHUNK_PREFIX):
                 if key not in kept:
                     deleted += self._delete_object(section, key)
             if not keep:

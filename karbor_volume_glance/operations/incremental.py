@@ -16,7 +16,9 @@ import dataclasses
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.operations import metadata, sectionio, volume_index
+from karbor_volume_glance.format import manifest
+from karbor_volume_glance.format.status import EntryStatus
+from karbor_volume_glance.operations import bookkeeping
 
 LOG = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class Lineage:
         if self.parent_id is None:
             return self
         entry = index.get(self.parent_id)
-        if entry is None or entry.status != volume_index.AVAILABLE:
+        if entry is None or entry.status != EntryStatus.AVAILABLE:
             status = "gone" if entry is None else entry.status
             return self.drop(f"the parent backup in checkpoint {self.parent_id} "
                              f"is {status} (deleted while this protect started)")
@@ -64,7 +66,7 @@ class Lineage:
 
     def sources_of(self, records):
         """The ``sources`` a manifest with ``records`` needs."""
-        used = metadata.references(records)
+        used = manifest.references(records)
         return {checkpoint_id: self.prefixes[checkpoint_id] for checkpoint_id in used}
 
 
@@ -77,7 +79,7 @@ def _named_parent(entries, named, volume_id, moment):
     if entry is None:
         raise _refuse(f"checkpoint {named} holds no backup of volume {volume_id} "
                       "in this bank")
-    if entry.status != volume_index.AVAILABLE:
+    if entry.status != EntryStatus.AVAILABLE:
         raise _refuse(f"the backup of volume {volume_id} in checkpoint {named} is "
                       f"{entry.status}, not available")
     if entry.moment is None or entry.moment >= moment:
@@ -88,7 +90,7 @@ def _named_parent(entries, named, volume_id, moment):
 
 
 def _latest_parent(entries, moment):
-    older = [e for e in entries if e.status == volume_index.AVAILABLE
+    older = [e for e in entries if e.status == EntryStatus.AVAILABLE
              and e.moment is not None and e.moment < moment]
     return max(older, key=lambda e: (e.moment, e.checkpoint_id), default=None)
 
@@ -108,8 +110,7 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id):
                                   "older than this one in this bank")
     section = index.section_of(entry)
     try:
-        parent = metadata.parse(sectionio.read_optional(section, metadata.METADATA_KEY),
-                                volume.id)
+        parent = manifest.parse(bookkeeping.read_manifest(section), volume.id)
         sections = resolve_sources(index, parent, entries)
     except exceptions.VolumeGlanceError as exc:
         if named:
@@ -128,17 +129,13 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id):
         return lineage.drop(f"the volume grew from {parent.volume_size} to "
                             f"{volume.size} GiB")
     parent_id = entry.checkpoint_id
-    uses = {source: set(indices) for source, indices in parent.references().items()}
-    uses.setdefault(parent_id, set()).update(
-        record.index for record in parent.chunks
-        if not record.zero and record.source is None)
     return Lineage(
         parent_id=parent_id,
         parent_moment=entry.moment,
-        records=tuple(record.referenced_from(parent_id) for record in parent.chunks),
+        records=parent.referenced_from(parent_id),
         sections={**sections, parent_id: section},
         prefixes={**parent.sources, parent_id: entry.section},
-        uses={source: sorted(indices) for source, indices in uses.items()},
+        uses=parent.data_uses(parent_id),
     )
 
 

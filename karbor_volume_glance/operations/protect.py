@@ -33,57 +33,49 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, schemas
 from karbor_volume_glance.cloud import cleanup, facade
+from karbor_volume_glance.format import index as index_format
+from karbor_volume_glance.format import manifest
+from karbor_volume_glance.format.status import BackupStatus, EntryStatus
 from karbor_volume_glance.notifications import payload
-from karbor_volume_glance.operations import (
-    base,
-    bookkeeping,
-    incremental,
-    metadata,
-    sectionio,
-    volume_index,
-)
+from karbor_volume_glance.operations import base, incremental, sectionio
 
 LOG = logging.getLogger(__name__)
 
 
 class ProtectOperation(base.Operation):
     name = "protect"
+    working = BackupStatus.PROTECTING
+    error = exceptions.ProtectFailed
+    tracks_section = True
 
-    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
-        events = self.events(context, checkpoint, volume_id, section)
-        with events.reported():
-            params = schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
-            events.start(bookkeeping.PROTECTING,
-                         backup_name=params["backup_name"],
-                         description=params.get("description"),
-                         snapshot_id=params.get("snapshot_id"),
-                         service_metadata={"compression": params.get(
-                             "compression") or self._settings.compression})
-            result = self._on_main(checkpoint, resource, context, section,
-                                   params, events,
-                                   events.progress(kwargs.get("progress")))
-            events.end(bookkeeping.AVAILABLE, **payload.from_manifest(result))
-        return result
+    def validate(self, parameters, run):
+        return schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
 
-    def _on_main(self, checkpoint, resource, context, section, params, events,
-                 progress):
-        volume_id = resource.id
-        status = bookkeeping.SectionStatus(section, volume_id)
-        LOG.info("Protecting volume %s into checkpoint %s", volume_id,
-                 getattr(checkpoint, "id", None))
-        with bookkeeping.failure_reported(exceptions.ProtectFailed, resource,
-                                          status=status):
-            status.set(bookkeeping.PROTECTING)
-            result = self._protect(self.cloud(context), checkpoint.id, section,
-                                   volume_id, params, progress, events)
-            status.set(bookkeeping.AVAILABLE)
-        LOG.info("Protected volume %s: %d bytes in %d chunks%s", volume_id,
+    def start_fields(self, run):
+        params = run.params
+        return dict(backup_name=params["backup_name"],
+                    description=params.get("description"),
+                    snapshot_id=params.get("snapshot_id"),
+                    service_metadata={"compression": params.get(
+                        "compression") or self._settings.compression})
+
+    def started(self, run):
+        LOG.info("Protecting volume %s into checkpoint %s", run.volume_id,
+                 getattr(run.checkpoint, "id", None))
+
+    def steps(self, run):
+        return self._protect(self.cloud(run.context), run.checkpoint.id,
+                             run.section, run.volume_id, run.params,
+                             run.progress(), run.events)
+
+    def finished(self, run, result):
+        LOG.info("Protected volume %s: %d bytes in %d chunks%s", run.volume_id,
                  result["image_size"], result["chunks_num"],
                  f", incremental on checkpoint {result['parent_checkpoint_id']}"
                  if result["parent_checkpoint_id"] else "")
-        return result
+
+    def end_fields(self, run, result):
+        return payload.from_manifest(result)
 
     def _protect(self, cloud, checkpoint_id, section, volume_id, params,
                  progress=None, events=None):
@@ -102,9 +94,9 @@ class ProtectOperation(base.Operation):
         lineage = incremental.plan(
             index, params, volume, chunk_size,
             snapshot.created_at if snapshot else _now(), checkpoint_id)
-        entry = volume_index.Entry(
+        entry = index_format.Entry(
             checkpoint_id, volume_id, sectionio.prefix_of(section),
-            volume_index.PROTECTING, chunk_size=chunk_size,
+            EntryStatus.PROTECTING, chunk_size=chunk_size,
             parent_checkpoint_id=lineage.parent_id, uses=lineage.uses)
         index.put(entry)  # before relying on the parent's chunks
         try:
@@ -112,7 +104,7 @@ class ProtectOperation(base.Operation):
                                             params, progress, index, entry,
                                             lineage.confirm(index), started_at)
         except BaseException:
-            entry.status, entry.uses = volume_index.ERROR, {}
+            entry.status, entry.uses = EntryStatus.ERROR, {}
             try:
                 index.put(entry)
             except Exception:
@@ -146,21 +138,21 @@ class ProtectOperation(base.Operation):
         }
         if temps.failures:
             extra["leftovers"] = [leftover.to_dict() for leftover in temps.failures]
-        result = metadata.build(volume, params, chunk_size, algorithm, records,
+        result = manifest.build(volume, params, chunk_size, algorithm, records,
                                 digest, image_info, extra,
                                 sources=lineage.sources_of(records))
         current = index.get(entry.checkpoint_id)
-        if current is None or current.status != volume_index.PROTECTING:
+        if current is None or current.status != EntryStatus.PROTECTING:
             raise exceptions.InvalidBackupMetadata(
                 volume_id, f"the index entry of checkpoint {entry.checkpoint_id} "
                 f"is {current.status if current else 'gone'}: the backup was "
                 "deleted while it was being made")
-        self.bank_call(section.update_object, metadata.METADATA_KEY, result,
+        self.bank_call(section.update_object, manifest.METADATA_KEY, result,
                        what=f"writing the manifest of volume {volume_id}")
-        entry.status = volume_index.AVAILABLE
+        entry.status = EntryStatus.AVAILABLE
         entry.data_timestamp = result["data_timestamp"]
         entry.parent_checkpoint_id = lineage.parent_id
-        entry.uses = metadata.references(records)
+        entry.uses = manifest.references(records)
         index.put(entry)
         return result
 

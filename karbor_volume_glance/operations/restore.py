@@ -33,14 +33,13 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.cloud import cleanup
+from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
     incremental,
-    metadata,
     placement,
-    sectionio,
 )
 
 LOG = logging.getLogger(__name__)
@@ -55,48 +54,41 @@ def restore_parameters(parameters, checkpoint, volume_id):
 
 class RestoreOperation(base.Operation):
     name = "restore"
+    working = BackupStatus.RESTORING
+    error = exceptions.RestoreFailed
+    record = "restore"
+    marks_record = True
 
-    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
-        events = self.events(context, checkpoint, volume_id, section)
-        with events.reported():
-            params = restore_parameters(parameters, checkpoint, volume_id)
-            events.start(bookkeeping.RESTORING)
-            new_volume_id = self._on_main(checkpoint, resource, context, section,
-                                          params, events, kwargs)
-            events.end(bookkeeping.AVAILABLE, new_volume_id=new_volume_id)
-        return new_volume_id
+    def validate(self, parameters, run):
+        return restore_parameters(parameters, run.checkpoint, run.volume_id)
 
-    def _on_main(self, checkpoint, resource, context, section, params, events,
-                 kwargs):
-        volume_id = resource.id
-        record = kwargs.get("restore")
-        bookkeeping.update_record(record, resource, bookkeeping.RESTORING)
-        LOG.info("Restoring volume %s from checkpoint %s as %r", volume_id,
-                 getattr(checkpoint, "id", None), params["restore_name"])
-        with bookkeeping.failure_reported(exceptions.RestoreFailed, resource,
-                                          record=record):
-            raw = sectionio.read_optional(section, metadata.METADATA_KEY)
-            events.update(**payload.from_manifest(raw))
-            backup = metadata.load_available(section, volume_id)
-            sources = incremental.resolve_sources(self.index(section, volume_id),
-                                                  backup)
-            transfer = self.transfer(section, volume_id,
-                                     events.progress(kwargs.get("progress")),
-                                     sources)
-            transfer.check_present(backup)
-            cloud = self.cloud(context)
-            new_volume_id = self._restore(cloud, transfer, backup, params)
-            placement.place_restored_volume(
-                cloud, self.notifier, context, params, volume_id,
-                new_volume_id, copy.deepcopy(events.payload))
-        new_resources = kwargs.get("new_resources")
+    def started(self, run):
+        LOG.info("Restoring volume %s from checkpoint %s as %r", run.volume_id,
+                 getattr(run.checkpoint, "id", None), run.params["restore_name"])
+
+    def steps(self, run):
+        volume_id, section, events = run.volume_id, run.section, run.events
+        events.update(**payload.from_manifest(bookkeeping.read_manifest(section)))
+        backup = bookkeeping.load_available(section, volume_id)
+        sources = incremental.resolve_sources(self.index(section, volume_id),
+                                              backup)
+        transfer = self.transfer(section, volume_id, run.progress(), sources)
+        transfer.check_present(backup)
+        cloud = self.cloud(run.context)
+        new_volume_id = self._restore(cloud, transfer, backup, run.params)
+        placement.place_restored_volume(
+            cloud, self.notifier, run.context, run.params, volume_id,
+            new_volume_id, copy.deepcopy(events.payload))
+        new_resources = run.kwargs.get("new_resources")
         if new_resources is not None:
             new_resources[volume_id] = new_volume_id
-        bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
-        LOG.info("Restored volume %s as volume %s", volume_id, new_volume_id)
         return new_volume_id
+
+    def finished(self, run, result):
+        LOG.info("Restored volume %s as volume %s", run.volume_id, result)
+
+    def end_fields(self, run, result):
+        return {"new_volume_id": result}
 
     def _restore(self, cloud, transfer, backup, params):
         volume_id = backup.volume_id

@@ -1,8 +1,9 @@
 """Moving backup data between a stream and a bank section, chunk by chunk.
 
-The glue between the data path (:mod:`karbor_volume_glance.datapath`) and the
-bank. :func:`save_stream` cuts a stream into chunks and, ``parallelism`` at a
-time, hashes, compresses and stores them; :func:`read_verified` fetches,
+The glue between the data path (:mod:`karbor_volume_glance.datapath`), the
+chunk encoding (:mod:`karbor_volume_glance.format.chunks`) and the bank.
+:func:`save_stream` cuts a stream into chunks and, ``parallelism`` at a time,
+hashes, compresses and stores them; :func:`read_verified` fetches,
 decompresses and checks chunks ``parallelism`` ahead and yields their plain
 bytes in order. Memory stays about ``parallelism`` chunks either way (three
 chunks per worker for an incremental: the new chunk, its base and the delta).
@@ -23,6 +24,7 @@ import functools
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance.format import chunks
 from karbor_volume_glance.operations import sectionio
 
 LOG = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ class Transfer:
         """
         digest = datapath.StreamDigest()
 
-        def chunks():
+        def numbered():
             # the whole stream's hashes must see chunks in order, so one
             # thread computes them, one chunk behind the download
             offset, hashing = 0, None
@@ -79,7 +81,7 @@ class Transfer:
 
         store = functools.partial(self._store, algorithm, previous or ())
         records = []
-        for record in datapath.ordered_map(store, chunks(), self.parallelism):
+        for record in datapath.ordered_map(store, numbered(), self.parallelism):
             records.append(record)
             self._report(record.offset + record.length, total)
         return records, digest
@@ -95,17 +97,17 @@ class Transfer:
     def _encode(self, algorithm, previous, index, offset, data):
         """The chunk's record and the bytes to store (None: nothing to store)."""
         parent = previous[index] if index < len(previous) else None
-        if parent is None or datapath.is_zero(data):
-            return datapath.encode(index, offset, data, algorithm)
-        sha256 = datapath.sha256_of(data)
+        if parent is None or chunks.is_zero(data):
+            return chunks.encode(index, offset, data, algorithm)
+        sha256 = chunks.sha256_of(data)
         if parent.length == len(data) and parent.sha256 == sha256:
             return parent, None  # unchanged: the parent's record, where it lives
         if parent.zero or parent.length != len(data):
-            return datapath.encode(index, offset, data, algorithm, sha256)
+            return chunks.encode(index, offset, data, algorithm, sha256)
         base = parent.base_record() if parent.is_delta else parent
-        delta = datapath.encode_delta(index, offset, data, sha256, base.as_base(),
+        delta = chunks.encode_delta(index, offset, data, sha256, base.as_base(),
                                       self._fetch(base), algorithm)
-        return delta or datapath.encode(index, offset, data, algorithm, sha256)
+        return delta or chunks.encode(index, offset, data, algorithm, sha256)
 
     def check_present(self, backup):
         """Raise ChunkIntegrityError for the first object the backup needs
@@ -119,7 +121,7 @@ class Transfer:
         for source, name in needed:
             if source not in listed:
                 listed[source] = set(sectionio.list_all(
-                    self._section_of(source), prefix="data_"))
+                    self._section_of(source), prefix=chunks.CHUNK_PREFIX))
             if name not in listed[source]:
                 raise exceptions.ChunkIntegrityError(
                     _label(name, source), "is missing from the bank")
@@ -146,7 +148,7 @@ class Transfer:
         """``record``'s verified plain bytes; errors name where it lives."""
         stored = self._get(record.object, record.source)
         try:
-            return datapath.decode(record, stored, base_data)
+            return chunks.decode(record, stored, base_data)
         except exceptions.ChunkIntegrityError as exc:
             if record.source is None:
                 raise
@@ -155,7 +157,7 @@ class Transfer:
 
     def _fetch(self, record):
         if record.zero:
-            return datapath.decode(record, None)
+            return chunks.decode(record, None)
         if record.is_delta:
             return self._decode(record, self._decode(record.base_record()))
         return self._decode(record)
@@ -185,7 +187,7 @@ class Transfer:
             source, record = location
             stored = self._get(record.object, source)
             try:
-                return len(datapath.check_stored(record, stored))
+                return len(chunks.check_stored(record, stored))
             except exceptions.ChunkIntegrityError as exc:
                 raise exceptions.ChunkIntegrityError(
                     _label(record.object, source), exc.reason) from exc

@@ -12,13 +12,12 @@ is touched.
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
+from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
     base,
     bookkeeping,
     incremental,
-    metadata,
-    sectionio,
 )
 
 LOG = logging.getLogger(__name__)
@@ -26,37 +25,31 @@ LOG = logging.getLogger(__name__)
 
 class VerifyOperation(base.Operation):
     name = "verify"
+    working = BackupStatus.VERIFYING
+    error = exceptions.VerifyFailed
+    record = "verify"
 
-    def on_main(self, checkpoint, resource, context, parameters, **kwargs):
-        volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
-        events = self.events(context, checkpoint, volume_id, section)
-        with events.reported():
-            params = schemas.validate(schemas.VERIFY_SCHEMA, parameters)
-            events.start("verifying")
-            result = self._verify(resource, section, params.get("deep", False),
-                                  kwargs.get("verify"), events)
-            events.end(bookkeeping.AVAILABLE)
-        return result
+    def validate(self, parameters, run):
+        return schemas.validate(schemas.VERIFY_SCHEMA, parameters)
 
-    def _verify(self, resource, section, deep, record, events):
-        volume_id = resource.id
-        with bookkeeping.failure_reported(exceptions.VerifyFailed, resource,
-                                          record=record):
-            events.update(**payload.from_manifest(
-                sectionio.read_optional(section, metadata.METADATA_KEY)))
-            backup = metadata.load_available(section, volume_id)
-            sources = incremental.resolve_sources(self.index(section, volume_id),
-                                                  backup)
-            transfer = self.transfer(section, volume_id, sources=sources)
-            transfer.check_present(backup)
-            checked = _deep(transfer, backup) if deep else _shallow(transfer, backup)
-        bookkeeping.update_record(record, resource, bookkeeping.AVAILABLE)
-        LOG.info("Verified the backup of volume %s (%s): %d bytes checked",
-                 volume_id, "deep" if deep else "stored sizes", checked)
+    def steps(self, run):
+        volume_id, section = run.volume_id, run.section
+        deep = run.params.get("deep", False)
+        run.events.update(**payload.from_manifest(bookkeeping.read_manifest(section)))
+        backup = bookkeeping.load_available(section, volume_id)
+        sources = incremental.resolve_sources(self.index(section, volume_id),
+                                              backup)
+        transfer = self.transfer(section, volume_id, sources=sources)
+        transfer.check_present(backup)
+        checked = _deep(transfer, backup) if deep else _shallow(transfer, backup)
         return {"deep": deep, "objects": len(backup.locations() or
                                              backup.stored_objects()),
                 "bytes": checked}
+
+    def finished(self, run, result):
+        LOG.info("Verified the backup of volume %s (%s): %d bytes checked",
+                 run.volume_id, "deep" if result["deep"] else "stored sizes",
+                 result["bytes"])
 
 
 def _shallow(transfer, backup):

@@ -19,6 +19,8 @@ import datetime
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import checkpoint as record_format
+from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.operations import sectionio
 from karbor_volume_glance.plans.errors import PlanError
 
@@ -72,9 +74,10 @@ def order_key(checkpoint):
 
 def checkpoints(store, plan):
     """The plan's listed checkpoints in ``store``, oldest first."""
-    indices = store.bank.get_sub_section("/indices/")
-    ids = {key.rsplit("@", 1)[1]
-           for key in sectionio.list_all(indices, prefix=f"by-plan/{plan.id}/")}
+    indices = store.bank.get_sub_section(record_format.INDICES_ROOT)
+    ids = {record_format.parse_index_key(key)[1]
+           for key in sectionio.list_all(indices,
+                                         prefix=record_format.plan_prefix(plan.id))}
     found = []
     for checkpoint_id in ids:
         try:
@@ -87,7 +90,8 @@ def checkpoints(store, plan):
 
 def latest_available(store, plan):
     """The id of the plan's newest ``available`` checkpoint; PlanError if none."""
-    available = [c for c in checkpoints(store, plan) if c.status == "available"]
+    available = [c for c in checkpoints(store, plan)
+                 if c.status == CheckpointStatus.AVAILABLE]
     if not available:
         raise PlanError(f"plan {plan.name!r} has no available checkpoint",
                         plan.source)

@@ -30,17 +30,18 @@ import datetime
 
 from oslo_log import log as logging
 
+from karbor_volume_glance.format.status import BackupStatus, CheckpointStatus
 from karbor_volume_glance.plans import catalog, engine, progress
 from karbor_volume_glance.plans.errors import PlanError
 from karbor_volume_glance.plans.results import PlanResult
-from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.resources import volume_resource
 from karbor_volume_glance.standalone.runner import Outcome
 
 LOG = logging.getLogger(__name__)
 
-RESUMABLE = (cps.ERROR, cps.PROTECTING, cps.AVAILABLE)
+RESUMABLE = (CheckpointStatus.ERROR, CheckpointStatus.PROTECTING,
+             CheckpointStatus.AVAILABLE)
 #: extra_info's record of a run that failed outside the volumes.
 FLOW_FAILURE = "flow_failure"
 
@@ -59,7 +60,7 @@ def protect(runner, plan, site, resume=None, parallelism=None, now=None):
     else:
         checkpoint = runner.checkpoint(resume)
         todo, kept = _unfinished(runner, plan, site, checkpoint)
-        if not todo and checkpoint.status == cps.AVAILABLE:
+        if not todo and checkpoint.status == CheckpointStatus.AVAILABLE:
             return _result(plan, site, checkpoint, [], kept)
     parameters = plan.protect_parameters(todo)
     report = progress.serialized(runner.progress)
@@ -112,7 +113,7 @@ def _unfinished(runner, plan, site, checkpoint):
     todo, kept = [], []
     for resource in checkpoint.resources:
         info = runner.plugin.get_saved_info(checkpoint, resource) or {}
-        (kept if info.get("status") == cps.AVAILABLE else todo).append(
+        (kept if info.get("status") == BackupStatus.AVAILABLE else todo).append(
             resource.id)
     plan.protect_parameters(todo)  # every volume to redo must be in the plan
     return todo, kept
@@ -129,7 +130,7 @@ def _extra_info(checkpoint):
 def _begin(checkpoint):
     info = _extra_info(checkpoint)[catalog.PLAN_INFO]
     info["runs"] = int(info.get("runs") or 0) + 1
-    checkpoint.set_status(cps.PROTECTING)
+    checkpoint.set_status(CheckpointStatus.PROTECTING)
 
 
 def _finish(checkpoint, outcomes):
@@ -141,7 +142,8 @@ def _finish(checkpoint, outcomes):
     extra.pop(FLOW_FAILURE, None)
     if failed:
         extra[catalog.FAILED_VOLUMES] = failed
-    checkpoint.set_status(cps.ERROR if failed else cps.AVAILABLE)
+    checkpoint.set_status(CheckpointStatus.ERROR if failed
+                          else CheckpointStatus.AVAILABLE)
 
 
 def _abort(checkpoint, failures):
@@ -150,7 +152,7 @@ def _abort(checkpoint, failures):
         reasons = {name: str(failure.exception)
                    for name, failure in dict(failures).items()}
         _extra_info(checkpoint)[FLOW_FAILURE] = reasons or "interrupted"
-        checkpoint.set_status(cps.ERROR)
+        checkpoint.set_status(CheckpointStatus.ERROR)
     except Exception:
         LOG.exception("Could not mark checkpoint %s error", checkpoint.id)
 

@@ -12,17 +12,17 @@ plan's newest available checkpoint. Nothing in the bank changes.
 
 from oslo_log import log as logging
 
+from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.plans import catalog, engine, progress
 from karbor_volume_glance.plans.errors import PlanError
 from karbor_volume_glance.plans.results import PlanResult
-from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.records import OperationRecord
 
 LOG = logging.getLogger(__name__)
 
 LATEST = "latest"
-RESTORABLE = (cps.AVAILABLE, cps.ERROR)
+RESTORABLE = (CheckpointStatus.AVAILABLE, CheckpointStatus.ERROR)
 
 
 def restore(runner, plan, site, checkpoint_id, parallelism=None):

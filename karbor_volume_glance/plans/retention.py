@@ -22,12 +22,12 @@ no cloud is needed. With ``dry_run`` nothing is deleted (nor probed).
 
 import dataclasses
 
+from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.plans import catalog
 from karbor_volume_glance.plans.errors import PlanError
-from karbor_volume_glance.standalone import checkpoints as cps
 
-FAILED = (cps.ERROR, cps.ERROR_DELETING)
-IN_PROGRESS = (cps.PROTECTING, cps.DELETING)
+FAILED = (CheckpointStatus.ERROR, CheckpointStatus.ERROR_DELETING)
+IN_PROGRESS = (CheckpointStatus.PROTECTING, CheckpointStatus.DELETING)
 
 
 @dataclasses.dataclass
@@ -43,13 +43,13 @@ def select(checkpoints, keep):
     """Split ``checkpoints`` (oldest first) as the module docstring says."""
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
         raise PlanError(f"--keep must be at least 1, got {keep!r}")
-    available = [c for c in checkpoints if c.status == cps.AVAILABLE]
+    available = [c for c in checkpoints if c.status == CheckpointStatus.AVAILABLE]
     kept = available[-keep:]
     newest = available[-1] if available else None
     newest_key = catalog.order_key(newest) if newest else None
     selection = Selection([], [], [])
     for checkpoint in checkpoints:
-        if checkpoint.status == cps.AVAILABLE:
+        if checkpoint.status == CheckpointStatus.AVAILABLE:
             if checkpoint in kept:
                 selection.keep.append(checkpoint)
             else:

@@ -12,7 +12,8 @@ import dataclasses
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
-from karbor_volume_glance.operations import metadata, sectionio
+from karbor_volume_glance.format.status import CheckpointStatus
+from karbor_volume_glance.operations import bookkeeping
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.records import OperationRecord
@@ -135,7 +136,8 @@ class Runner:
         result = self._each("get_protect_operation", checkpoint, resources,
                             parameters)
         checkpoint.index["extra_info"] = _failure_info(result)
-        checkpoint.set_status(cps.AVAILABLE if result.ok else cps.ERROR)
+        checkpoint.set_status(CheckpointStatus.AVAILABLE if result.ok
+                              else CheckpointStatus.ERROR)
         return result
 
     def restore(self, checkpoint_id, parameters):
@@ -161,14 +163,14 @@ class Runner:
         ``error-deleting``, and deleting again retries it.
         """
         checkpoint = self.checkpoint(checkpoint_id)
-        checkpoint.set_status(cps.DELETING)
+        checkpoint.set_status(CheckpointStatus.DELETING)
         result = self._each("get_delete_operation", checkpoint,
                             checkpoint.resources, {})
         if result.ok:
-            checkpoint.set_status(cps.DELETED)
+            checkpoint.set_status(CheckpointStatus.DELETED)
             self.store.remove_indices(checkpoint)
         else:
-            checkpoint.set_status(cps.ERROR_DELETING)
+            checkpoint.set_status(CheckpointStatus.ERROR_DELETING)
         return result
 
     def list(self, all_projects=False):
@@ -190,8 +192,7 @@ class Runner:
     def _volume_info(self, checkpoint, resource):
         info = self.plugin.get_saved_info(checkpoint, resource) or {"status": None}
         section = checkpoint.get_resource_bank_section(resource.id)
-        info.update(backup_details(
-            sectionio.read_optional(section, metadata.METADATA_KEY)))
+        info.update(backup_details(bookkeeping.read_manifest(section)))
         return info
 
 

@@ -7,7 +7,7 @@ import zlib
 import pytest
 
 from karbor_volume_glance import datapath, exceptions
-from karbor_volume_glance.datapath import compression
+from karbor_volume_glance.format import chunks, compression
 
 MiB = 1024 * 1024
 TEXT = b"".join(b"line %d of a compressible log file\n" % i for i in range(40000))
@@ -18,32 +18,32 @@ TEXT = b"".join(b"line %d of a compressible log file\n" % i for i in range(40000
                                   os.urandom(1000) + bytes(MiB)],
                          ids=["one byte", "text", "random", "random then zeros"])
 def test_every_chunk_round_trips(algorithm, data):
-    record, stored = datapath.encode(3, 3 * MiB, data, algorithm)
+    record, stored = chunks.encode(3, 3 * MiB, data, algorithm)
     assert record.sha256 == hashlib.sha256(data).hexdigest()
-    assert datapath.decode(record, stored) == data
+    assert chunks.decode(record, stored) == data
     assert record.stored_size == len(stored)
 
 
 def test_zero_chunks_are_recorded_not_stored():
-    record, stored = datapath.encode(0, 0, bytes(MiB), "zstd")
+    record, stored = chunks.encode(0, 0, bytes(MiB), "zstd")
     assert stored is None
     assert record.zero and record.object is None
     assert record.sha256 == hashlib.sha256(bytes(MiB)).hexdigest()
     assert record.to_dict() == {"index": 0, "offset": 0, "length": MiB,
                                 "sha256": record.sha256, "zero": True}
-    assert datapath.decode(record, None) == bytes(MiB)
+    assert chunks.decode(record, None) == bytes(MiB)
 
 
 def test_a_single_non_zero_byte_is_not_a_zero_chunk():
     data = bytearray(MiB)
     data[-1] = 1
-    record, stored = datapath.encode(0, 0, bytes(data), "none")
+    record, stored = chunks.encode(0, 0, bytes(data), "none")
     assert not record.zero and stored == bytes(data)
 
 
 @pytest.mark.parametrize("algorithm", ["zlib", "zstd"])
 def test_compressible_chunks_are_compressed(algorithm):
-    record, stored = datapath.encode(0, 0, TEXT[:MiB], algorithm)
+    record, stored = chunks.encode(0, 0, TEXT[:MiB], algorithm)
     assert record.compression == algorithm
     assert len(stored) < MiB / 3
 
@@ -51,7 +51,7 @@ def test_compressible_chunks_are_compressed(algorithm):
 @pytest.mark.parametrize("algorithm", ["zlib", "zstd"])
 def test_chunks_that_do_not_shrink_are_stored_plain(algorithm):
     data = os.urandom(MiB)
-    record, stored = datapath.encode(0, 0, data, algorithm)
+    record, stored = chunks.encode(0, 0, data, algorithm)
     assert record.compression == "none"
     assert stored is data  # not even copied
 
@@ -64,20 +64,20 @@ def test_a_random_start_skips_compressing_the_rest():
 
 @pytest.mark.parametrize("algorithm", ["zlib", "zstd"])
 def test_damaged_compressed_chunks_are_named(algorithm):
-    record, stored = datapath.encode(4, 4 * MiB, TEXT[:MiB], algorithm)
+    record, stored = chunks.encode(4, 4 * MiB, TEXT[:MiB], algorithm)
     damaged = bytearray(stored)
     damaged[len(damaged) // 2] ^= 0xFF
     with pytest.raises(exceptions.ChunkIntegrityError) as info:
-        datapath.decode(record, bytes(damaged))
+        chunks.decode(record, bytes(damaged))
     assert info.value.chunk == "data_5"
 
 
 def test_a_chunk_inflating_past_its_length_is_refused():
     bomb = zlib.compress(bytes(10 * MiB))
-    record = datapath.ChunkRecord(0, 0, MiB, "0" * 64, object="data_1",
+    record = chunks.ChunkRecord(0, 0, MiB, "0" * 64, object="data_1",
                                   stored_size=len(bomb), compression="zlib")
     with pytest.raises(exceptions.ChunkIntegrityError, match="data_1"):
-        datapath.decode(record, bomb)
+        chunks.decode(record, bomb)
 
 
 def test_ordered_map_keeps_order_and_bounds_work_in_flight():

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance.format import chunks
 
 
 @pytest.mark.parametrize("total", [0, 1, 9, 10, 11, 100, 1000])
@@ -51,14 +52,14 @@ def test_stream_digest_matches_hashlib():
 
 
 def test_chunk_names_follow_karbor():
-    assert datapath.chunk_name(0) == "data_1"
-    record, _ = datapath.encode(9, 9 * 10, b"abc", "none")
+    assert chunks.chunk_name(0) == "data_1"
+    record, _ = chunks.encode(9, 9 * 10, b"abc", "none")
     assert (record.name, record.object) == ("data_10", "data_10")
 
 
 def test_check_accepts_the_recorded_bytes():
-    record, _ = datapath.encode(0, 0, b"hello", "none")
-    assert datapath.check(record, b"hello") == b"hello"
+    record, _ = chunks.encode(0, 0, b"hello", "none")
+    assert chunks.check(record, b"hello") == b"hello"
 
 
 @pytest.mark.parametrize(
@@ -71,9 +72,9 @@ def test_check_accepts_the_recorded_bytes():
     ],
 )
 def test_decode_names_the_chunk_and_the_fault(stored, words):
-    record, _ = datapath.encode(2, 20, b"hello", "none")
+    record, _ = chunks.encode(2, 20, b"hello", "none")
     with pytest.raises(exceptions.ChunkIntegrityError) as info:
-        datapath.decode(record, stored)
+        chunks.decode(record, stored)
     assert info.value.chunk == "data_3"
     assert str(info.value).startswith("chunk data_3: ")
     assert words in str(info.value)

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.plans import (
     PlanError,
     catalog,
@@ -176,7 +177,7 @@ def test_resuming_a_killed_run_redoes_the_unfinished_volumes(runner, plugin,
     result = protection.protect(runner, plan, plan.site("site-a"))
     checkpoint = runner.checkpoint(result.checkpoint_id)
     # what a run killed while at the second volume leaves in the bank
-    checkpoint.set_status(cps.PROTECTING)
+    checkpoint.set_status(CheckpointStatus.PROTECTING)
     checkpoint.get_resource_bank_section(volume_ids[1]).update_object(
         "status", "protecting")
     third = checkpoint.get_resource_bank_section(volume_ids[2])
@@ -241,7 +242,7 @@ def test_restore_reports_each_volume_and_refuses_others_checkpoints(
     with pytest.raises(PlanError, match="is not a checkpoint of plan 'other'"):
         restoration.restore(runner, make_plan(volume_ids, name="other"),
                             plan.site("site-b"), made)
-    runner.checkpoint(made).set_status(cps.PROTECTING)
+    runner.checkpoint(made).set_status(CheckpointStatus.PROTECTING)
     with pytest.raises(PlanError, match=f"checkpoint {made} is protecting; only "
                        "an available"):
         restoration.restore(runner, plan, plan.site("site-b"), made)
@@ -293,7 +294,7 @@ def test_a_failure_outside_the_volumes_marks_the_checkpoint_error(
     real = cps.Checkpoint.set_status
 
     def refuse_available(checkpoint, status):
-        if status == cps.AVAILABLE:
+        if status == CheckpointStatus.AVAILABLE:
             raise exceptions.BankError("the bank refused the write")
         real(checkpoint, status)
 

@@ -28,7 +28,7 @@ import types
 from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.cloud import factory
-from karbor_volume_glance.operations import metadata, sectionio
+from karbor_volume_glance.operations import bookkeeping
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 from tools.bench.incremental import backup_summary
@@ -169,7 +169,7 @@ def protect_options(spec):
 def read_manifest(runner, checkpoint_id, volume_id):
     """The manifest the protect left in the volume's section of the checkpoint."""
     section = runner.checkpoint(checkpoint_id).get_resource_bank_section(volume_id)
-    return sectionio.read_optional(section, metadata.METADATA_KEY)
+    return bookkeeping.read_manifest(section)
 
 
 def protect_and_restore(spec):

@@ -1,4 +1,4 @@
-"""One chunk of an image: its record in the manifest, and how it is stored.
+"""Chunk encoding: one chunk's record in the manifest, and its stored bytes.
 
 :func:`encode` turns a chunk's plain bytes into a :class:`ChunkRecord` and
 the bytes to store (``None`` for an all-zero chunk, which is recorded and not
@@ -11,7 +11,8 @@ whose object holds it (an opaque label here; the operations map it to a bank
 section), and a *delta* chunk stores only the 4 KiB blocks that differ from
 a *base*, a full chunk at the same position in another backup
 (:func:`encode_delta`, :mod:`.delta`). A base is always a full chunk, so a
-chunk is rebuilt from at most two objects however long the chain.
+chunk is rebuilt from at most two objects however long the chain. How the
+stored bytes are compressed is :mod:`.compression`.
 """
 
 import dataclasses
@@ -19,16 +20,18 @@ import functools
 import hashlib
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.datapath import compression, delta
+from karbor_volume_glance.format import compression, delta
 
 #: A delta is stored only when it is at most this fraction of its chunk;
 #: beyond it the chunk is stored full and becomes the base of later deltas.
 DELTA_LIMIT = 0.5
+#: Every chunk object's key starts with it, and no other key of a section does.
+CHUNK_PREFIX = "data_"
 
 
 def chunk_name(index):
     """The bank key of chunk ``index`` (0-based): Karbor's ``data_1`` … ``data_N``."""
-    return f"data_{index + 1}"
+    return f"{CHUNK_PREFIX}{index + 1}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,8 @@
 a chunk that does not shrink is stored plain, and so is a chunk whose first
 64 KiB does not shrink (random or already-compressed data: trying the whole
 chunk would cost CPU and a second chunk-sized buffer for nothing).
+:data:`ALGORITHMS` are the names the manifest's ``compression`` fields hold;
+:func:`decompress` is bounded by the chunk's recorded length.
 """
 
 import zlib

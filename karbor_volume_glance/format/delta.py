@@ -150,11 +150,6 @@ def apply(name, base, delta, length, block_size=BLOCK_SIZE):
     return b"".join(pieces)
 
 
-def delta_blocks(name, delta):
-    """How many blocks the delta object ``delta`` of chunk ``name`` holds."""
-    return _read_header(name, _byte_view(delta))[1]
-
-
 def _read_header(name, delta):
     """``(block size, count, chunk length)`` from a delta's header."""
     if len(delta) < _HEADER.size:

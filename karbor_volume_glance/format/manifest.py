@@ -1,5 +1,6 @@
-"""The backup's manifest (the ``metadata`` object): written by protect, trusted
-by restore and verify only after :func:`parse` has checked all of it.
+"""The backup's manifest (the ``metadata`` object): what protect writes
+(:func:`build`), and the only way a reader gets at it (:func:`parse`, which
+checks all of it; restore and verify trust nothing it has not checked).
 
 Format 3 is documented in ``doc/backup-format.rst``. It keeps the keys of
 Karbor's own volume-glance layout (``volume_id``, ``volume_size``,
@@ -16,9 +17,10 @@ referenced.
 import dataclasses
 import re
 
-from karbor_volume_glance import datapath, exceptions
-from karbor_volume_glance.datapath import compression
-from karbor_volume_glance.operations import bookkeeping, sectionio
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import compression
+from karbor_volume_glance.format.chunks import BaseRef, ChunkRecord, chunk_name
+from karbor_volume_glance.format.index import SECTION_PATTERN
 
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
@@ -74,7 +76,7 @@ class BackupMetadata:
     def stored_objects(self):
         """The keys, in this backup's own section, of the objects it stored."""
         if self.legacy:
-            return [datapath.chunk_name(i) for i in range(self.chunks_num)]
+            return [chunk_name(i) for i in range(self.chunks_num)]
         return [record.object for record in self.chunks
                 if not record.zero and record.source is None]
 
@@ -85,6 +87,22 @@ class BackupMetadata:
     def references(self):
         """What the backup uses in other backups: see :func:`references`."""
         return {} if self.legacy else references(self.chunks)
+
+    def referenced_from(self, checkpoint_id):
+        """The records as a backup built on this one (in checkpoint
+        ``checkpoint_id``) copies them: each pointing where it lives."""
+        return tuple(record.referenced_from(checkpoint_id)
+                     for record in self.chunks)
+
+    def data_uses(self, checkpoint_id):
+        """``{checkpoint id: sorted chunk indices}`` of every object this
+        backup's data lives in, its own (under ``checkpoint_id``) included."""
+        uses = {source: set(indices)
+                for source, indices in self.references().items()}
+        uses.setdefault(checkpoint_id, set()).update(
+            record.index for record in self.chunks
+            if not record.zero and record.source is None)
+        return {source: sorted(indices) for source, indices in uses.items()}
 
 
 def locations(records):
@@ -183,12 +201,12 @@ def _parse_base(name, raw, length, sources):
                  and (algorithm != compression.NONE or stored == length),
                  f"base stored_size {stored!r} does not fit length {length} "
                  f"({algorithm})")
-    return datapath.BaseRef(raw["source"], sha256, stored, algorithm)
+    return BaseRef(raw["source"], sha256, stored, algorithm)
 
 
 def _parse_chunk(raw, index, chunk_size, version, sources=None):
     """One chunk record, checked against its position in the list."""
-    name = datapath.chunk_name(index)
+    name = chunk_name(index)
     _chunk_fault(name, isinstance(raw, dict), "its record is not an object")
     if version == 1:  # every chunk stored plain, under 'name'
         raw = {"index": raw.get("index"), "offset": index * chunk_size,
@@ -211,7 +229,7 @@ def _parse_chunk(raw, index, chunk_size, version, sources=None):
     _chunk_fault(name, isinstance(sha256, str) and bool(_SHA256.match(sha256)),
                  f"sha256 {sha256!r} is malformed")
     if zero is True:
-        return datapath.ChunkRecord(index, raw["offset"], length, sha256, zero=True)
+        return ChunkRecord(index, raw["offset"], length, sha256, zero=True)
     _chunk_fault(name, raw.get("object") == name,
                  f"object {raw.get('object')!r} is not {name!r}")
     algorithm, stored = raw.get("compression"), raw.get("stored_size")
@@ -237,7 +255,7 @@ def _parse_chunk(raw, index, chunk_size, version, sources=None):
                      and (algorithm != compression.NONE or stored == length),
                      f"stored_size {stored!r} does not fit length {length} "
                      f"({algorithm})")
-    return datapath.ChunkRecord(index, raw["offset"], length, sha256,
+    return ChunkRecord(index, raw["offset"], length, sha256,
                                 object=name, stored_size=stored,
                                 compression=algorithm, source=source, base=base,
                                 delta_size=delta_size)
@@ -340,15 +358,8 @@ def _parse_sources(raw, volume_id):
     _require(isinstance(sources, dict), volume_id, "sources must be an object")
     for checkpoint_id, section in sources.items():
         _require(bool(checkpoint_id) and isinstance(section, str)
-                 and bool(sectionio.SECTION_PATTERN.match(section)),
+                 and bool(SECTION_PATTERN.match(section)),
                  volume_id, f"sources[{checkpoint_id!r}] {section!r} is not "
                  "an absolute bank section")
     return dict(sources)
 
-
-def load_available(section, volume_id):
-    """The checked manifest of an ``available`` backup, or an error saying why."""
-    status = bookkeeping.SectionStatus(section, volume_id).get()
-    if status != bookkeeping.AVAILABLE:
-        raise exceptions.BackupNotAvailable(volume_id, status)
-    return parse(sectionio.read_optional(section, METADATA_KEY), volume_id)

@@ -1,0 +1,117 @@
+"""The entries of the bank's index of each volume's backups.
+
+Outside the checkpoint sections, every backup this plugin makes of a volume
+has an entry at ``/volume_glance/by-volume/<volume id>/backups/<checkpoint
+id>`` (:func:`entries_prefix`): its section, status, point in time
+(``data_timestamp``), chunk size, parent, and ``uses``, the chunk indices it
+reads from other backups' sections (``{checkpoint id: [index, ...]}``).
+
+Entry statuses (:class:`~.status.EntryStatus`): ``protecting`` and
+``available`` are *live* (their ``uses`` must stay readable); ``error`` (a
+failed protect), ``deleting`` and ``retained`` (deleted, but some of its
+chunks are still used by live backups; ``retains`` lists them) are not. The
+protocol that makes this safe without a lock is in ``doc/backup-format.rst``
+("Incremental backups and deletes"); reading and writing the entries is
+``operations/volume_index.py``.
+"""
+
+import dataclasses
+import datetime
+import re
+
+from karbor_volume_glance import exceptions
+from karbor_volume_glance.format.status import LIVE, EntryStatus
+
+INDEX_ROOT = "/volume_glance/by-volume/"
+#: An absolute section prefix: ``/`` + parts of Karbor's key characters + ``/``.
+SECTION_PATTERN = re.compile(r"^/(?:(?!\.{1,2}/)[A-Za-z0-9_.\-@]+/)+$")
+STATUSES = tuple(EntryStatus)
+
+
+def entries_prefix(volume_id):
+    """The absolute section holding the index entries of ``volume_id``."""
+    return f"{INDEX_ROOT}{volume_id}/backups/"
+
+
+def parse_timestamp(value):
+    """An aware datetime from an entry's or a manifest's ISO timestamp."""
+    moment = datetime.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment
+
+
+@dataclasses.dataclass
+class Entry:
+    """One backup of a volume, as the index knows it."""
+
+    checkpoint_id: str
+    volume_id: str
+    section: str
+    status: str
+    data_timestamp: str | None = None
+    chunk_size: int | None = None
+    parent_checkpoint_id: str | None = None
+    uses: dict = dataclasses.field(default_factory=dict)
+    retains: list = dataclasses.field(default_factory=list)
+    updated_at: str | None = None
+
+    @property
+    def live(self):
+        return self.status in LIVE
+
+    @property
+    def moment(self):
+        return (None if self.data_timestamp is None
+                else parse_timestamp(self.data_timestamp))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def parse_entry(raw, key, volume_id):
+    """The checked Entry of the object read at ``key`` of ``volume_id``'s index."""
+    def fault(reason):
+        return exceptions.InvalidBackupMetadata(
+            volume_id, f"index entry {key}: {reason}")
+
+    if not isinstance(raw, dict):
+        raise fault(f"expected an object, got {type(raw).__name__}")
+    fields = {field.name for field in dataclasses.fields(Entry)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise fault(f"unknown fields {unknown}")
+    try:
+        entry = Entry(**raw)
+    except TypeError as exc:
+        raise fault(str(exc)) from None
+    if not isinstance(entry.section, str) or not SECTION_PATTERN.match(
+            entry.section):
+        raise fault(f"section {entry.section!r} is not an absolute bank section")
+    if entry.status not in STATUSES:
+        raise fault(f"status {entry.status!r} is not one of {', '.join(STATUSES)}")
+    if entry.checkpoint_id != key.rsplit("/", 1)[-1]:
+        raise fault(f"checkpoint_id {entry.checkpoint_id!r} is not its key's")
+    if not isinstance(entry.uses, dict) or not all(
+            isinstance(indices, list)
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                    for i in indices)
+            for indices in entry.uses.values()):
+        raise fault("uses must map checkpoint ids to lists of chunk indices")
+    if entry.data_timestamp is not None:
+        try:
+            entry.moment  # noqa: B018 - parses it
+        except (TypeError, ValueError):
+            raise fault(f"data_timestamp {entry.data_timestamp!r} is not an "
+                        "ISO 8601 time") from None
+    return entry
+
+
+def needed(entries):
+    """``{checkpoint id: set of chunk indices}`` the live entries use."""
+    used = {}
+    for entry in entries:
+        if entry.live:
+            for checkpoint_id, indices in entry.uses.items():
+                used.setdefault(checkpoint_id, set()).update(indices)
+    return used
