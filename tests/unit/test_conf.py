@@ -1,6 +1,7 @@
-"""The plugin's options: defaults, validation at construction, list_opts."""
+"""The plugin's options: defaults, validation at construction, list_opts, docs."""
 
 import dataclasses
+import importlib.util
 import pathlib
 import re
 
@@ -137,6 +138,24 @@ def test_protect_compression_parameter_offers_the_option_choices():
     [opt] = [opt for opt in conf.volume_glance_opts if opt.dest == "compression"]
     enum = schemas.OPTIONS_SCHEMA["properties"]["compression"]["enum"]
     assert enum == list(opt.type.choices) == list(conf.COMPRESSIONS)
+
+
+def _options_doc():
+    spec = importlib.util.spec_from_file_location(
+        "options_doc", ROOT / "tools" / "options_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_options_doc_is_generated_from_the_options():
+    options_doc = _options_doc()
+    page = options_doc.PAGE.read_text()
+    assert page == options_doc.render(), (
+        f"doc/options.rst differs from the options: run "
+        f"`{options_doc.COMMAND}` and commit the result")
+    for opt in conf.volume_glance_opts:
+        assert f"``{opt.dest}``" in page
 
 
 def test_sample_provider_file_shows_the_options_defaults():
