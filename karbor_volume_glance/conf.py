@@ -178,10 +178,11 @@ def list_opts():
     ``[oslo_messaging_notifications]`` and transport options are
     oslo.messaging's own (``--namespace oslo.messaging``).
     """
-    return [
-        (GROUP, list(volume_glance_opts)),
-        # MERGE h-bank: *bank_options.list_opts(),  (import it as bank_options)
-    ]
+    groups = [(GROUP, list(volume_glance_opts))]
+    # MERGE h-bank: uncomment the next two lines (the bank backends' groups)
+    # from karbor_volume_glance.bank import options as bank_options
+    # groups += bank_options.list_opts()
+    return groups
 
 
 def _python_type(opt):
