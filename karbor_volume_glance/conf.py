@@ -41,12 +41,6 @@ class MultipleOf(types.Integer):
             raise ValueError(f"must be a multiple of {self.factor}, got {value}")
         return value
 
-    def __repr__(self):
-        return f"MultipleOf({self.factor})"
-
-    def __eq__(self, other):
-        return isinstance(other, MultipleOf) and self.factor == other.factor
-
 
 class Positive(types.Float):
     """A float strictly greater than 0 (oslo's ``min`` would allow 0 itself)."""
@@ -59,12 +53,6 @@ class Positive(types.Float):
         if value is not None and not value > 0:
             raise ValueError(f"must be greater than 0, got {value:g}")
         return value
-
-    def __repr__(self):
-        return "Positive"
-
-    def __eq__(self, other):
-        return isinstance(other, Positive)
 
 
 def _seconds(name, default, help):
