@@ -103,8 +103,9 @@ volume_glance_opts = [
         max=64,
         help="How many chunks are hashed, compressed and written to (or read "
         "from) the bank at once. The memory a transfer takes, over the "
-        "process's own, is about (parallelism + 3) x "
-        "backup_image_object_size: about 200 MiB at the defaults.",
+        "process's own, is about (1.5 x parallelism + 2) x "
+        "backup_image_object_size, as a chunk at work may hold its "
+        "compressed copy too: about 200 MiB at the defaults.",
     ),
     cfg.IntOpt(
         "bank_retries",
