@@ -12,7 +12,7 @@ property``.
 
 import jsonschema
 
-from karbor_volume_glance import exceptions
+from karbor_volume_glance import conf, exceptions
 
 OPTIONS_SCHEMA = {
     "title": "Volume Glance Protection Options",
@@ -30,7 +30,7 @@ OPTIONS_SCHEMA = {
         },
         "compression": {
             "type": "string",
-            "enum": ["none", "zlib", "zstd"],
+            "enum": list(conf.COMPRESSIONS),
             "title": "Compression",
             "description": "How chunks are compressed in the bank; the "
             "[volume_glance_plugin] compression option when not given.",

@@ -1,10 +1,10 @@
-"""Fixtures shared by the unit tests: a fake cloud, a bank, a harness."""
+"""Fixtures shared by the unit tests: a fake cloud, a bank, a harness, options."""
 
 import pytest
 
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.testing import FakeCloud
-from tests.unit.harness import Harness
+from tests.unit.harness import Harness, config_fixture
 
 
 @pytest.fixture
@@ -22,3 +22,11 @@ def bank(request, tmp_path):
 @pytest.fixture
 def harness(cloud, bank):
     return Harness(cloud, bank)
+
+
+@pytest.fixture
+def config():
+    """oslo.config's Config fixture over a new ConfigOpts with our options."""
+    fixture = config_fixture()
+    yield fixture
+    fixture.cleanUp()

@@ -1,5 +1,7 @@
 """The unit tests' harness: a fast plugin over a fake cloud and a bank."""
 
+from oslo_config import fixture as oslo_fixture
+
 from karbor_volume_glance import conf
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.testing import (
@@ -13,10 +15,26 @@ OBJECT_SIZE = 65536  # the smallest object size, so small data spans chunks
 DEFAULT = object()  # "the usual parameters" (None is a parameter value to test)
 
 
+def config_fixture(conf_opts=None):
+    """oslo.config's Config fixture, set up, over a ConfigOpts with our options.
+
+    ``conf_opts`` defaults to a fresh one parsed as the CLI's
+    (:func:`conf.make_config`); a test that shares one cleans up with
+    ``fixture.cleanUp()``, a fresh one needs no cleaning.
+    """
+    fixture = oslo_fixture.Config(conf_opts or conf.make_config())
+    fixture.setUp()
+    fixture.register_opts(conf.volume_glance_opts, group=conf.GROUP)
+    return fixture
+
+
 def plugin_config(**overrides):
+    """A ConfigOpts for a fast plugin: tiny polls and objects, then ``overrides``."""
     values = {"poll_interval": 0.001, "backup_image_object_size": OBJECT_SIZE}
     values.update(overrides)
-    return conf.make_config(**values)
+    fixture = config_fixture()
+    fixture.config(group=conf.GROUP, **values)
+    return fixture.conf
 
 
 class Harness:

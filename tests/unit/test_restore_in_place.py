@@ -460,8 +460,7 @@ def test_facade_swap_that_fails_leaves_the_old_volume(nova_scene, fault, error):
 
 
 def messaging_config():
-    config = conf.make_config(poll_interval=0.001,
-                              backup_image_object_size=OBJECT_SIZE)
+    config = plugin_config()
     oslo_messaging.get_notification_transport(config)  # registers the options
     config.set_override("transport_url", "fake:/")
     config.set_override("driver", ["test"], group="oslo_messaging_notifications")
