@@ -65,7 +65,6 @@ import http.client
 import io
 import json
 import os
-import re
 import threading
 import time
 import urllib.parse
@@ -74,11 +73,18 @@ import weakref
 
 import requests
 import urllib3
+from oslo_config import cfg
 from oslo_log import log as logging
-from swiftclient import client as swift_client
-from swiftclient import exceptions as swift_exceptions
 
-from karbor_volume_glance.bank import codec, keys, listing
+from karbor_volume_glance.bank import (
+    capabilities,
+    codec,
+    keys,
+    listing,
+    optional,
+    options,
+    owner,
+)
 from karbor_volume_glance.bank.base import BankBackend
 from karbor_volume_glance.exceptions import (
     BankError,
@@ -86,11 +92,22 @@ from karbor_volume_glance.exceptions import (
     VolumeGlanceError,
 )
 
-LOG = logging.getLogger(__name__)
+try:  # the optional extra [swift]: without it, this module still imports
+    from swiftclient import client as swift_client
+    from swiftclient import exceptions as swift_exceptions
 
-# swiftclient's request log shows the first 16 characters of tokens and keys
-# by default; show none. (A process-wide setting: it only ever hides more.)
-swift_client.logger_settings["reveal_sensitive_prefix"] = 0
+    _ClientException = swift_exceptions.ClientException
+    _IMPORT_ERROR = None
+    # swiftclient's request log shows the first 16 characters of tokens and
+    # keys by default; show none. (A process-wide setting: it only ever
+    # hides more.)
+    swift_client.logger_settings["reveal_sensitive_prefix"] = 0
+except ImportError as exc:  # pragma: no cover - the [swift] extra is installed
+    swift_client = swift_exceptions = None
+    _ClientException = optional.Missing
+    _IMPORT_ERROR = exc
+
+LOG = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 
@@ -105,8 +122,8 @@ LISTING_PAGE_SIZE = 10000
 #: The environment variable holding the key of a ``swift://…?auth_url=`` URL.
 KEY_ENVIRONMENT_VARIABLE = "KVG_SWIFT_KEY"
 #: The object (under the prefix) holding the bank's owner id.
-METADATA_OBJECT = "~kvg-bank.json"
-FORMAT = 1
+METADATA_OBJECT = owner.OWNER_OBJECT
+FORMAT = owner.FORMAT
 #: Reads of an object that changed while it was read (a replaced large
 #: object's old segments deleted under the reader) are tried this many times.
 READ_ATTEMPTS = 3
@@ -120,15 +137,48 @@ CONTENT_TYPES = {
     codec.JSON: "application/json",
 }
 
-#: Query parameter names (or parts of them) that would carry a secret.
-_SECRET_WORDS = ("key", "password", "secret", "token", "credential", "signature")
-_URL_OPTIONS = frozenset({
-    "cloud", "auth_url", "user", "key_env", "segment_container",
-    "large_object_threshold", "segment_size", "create_container", "retries",
-    "timeout",
-})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+#: The provider-file section of the Swift bank (``volume-glance-swift-bank``).
+GROUP = "volume_glance_swift_bank"
+OPTS = [
+    cfg.StrOpt("container", help="The container that holds the bank. As a "
+               "URL: swift://container/prefix?option=value&..."),
+    cfg.StrOpt("prefix", default="", help="An object prefix in the container."),
+    cfg.StrOpt("cloud", help="A clouds.yaml cloud whose Keystone session "
+               "reaches Swift (OS_CLOUD's when neither this nor auth_url is "
+               "set)."),
+    cfg.StrOpt("clouds_yaml", help="The clouds.yaml file (default: the usual "
+               "places)."),
+    cfg.StrOpt("auth_url", help="A Swift v1 auth (tempauth) URL, instead of "
+               "cloud."),
+    cfg.StrOpt("user", help="The tempauth user, as account:user."),
+    cfg.StrOpt("key", secret=True, help="The tempauth key; when unset, read "
+               "from the environment variable key_env. Never in a URL."),
+    cfg.StrOpt("key_env", default=KEY_ENVIRONMENT_VARIABLE,
+               help="The environment variable holding the tempauth key."),
+    cfg.StrOpt("segment_container",
+               help="The container of large objects' segments (default: "
+               "<container>_segments)."),
+    cfg.IntOpt("large_object_threshold", default=DEFAULT_LARGE_OBJECT_THRESHOLD,
+               help="Values larger than this many bytes become Static Large "
+               "Objects."),
+    cfg.IntOpt("segment_size", default=DEFAULT_SEGMENT_SIZE,
+               help="The size in bytes of a large object's segment."),
+    cfg.BoolOpt("create_container", default=True,
+                help="Create the container (and the segment container) if "
+                "missing."),
+    cfg.IntOpt("retries", default=5, help="python-swiftclient's retries of "
+               "one request."),
+    cfg.FloatOpt("timeout", default=60.0, help="Seconds a request may take."),
+    cfg.BoolOpt("consistent_listings", default=False,
+                help="Declare that this cluster's container listings see every "
+                "finished write (one region, container updates that do not "
+                "lag), which incremental backups need; without it they are "
+                "made full."),
+]
+#: Opts that only name a bank in the provider file or the URL's host and path.
+_NOT_IN_QUERY = ("container", "prefix")
+_CREDENTIALS_HINT = (f"set the key in the environment variable "
+                     f"{KEY_ENVIRONMENT_VARIABLE} instead")
 
 
 class SwiftBankError(BankError):
@@ -211,8 +261,17 @@ class SwiftBackend(BankBackend):
     ``<container>_segments``). ``create_container`` creates the container
     now, and the segment container when first needed; otherwise both must
     exist. ``listing_page_size`` is the number of names asked of Swift at a
-    time (at most 10000).
+    time (at most 10000). ``consistent_listings`` declares that this
+    cluster's container listings see every finished write (one region, with
+    container updates that do not lag), which incremental backups need.
     """
+
+    #: A PUT replaces an object (or a large object's manifest) whole, and
+    #: ``If-None-Match: *`` creates only what does not exist; container
+    #: listings are updated asynchronously, so they are declared consistent
+    #: only by the operator (``consistent_listings``).
+    CAPABILITIES = frozenset({capabilities.ATOMIC_REPLACE,
+                              capabilities.CONDITIONAL_CREATE})
 
     def __init__(self, container, prefix="", connection=None, session=None,
                  auth_url=None, user=None, key=None, auth_version="1.0",
@@ -220,7 +279,8 @@ class SwiftBackend(BankBackend):
                  segment_size=DEFAULT_SEGMENT_SIZE, create_container=True,
                  segment_container=None, cloud=None, region_name=None,
                  interface=None, retries=5, timeout=60.0,
-                 listing_page_size=LISTING_PAGE_SIZE):
+                 listing_page_size=LISTING_PAGE_SIZE, consistent_listings=False,
+                 clouds_yaml=None):
         if not isinstance(container, str) or not container or "/" in container:
             raise BankError(
                 f"a Swift container name must be a non-empty str without '/', "
@@ -238,6 +298,7 @@ class SwiftBackend(BankBackend):
         self._page_size = min(_positive_int("listing_page_size",
                                             listing_page_size), LISTING_PAGE_SIZE)
         self._create_container = bool(create_container)
+        self._consistent_listings = bool(consistent_listings)
         self._cloud = cloud
         self._auth_url = auth_url
         self._key = key
@@ -251,9 +312,12 @@ class SwiftBackend(BankBackend):
             else:
                 self._shared_connection = connection
         else:
+            if swift_client is None:
+                raise optional.missing("Swift", "python-swiftclient", "swift",
+                                       _IMPORT_ERROR)
             if session is None and auth_url is None:
                 session, region_name, interface = self._cloud_session(
-                    cloud, region_name, interface)
+                    cloud, clouds_yaml, region_name, interface)
             if session is None and not (user and key):
                 raise BankError(
                     "a Swift bank with auth_url needs a user and a key (for a "
@@ -288,15 +352,39 @@ class SwiftBackend(BankBackend):
     # --- opening ------------------------------------------------------------
 
     @staticmethod
-    def _cloud_session(cloud, region_name, interface):
+    def _cloud_session(cloud, clouds_yaml, region_name, interface):
         from karbor_volume_glance.cloud import factory
 
         try:
-            clients = factory.from_cloud_config(cloud)
+            clients = factory.from_cloud_config(cloud, clouds_yaml)
         except VolumeGlanceError as exc:
             raise BankError(f"cannot open the Swift bank: {exc}") from exc
         return (clients.session, region_name or clients.region_name,
                 interface or clients.interface)
+
+    @classmethod
+    def from_options(cls, settings):
+        """The bank its options (``{opt.dest: value}`` of :data:`OPTS`) name.
+
+        Without ``cloud`` or ``auth_url``, the cloud ``OS_CLOUD`` names; with
+        ``auth_url`` and no ``key``, the key is read from the environment
+        variable ``key_env``.
+        """
+        settings = dict(settings)
+        if not settings.get("container"):
+            raise BankError("a Swift bank needs a container")
+        if settings.get("cloud") and settings.get("auth_url"):
+            raise BankError("a Swift bank takes cloud or auth_url, not both")
+        variable = settings.pop("key_env", None) or KEY_ENVIRONMENT_VARIABLE
+        if settings.get("auth_url") and not settings.get("key"):
+            settings["key"] = os.environ.get(variable)
+            if not settings["key"]:
+                raise BankError(
+                    f"the Swift bank of container {settings['container']!r} "
+                    f"needs its key in the environment variable {variable}, "
+                    "which is not set")
+        return cls(**{name: value for name, value in settings.items()
+                      if value is not None})
 
     @classmethod
     def from_url(cls, url):
@@ -315,84 +403,19 @@ class SwiftBackend(BankBackend):
             raise BankError(f"a Swift bank URL must name a container ({example})")
         if url.fragment:
             raise BankError(f"a Swift bank URL takes no fragment ({example})")
-        try:
-            query = urllib.parse.parse_qsl(url.query, keep_blank_values=True,
-                                           strict_parsing=bool(url.query))
-        except ValueError:
-            raise BankError(
-                f"the query of the Swift bank URL of container {container!r} "
-                "does not parse"
-            ) from None
-        options = {}
-        for name, value in query:
-            lowered = name.lower()
-            if lowered != "key_env" and any(w in lowered for w in _SECRET_WORDS):
-                raise BankError(
-                    f"a Swift bank URL must not carry credentials (it has a "
-                    f"{name!r} parameter); set the key in the environment "
-                    f"variable {KEY_ENVIRONMENT_VARIABLE} instead"
-                )
-            if name not in _URL_OPTIONS:
-                # a name is shown only if it looks like one, not like a
-                # secret pasted in the wrong place
-                shown = (f" {name!r}" if re.fullmatch(r"[A-Za-z_]{1,32}", name)
-                         else "")
-                raise BankError(
-                    f"unknown Swift bank URL parameter{shown} (known: "
-                    f"{', '.join(sorted(_URL_OPTIONS))})"
-                )
-            if name in options:
-                raise BankError(f"the Swift bank URL parameter {name!r} is "
-                                "given twice")
-            options[name] = value
-        kwargs = {
-            "container": container,
-            "prefix": urllib.parse.unquote(url.path),
-        }
-        if "cloud" in options and "auth_url" in options:
+        settings, given = options.from_query(
+            url.query, [opt for opt in OPTS if opt.name not in _NOT_IN_QUERY],
+            "Swift", allowed=("key_env",), credentials_hint=_CREDENTIALS_HINT)
+        if "cloud" in given and "auth_url" in given:
             raise BankError("a Swift bank URL takes cloud= or auth_url=, not both")
-        if "auth_url" in options:
-            if not options.get("user"):
-                raise BankError("a Swift bank URL with auth_url= needs user=")
-            variable = options.get("key_env") or KEY_ENVIRONMENT_VARIABLE
-            key = os.environ.get(variable)
-            if not key:
-                raise BankError(
-                    f"the Swift bank of container {container!r} needs its key "
-                    f"in the environment variable {variable}, which is not set"
-                )
-            kwargs.update(auth_url=options["auth_url"], user=options["user"],
-                          key=key)
-        elif "user" in options or "key_env" in options:
+        if "auth_url" in given and not settings.get("user"):
+            raise BankError("a Swift bank URL with auth_url= needs user=")
+        if "auth_url" not in given and given & {"user", "key_env"}:
             raise BankError("user= and key_env= go with auth_url= in a Swift "
                             "bank URL")
-        else:
-            kwargs["cloud"] = options.get("cloud") or None
-        if "segment_container" in options:
-            kwargs["segment_container"] = options["segment_container"]
-        for name in ("large_object_threshold", "segment_size", "retries"):
-            if name in options:
-                kwargs[name] = cls._url_int(name, options[name])
-        if "timeout" in options:
-            try:
-                kwargs["timeout"] = float(options["timeout"])
-            except ValueError:
-                raise BankError(f"timeout must be a number of seconds, not "
-                                f"{options['timeout']!r}") from None
-        if "create_container" in options:
-            value = options["create_container"].lower()
-            if value not in _TRUE | _FALSE:
-                raise BankError(f"create_container must be true or false, not "
-                                f"{options['create_container']!r}")
-            kwargs["create_container"] = value in _TRUE
-        return cls(**kwargs)
-
-    @staticmethod
-    def _url_int(name, text):
-        try:
-            return int(text)
-        except ValueError:
-            raise BankError(f"{name} must be a whole number, not {text!r}") from None
+        settings.update(container=container,
+                        prefix=urllib.parse.unquote(url.path))
+        return cls.from_options(settings)
 
     def describe(self):
         location = f"swift://{urllib.parse.quote(self._container)}"
@@ -407,6 +430,12 @@ class SwiftBackend(BankBackend):
 
     def __repr__(self):
         return f"{type(self).__name__}({self.describe()[1]!r})"
+
+    @property
+    def capabilities(self):
+        if self._consistent_listings:
+            return self.CAPABILITIES | {capabilities.LISTING_SEES_WRITES}
+        return self.CAPABILITIES
 
     @property
     def container(self):
@@ -480,7 +509,7 @@ class SwiftBackend(BankBackend):
 
     def _error(self, operation, key, container, exc, what="object"):
         status = getattr(exc, "http_status", None)
-        if isinstance(exc, swift_exceptions.ClientException) and status:
+        if isinstance(exc, _ClientException) and status:
             reason = getattr(exc, "http_reason", "") or ""
             answer = f"HTTP {status} {reason}".rstrip()
             transaction = getattr(exc, "transaction_id", None)
@@ -521,7 +550,7 @@ class SwiftBackend(BankBackend):
         try:
             with self._connection() as connection:
                 return getattr(connection, method)(*args, **kwargs)
-        except swift_exceptions.ClientException as exc:
+        except _ClientException as exc:
             if exc.http_status == 404 and missing == "raise":
                 raise BankObjectNotFound(key) from None
             if exc.http_status == 404 and missing == "none":
@@ -768,41 +797,30 @@ class SwiftBackend(BankBackend):
             return self._owner_id
 
     def _read_or_create_owner_id(self):
-        name = self._prefix + METADATA_OBJECT
-        key = "/" + METADATA_OBJECT
-        metadata = self._read_metadata(key, name)
-        if metadata is None:
-            content = json.dumps({"owner_id": str(uuid.uuid4()), "format": FORMAT})
-            try:
-                self._put("write", key, self._container, name,
-                          content.encode("utf-8"), headers={"If-None-Match": "*"},
-                          content_type=CONTENT_TYPES[codec.JSON])
-            except SwiftBankError as exc:
-                if exc.http_status != 412:  # 412: another writer created it
-                    raise
-            metadata = self._read_metadata(key, name)
-        owner_id = metadata.get("owner_id") if isinstance(metadata, dict) else None
-        if not isinstance(owner_id, str) or not owner_id:
-            raise SwiftBankError(
-                f"the bank metadata {name!r} in container {self._container!r} "
-                "is damaged: no owner_id", key=key, operation="read",
-                container=self._container,
-            )
-        return owner_id
-
-    def _read_metadata(self, key, name):
-        result = self._request("read", key, self._container, "get_object",
-                               self._container, name, missing="none")
-        if result is None:
-            return None
         try:
-            metadata = json.loads(result[1])
-        except ValueError:
-            metadata = None
-        if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-            raise SwiftBankError(
-                f"the bank metadata {name!r} in container {self._container!r} "
-                f"is damaged or of another format (this version reads format "
-                f"{FORMAT})", key=key, operation="read", container=self._container,
-            )
-        return metadata
+            return owner.read_or_create(
+                self._read_owner_object, self._create_owner_object,
+                where=lambda name: (f"the bank metadata {self._prefix + name!r} "
+                                    f"in container {self._container!r}"))
+        except SwiftBankError:
+            raise
+        except BankError as exc:  # damaged: a Swift bank error all the same
+            raise SwiftBankError(str(exc), operation="read",
+                                 container=self._container) from exc
+
+    def _read_owner_object(self, name):
+        """The bytes of the bank's object ``name``, or None if there is none."""
+        result = self._request("read", "/" + name, self._container,
+                               "get_object", self._container,
+                               self._prefix + name, missing="none")
+        return None if result is None else result[1]
+
+    def _create_owner_object(self, name, content):
+        """Store ``content`` as the bank's object ``name`` unless it exists."""
+        try:
+            self._put("write", "/" + name, self._container, self._prefix + name,
+                      content, headers={"If-None-Match": "*"},
+                      content_type=CONTENT_TYPES[codec.JSON])
+        except SwiftBankError as exc:
+            if exc.http_status != 412:  # 412: another writer created it
+                raise
