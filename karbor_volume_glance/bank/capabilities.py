@@ -69,21 +69,27 @@ def _declared(target):
     return None
 
 
-def _owner(target):
-    """The backend (or Karbor bank plugin) under a bank or section."""
+def _chain(target):
+    """``target``, then its bank, then the bank's backend (or Karbor plugin)."""
     for _ in range(_MAX_DEPTH):
         target = retrying.unwrap(target)
-        if _declared(target) is not None:
-            return target
+        yield target
         following = None
         for link in _LINKS:
             following = getattr(target, link, None)
             if following is not None:
                 break
         if following is None:
-            return target
+            return
         target = following
-    return target
+
+
+def _owner(target):
+    """The first object under ``target`` that declares capabilities, if any."""
+    for found in _chain(target):
+        if _declared(found) is not None:
+            return found
+    return None
 
 
 def of(target):
@@ -96,14 +102,15 @@ def of(target):
 
 def kind(target):
     """A short name of the bank under ``target``, for messages."""
-    owner = _owner(target)
-    describe = getattr(owner, "describe", None)
-    if callable(describe):
-        try:
-            return describe()[0]
-        except Exception:  # noqa: S110 - only a name for a message
-            pass
-    return type(owner).__name__
+    last = None
+    for last in _chain(target):
+        describe = getattr(last, "describe", None)
+        if callable(describe):
+            try:
+                return describe()[0]
+            except Exception:  # noqa: S112 - only a name for a message
+                continue
+    return type(last).__name__
 
 
 def missing(target, *needed):
