@@ -19,8 +19,11 @@ builtin ``ConnectionError``/``TimeoutError``, requests' errors); also an
 error that wraps one of these as its ``__cause__`` or ``__context__`` (Karbor's
 ``Bank*Failed`` raised over our backend or a connection error). Never
 retried, because trying again gives the same answer: a missing object, an
-invalid key, a read-only section, an unknown backend, corrupted data, and
-anything else (a bug, Karbor's not-found).
+invalid key, a read-only section, an unknown backend, corrupted data, an
+object store's refusal that no retry changes (an S3 error code or Swift HTTP
+status in :data:`PERMANENT_CODES`/:data:`PERMANENT_HTTP_STATUSES`: refused
+credentials, a missing bucket or container), and anything else (a bug,
+Karbor's not-found).
 
 Every wrapped call is safe to repeat: a whole ``update_object`` replaces the
 value atomically, a delete of an object that a failed try already removed
@@ -53,6 +56,14 @@ PERMANENT_ERRORS = (
     exceptions.UnknownBankBackend,
     exceptions.ChunkIntegrityError,
 )
+#: Answers of an object store that trying again does not change: refused
+#: credentials or access, a missing bucket or container, a bad request.
+PERMANENT_HTTP_STATUSES = frozenset({400, 401, 403, 404, 405, 411, 413, 416})
+PERMANENT_CODES = frozenset({
+    "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "InvalidBucketName",
+    "InvalidRequest", "NoSuchBucket", "NoCredentialsError",
+    "PartialCredentialsError", "SignatureDoesNotMatch",
+})
 #: The bank methods that are retried; the others pass straight through.
 RETRIED_METHODS = ("get_object", "update_object", "delete_object",
                    "list_objects", "get_owner_id")
@@ -63,7 +74,9 @@ _CHAIN_DEPTH = 4
 def is_transient(error):
     """Whether trying again might succeed where ``error`` was raised."""
     for _ in range(_CHAIN_DEPTH):
-        if error is None or isinstance(error, PERMANENT_ERRORS):
+        if error is None or isinstance(error, PERMANENT_ERRORS) or (
+                getattr(error, "code", None) in PERMANENT_CODES) or (
+                getattr(error, "http_status", None) in PERMANENT_HTTP_STATUSES):
             return False
         if isinstance(error, TRANSIENT_ERRORS):
             return True

@@ -156,3 +156,82 @@ def test_a_protect_whose_status_write_and_listing_fail_once_succeeds():
     assert harness.section(volume_id).get_object("status") == "available"
     assert cloud.volume_data(harness.restore(volume_id)) == data
     assert all(count == 0 for count in backend.failures.values())
+
+
+# --- the policy itself ----------------------------------------------------------
+
+
+class Flaky:
+    """A bank method that raises the given errors, then returns ``result``."""
+
+    def __init__(self, *errors, result="value"):
+        self.errors = list(errors)
+        self.result = result
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return self.result
+
+
+def test_pauses_grow_exponentially_and_are_capped():
+    sleeps = Sleeps()
+    policy = retrying.Policy(5, first_wait=0.001, max_wait=0.004, sleep=sleeps)
+    assert policy.call(Flaky(*[OSError("boom")] * 5)) == "value"
+    assert sleeps == [0.001, 0.002, 0.004, 0.004, 0.004]
+
+
+def test_zero_retries_is_one_try():
+    func = Flaky(OSError("boom"))
+    with pytest.raises(OSError):
+        retrying.Policy(0, sleep=Sleeps()).call(func)
+    assert func.calls == 1
+
+
+@pytest.mark.parametrize("retries", [-1, 1.5, True, None])
+def test_a_senseless_retry_count_is_refused(retries):
+    with pytest.raises(ValueError, match="retries"):
+        retrying.Policy(retries)
+
+
+def test_the_policy_comes_from_the_bank_retries_setting():
+    class Settings:
+        bank_retries = 4
+
+    assert retrying.Policy.from_settings(Settings()).retries == 4
+
+
+def test_each_retry_is_logged_with_the_call_and_the_key(caplog):
+    backend = FlakyBackend(**{"update:/k": 1})
+    with caplog.at_level("WARNING", logger=retrying.__name__):
+        wrapped(backend).update_object("/k", 1)
+    [message] = [r.getMessage() for r in caplog.records
+                 if r.name == retrying.__name__]
+    assert "update_object '/k' failed (attempt 1 of 4)" in message
+    assert "timeout on update /k" in message
+
+
+@pytest.mark.parametrize("error", [
+    exceptions.BankError("backend hiccup"),
+    OSError(5, "Input/output error"),
+    TimeoutError(),
+    type("S3BankError", (exceptions.BankError,), {"code": "SlowDown"})("busy"),
+    type("SwiftBankError", (exceptions.BankError,), {"http_status": 503})("busy"),
+], ids=lambda error: type(error).__name__)
+def test_transient_errors(error):
+    assert retrying.is_transient(error)
+
+
+@pytest.mark.parametrize("error", [
+    exceptions.BankObjectNotFound("k"),
+    exceptions.InvalidBankKey("../k", "escapes"),
+    exceptions.BankReadOnly("k"),
+    exceptions.ChunkIntegrityError(7, "sha256 mismatch"),
+    type("S3BankError", (exceptions.BankError,), {"code": "AccessDenied"})("no"),
+    type("SwiftBankError", (exceptions.BankError,), {"http_status": 401})("no"),
+    RuntimeError("a bug, not the bank"),
+], ids=lambda error: type(error).__name__ + str(error))
+def test_permanent_errors(error):
+    assert not retrying.is_transient(error)
