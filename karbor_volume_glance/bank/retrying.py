@@ -158,6 +158,8 @@ class Retrying:
         return f"Retrying({self._target!r}, retries={self._policy.retries})"
 
     def __getattr__(self, name):
+        if name in ("_target", "_policy") or name.startswith("__"):
+            raise AttributeError(name)  # not set up yet (copy, pickle)
         value = getattr(self._target, name)
         if name in RETRIED_METHODS and callable(value):
             return self._retried(name, value)
