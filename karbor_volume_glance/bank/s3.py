@@ -45,7 +45,6 @@ profile, an instance role …); never from a bank URL. They appear in no
 message, log line, ``repr`` or :meth:`describe`.
 """
 
-import base64
 import hashlib
 import http
 import itertools
@@ -61,41 +60,45 @@ from karbor_volume_glance.bank import (
     codec,
     keys,
     listing,
-    optional,
     options,
     owner,
 )
 from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.bank.s3_client import (  # noqa: F401 - re-exported
+    ADDRESSING_STYLES,
+    DEFAULT_ENDPOINT_REGION,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MAX_SINGLE_PUT,
+    MIN_PART_SIZE,
+    BotoCoreError,
+    ClientError,
+    GiB,
+    KiB,
+    MiB,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ResponseStreamingError,
+    build_client,
+    check_endpoint_url,
+    content_md5,
+    plan_parts,
+)
 from karbor_volume_glance.exceptions import (
     BankError,
     BankObjectNotFound,
     InvalidBankKey,
 )
 
-try:  # the optional extra [s3]: without it, this module still imports
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        NoCredentialsError,
-        ParamValidationError,
-        PartialCredentialsError,
-        ResponseStreamingError,
-    )
-    _IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - the [s3] extra is installed
-    boto3 = Config = None
-    BotoCoreError = ClientError = NoCredentialsError = optional.Missing
-    ParamValidationError = PartialCredentialsError = optional.Missing
-    ResponseStreamingError = optional.Missing
-    _IMPORT_ERROR = exc
-
 LOG = logging.getLogger(__name__)
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
+#: Whole GETs tried when the body breaks off while it is read.
+_READ_ATTEMPTS = 3
 
 FORMAT = owner.FORMAT
 #: The bank's own object under the prefix; ``~`` is in no bank key.
@@ -103,25 +106,6 @@ OWNER_OBJECT = owner.OWNER_OBJECT
 KIND_METADATA = "kvg-kind"
 SHA256_METADATA = "kvg-sha256"
 FORMAT_METADATA = "kvg-format"
-
-DEFAULT_MULTIPART_THRESHOLD = 64 * MiB
-DEFAULT_PART_SIZE = 16 * MiB
-#: S3's limits on multipart uploads: every part but the last is at least
-#: 5 MiB, no part is over 5 GiB, and there are at most 10,000 parts.
-MIN_PART_SIZE = 5 * MiB
-MAX_PART_SIZE = 5 * GiB
-MAX_PARTS = 10_000
-#: The largest object a single PUT may carry.
-MAX_SINGLE_PUT = 5 * GiB
-#: Keys per ListObjectsV2 page; S3 never gives more than 1000.
-DEFAULT_PAGE_SIZE = 1000
-#: botocore attempts per request (the first one included), "standard" mode.
-DEFAULT_MAX_ATTEMPTS = 5
-#: Whole GETs tried when the body breaks off while it is read.
-_READ_ATTEMPTS = 3
-ADDRESSING_STYLES = ("path", "virtual", "auto")
-#: The region signed with for an ``endpoint_url`` given without one.
-DEFAULT_ENDPOINT_REGION = "us-east-1"
 
 _CONTENT_TYPES = {
     codec.BYTES: "application/octet-stream",
@@ -151,16 +135,16 @@ OPTS = [
                "when unset. Never in a URL."),
     cfg.StrOpt("secret_key", secret=True, help="Secret key. Never in a URL."),
     cfg.StrOpt("addressing_style", default="path",
-               choices=["path", "virtual", "auto"],
+               choices=list(ADDRESSING_STYLES),
                help="How the bucket is named in requests."),
     cfg.BoolOpt("create_bucket", default=False,
                 help="Create the bucket if it does not exist."),
-    cfg.IntOpt("multipart_threshold", default=64 * MiB,
+    cfg.IntOpt("multipart_threshold", default=DEFAULT_MULTIPART_THRESHOLD,
                help="Values larger than this many bytes are uploaded in "
                "parts (0 to 5 GiB)."),
-    cfg.IntOpt("part_size", default=16 * MiB,
+    cfg.IntOpt("part_size", default=DEFAULT_PART_SIZE,
                help="The size in bytes of an upload part (5 MiB to 5 GiB)."),
-    cfg.IntOpt("page_size", default=1000,
+    cfg.IntOpt("page_size", default=DEFAULT_PAGE_SIZE,
                help="Keys asked for per listing request (1 to 1000)."),
 ]
 #: URL query names that stand for an opt of another name.
@@ -184,29 +168,6 @@ class S3BankError(BankError):
         super().__init__(message, key=key)
 
 
-def content_md5(data):
-    """The ``Content-MD5`` header of ``data``: its MD5, base64-encoded."""
-    digest = hashlib.md5(data, usedforsecurity=False).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def plan_parts(size, part_size):
-    """The ``(offset, length)`` of each part of a ``size``-byte upload.
-
-    Parts are ``part_size`` long but the last; ``part_size`` grows (to whole
-    MiB) when ``size`` would otherwise need more than S3's 10,000 parts.
-    """
-    if size <= 0:
-        return [(0, 0)]
-    if -(-size // part_size) > MAX_PARTS:
-        part_size = -(-size // MAX_PARTS)
-        part_size = -(-part_size // MiB) * MiB
-        if part_size > MAX_PART_SIZE:
-            raise BankError(f"a value of {size} bytes is larger than S3 can hold")
-    return [(offset, min(part_size, size - offset))
-            for offset in range(0, size, part_size)]
-
-
 def normalize_object_prefix(prefix):
     """``prefix`` as object names start with it: ``""`` or ``"a/b/"``."""
     if prefix is None:
@@ -220,62 +181,6 @@ def normalize_object_prefix(prefix):
             f"S3 bank prefix {prefix!r} may contain only letters, digits and "
             "/ _ . - @, without '.' or '..' parts")
     return "".join(part + "/" for part in parts)
-
-
-def check_endpoint_url(endpoint_url):
-    """Refuse an endpoint that is not an http(s) URL or that has user info.
-
-    The refusal never repeats the URL, which might hold a password.
-    """
-    if endpoint_url is None:
-        return None
-    if not isinstance(endpoint_url, str) or not endpoint_url:
-        raise BankError("an S3 endpoint must be an http:// or https:// URL")
-    parts = urllib.parse.urlsplit(endpoint_url)
-    if "@" in parts.netloc:
-        raise BankError(
-            "an S3 endpoint URL must not carry credentials; give them in "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or boto3's other "
-            "sources) instead")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BankError(
-            f"an S3 endpoint must be an http:// or https:// URL with a host, "
-            f"not {endpoint_url!r}")
-    return endpoint_url
-
-
-def _client_config(addressing_style, max_attempts):
-    options = {
-        "s3": {"addressing_style": addressing_style},
-        "retries": {"mode": "standard", "max_attempts": max_attempts},
-        "connect_timeout": 10,
-        "read_timeout": 120,
-        "max_pool_connections": 16,
-    }
-    try:
-        # botocore >= 1.36 would add a CRC32 of its own to every body; the
-        # Content-MD5 we send, which S3 servers check, already covers it
-        return Config(request_checksum_calculation="when_required", **options)
-    except TypeError:  # an older botocore, which never adds them
-        return Config(**options)
-
-
-def build_client(endpoint_url=None, region=None, access_key=None,
-                 secret_key=None, addressing_style="path",
-                 max_attempts=DEFAULT_MAX_ATTEMPTS):
-    """The boto3 S3 client an :class:`S3Backend` builds for these arguments.
-
-    Its retries are botocore's "standard" mode; it sends no checksum of its
-    own (the backend sends Content-MD5). Thread-safe, unlike the boto3
-    session it is made with, which is used once here and then dropped.
-    """
-    if boto3 is None:
-        raise optional.missing("S3", "boto3", "s3", _IMPORT_ERROR)
-    session = boto3.session.Session(
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-        region_name=region or None)
-    return session.client("s3", endpoint_url=check_endpoint_url(endpoint_url),
-                          config=_client_config(addressing_style, max_attempts))
 
 
 class S3Backend(BankBackend):
