@@ -59,9 +59,6 @@ the key and the container; keys, passwords and tokens never appear in
 errors, logs, :meth:`SwiftBackend.describe` or ``repr``.
 """
 
-import contextlib
-import hashlib
-import http.client
 import io
 import json
 import os
@@ -69,10 +66,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-import weakref
 
-import requests
-import urllib3
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -81,31 +75,22 @@ from karbor_volume_glance.bank import (
     codec,
     keys,
     listing,
-    optional,
     options,
     owner,
+    swift_connection,
 )
 from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.bank.swift_connection import (  # noqa: F401 - re-exported
+    SwiftBankError,
+    is_cut_off,
+    md5,
+    normalize_etag,
+    swift_client,
+)
 from karbor_volume_glance.exceptions import (
     BankError,
-    BankObjectNotFound,
     VolumeGlanceError,
 )
-
-try:  # the optional extra [swift]: without it, this module still imports
-    from swiftclient import client as swift_client
-    from swiftclient import exceptions as swift_exceptions
-
-    _ClientException = swift_exceptions.ClientException
-    _IMPORT_ERROR = None
-    # swiftclient's request log shows the first 16 characters of tokens and
-    # keys by default; show none. (A process-wide setting: it only ever
-    # hides more.)
-    swift_client.logger_settings["reveal_sensitive_prefix"] = 0
-except ImportError as exc:  # pragma: no cover - the [swift] extra is installed
-    swift_client = swift_exceptions = None
-    _ClientException = optional.Missing
-    _IMPORT_ERROR = exc
 
 LOG = logging.getLogger(__name__)
 
@@ -179,37 +164,6 @@ OPTS = [
 _NOT_IN_QUERY = ("container", "prefix")
 _CREDENTIALS_HINT = (f"set the key in the environment variable "
                      f"{KEY_ENVIRONMENT_VARIABLE} instead")
-
-
-class SwiftBankError(BankError):
-    """A Swift request of the bank failed.
-
-    ``operation`` is what the bank was doing (``read``, ``write`` …),
-    ``container`` the container, ``key`` the bank key (or listing prefix) and
-    ``http_status`` Swift's answer (``None`` when none came).
-    """
-
-    def __init__(self, message, key=None, operation=None, container=None,
-                 http_status=None):
-        self.operation = operation
-        self.container = container
-        self.http_status = http_status
-        super().__init__(message, key=key)
-
-
-def _md5(data):
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _is_cut_off(exc):
-    """Whether ``exc`` says a response body ended before its length."""
-    return isinstance(exc, (http.client.IncompleteRead,
-                            urllib3.exceptions.ProtocolError,
-                            requests.exceptions.ChunkedEncodingError))
-
-
-def _normalize_etag(etag):
-    return (etag or "").strip().strip('"').lower()
 
 
 def _without_userinfo(url):
@@ -303,18 +257,9 @@ class SwiftBackend(BankBackend):
         self._auth_url = auth_url
         self._key = key
 
-        self._shared_connection = None
-        self._connection_factory = None
-        self._shared_lock = threading.RLock()
-        if connection is not None:
-            if callable(connection) and not hasattr(connection, "get_object"):
-                self._connection_factory = connection
-            else:
-                self._shared_connection = connection
-        else:
-            if swift_client is None:
-                raise optional.missing("Swift", "python-swiftclient", "swift",
-                                       _IMPORT_ERROR)
+        connection_options = None
+        if connection is None:
+            swift_connection.require_swiftclient()
             if session is None and auth_url is None:
                 session, region_name, interface = self._cloud_session(
                     cloud, clouds_yaml, region_name, interface)
@@ -328,7 +273,7 @@ class SwiftBackend(BankBackend):
                 os_options["region_name"] = region_name
             if interface:
                 os_options["endpoint_type"] = interface
-            self._connection_options = {
+            connection_options = {
                 "session": session,
                 "authurl": None if session is not None else auth_url,
                 "user": None if session is not None else user,
@@ -338,9 +283,10 @@ class SwiftBackend(BankBackend):
                 "retries": retries,
                 "timeout": timeout,
             }
-        self._local = threading.local()
-        self._connections = weakref.WeakSet()
-        self._connections_lock = threading.Lock()
+        self._swift = swift_connection.Connections(connection, connection_options,
+                                                   key)
+        self._request = self._swift.request
+        self._error = self._swift.error
         self._owner_id = None
         self._owner_lock = threading.Lock()
         self._segment_container_ready = False
@@ -463,103 +409,17 @@ class SwiftBackend(BankBackend):
             return None
         return "/" + rest
 
+    # --- connections -----------------------------------------------------------
+
     def close(self):
         """Close every connection this backend opened (it stays usable)."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(Exception):
-                connection.close()
+        self._swift.close()
 
-    # --- connections and errors -----------------------------------------------
+    @property
+    def _local(self):
+        """This thread's connection, as ``_local.connection``."""
+        return self._swift.local
 
-    @contextlib.contextmanager
-    def _connection(self):
-        if self._shared_connection is not None:
-            with self._shared_lock:
-                yield self._shared_connection
-            return
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            if self._connection_factory is not None:
-                connection = self._connection_factory()
-            else:
-                connection = swift_client.Connection(**self._connection_options)
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.add(connection)
-        yield connection
-
-    def _scrub(self, text):
-        """``text`` without the key or any token this backend knows."""
-        secrets = {self._key} if self._key else set()
-        with self._connections_lock:
-            connections = list(self._connections)
-        if self._shared_connection is not None:
-            connections.append(self._shared_connection)
-        for connection in connections:
-            for attribute in ("key", "token", "service_token"):
-                value = getattr(connection, attribute, None)
-                if isinstance(value, str) and value:
-                    secrets.add(value)
-        for secret in sorted(secrets, key=len, reverse=True):
-            if len(secret) >= 3:
-                text = text.replace(secret, "***")
-        return text
-
-    def _error(self, operation, key, container, exc, what="object"):
-        status = getattr(exc, "http_status", None)
-        if isinstance(exc, _ClientException) and status:
-            reason = getattr(exc, "http_reason", "") or ""
-            answer = f"HTTP {status} {reason}".rstrip()
-            transaction = getattr(exc, "transaction_id", None)
-            if transaction:
-                answer += f", transaction {transaction}"
-            if status in (401, 403):
-                detail = f"access refused ({answer}); check the credentials"
-            elif status == 404:
-                detail = f"not found ({answer}); does the container exist?"
-            elif status == 409 and operation == "read":
-                detail = (f"conflict ({answer}); a segment of this large object "
-                          "is missing")
-            elif status == 422:
-                detail = (f"the upload arrived damaged ({answer}): the data did "
-                          "not match its MD5")
-            else:
-                detail = answer
-        else:
-            message = getattr(exc, "msg", None) or str(exc)
-            detail = f"{type(exc).__name__}: {message}"
-        if key is None:
-            where = f"container {container!r}"
-        else:
-            where = f"{what} {key!r} in container {container!r}"
-        return SwiftBankError(
-            self._scrub(f"Swift bank could not {operation} {where}: {detail}"),
-            key=key, operation=operation, container=container, http_status=status,
-        )
-
-    def _request(self, operation, key, container, method, *args, missing="error",
-                 what="object", **kwargs):
-        """``Connection.<method>(*args, **kwargs)`` with errors translated.
-
-        On HTTP 404, ``missing`` says what happens: ``"raise"`` raises
-        BankObjectNotFound(key), ``"none"`` returns None, ``"error"`` raises
-        SwiftBankError like any other failure.
-        """
-        try:
-            with self._connection() as connection:
-                return getattr(connection, method)(*args, **kwargs)
-        except _ClientException as exc:
-            if exc.http_status == 404 and missing == "raise":
-                raise BankObjectNotFound(key) from None
-            if exc.http_status == 404 and missing == "none":
-                return None
-            raise self._error(operation, key, container, exc, what) from exc
-        except VolumeGlanceError:
-            raise
-        except Exception as exc:  # requests, sockets, keystoneauth …
-            raise self._error(operation, key, container, exc, what) from exc
 
     def _ensure_container(self, container, operation):
         found = self._request(operation, None, container, "head_container",
@@ -583,14 +443,14 @@ class SwiftBackend(BankBackend):
     def _put(self, operation, key, container, name, payload, headers=None,
              etag=None, query_string=None, content_type=None, missing="error"):
         """PUT ``payload`` with its ETag and check the ETag Swift returns."""
-        expected = etag or _md5(payload)
+        expected = etag or md5(payload)
         returned = self._request(
             operation, key, container, "put_object", container, name,
             io.BytesIO(payload), content_length=len(payload), etag=expected,
             content_type=content_type or CONTENT_TYPES[codec.BYTES],
             headers=headers, query_string=query_string, missing=missing,
         )
-        if _normalize_etag(returned) != _normalize_etag(expected):
+        if normalize_etag(returned) != normalize_etag(expected):
             raise SwiftBankError(
                 f"Swift bank could not {operation} object {key!r} in container "
                 f"{container!r}: Swift answered ETag {returned!r} for data whose "
@@ -603,7 +463,7 @@ class SwiftBackend(BankBackend):
         kind, payload = codec.encode(value)
         name = self.object_name(key)
         old_segments = self._segments_of(key, name, "write")
-        headers = {KIND_HEADER: kind, MD5_HEADER: _md5(payload)}
+        headers = {KIND_HEADER: kind, MD5_HEADER: md5(payload)}
         if len(payload) > self._threshold:
             self._put_large(key, name, payload, headers, CONTENT_TYPES[kind])
         else:
@@ -622,7 +482,7 @@ class SwiftBackend(BankBackend):
             for index, offset in enumerate(range(0, len(payload), size)):
                 segment = bytes(view[offset:offset + size])
                 segment_name = f"{name}/{upload}/{index:08d}"
-                etag = _md5(segment)
+                etag = md5(segment)
                 self._put("write a segment of", key, self._segment_container,
                           segment_name, segment, etag=etag)
                 written.append((self._segment_container, segment_name))
@@ -631,7 +491,7 @@ class SwiftBackend(BankBackend):
                     "etag": etag,
                     "size_bytes": len(segment),
                 })
-            slo_etag = _md5("".join(s["etag"] for s in manifest).encode("ascii"))
+            slo_etag = md5("".join(s["etag"] for s in manifest).encode("ascii"))
             self._put("write", key, self._container, name,
                       json.dumps(manifest).encode("utf-8"), headers=headers,
                       etag=slo_etag, query_string="multipart-manifest=put",
@@ -705,7 +565,7 @@ class SwiftBackend(BankBackend):
                 # 409: a large object's segment was gone when the read began;
                 # a cut-off body: gone while it was read. A replaced object's
                 # old segments vanish like that, so read the new one.
-                if exc.http_status != 409 and not _is_cut_off(exc.__cause__):
+                if exc.http_status != 409 and not is_cut_off(exc.__cause__):
                     raise
                 problem = exc
                 continue
@@ -734,8 +594,8 @@ class SwiftBackend(BankBackend):
             headers.get("x-static-large-object", "")
         ).lower() != "true":
             expected = headers.get("etag")
-        if expected and _normalize_etag(expected) != _md5(body):
-            return (f"its data does not match its MD5 {_normalize_etag(expected)} "
+        if expected and normalize_etag(expected) != md5(body):
+            return (f"its data does not match its MD5 {normalize_etag(expected)} "
                     "(damaged, or replaced while being read)")
         return None
 
