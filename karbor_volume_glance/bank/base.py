@@ -20,11 +20,20 @@ The contract, which ``tests/unit/bank`` checks for every backend:
 
 import abc
 
+from karbor_volume_glance.bank import capabilities as caps
 from karbor_volume_glance.exceptions import BankError
 
 
 class BankBackend(abc.ABC):
     """Stores bank objects; see the module docstring for the contract."""
+
+    #: What this backend guarantees (:mod:`.capabilities`); none unless declared.
+    CAPABILITIES = caps.NONE
+
+    @property
+    def capabilities(self):
+        """This backend's :mod:`.capabilities` (its class's, by default)."""
+        return self.CAPABILITIES
 
     @classmethod
     def from_url(cls, url):

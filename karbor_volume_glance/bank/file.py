@@ -20,15 +20,16 @@ directory this backend creates is mode 0700.
 """
 
 import errno
-import json
 import os
 import time
 import urllib.parse
 import uuid
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
-from karbor_volume_glance.bank import codec, keys, listing
+from karbor_volume_glance.bank import capabilities, codec, keys, listing, owner
+from karbor_volume_glance.bank import options as options_module
 from karbor_volume_glance.bank.base import BankBackend
 from karbor_volume_glance.exceptions import (
     BankError,
@@ -38,7 +39,13 @@ from karbor_volume_glance.exceptions import (
 
 LOG = logging.getLogger(__name__)
 
-FORMAT = 1
+#: The provider-file section of the file bank (``volume-glance-file-bank``).
+GROUP = "volume_glance_file_bank"
+OPTS = [
+    cfg.StrOpt("path", help="The directory of the bank (created if missing). "
+               "As a URL: file:///path."),
+]
+
 METADATA_FILE = "bank.json"
 OBJECTS_DIRECTORY = "objects"
 OBJECT_SUFFIX = "~obj"
@@ -101,6 +108,10 @@ def _write_durably(fd, *chunks):
 class FileBackend(BankBackend):
     """A bank stored in directory ``path`` (created if missing)."""
 
+    #: rename() replaces atomically, a directory listing sees every finished
+    #: rename, and link()/O_EXCL create only what does not exist.
+    CAPABILITIES = capabilities.ALL
+
     def __init__(self, path):
         self._root = os.path.abspath(os.fspath(path))
         self._objects_root = os.path.join(self._root, OBJECTS_DIRECTORY)
@@ -115,6 +126,13 @@ class FileBackend(BankBackend):
 
     def describe(self):
         return "file", f"file://{self._root}"
+
+    @classmethod
+    def from_options(cls, options):
+        """The bank its options (``{opt.dest: value}`` of :data:`OPTS`) name."""
+        if not options.get("path"):
+            raise BankError("a file bank needs a path")
+        return cls(options["path"])
 
     @classmethod
     def from_url(cls, url):
@@ -136,7 +154,9 @@ class FileBackend(BankBackend):
                 f"a file bank URL must name an absolute path ({example}), "
                 f"not {url.geturl()!r}"
             )
-        return cls(path)
+        options = options_module.defaults(OPTS)
+        options["path"] = path
+        return cls.from_options(options)
 
     def __repr__(self):
         return f"{type(self).__name__}({self._root!r})"
@@ -158,18 +178,17 @@ class FileBackend(BankBackend):
         os.makedirs(self._objects_root, exist_ok=True)
 
     def _read_or_create_owner_id(self):
-        metadata_path = os.path.join(self._root, METADATA_FILE)
-        try:
-            return self._read_owner_id(metadata_path)
-        except FileNotFoundError:
-            pass
-        self._create_metadata(metadata_path)
-        return self._read_owner_id(metadata_path)
+        return owner.read_or_create(self._read_metadata, self._create_metadata,
+                                    where=lambda name: self._metadata_path,
+                                    names=(METADATA_FILE,))
 
-    def _create_metadata(self, metadata_path):
+    @property
+    def _metadata_path(self):
+        return os.path.join(self._root, METADATA_FILE)
+
+    def _create_metadata(self, name, content):
         """Create bank.json unless it exists; the first creator wins a race."""
-        content = json.dumps({"owner_id": str(uuid.uuid4()), "format": FORMAT})
-        content = (content + "\n").encode("utf-8")
+        metadata_path = self._metadata_path
         temp_path = _temp_path(metadata_path)
         try:
             fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -194,28 +213,18 @@ class FileBackend(BankBackend):
             return
         _write_durably(fd, content)
 
-    def _read_owner_id(self, metadata_path):
+    def _read_metadata(self, name):
+        """bank.json's bytes, or None if there is none yet."""
         for delay in (*_METADATA_READ_DELAYS, None):
-            with open(metadata_path, "rb") as stream:
-                data = stream.read()
+            try:
+                with open(self._metadata_path, "rb") as stream:
+                    data = stream.read()
+            except FileNotFoundError:
+                return None
             if data or delay is None:
-                break
+                return data
             time.sleep(delay)  # created but not yet written by another process
-        try:
-            metadata = json.loads(data.decode("utf-8"))
-        except ValueError as exc:
-            raise BankError(f"{metadata_path} is damaged: {exc}") from exc
-        if not isinstance(metadata, dict):
-            raise BankError(f"{metadata_path} is damaged: not a JSON object")
-        if metadata.get("format") != FORMAT:
-            raise BankError(
-                f"{metadata_path} has format {metadata.get('format')!r}; this "
-                f"version reads only format {FORMAT}"
-            )
-        owner_id = metadata.get("owner_id")
-        if not isinstance(owner_id, str) or not owner_id:
-            raise BankError(f"{metadata_path} is damaged: no owner_id")
-        return owner_id
+        return data  # pragma: no cover
 
     # --- paths and errors ------------------------------------------------
 

@@ -5,7 +5,8 @@ Karbor's provider file names its bank by an entry point in the
 provider's ConfigOpts. Ours are ``volume-glance-file-bank``,
 ``volume-glance-s3-bank`` and ``volume-glance-swift-bank``; each reads its
 own section of the provider file (``[volume_glance_file_bank]``,
-``[volume_glance_s3_bank]``, ``[volume_glance_swift_bank]``) and serves
+``[volume_glance_s3_bank]``, ``[volume_glance_swift_bank]``) with the opts
+its backend's module declares, the very opts its URL form reads, and serves
 Karbor's BankPlugin methods through our :class:`~.section.Bank`, so values
 keep their type (binary chunks included, which Karbor's own file-system bank
 cannot store) and every write is atomic.
@@ -18,10 +19,12 @@ prefix ``//``; it is read as ``/``.
 """
 
 import functools
+import importlib
 
 from oslo_config import cfg
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import options
 from karbor_volume_glance.bank.section import Bank
 
 _KARBOR_ERRORS = {
@@ -63,28 +66,32 @@ def _fold(prefix):
 
 
 class _KarborBankPlugin:
-    """Karbor's BankPlugin interface over one of our backends (duck-typed)."""
+    """Karbor's BankPlugin interface over one of our backends (duck-typed).
 
+    ``MODULE`` names the backend's module, whose ``GROUP`` and ``OPTS`` are
+    the provider-file section and its options, read with the same opts as
+    the backend's URL form and handed to its ``from_options``.
+    """
+
+    MODULE = None
     GROUP = None
-    OPTS = ()
+    #: Options that must be set, named by InvalidConfiguration when they are not.
+    REQUIRED = ()
 
     def __init__(self, config=None):
         if config is None:
             config = cfg.ConfigOpts()
             config([], default_config_files=[])
         self._config = config
-        config.register_opts(list(self.OPTS), group=self.GROUP)
-        options = {}
-        for opt in self.OPTS:
-            try:
-                options[opt.dest] = getattr(config[self.GROUP], opt.dest)
-            except (ValueError, cfg.Error) as exc:
-                raise exceptions.InvalidConfiguration(opt.dest, str(exc),
-                                                      group=self.GROUP) from exc
-        self._bank = Bank(self.make_backend(options))
+        module = importlib.import_module(self.MODULE)
+        settings = options.from_config(config, self.GROUP, module.OPTS)
+        options.require(self.GROUP, settings, *self.REQUIRED)
+        self.check(settings)
+        backend_class = getattr(module, self.BACKEND)
+        self._bank = Bank(backend_class.from_options(settings))
 
-    def make_backend(self, options):
-        raise NotImplementedError
+    def check(self, settings):
+        """Refuse settings the provider file cannot have (InvalidConfiguration)."""
 
     @_karbor_errors
     def update_object(self, key, value, context=None):
@@ -110,75 +117,31 @@ class _KarborBankPlugin:
     def describe(self):
         return self._bank.backend.describe()
 
-
-def _required(group, options, *names):
-    for name in names:
-        if not options.get(name):
-            raise exceptions.InvalidConfiguration(name, "must be set", group=group)
+    @property
+    def capabilities(self):
+        """The backend's :mod:`~karbor_volume_glance.bank.capabilities`."""
+        return self._bank.capabilities
 
 
 class FileBankPlugin(_KarborBankPlugin):
+    MODULE, BACKEND = "karbor_volume_glance.bank.file", "FileBackend"
     GROUP = "volume_glance_file_bank"
-    OPTS = (
-        cfg.StrOpt("path", help="The directory of the bank (created if missing)."),
-    )
-
-    def make_backend(self, options):
-        _required(self.GROUP, options, "path")
-        from karbor_volume_glance.bank.file import FileBackend
-
-        return FileBackend(options["path"])
+    REQUIRED = ("path",)
 
 
 class S3BankPlugin(_KarborBankPlugin):
+    MODULE, BACKEND = "karbor_volume_glance.bank.s3", "S3Backend"
     GROUP = "volume_glance_s3_bank"
-    OPTS = (
-        cfg.StrOpt("bucket", help="The bucket that holds the bank."),
-        cfg.StrOpt("prefix", default="", help="A key prefix inside the bucket."),
-        cfg.StrOpt("endpoint_url",
-                   help="The S3 endpoint (Ceph RGW, SeaweedFS, …); AWS's when "
-                   "unset."),
-        cfg.StrOpt("region", help="The bucket's region."),
-        cfg.StrOpt("access_key",
-                   help="Access key; boto3's own chain (environment, "
-                   "~/.aws) when unset."),
-        cfg.StrOpt("secret_key", secret=True, help="Secret key."),
-    )
-
-    def make_backend(self, options):
-        _required(self.GROUP, options, "bucket")
-        from karbor_volume_glance.bank.s3 import S3Backend
-
-        return S3Backend(**options)
+    REQUIRED = ("bucket",)
 
 
 class SwiftBankPlugin(_KarborBankPlugin):
+    MODULE, BACKEND = "karbor_volume_glance.bank.swift", "SwiftBackend"
     GROUP = "volume_glance_swift_bank"
-    OPTS = (
-        cfg.StrOpt("container", help="The container that holds the bank."),
-        cfg.StrOpt("prefix", default="", help="An object prefix in the container."),
-        cfg.StrOpt("cloud",
-                   help="A clouds.yaml cloud whose Keystone session reaches "
-                   "Swift."),
-        cfg.StrOpt("clouds_yaml", help="The clouds.yaml file (default: the "
-                   "usual places)."),
-        cfg.StrOpt("auth_url", help="A tempauth (v1) URL, instead of cloud."),
-        cfg.StrOpt("user", help="The tempauth user, as account:user."),
-        cfg.StrOpt("key", secret=True, help="The tempauth key."),
-    )
+    REQUIRED = ("container",)
 
-    def make_backend(self, options):
-        _required(self.GROUP, options, "container")
-        cloud, clouds_yaml = options.pop("cloud"), options.pop("clouds_yaml")
-        if not cloud and not options.get("auth_url"):
+    def check(self, settings):
+        if not settings.get("cloud") and not settings.get("auth_url"):
             raise exceptions.InvalidConfiguration(
                 "cloud", "set cloud (clouds.yaml) or auth_url, user and key",
                 group=self.GROUP)
-        if cloud:
-            from karbor_volume_glance.cloud import factory
-
-            options["session"] = factory.from_cloud_config(cloud,
-                                                           clouds_yaml).session
-        from karbor_volume_glance.bank.swift import SwiftBackend
-
-        return SwiftBackend(**{k: v for k, v in options.items() if v is not None})

@@ -10,7 +10,7 @@ import uuid
 
 from oslo_log import log as logging
 
-from karbor_volume_glance.bank import codec, listing
+from karbor_volume_glance.bank import capabilities, codec, listing
 from karbor_volume_glance.bank.base import BankBackend
 from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
 
@@ -19,6 +19,8 @@ LOG = logging.getLogger(__name__)
 
 class MemoryBackend(BankBackend):
     """A thread-safe bank in a dict of key -> (kind, payload)."""
+
+    CAPABILITIES = capabilities.ALL
 
     def __init__(self):
         self._objects = {}

@@ -45,30 +45,50 @@ profile, an instance role …); never from a bank URL. They appear in no
 message, log line, ``repr`` or :meth:`describe`.
 """
 
-import base64
 import hashlib
 import http
 import itertools
-import json
 import re
 import threading
 import urllib.parse
-import uuid
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from karbor_volume_glance.bank import (
+    capabilities,
+    codec,
+    keys,
+    listing,
+    options,
+    owner,
+)
+from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.bank.s3_client import (  # noqa: F401 - re-exported
+    ADDRESSING_STYLES,
+    DEFAULT_ENDPOINT_REGION,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MAX_SINGLE_PUT,
+    MIN_PART_SIZE,
     BotoCoreError,
     ClientError,
+    GiB,
+    KiB,
+    MiB,
     NoCredentialsError,
     ParamValidationError,
     PartialCredentialsError,
     ResponseStreamingError,
+    build_client,
+    check_endpoint_url,
+    content_md5,
+    plan_parts,
 )
-from oslo_log import log as logging
-
-from karbor_volume_glance.bank import codec, keys, listing
-from karbor_volume_glance.bank.base import BankBackend
 from karbor_volume_glance.exceptions import (
     BankError,
     BankObjectNotFound,
@@ -77,35 +97,15 @@ from karbor_volume_glance.exceptions import (
 
 LOG = logging.getLogger(__name__)
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
+#: Whole GETs tried when the body breaks off while it is read.
+_READ_ATTEMPTS = 3
 
-FORMAT = 1
+FORMAT = owner.FORMAT
 #: The bank's own object under the prefix; ``~`` is in no bank key.
-OWNER_OBJECT = "~bank.json"
+OWNER_OBJECT = owner.OWNER_OBJECT
 KIND_METADATA = "kvg-kind"
 SHA256_METADATA = "kvg-sha256"
 FORMAT_METADATA = "kvg-format"
-
-DEFAULT_MULTIPART_THRESHOLD = 64 * MiB
-DEFAULT_PART_SIZE = 16 * MiB
-#: S3's limits on multipart uploads: every part but the last is at least
-#: 5 MiB, no part is over 5 GiB, and there are at most 10,000 parts.
-MIN_PART_SIZE = 5 * MiB
-MAX_PART_SIZE = 5 * GiB
-MAX_PARTS = 10_000
-#: The largest object a single PUT may carry.
-MAX_SINGLE_PUT = 5 * GiB
-#: Keys per ListObjectsV2 page; S3 never gives more than 1000.
-DEFAULT_PAGE_SIZE = 1000
-#: botocore attempts per request (the first one included), "standard" mode.
-DEFAULT_MAX_ATTEMPTS = 5
-#: Whole GETs tried when the body breaks off while it is read.
-_READ_ATTEMPTS = 3
-ADDRESSING_STYLES = ("path", "virtual", "auto")
-#: The region signed with for an ``endpoint_url`` given without one.
-DEFAULT_ENDPOINT_REGION = "us-east-1"
 
 _CONTENT_TYPES = {
     codec.BYTES: "application/octet-stream",
@@ -118,9 +118,39 @@ _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _EXISTS_CODES = frozenset({"PreconditionFailed", "412",
                            "ConditionalRequestConflict", "409"})
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
-_SECRET_WORDS = ("key", "secret", "password", "token", "credential", "session")
+
+#: The provider-file section of the S3 bank (``volume-glance-s3-bank``).
+GROUP = "volume_glance_s3_bank"
+OPTS = [
+    cfg.StrOpt("bucket", help="The bucket that holds the bank. As a URL: "
+               "s3://bucket/prefix?option=value&..."),
+    cfg.StrOpt("prefix", default="", help="A key prefix inside the bucket."),
+    cfg.StrOpt("endpoint_url",
+               help="The S3 endpoint (Ceph RGW, SeaweedFS, …); AWS's when "
+               "unset. In a URL: endpoint=."),
+    cfg.StrOpt("region", help="The bucket's region (us-east-1 for an "
+               "endpoint_url given without one)."),
+    cfg.StrOpt("access_key",
+               help="Access key; boto3's own chain (environment, ~/.aws) "
+               "when unset. Never in a URL."),
+    cfg.StrOpt("secret_key", secret=True, help="Secret key. Never in a URL."),
+    cfg.StrOpt("addressing_style", default="path",
+               choices=list(ADDRESSING_STYLES),
+               help="How the bucket is named in requests."),
+    cfg.BoolOpt("create_bucket", default=False,
+                help="Create the bucket if it does not exist."),
+    cfg.IntOpt("multipart_threshold", default=DEFAULT_MULTIPART_THRESHOLD,
+               help="Values larger than this many bytes are uploaded in "
+               "parts (0 to 5 GiB)."),
+    cfg.IntOpt("part_size", default=DEFAULT_PART_SIZE,
+               help="The size in bytes of an upload part (5 MiB to 5 GiB)."),
+    cfg.IntOpt("page_size", default=DEFAULT_PAGE_SIZE,
+               help="Keys asked for per listing request (1 to 1000)."),
+]
+#: URL query names that stand for an opt of another name.
+URL_ALIASES = {"endpoint": "endpoint_url"}
+_CREDENTIALS_HINT = ("give them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                     "(or boto3's other sources) instead")
 
 
 class S3BankError(BankError):
@@ -138,29 +168,6 @@ class S3BankError(BankError):
         super().__init__(message, key=key)
 
 
-def content_md5(data):
-    """The ``Content-MD5`` header of ``data``: its MD5, base64-encoded."""
-    digest = hashlib.md5(data, usedforsecurity=False).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def plan_parts(size, part_size):
-    """The ``(offset, length)`` of each part of a ``size``-byte upload.
-
-    Parts are ``part_size`` long but the last; ``part_size`` grows (to whole
-    MiB) when ``size`` would otherwise need more than S3's 10,000 parts.
-    """
-    if size <= 0:
-        return [(0, 0)]
-    if -(-size // part_size) > MAX_PARTS:
-        part_size = -(-size // MAX_PARTS)
-        part_size = -(-part_size // MiB) * MiB
-        if part_size > MAX_PART_SIZE:
-            raise BankError(f"a value of {size} bytes is larger than S3 can hold")
-    return [(offset, min(part_size, size - offset))
-            for offset in range(0, size, part_size)]
-
-
 def normalize_object_prefix(prefix):
     """``prefix`` as object names start with it: ``""`` or ``"a/b/"``."""
     if prefix is None:
@@ -176,79 +183,6 @@ def normalize_object_prefix(prefix):
     return "".join(part + "/" for part in parts)
 
 
-def _parse_size(name, text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise BankError(f"S3 bank URL parameter {name} must be a whole "
-                        f"number of bytes, not {text!r}") from None
-    return value
-
-
-def _parse_flag(name, text):
-    word = text.strip().lower()
-    if word in _TRUE_WORDS:
-        return True
-    if word in _FALSE_WORDS:
-        return False
-    raise BankError(f"S3 bank URL parameter {name} must be true or false, "
-                    f"not {text!r}")
-
-
-def check_endpoint_url(endpoint_url):
-    """Refuse an endpoint that is not an http(s) URL or that has user info.
-
-    The refusal never repeats the URL, which might hold a password.
-    """
-    if endpoint_url is None:
-        return None
-    if not isinstance(endpoint_url, str) or not endpoint_url:
-        raise BankError("an S3 endpoint must be an http:// or https:// URL")
-    parts = urllib.parse.urlsplit(endpoint_url)
-    if "@" in parts.netloc:
-        raise BankError(
-            "an S3 endpoint URL must not carry credentials; give them in "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or boto3's other "
-            "sources) instead")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BankError(
-            f"an S3 endpoint must be an http:// or https:// URL with a host, "
-            f"not {endpoint_url!r}")
-    return endpoint_url
-
-
-def _client_config(addressing_style, max_attempts):
-    options = {
-        "s3": {"addressing_style": addressing_style},
-        "retries": {"mode": "standard", "max_attempts": max_attempts},
-        "connect_timeout": 10,
-        "read_timeout": 120,
-        "max_pool_connections": 16,
-    }
-    try:
-        # botocore >= 1.36 would add a CRC32 of its own to every body; the
-        # Content-MD5 we send, which S3 servers check, already covers it
-        return Config(request_checksum_calculation="when_required", **options)
-    except TypeError:  # an older botocore, which never adds them
-        return Config(**options)
-
-
-def build_client(endpoint_url=None, region=None, access_key=None,
-                 secret_key=None, addressing_style="path",
-                 max_attempts=DEFAULT_MAX_ATTEMPTS):
-    """The boto3 S3 client an :class:`S3Backend` builds for these arguments.
-
-    Its retries are botocore's "standard" mode; it sends no checksum of its
-    own (the backend sends Content-MD5). Thread-safe, unlike the boto3
-    session it is made with, which is used once here and then dropped.
-    """
-    session = boto3.session.Session(
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-        region_name=region or None)
-    return session.client("s3", endpoint_url=check_endpoint_url(endpoint_url),
-                          config=_client_config(addressing_style, max_attempts))
-
-
 class S3Backend(BankBackend):
     """A thread-safe bank in S3 bucket ``bucket`` under ``prefix``.
 
@@ -262,6 +196,12 @@ class S3Backend(BankBackend):
     connection arguments are only used by :meth:`describe`). ``page_size`` is
     the number of keys asked for per listing request.
     """
+
+    #: S3 lists and reads what finished before (AWS since December 2020;
+    #: Ceph RGW and SeaweedFS on one site) and replaces whole objects; its
+    #: If-None-Match is not honoured by every server, so no conditional create.
+    CAPABILITIES = frozenset({capabilities.LISTING_SEES_WRITES,
+                              capabilities.ATOMIC_REPLACE})
 
     def __init__(self, bucket, prefix="", endpoint_url=None, region=None,
                  access_key=None, secret_key=None,
@@ -368,13 +308,18 @@ class S3Backend(BankBackend):
         return f"{type(self).__name__}({details})"
 
     @classmethod
+    def from_options(cls, options):
+        """The bank its options (``{opt.dest: value}`` of :data:`OPTS`) name."""
+        if not options.get("bucket"):
+            raise BankError("an S3 bank needs a bucket")
+        return cls(**options)
+
+    @classmethod
     def from_url(cls, url):
         """The bank at ``s3://bucket/prefix?endpoint=…&region=…``.
 
-        Query parameters: ``endpoint`` (the server's URL; AWS without it),
-        ``region``, ``addressing_style`` (path, virtual or auto; path by
-        default), ``create_bucket`` (true/false), ``multipart_threshold``,
-        ``part_size`` and ``page_size`` (numbers). Credentials are never
+        Query parameters are the :data:`OPTS` but the credentials
+        (``endpoint`` stands for ``endpoint_url``). Credentials are never
         taken from the URL: boto3 finds them (``AWS_ACCESS_KEY_ID`` and
         ``AWS_SECRET_ACCESS_KEY``, a profile, a role …), and a URL that
         carries some is refused.
@@ -382,58 +327,19 @@ class S3Backend(BankBackend):
         example = ("as in 's3://my-bucket/karbor?endpoint=http://127.0.0.1:8333"
                    "&region=us-east-1'")
         if "@" in url.netloc:
-            raise BankError(
-                "an S3 bank URL must not carry credentials; give them in "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or boto3's other "
-                "sources) instead")
-        options = cls._url_options(url.query)
+            raise BankError(f"an S3 bank URL must not carry credentials; "
+                            f"{_CREDENTIALS_HINT}")
+        settings, _given = options.from_query(
+            url.query, [opt for opt in OPTS if opt.name not in ("bucket", "prefix")],
+            "S3", aliases=URL_ALIASES, credentials_hint=_CREDENTIALS_HINT)
         if url.fragment:
             raise BankError(f"an S3 bank URL takes no fragment ({example})")
         bucket = url.netloc
         if not bucket or ":" in bucket:
             raise BankError(f"an S3 bank URL names a bucket, without a port, "
                             f"after s3:// ({example})")
-        prefix = urllib.parse.unquote(url.path)
-        return cls(bucket, prefix=prefix, **options)
-
-    @staticmethod
-    def _url_options(query):
-        try:
-            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True,
-                                           strict_parsing=bool(query))
-        except ValueError:
-            raise BankError("the query of an S3 bank URL does not parse") from None
-        names = [name for name, _ in pairs]
-        secret = sorted({name for name in names
-                         if any(word in name.lower() for word in _SECRET_WORDS)})
-        if secret:
-            raise BankError(
-                f"an S3 bank URL must not carry credentials (found "
-                f"{', '.join(secret)}); give them in AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (or boto3's other sources) instead")
-        parsers = {
-            "endpoint": ("endpoint_url", str),
-            "region": ("region", str),
-            "addressing_style": ("addressing_style", str),
-            "create_bucket": ("create_bucket", _parse_flag),
-            "multipart_threshold": ("multipart_threshold", _parse_size),
-            "part_size": ("part_size", _parse_size),
-            "page_size": ("page_size", _parse_size),
-        }
-        unknown = sorted(set(names) - set(parsers))
-        if unknown:
-            raise BankError(
-                f"unknown S3 bank URL parameter(s) {', '.join(unknown)} "
-                f"(known: {', '.join(parsers)})")
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise BankError(f"S3 bank URL parameter(s) given twice: "
-                            f"{', '.join(repeated)}")
-        options = {}
-        for name, value in pairs:
-            argument, parse = parsers[name]
-            options[argument] = value if parse is str else parse(name, value)
-        return options
+        settings.update(bucket=bucket, prefix=urllib.parse.unquote(url.path))
+        return cls.from_options(settings)
 
     # --- errors ------------------------------------------------------------
 
@@ -500,19 +406,34 @@ class S3Backend(BankBackend):
             return self._owner_id
 
     def _read_or_create_owner_id(self):
-        name = self._prefix + OWNER_OBJECT
-        what = f"the bank's {OWNER_OBJECT}"
+        return owner.read_or_create(
+            self._read_owner_object, self._create_owner_object,
+            where=lambda name: f"the bank's {name} in bucket {self._bucket!r}",
+            names=(OWNER_OBJECT,))
+
+    def _read_owner_object(self, name):
+        """The bytes of the bank's object ``name``, or None if there is none."""
+        what = f"the bank's {name}"
         try:
-            return self._read_owner_id(name)
-        except KeyError:
-            pass
-        body = json.dumps({"owner_id": str(uuid.uuid4()), "format": FORMAT})
-        body = (body + "\n").encode("utf-8")
-        arguments = {"Bucket": self._bucket, "Key": name, "Body": body,
-                     "ContentMD5": content_md5(body),
+            response = self._client.get_object(Bucket=self._bucket,
+                                               Key=self._prefix + name)
+            return response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
+                return None
+            raise self._error("read", exc, what=what) from exc
+        except BotoCoreError as exc:
+            raise self._error("read", exc, what=what) from exc
+
+    def _create_owner_object(self, name, body):
+        """Store ``body`` as the bank's object ``name`` unless it exists."""
+        what = f"the bank's {name}"
+        arguments = {"Bucket": self._bucket, "Key": self._prefix + name,
+                     "Body": body, "ContentMD5": content_md5(body),
                      "ContentType": "application/json"}
         try:
-            # only the first creator wins; the others read what it wrote
+            # only the first creator wins where the server honours
+            # If-None-Match; the others read what it wrote
             try:
                 self._client.put_object(IfNoneMatch="*", **arguments)
             except ParamValidationError:  # a botocore older than If-None-Match
@@ -523,40 +444,6 @@ class S3Backend(BankBackend):
                 raise self._error("create", exc, what=what) from exc
         except BotoCoreError as exc:
             raise self._error("create", exc, what=what) from exc
-        try:
-            return self._read_owner_id(name)
-        except KeyError:
-            raise S3BankError(f"S3 bank could not read {what} in bucket "
-                              f"{self._bucket!r} right after creating it",
-                              operation="read", bucket=self._bucket) from None
-
-    def _read_owner_id(self, name):
-        """The owner id in object ``name``; KeyError if there is none."""
-        what = f"the bank's {OWNER_OBJECT}"
-        try:
-            response = self._client.get_object(Bucket=self._bucket, Key=name)
-            data = response["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
-                raise KeyError(name) from None
-            raise self._error("read", exc, what=what) from exc
-        except BotoCoreError as exc:
-            raise self._error("read", exc, what=what) from exc
-        damaged = f"{what} in bucket {self._bucket!r} is damaged"
-        try:
-            metadata = json.loads(data.decode("utf-8"))
-        except ValueError as exc:
-            raise BankError(f"{damaged}: {exc}") from exc
-        if not isinstance(metadata, dict):
-            raise BankError(f"{damaged}: not a JSON object")
-        if metadata.get("format") != FORMAT:
-            raise BankError(f"{what} in bucket {self._bucket!r} has format "
-                            f"{metadata.get('format')!r}; this version reads "
-                            f"only format {FORMAT}")
-        owner_id = metadata.get("owner_id")
-        if not isinstance(owner_id, str) or not owner_id:
-            raise BankError(f"{damaged}: no owner_id")
-        return owner_id
 
     # --- writing -------------------------------------------------------------
 

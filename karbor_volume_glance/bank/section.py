@@ -27,6 +27,11 @@ class Bank:
         return self._backend
 
     @property
+    def capabilities(self):
+        """What the backend guarantees (:mod:`.capabilities`)."""
+        return self._backend.capabilities
+
+    @property
     def is_writable(self):
         """Always ``True``: read-only access is given through sections."""
         return True

@@ -59,38 +59,40 @@ the key and the container; keys, passwords and tokens never appear in
 errors, logs, :meth:`SwiftBackend.describe` or ``repr``.
 """
 
-import contextlib
-import hashlib
-import http.client
 import io
 import json
 import os
-import re
 import threading
 import time
 import urllib.parse
 import uuid
-import weakref
 
-import requests
-import urllib3
+from oslo_config import cfg
 from oslo_log import log as logging
-from swiftclient import client as swift_client
-from swiftclient import exceptions as swift_exceptions
 
-from karbor_volume_glance.bank import codec, keys, listing
+from karbor_volume_glance.bank import (
+    capabilities,
+    codec,
+    keys,
+    listing,
+    options,
+    owner,
+    swift_connection,
+)
 from karbor_volume_glance.bank.base import BankBackend
+from karbor_volume_glance.bank.swift_connection import (  # noqa: F401 - re-exported
+    SwiftBankError,
+    is_cut_off,
+    md5,
+    normalize_etag,
+    swift_client,
+)
 from karbor_volume_glance.exceptions import (
     BankError,
-    BankObjectNotFound,
     VolumeGlanceError,
 )
 
 LOG = logging.getLogger(__name__)
-
-# swiftclient's request log shows the first 16 characters of tokens and keys
-# by default; show none. (A process-wide setting: it only ever hides more.)
-swift_client.logger_settings["reveal_sensitive_prefix"] = 0
 
 MiB = 1024 * 1024
 
@@ -105,8 +107,8 @@ LISTING_PAGE_SIZE = 10000
 #: The environment variable holding the key of a ``swift://…?auth_url=`` URL.
 KEY_ENVIRONMENT_VARIABLE = "KVG_SWIFT_KEY"
 #: The object (under the prefix) holding the bank's owner id.
-METADATA_OBJECT = "~kvg-bank.json"
-FORMAT = 1
+METADATA_OBJECT = owner.OWNER_OBJECT
+FORMAT = owner.FORMAT
 #: Reads of an object that changed while it was read (a replaced large
 #: object's old segments deleted under the reader) are tried this many times.
 READ_ATTEMPTS = 3
@@ -120,46 +122,48 @@ CONTENT_TYPES = {
     codec.JSON: "application/json",
 }
 
-#: Query parameter names (or parts of them) that would carry a secret.
-_SECRET_WORDS = ("key", "password", "secret", "token", "credential", "signature")
-_URL_OPTIONS = frozenset({
-    "cloud", "auth_url", "user", "key_env", "segment_container",
-    "large_object_threshold", "segment_size", "create_container", "retries",
-    "timeout",
-})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
-class SwiftBankError(BankError):
-    """A Swift request of the bank failed.
-
-    ``operation`` is what the bank was doing (``read``, ``write`` …),
-    ``container`` the container, ``key`` the bank key (or listing prefix) and
-    ``http_status`` Swift's answer (``None`` when none came).
-    """
-
-    def __init__(self, message, key=None, operation=None, container=None,
-                 http_status=None):
-        self.operation = operation
-        self.container = container
-        self.http_status = http_status
-        super().__init__(message, key=key)
-
-
-def _md5(data):
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _is_cut_off(exc):
-    """Whether ``exc`` says a response body ended before its length."""
-    return isinstance(exc, (http.client.IncompleteRead,
-                            urllib3.exceptions.ProtocolError,
-                            requests.exceptions.ChunkedEncodingError))
-
-
-def _normalize_etag(etag):
-    return (etag or "").strip().strip('"').lower()
+#: The provider-file section of the Swift bank (``volume-glance-swift-bank``).
+GROUP = "volume_glance_swift_bank"
+OPTS = [
+    cfg.StrOpt("container", help="The container that holds the bank. As a "
+               "URL: swift://container/prefix?option=value&..."),
+    cfg.StrOpt("prefix", default="", help="An object prefix in the container."),
+    cfg.StrOpt("cloud", help="A clouds.yaml cloud whose Keystone session "
+               "reaches Swift (OS_CLOUD's when neither this nor auth_url is "
+               "set)."),
+    cfg.StrOpt("clouds_yaml", help="The clouds.yaml file (default: the usual "
+               "places)."),
+    cfg.StrOpt("auth_url", help="A Swift v1 auth (tempauth) URL, instead of "
+               "cloud."),
+    cfg.StrOpt("user", help="The tempauth user, as account:user."),
+    cfg.StrOpt("key", secret=True, help="The tempauth key; when unset, read "
+               "from the environment variable key_env. Never in a URL."),
+    cfg.StrOpt("key_env", default=KEY_ENVIRONMENT_VARIABLE,
+               help="The environment variable holding the tempauth key."),
+    cfg.StrOpt("segment_container",
+               help="The container of large objects' segments (default: "
+               "<container>_segments)."),
+    cfg.IntOpt("large_object_threshold", default=DEFAULT_LARGE_OBJECT_THRESHOLD,
+               help="Values larger than this many bytes become Static Large "
+               "Objects."),
+    cfg.IntOpt("segment_size", default=DEFAULT_SEGMENT_SIZE,
+               help="The size in bytes of a large object's segment."),
+    cfg.BoolOpt("create_container", default=True,
+                help="Create the container (and the segment container) if "
+                "missing."),
+    cfg.IntOpt("retries", default=5, help="python-swiftclient's retries of "
+               "one request."),
+    cfg.FloatOpt("timeout", default=60.0, help="Seconds a request may take."),
+    cfg.BoolOpt("consistent_listings", default=False,
+                help="Declare that this cluster's container listings see every "
+                "finished write (one region, container updates that do not "
+                "lag), which incremental backups need; without it they are "
+                "made full."),
+]
+#: Opts that only name a bank in the provider file or the URL's host and path.
+_NOT_IN_QUERY = ("container", "prefix")
+_CREDENTIALS_HINT = (f"set the key in the environment variable "
+                     f"{KEY_ENVIRONMENT_VARIABLE} instead")
 
 
 def _without_userinfo(url):
@@ -211,8 +215,17 @@ class SwiftBackend(BankBackend):
     ``<container>_segments``). ``create_container`` creates the container
     now, and the segment container when first needed; otherwise both must
     exist. ``listing_page_size`` is the number of names asked of Swift at a
-    time (at most 10000).
+    time (at most 10000). ``consistent_listings`` declares that this
+    cluster's container listings see every finished write (one region, with
+    container updates that do not lag), which incremental backups need.
     """
+
+    #: A PUT replaces an object (or a large object's manifest) whole, and
+    #: ``If-None-Match: *`` creates only what does not exist; container
+    #: listings are updated asynchronously, so they are declared consistent
+    #: only by the operator (``consistent_listings``).
+    CAPABILITIES = frozenset({capabilities.ATOMIC_REPLACE,
+                              capabilities.CONDITIONAL_CREATE})
 
     def __init__(self, container, prefix="", connection=None, session=None,
                  auth_url=None, user=None, key=None, auth_version="1.0",
@@ -220,7 +233,8 @@ class SwiftBackend(BankBackend):
                  segment_size=DEFAULT_SEGMENT_SIZE, create_container=True,
                  segment_container=None, cloud=None, region_name=None,
                  interface=None, retries=5, timeout=60.0,
-                 listing_page_size=LISTING_PAGE_SIZE):
+                 listing_page_size=LISTING_PAGE_SIZE, consistent_listings=False,
+                 clouds_yaml=None):
         if not isinstance(container, str) or not container or "/" in container:
             raise BankError(
                 f"a Swift container name must be a non-empty str without '/', "
@@ -238,22 +252,17 @@ class SwiftBackend(BankBackend):
         self._page_size = min(_positive_int("listing_page_size",
                                             listing_page_size), LISTING_PAGE_SIZE)
         self._create_container = bool(create_container)
+        self._consistent_listings = bool(consistent_listings)
         self._cloud = cloud
         self._auth_url = auth_url
         self._key = key
 
-        self._shared_connection = None
-        self._connection_factory = None
-        self._shared_lock = threading.RLock()
-        if connection is not None:
-            if callable(connection) and not hasattr(connection, "get_object"):
-                self._connection_factory = connection
-            else:
-                self._shared_connection = connection
-        else:
+        connection_options = None
+        if connection is None:
+            swift_connection.require_swiftclient()
             if session is None and auth_url is None:
                 session, region_name, interface = self._cloud_session(
-                    cloud, region_name, interface)
+                    cloud, clouds_yaml, region_name, interface)
             if session is None and not (user and key):
                 raise BankError(
                     "a Swift bank with auth_url needs a user and a key (for a "
@@ -264,7 +273,7 @@ class SwiftBackend(BankBackend):
                 os_options["region_name"] = region_name
             if interface:
                 os_options["endpoint_type"] = interface
-            self._connection_options = {
+            connection_options = {
                 "session": session,
                 "authurl": None if session is not None else auth_url,
                 "user": None if session is not None else user,
@@ -274,9 +283,10 @@ class SwiftBackend(BankBackend):
                 "retries": retries,
                 "timeout": timeout,
             }
-        self._local = threading.local()
-        self._connections = weakref.WeakSet()
-        self._connections_lock = threading.Lock()
+        self._swift = swift_connection.Connections(connection, connection_options,
+                                                   key)
+        self._request = self._swift.request
+        self._error = self._swift.error
         self._owner_id = None
         self._owner_lock = threading.Lock()
         self._segment_container_ready = False
@@ -288,15 +298,39 @@ class SwiftBackend(BankBackend):
     # --- opening ------------------------------------------------------------
 
     @staticmethod
-    def _cloud_session(cloud, region_name, interface):
+    def _cloud_session(cloud, clouds_yaml, region_name, interface):
         from karbor_volume_glance.cloud import factory
 
         try:
-            clients = factory.from_cloud_config(cloud)
+            clients = factory.from_cloud_config(cloud, clouds_yaml)
         except VolumeGlanceError as exc:
             raise BankError(f"cannot open the Swift bank: {exc}") from exc
         return (clients.session, region_name or clients.region_name,
                 interface or clients.interface)
+
+    @classmethod
+    def from_options(cls, settings):
+        """The bank its options (``{opt.dest: value}`` of :data:`OPTS`) name.
+
+        Without ``cloud`` or ``auth_url``, the cloud ``OS_CLOUD`` names; with
+        ``auth_url`` and no ``key``, the key is read from the environment
+        variable ``key_env``.
+        """
+        settings = dict(settings)
+        if not settings.get("container"):
+            raise BankError("a Swift bank needs a container")
+        if settings.get("cloud") and settings.get("auth_url"):
+            raise BankError("a Swift bank takes cloud or auth_url, not both")
+        variable = settings.pop("key_env", None) or KEY_ENVIRONMENT_VARIABLE
+        if settings.get("auth_url") and not settings.get("key"):
+            settings["key"] = os.environ.get(variable)
+            if not settings["key"]:
+                raise BankError(
+                    f"the Swift bank of container {settings['container']!r} "
+                    f"needs its key in the environment variable {variable}, "
+                    "which is not set")
+        return cls(**{name: value for name, value in settings.items()
+                      if value is not None})
 
     @classmethod
     def from_url(cls, url):
@@ -315,84 +349,19 @@ class SwiftBackend(BankBackend):
             raise BankError(f"a Swift bank URL must name a container ({example})")
         if url.fragment:
             raise BankError(f"a Swift bank URL takes no fragment ({example})")
-        try:
-            query = urllib.parse.parse_qsl(url.query, keep_blank_values=True,
-                                           strict_parsing=bool(url.query))
-        except ValueError:
-            raise BankError(
-                f"the query of the Swift bank URL of container {container!r} "
-                "does not parse"
-            ) from None
-        options = {}
-        for name, value in query:
-            lowered = name.lower()
-            if lowered != "key_env" and any(w in lowered for w in _SECRET_WORDS):
-                raise BankError(
-                    f"a Swift bank URL must not carry credentials (it has a "
-                    f"{name!r} parameter); set the key in the environment "
-                    f"variable {KEY_ENVIRONMENT_VARIABLE} instead"
-                )
-            if name not in _URL_OPTIONS:
-                # a name is shown only if it looks like one, not like a
-                # secret pasted in the wrong place
-                shown = (f" {name!r}" if re.fullmatch(r"[A-Za-z_]{1,32}", name)
-                         else "")
-                raise BankError(
-                    f"unknown Swift bank URL parameter{shown} (known: "
-                    f"{', '.join(sorted(_URL_OPTIONS))})"
-                )
-            if name in options:
-                raise BankError(f"the Swift bank URL parameter {name!r} is "
-                                "given twice")
-            options[name] = value
-        kwargs = {
-            "container": container,
-            "prefix": urllib.parse.unquote(url.path),
-        }
-        if "cloud" in options and "auth_url" in options:
+        settings, given = options.from_query(
+            url.query, [opt for opt in OPTS if opt.name not in _NOT_IN_QUERY],
+            "Swift", allowed=("key_env",), credentials_hint=_CREDENTIALS_HINT)
+        if "cloud" in given and "auth_url" in given:
             raise BankError("a Swift bank URL takes cloud= or auth_url=, not both")
-        if "auth_url" in options:
-            if not options.get("user"):
-                raise BankError("a Swift bank URL with auth_url= needs user=")
-            variable = options.get("key_env") or KEY_ENVIRONMENT_VARIABLE
-            key = os.environ.get(variable)
-            if not key:
-                raise BankError(
-                    f"the Swift bank of container {container!r} needs its key "
-                    f"in the environment variable {variable}, which is not set"
-                )
-            kwargs.update(auth_url=options["auth_url"], user=options["user"],
-                          key=key)
-        elif "user" in options or "key_env" in options:
+        if "auth_url" in given and not settings.get("user"):
+            raise BankError("a Swift bank URL with auth_url= needs user=")
+        if "auth_url" not in given and given & {"user", "key_env"}:
             raise BankError("user= and key_env= go with auth_url= in a Swift "
                             "bank URL")
-        else:
-            kwargs["cloud"] = options.get("cloud") or None
-        if "segment_container" in options:
-            kwargs["segment_container"] = options["segment_container"]
-        for name in ("large_object_threshold", "segment_size", "retries"):
-            if name in options:
-                kwargs[name] = cls._url_int(name, options[name])
-        if "timeout" in options:
-            try:
-                kwargs["timeout"] = float(options["timeout"])
-            except ValueError:
-                raise BankError(f"timeout must be a number of seconds, not "
-                                f"{options['timeout']!r}") from None
-        if "create_container" in options:
-            value = options["create_container"].lower()
-            if value not in _TRUE | _FALSE:
-                raise BankError(f"create_container must be true or false, not "
-                                f"{options['create_container']!r}")
-            kwargs["create_container"] = value in _TRUE
-        return cls(**kwargs)
-
-    @staticmethod
-    def _url_int(name, text):
-        try:
-            return int(text)
-        except ValueError:
-            raise BankError(f"{name} must be a whole number, not {text!r}") from None
+        settings.update(container=container,
+                        prefix=urllib.parse.unquote(url.path))
+        return cls.from_options(settings)
 
     def describe(self):
         location = f"swift://{urllib.parse.quote(self._container)}"
@@ -407,6 +376,12 @@ class SwiftBackend(BankBackend):
 
     def __repr__(self):
         return f"{type(self).__name__}({self.describe()[1]!r})"
+
+    @property
+    def capabilities(self):
+        if self._consistent_listings:
+            return self.CAPABILITIES | {capabilities.LISTING_SEES_WRITES}
+        return self.CAPABILITIES
 
     @property
     def container(self):
@@ -434,103 +409,17 @@ class SwiftBackend(BankBackend):
             return None
         return "/" + rest
 
+    # --- connections -----------------------------------------------------------
+
     def close(self):
         """Close every connection this backend opened (it stays usable)."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(Exception):
-                connection.close()
+        self._swift.close()
 
-    # --- connections and errors -----------------------------------------------
+    @property
+    def _local(self):
+        """This thread's connection, as ``_local.connection``."""
+        return self._swift.local
 
-    @contextlib.contextmanager
-    def _connection(self):
-        if self._shared_connection is not None:
-            with self._shared_lock:
-                yield self._shared_connection
-            return
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            if self._connection_factory is not None:
-                connection = self._connection_factory()
-            else:
-                connection = swift_client.Connection(**self._connection_options)
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.add(connection)
-        yield connection
-
-    def _scrub(self, text):
-        """``text`` without the key or any token this backend knows."""
-        secrets = {self._key} if self._key else set()
-        with self._connections_lock:
-            connections = list(self._connections)
-        if self._shared_connection is not None:
-            connections.append(self._shared_connection)
-        for connection in connections:
-            for attribute in ("key", "token", "service_token"):
-                value = getattr(connection, attribute, None)
-                if isinstance(value, str) and value:
-                    secrets.add(value)
-        for secret in sorted(secrets, key=len, reverse=True):
-            if len(secret) >= 3:
-                text = text.replace(secret, "***")
-        return text
-
-    def _error(self, operation, key, container, exc, what="object"):
-        status = getattr(exc, "http_status", None)
-        if isinstance(exc, swift_exceptions.ClientException) and status:
-            reason = getattr(exc, "http_reason", "") or ""
-            answer = f"HTTP {status} {reason}".rstrip()
-            transaction = getattr(exc, "transaction_id", None)
-            if transaction:
-                answer += f", transaction {transaction}"
-            if status in (401, 403):
-                detail = f"access refused ({answer}); check the credentials"
-            elif status == 404:
-                detail = f"not found ({answer}); does the container exist?"
-            elif status == 409 and operation == "read":
-                detail = (f"conflict ({answer}); a segment of this large object "
-                          "is missing")
-            elif status == 422:
-                detail = (f"the upload arrived damaged ({answer}): the data did "
-                          "not match its MD5")
-            else:
-                detail = answer
-        else:
-            message = getattr(exc, "msg", None) or str(exc)
-            detail = f"{type(exc).__name__}: {message}"
-        if key is None:
-            where = f"container {container!r}"
-        else:
-            where = f"{what} {key!r} in container {container!r}"
-        return SwiftBankError(
-            self._scrub(f"Swift bank could not {operation} {where}: {detail}"),
-            key=key, operation=operation, container=container, http_status=status,
-        )
-
-    def _request(self, operation, key, container, method, *args, missing="error",
-                 what="object", **kwargs):
-        """``Connection.<method>(*args, **kwargs)`` with errors translated.
-
-        On HTTP 404, ``missing`` says what happens: ``"raise"`` raises
-        BankObjectNotFound(key), ``"none"`` returns None, ``"error"`` raises
-        SwiftBankError like any other failure.
-        """
-        try:
-            with self._connection() as connection:
-                return getattr(connection, method)(*args, **kwargs)
-        except swift_exceptions.ClientException as exc:
-            if exc.http_status == 404 and missing == "raise":
-                raise BankObjectNotFound(key) from None
-            if exc.http_status == 404 and missing == "none":
-                return None
-            raise self._error(operation, key, container, exc, what) from exc
-        except VolumeGlanceError:
-            raise
-        except Exception as exc:  # requests, sockets, keystoneauth …
-            raise self._error(operation, key, container, exc, what) from exc
 
     def _ensure_container(self, container, operation):
         found = self._request(operation, None, container, "head_container",
@@ -554,14 +443,14 @@ class SwiftBackend(BankBackend):
     def _put(self, operation, key, container, name, payload, headers=None,
              etag=None, query_string=None, content_type=None, missing="error"):
         """PUT ``payload`` with its ETag and check the ETag Swift returns."""
-        expected = etag or _md5(payload)
+        expected = etag or md5(payload)
         returned = self._request(
             operation, key, container, "put_object", container, name,
             io.BytesIO(payload), content_length=len(payload), etag=expected,
             content_type=content_type or CONTENT_TYPES[codec.BYTES],
             headers=headers, query_string=query_string, missing=missing,
         )
-        if _normalize_etag(returned) != _normalize_etag(expected):
+        if normalize_etag(returned) != normalize_etag(expected):
             raise SwiftBankError(
                 f"Swift bank could not {operation} object {key!r} in container "
                 f"{container!r}: Swift answered ETag {returned!r} for data whose "
@@ -574,7 +463,7 @@ class SwiftBackend(BankBackend):
         kind, payload = codec.encode(value)
         name = self.object_name(key)
         old_segments = self._segments_of(key, name, "write")
-        headers = {KIND_HEADER: kind, MD5_HEADER: _md5(payload)}
+        headers = {KIND_HEADER: kind, MD5_HEADER: md5(payload)}
         if len(payload) > self._threshold:
             self._put_large(key, name, payload, headers, CONTENT_TYPES[kind])
         else:
@@ -593,7 +482,7 @@ class SwiftBackend(BankBackend):
             for index, offset in enumerate(range(0, len(payload), size)):
                 segment = bytes(view[offset:offset + size])
                 segment_name = f"{name}/{upload}/{index:08d}"
-                etag = _md5(segment)
+                etag = md5(segment)
                 self._put("write a segment of", key, self._segment_container,
                           segment_name, segment, etag=etag)
                 written.append((self._segment_container, segment_name))
@@ -602,7 +491,7 @@ class SwiftBackend(BankBackend):
                     "etag": etag,
                     "size_bytes": len(segment),
                 })
-            slo_etag = _md5("".join(s["etag"] for s in manifest).encode("ascii"))
+            slo_etag = md5("".join(s["etag"] for s in manifest).encode("ascii"))
             self._put("write", key, self._container, name,
                       json.dumps(manifest).encode("utf-8"), headers=headers,
                       etag=slo_etag, query_string="multipart-manifest=put",
@@ -676,7 +565,7 @@ class SwiftBackend(BankBackend):
                 # 409: a large object's segment was gone when the read began;
                 # a cut-off body: gone while it was read. A replaced object's
                 # old segments vanish like that, so read the new one.
-                if exc.http_status != 409 and not _is_cut_off(exc.__cause__):
+                if exc.http_status != 409 and not is_cut_off(exc.__cause__):
                     raise
                 problem = exc
                 continue
@@ -705,8 +594,8 @@ class SwiftBackend(BankBackend):
             headers.get("x-static-large-object", "")
         ).lower() != "true":
             expected = headers.get("etag")
-        if expected and _normalize_etag(expected) != _md5(body):
-            return (f"its data does not match its MD5 {_normalize_etag(expected)} "
+        if expected and normalize_etag(expected) != md5(body):
+            return (f"its data does not match its MD5 {normalize_etag(expected)} "
                     "(damaged, or replaced while being read)")
         return None
 
@@ -768,41 +657,30 @@ class SwiftBackend(BankBackend):
             return self._owner_id
 
     def _read_or_create_owner_id(self):
-        name = self._prefix + METADATA_OBJECT
-        key = "/" + METADATA_OBJECT
-        metadata = self._read_metadata(key, name)
-        if metadata is None:
-            content = json.dumps({"owner_id": str(uuid.uuid4()), "format": FORMAT})
-            try:
-                self._put("write", key, self._container, name,
-                          content.encode("utf-8"), headers={"If-None-Match": "*"},
-                          content_type=CONTENT_TYPES[codec.JSON])
-            except SwiftBankError as exc:
-                if exc.http_status != 412:  # 412: another writer created it
-                    raise
-            metadata = self._read_metadata(key, name)
-        owner_id = metadata.get("owner_id") if isinstance(metadata, dict) else None
-        if not isinstance(owner_id, str) or not owner_id:
-            raise SwiftBankError(
-                f"the bank metadata {name!r} in container {self._container!r} "
-                "is damaged: no owner_id", key=key, operation="read",
-                container=self._container,
-            )
-        return owner_id
-
-    def _read_metadata(self, key, name):
-        result = self._request("read", key, self._container, "get_object",
-                               self._container, name, missing="none")
-        if result is None:
-            return None
         try:
-            metadata = json.loads(result[1])
-        except ValueError:
-            metadata = None
-        if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-            raise SwiftBankError(
-                f"the bank metadata {name!r} in container {self._container!r} "
-                f"is damaged or of another format (this version reads format "
-                f"{FORMAT})", key=key, operation="read", container=self._container,
-            )
-        return metadata
+            return owner.read_or_create(
+                self._read_owner_object, self._create_owner_object,
+                where=lambda name: (f"the bank metadata {self._prefix + name!r} "
+                                    f"in container {self._container!r}"))
+        except SwiftBankError:
+            raise
+        except BankError as exc:  # damaged: a Swift bank error all the same
+            raise SwiftBankError(str(exc), operation="read",
+                                 container=self._container) from exc
+
+    def _read_owner_object(self, name):
+        """The bytes of the bank's object ``name``, or None if there is none."""
+        result = self._request("read", "/" + name, self._container,
+                               "get_object", self._container,
+                               self._prefix + name, missing="none")
+        return None if result is None else result[1]
+
+    def _create_owner_object(self, name, content):
+        """Store ``content`` as the bank's object ``name`` unless it exists."""
+        try:
+            self._put("write", "/" + name, self._container, self._prefix + name,
+                      content, headers={"If-None-Match": "*"},
+                      content_type=CONTENT_TYPES[codec.JSON])
+        except SwiftBankError as exc:
+            if exc.http_status != 412:  # 412: another writer created it
+                raise

@@ -256,10 +256,14 @@ def sha256(data):
 
 @pytest.fixture
 def swift_bank(swift_server, container, monkeypatch):
-    """A Swift bank opened by URL; 64 KiB chunks become two-segment SLOs."""
+    """A Swift bank opened by URL; 64 KiB chunks become two-segment SLOs.
+
+    The test cluster is one node, so its listings are consistent, as its
+    operator (this fixture) declares: incremental backups need it."""
     monkeypatch.setenv("KVG_SWIFT_KEY", swift_server.key)
     query = urllib.parse.urlencode({
         "auth_url": swift_server.auth_url, "user": swift_server.user,
+        "consistent_listings": "true",
         "large_object_threshold": OBJECT_SIZE // 2,
         "segment_size": OBJECT_SIZE // 2 + 1024,
     })

@@ -821,11 +821,20 @@ def test_a_shared_connection_is_used_by_one_thread_at_a_time(fake_swift):
 def test_owner_id_is_stored_once_under_the_prefix(connect, fake_swift):
     first = make_backend(connect)
     owner_id = first.get_owner_id()
-    record = fake_swift.containers["bank"]["pre/~kvg-bank.json"]
+    record = fake_swift.containers["bank"]["pre/~bank.json"]  # the shared name
     assert json.loads(record["data"]) == {"owner_id": owner_id, "format": 1}
     assert make_backend(connect).get_owner_id() == owner_id
     other_prefix = SwiftBackend("bank", prefix="other", connection=connect)
     assert other_prefix.get_owner_id() != owner_id
+
+
+def test_a_bank_written_before_keeps_its_owner_id(connect, fake_swift):
+    make_backend(connect).update_object("/x", 1)
+    old = json.dumps({"owner_id": "the-old-one", "format": 1}).encode()
+    fake_swift.containers["bank"]["pre/~kvg-bank.json"] = {
+        "data": old, "etag": md5(old), "meta": {}}
+    assert make_backend(connect).get_owner_id() == "the-old-one"
+    assert "pre/~bank.json" not in fake_swift.containers["bank"]
 
 
 def test_owner_id_race_keeps_the_first_writers_id(connect, fake_swift):

@@ -1,0 +1,103 @@
+"""Reading a bank section with only the methods Karbor's BankSection has,
+and reaching other sections of the same bank from it.
+
+These helpers work the same on our sections, on a section Karbor hands the
+plugin, and on either wrapped by :mod:`.retrying`. They make as few round
+trips as they can:
+
+* :func:`read_optional` is one ``get_object``: our banks' not-found
+  (:class:`~karbor_volume_glance.exceptions.BankObjectNotFound`, also when
+  it is the cause of a Karbor ``BankGetObjectFailed``) is ``None``. Karbor's
+  own banks say nothing more precise than ``BankGetObjectFailed`` for a
+  missing object, so only after a get that failed otherwise does one listing
+  tell "missing" from "failed".
+* :func:`delete_if_present` is one ``delete_object``, likewise.
+* :func:`section_at` reaches another section through the bank's public
+  ``get_sub_section`` (Karbor's ``Bank`` has it since 1.0, as ours does),
+  never through a section class's constructor.
+"""
+
+import re
+
+from karbor_volume_glance.exceptions import BankObjectNotFound
+
+PAGE_SIZE = 1000
+#: An absolute section prefix: ``/`` + parts of Karbor's key characters + ``/``.
+SECTION_PATTERN = re.compile(r"^/(?:(?!\.{1,2}/)[A-Za-z0-9_.\-@]+/)+$")
+#: How deep :func:`_is_not_found` follows ``__cause__``.
+_CAUSE_DEPTH = 3
+
+
+def list_all(section, prefix=None, page_size=PAGE_SIZE):
+    """Every key in ``section`` starting with ``prefix``, sorted, page by page."""
+    keys = []
+    marker = None
+    while True:
+        page = section.list_objects(prefix=prefix, limit=page_size, marker=marker)
+        keys.extend(page)
+        if len(page) < page_size:
+            return keys
+        marker = page[-1]
+
+
+def exists(section, key):
+    """Whether ``key`` is an object of ``section`` (one listing)."""
+    return key in section.list_objects(prefix=key)
+
+
+def _is_not_found(error):
+    """Whether ``error`` is, or was raised for, our banks' not-found."""
+    for _ in range(_CAUSE_DEPTH):
+        if error is None:
+            return False
+        if isinstance(error, BankObjectNotFound):
+            return True
+        error = error.__cause__
+    return False
+
+
+def read_optional(section, key):
+    """The object at ``key``, or None when there is none (also when it is
+    deleted while it is read: index entries are)."""
+    try:
+        return section.get_object(key)
+    except Exception as exc:
+        if _is_not_found(exc) or not exists(section, key):
+            return None
+        raise
+
+
+def delete_if_present(section, key):
+    """Delete ``key``; 1 if it was deleted, 0 if it was already gone.
+
+    A failed delete is forgiven when it is our not-found, or (banks differ in
+    what they raise for a missing key) when a listing shows the key is gone.
+    """
+    try:
+        section.delete_object(key)
+        return 1
+    except Exception as exc:
+        if _is_not_found(exc) or not exists(section, key):
+            return 0
+        raise
+
+
+def bank_of(section):
+    """The bank a section belongs to (ours, and a retrying wrapper: ``bank``;
+    Karbor's: ``_bank``, as it has no public way to reach its bank)."""
+    bank = getattr(section, "bank", None)
+    return bank if bank is not None else section._bank
+
+
+def prefix_of(section):
+    """A section's absolute prefix, starting and ending with ``/``."""
+    prefix = getattr(section, "prefix", None)
+    prefix = prefix if isinstance(prefix, str) else section._prefix
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def section_at(section, prefix, is_writable=True):
+    """Another section of the same bank, at absolute ``prefix``, through the
+    bank's public ``get_sub_section`` (a section wrapped by :mod:`.retrying`
+    gives a wrapped one)."""
+    return bank_of(section).get_sub_section(prefix, is_writable=is_writable)
