@@ -167,11 +167,10 @@ def list_opts():
     ``[oslo_messaging_notifications]`` and transport options are
     oslo.messaging's own (``--namespace oslo.messaging``).
     """
-    groups = [(GROUP, list(volume_glance_opts))]
-    # MERGE h-bank: uncomment the next two lines (the bank backends' groups)
-    # from karbor_volume_glance.bank import options as bank_options
-    # groups += bank_options.list_opts()
-    return groups
+    # imported here: the bank's option modules import this one
+    from karbor_volume_glance.bank import options as bank_options
+
+    return [(GROUP, list(volume_glance_opts))] + bank_options.list_opts()
 
 
 def _python_type(opt):

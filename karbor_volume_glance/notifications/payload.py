@@ -11,7 +11,7 @@ location, without credentials, the chunk size and the compression.
 
 import urllib.parse
 
-from karbor_volume_glance.operations import sectionio
+from karbor_volume_glance.bank import compat
 
 SECRET_WORDS = ("password", "secret", "key", "token", "credential", "signature")
 
@@ -32,7 +32,7 @@ def public_location(url):
 
 def describe_bank(section):
     """``{"kind", "location"}`` of the bank a section is in, for payloads."""
-    bank = sectionio.bank_of(section)
+    bank = compat.bank_of(section)
     backend = getattr(bank, "backend", None)
     describe = getattr(backend, "describe", None)
     if callable(describe):

@@ -29,7 +29,8 @@ Any error from step 1 on sends ``<operation>.error`` and is raised.
 
 import dataclasses
 
-from karbor_volume_glance import notifications, retry
+from karbor_volume_glance import notifications
+from karbor_volume_glance.bank import retrying
 from karbor_volume_glance.cloud import facade
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
@@ -94,20 +95,15 @@ class Operation:
         """The cloud facade for one request context."""
         return facade.Cloud(self._client_factory, context, self._settings)
 
-    def bank_call(self, func, *args, what=None):
-        """Call a bank method, retrying transient errors ``bank_retries`` times."""
-        return retry.bank_call(func, *args, retries=self._settings.bank_retries,
-                               what=what or func.__name__)
-
     def transfer(self, section, volume_id, progress=None, sources=None):
         """Chunk transfers for one volume's section, with our parallelism;
         ``sources`` maps the other backups it reads from to their sections."""
         return transfer.Transfer(section, volume_id, self._settings.parallelism,
-                                 self.bank_call, progress, sources)
+                                 progress, sources)
 
     def index(self, section, volume_id):
         """The bank's index of the volume's backups."""
-        return volume_index.VolumeIndex(section, volume_id, self.bank_call)
+        return volume_index.VolumeIndex(section, volume_id)
 
     def on_prepare_begin(self, checkpoint, resource, context, parameters, **kwargs):
         """Runs before any child resource's hooks; nothing to do here."""
@@ -117,7 +113,9 @@ class Operation:
 
     def on_main(self, checkpoint, resource, context, parameters, **kwargs):
         volume_id = resource.id
-        section = checkpoint.get_resource_bank_section(volume_id)
+        # the bank retries by itself from here on (the bank_retries option)
+        section = retrying.retrying(checkpoint.get_resource_bank_section(volume_id),
+                                    retries=self._settings.bank_retries)
         events = self.events(context, checkpoint, volume_id, section)
         with events.reported():
             run = Run(checkpoint, resource, context, section, events, kwargs)

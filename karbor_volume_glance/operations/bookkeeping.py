@@ -13,9 +13,9 @@ import contextlib
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import manifest
 from karbor_volume_glance.format.status import REASON_KEY, STATUS_KEY, BackupStatus
-from karbor_volume_glance.operations import sectionio
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class SectionStatus:
 
     def get(self):
         """The recorded status, or None when the section has none."""
-        return sectionio.read_optional(self._section, STATUS_KEY)
+        return compat.read_optional(self._section, STATUS_KEY)
 
     def set(self, status, reason=None):
         if reason is not None:
@@ -89,7 +89,7 @@ def failure_reported(error_class, resource, status=None, record=None):
 
 def read_manifest(section):
     """The section's manifest as stored (None when there is none): unchecked."""
-    return sectionio.read_optional(section, manifest.METADATA_KEY)
+    return compat.read_optional(section, manifest.METADATA_KEY)
 
 
 def load_available(section, volume_id):

@@ -15,15 +15,12 @@ remains. Running it again is harmless. Nothing in the cloud is touched.
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import chunks
 from karbor_volume_glance.format import index as index_format
 from karbor_volume_glance.format.status import STATUS_KEY, BackupStatus, EntryStatus
 from karbor_volume_glance.notifications import payload
-from karbor_volume_glance.operations import (
-    base,
-    bookkeeping,
-    sectionio,
-)
+from karbor_volume_glance.operations import base, bookkeeping
 
 LOG = logging.getLogger(__name__)
 
@@ -60,12 +57,12 @@ class DeleteOperation(base.Operation):
         keep = sorted(needed.get(checkpoint_id, ()))
         kept = {chunks.chunk_name(i) for i in keep}
         deleted = 0
-        for key in sectionio.list_all(section):
+        for key in compat.list_all(section):
             if key != STATUS_KEY and key not in kept:
                 deleted += self._delete_object(section, key)
         if keep:
             entry = entry or index_format.Entry(
-                checkpoint_id, index.volume_id, sectionio.prefix_of(section),
+                checkpoint_id, index.volume_id, compat.prefix_of(section),
                 EntryStatus.RETAINED)
             entry.status, entry.retains = EntryStatus.RETAINED, keep
             index.put(entry)
@@ -85,7 +82,7 @@ class DeleteOperation(base.Operation):
             keep = sorted(needed.get(entry.checkpoint_id, ()))
             kept = {chunks.chunk_name(i) for i in keep}
             section = index.section_of(entry)
-            for key in sectionio.list_all(section, prefix=chunks.CHUNK_PREFIX):
+            for key in compat.list_all(section, prefix=chunks.CHUNK_PREFIX):
                 if key not in kept:
                     deleted += self._delete_object(section, key)
             if not keep:
@@ -96,5 +93,4 @@ class DeleteOperation(base.Operation):
         return deleted
 
     def _delete_object(self, section, key):
-        return self.bank_call(sectionio.delete_if_present, section, key,
-                              what=f"deleting {key}")
+        return compat.delete_if_present(section, key)

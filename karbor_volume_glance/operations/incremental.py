@@ -6,8 +6,10 @@ backup with the latest ``data_timestamp`` older than the new backup's, or the
 one named by ``parent_checkpoint_id``) and loads its manifest. A named
 parent that cannot serve is an error before anything is created; when the
 parent cannot serve for a reason the spec lists (none, a grown volume,
-another chunk size) the backup is full and :attr:`Lineage.full_reason` says
-why. :func:`resolve_sources` checks that every backup a manifest references
+another chunk size, a bank that lacks what incrementals need: see
+:mod:`karbor_volume_glance.bank.capabilities`) the backup is full and
+:attr:`Lineage.full_reason` says why; a named parent on such a bank is
+refused. :func:`resolve_sources` checks that every backup a manifest references
 is a backup of the same volume in the index, at the section it names.
 """
 
@@ -16,6 +18,7 @@ import dataclasses
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import capabilities
 from karbor_volume_glance.format import manifest
 from karbor_volume_glance.format.status import EntryStatus
 from karbor_volume_glance.operations import bookkeeping
@@ -99,6 +102,11 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id):
     """The Lineage of a protect of ``volume`` whose point in time is ``moment``."""
     if not params.get("incremental"):
         return Lineage()
+    lacking = capabilities.full_reason(index.section)
+    if lacking:
+        if params.get("parent_checkpoint_id"):
+            raise _refuse(lacking)
+        return Lineage().drop(lacking)
     entries = [e for e in index.entries() if e.checkpoint_id != checkpoint_id]
     named = params.get("parent_checkpoint_id")
     if named:

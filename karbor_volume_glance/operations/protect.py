@@ -32,12 +32,13 @@ import types
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, schemas
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format import index as index_format
 from karbor_volume_glance.format import manifest
 from karbor_volume_glance.format.status import BackupStatus, EntryStatus
 from karbor_volume_glance.notifications import payload
-from karbor_volume_glance.operations import base, incremental, sectionio
+from karbor_volume_glance.operations import base, incremental
 
 LOG = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ProtectOperation(base.Operation):
             index, params, volume, chunk_size,
             snapshot.created_at if snapshot else _now(), checkpoint_id)
         entry = index_format.Entry(
-            checkpoint_id, volume_id, sectionio.prefix_of(section),
+            checkpoint_id, volume_id, compat.prefix_of(section),
             EntryStatus.PROTECTING, chunk_size=chunk_size,
             parent_checkpoint_id=lineage.parent_id, uses=lineage.uses)
         index.put(entry)  # before relying on the parent's chunks
@@ -147,8 +148,7 @@ class ProtectOperation(base.Operation):
                 volume_id, f"the index entry of checkpoint {entry.checkpoint_id} "
                 f"is {current.status if current else 'gone'}: the backup was "
                 "deleted while it was being made")
-        self.bank_call(section.update_object, manifest.METADATA_KEY, result,
-                       what=f"writing the manifest of volume {volume_id}")
+        section.update_object(manifest.METADATA_KEY, result)
         entry.status = EntryStatus.AVAILABLE
         entry.data_timestamp = result["data_timestamp"]
         entry.parent_checkpoint_id = lineage.parent_id

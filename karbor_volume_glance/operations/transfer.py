@@ -14,8 +14,9 @@ that changed a little is stored as a delta against its base (read back from
 the bank and verified first), anything else in full. Records naming a
 ``source`` are read from that backup's section (``sources``).
 
-Every bank call goes through ``bank_call(func, *args, what=…)``, which the
-operations give a retry policy; the default calls straight through.
+The section is the one the operation was given, wrapped once by
+:mod:`karbor_volume_glance.bank.retrying`: the bank retries by itself, so no
+call here does.
 """
 
 import concurrent.futures
@@ -24,26 +25,20 @@ import functools
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import chunks
-from karbor_volume_glance.operations import sectionio
 
 LOG = logging.getLogger(__name__)
-
-
-def direct_call(func, *args, what=None):
-    """A bank call without retries."""
-    return func(*args)
 
 
 class Transfer:
     """Chunk transfers between one bank section and streams, for one volume."""
 
-    def __init__(self, section, volume_id, parallelism=1, bank_call=direct_call,
+    def __init__(self, section, volume_id, parallelism=1,
                  progress=None, sources=None):
         self.section = section
         self.volume_id = volume_id
         self.parallelism = parallelism
-        self.bank_call = bank_call
         self.progress = progress
         self.sources = dict(sources or {})
 
@@ -90,8 +85,7 @@ class Transfer:
         index, offset, data = item
         record, stored = self._encode(algorithm, previous, index, offset, data)
         if stored is not None:
-            self.bank_call(self.section.update_object, record.object, stored,
-                           what=f"writing {record.object} of volume {self.volume_id}")
+            self.section.update_object(record.object, stored)
         return record
 
     def _encode(self, algorithm, previous, index, offset, data):
@@ -120,7 +114,7 @@ class Transfer:
         listed = {}
         for source, name in needed:
             if source not in listed:
-                listed[source] = set(sectionio.list_all(
+                listed[source] = set(compat.list_all(
                     self._section_of(source), prefix=chunks.CHUNK_PREFIX))
             if name not in listed[source]:
                 raise exceptions.ChunkIntegrityError(
@@ -129,8 +123,7 @@ class Transfer:
     def _get(self, name, source=None):
         label = _label(name, source)
         try:
-            return self.bank_call(self._section_of(source).get_object, name,
-                                  what=f"reading {label} of volume {self.volume_id}")
+            return self._section_of(source).get_object(name)
         except exceptions.ChunkIntegrityError:
             raise
         except Exception as exc:

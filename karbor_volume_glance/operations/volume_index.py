@@ -10,8 +10,8 @@ without scanning every checkpoint, restore checks that a manifest's
 
 import datetime
 
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import index as index_format
-from karbor_volume_glance.operations import sectionio
 
 
 def _now():
@@ -21,45 +21,40 @@ def _now():
 class VolumeIndex:
     """The index entries of one volume, in the bank ``section`` belongs to."""
 
-    def __init__(self, section, volume_id, bank_call):
+    def __init__(self, section, volume_id):
         self.volume_id = volume_id
-        self._section = sectionio.section_at(
+        self._section = compat.section_at(
             section, index_format.entries_prefix(volume_id))
         self._any_section = section
-        self._bank_call = bank_call
 
-    def _call(self, func, *args, what):
-        return self._bank_call(func, *args, what=what)
+    @property
+    def section(self):
+        """The bank section holding the volume's entries."""
+        return self._section
 
     def entries(self):
         """Every entry of the volume, read now."""
-        keys = self._call(sectionio.list_all, self._section,
-                          what=f"listing the index of volume {self.volume_id}")
+        keys = compat.list_all(self._section)
         found = []
         for key in keys:
-            raw = self._call(sectionio.read_optional, self._section, key,
-                             what=f"reading index entry {key}")
+            raw = compat.read_optional(self._section, key)
             if raw is not None:  # removed since the listing
                 found.append(index_format.parse_entry(raw, key, self.volume_id))
         return found
 
     def get(self, checkpoint_id):
         """The entry of one checkpoint's backup, or None."""
-        raw = self._call(sectionio.read_optional, self._section, checkpoint_id,
-                         what=f"reading index entry {checkpoint_id}")
+        raw = compat.read_optional(self._section, checkpoint_id)
         return None if raw is None else index_format.parse_entry(
             raw, checkpoint_id, self.volume_id)
 
     def put(self, entry):
         entry.updated_at = _now()
-        self._call(self._section.update_object, entry.checkpoint_id,
-                   entry.to_dict(),
-                   what=f"writing index entry {entry.checkpoint_id}")
+        self._section.update_object(entry.checkpoint_id, entry.to_dict())
 
     def remove(self, checkpoint_id):
-        self._call(sectionio.delete_if_present, self._section, checkpoint_id,
-                   what=f"removing index entry {checkpoint_id}")
+        compat.delete_if_present(self._section, checkpoint_id)
 
     def section_of(self, entry):
         """The bank section holding the backup an entry describes."""
-        return sectionio.section_at(self._any_section, entry.section)
+        return compat.section_at(self._any_section, entry.section)

@@ -19,9 +19,9 @@ import datetime
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.format.status import CheckpointStatus
-from karbor_volume_glance.operations import sectionio
 from karbor_volume_glance.plans.errors import PlanError
 
 LOG = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def checkpoints(store, plan):
     """The plan's listed checkpoints in ``store``, oldest first."""
     indices = store.bank.get_sub_section(record_format.INDICES_ROOT)
     ids = {record_format.parse_index_key(key)[1]
-           for key in sectionio.list_all(indices,
+           for key in compat.list_all(indices,
                                          prefix=record_format.plan_prefix(plan.id))}
     found = []
     for checkpoint_id in ids:

@@ -9,9 +9,9 @@ import datetime
 import uuid
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.format.checkpoint import STANDALONE_PROVIDER_ID
-from karbor_volume_glance.operations import sectionio
 from karbor_volume_glance.standalone.resources import Resource
 
 
@@ -93,7 +93,7 @@ class CheckpointStore:
     def get(self, checkpoint_id, project_id=None):
         """The checkpoint, or CheckpointNotFound (also for another project's)."""
         try:
-            index = sectionio.read_optional(self._checkpoints,
+            index = compat.read_optional(self._checkpoints,
                                             record_format.record_key(checkpoint_id))
         except exceptions.InvalidBankKey:
             index = None
@@ -106,12 +106,12 @@ class CheckpointStore:
     def list(self, project_id=None):
         """This provider's checkpoints of one project (None: all), oldest first."""
         prefix = record_format.provider_prefix(self.provider_id, project_id)
-        keys = sectionio.list_all(self._indices, prefix=prefix)
+        keys = compat.list_all(self._indices, prefix=prefix)
         stamped = sorted(record_format.parse_index_key(key) for key in keys)
         return [self.get(checkpoint_id) for _, checkpoint_id in stamped]
 
     def remove_indices(self, checkpoint):
         """Unlist a deleted checkpoint, as Karbor does; its index.json stays."""
         for key in record_format.index_keys(checkpoint.index):
-            if sectionio.exists(self._indices, key):
+            if compat.exists(self._indices, key):
                 self._indices.delete_object(key)

@@ -12,6 +12,7 @@ import dataclasses
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
+from karbor_volume_glance.bank import retrying
 from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.operations import bookkeeping
 from karbor_volume_glance.standalone import checkpoints as cps
@@ -65,8 +66,10 @@ class Runner:
 
     def __init__(self, plugin, bank, context, progress=None, wait_ready=0.0):
         self.plugin = plugin
-        self.bank = bank
-        self.store = cps.CheckpointStore(bank)
+        # the bank retries by itself (bank_retries), for the checkpoint
+        # records as for the operations
+        self.bank = retrying.retrying(bank, retries=plugin.settings.bank_retries)
+        self.store = cps.CheckpointStore(self.bank)
         self.context = context
         self.progress = progress
         self.wait_ready = wait_ready
@@ -74,7 +77,9 @@ class Runner:
     def check(self, cloud=True):
         """Readiness of the configuration, the bank and (with ``cloud``) the
         cloud's endpoints."""
-        return self.plugin.check_setup(self.bank, self.context if cloud else None)
+        # the bank as it answers now: a readiness probe is not retried
+        return self.plugin.check_setup(retrying.unwrap(self.bank),
+                                       self.context if cloud else None)
 
     def ensure_ready(self, cloud=True):
         """Raise NotReady unless the bank (and the cloud) answer.
