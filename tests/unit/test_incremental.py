@@ -6,6 +6,7 @@ import random
 import pytest
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import capabilities
 from karbor_volume_glance.testing import FakeCheckpoint
 from tests.unit import chains
 from tests.unit.chains import INCREMENTAL
@@ -282,3 +283,35 @@ def test_parent_checkpoint_id_needs_incremental(harness):
                                     "parent_checkpoint_id": "c"})
     assert info.value.field == "incremental"
     assert harness.cloud.created() == []
+
+
+def _without_consistent_listings(harness):
+    """The harness's bank, declaring that a listing may miss a finished write
+    (a Swift cluster's container listings)."""
+    backend = harness.bank.backend
+    backend.CAPABILITIES = backend.capabilities - {
+        capabilities.LISTING_SEES_WRITES}
+    return harness
+
+
+def test_an_incremental_on_a_bank_without_consistent_listings_is_full(harness):
+    _without_consistent_listings(harness)
+    volume_id = harness.cloud.add_volume(data=chains.random_data(1))
+    chains.protect_point(harness, volume_id)
+    point = chains.protect_point(harness, volume_id, INCREMENTAL)
+    assert point.manifest["incremental"] is False
+    assert point.manifest["parent_checkpoint_id"] is None
+    assert capabilities.LISTING_SEES_WRITES in point.manifest["full_reason"]
+    assert chains.own_stored_bytes(point.manifest) == 8 * OBJECT_SIZE
+    chains.assert_restores(harness, volume_id, point)
+
+
+def test_a_named_parent_on_a_bank_without_consistent_listings_is_refused(harness):
+    _without_consistent_listings(harness)
+    volume_id = harness.cloud.add_volume(data=chains.random_data(1))
+    full = chains.protect_point(harness, volume_id)
+    with pytest.raises(exceptions.ProtectFailed) as info:
+        harness.protect(volume_id, {"backup_name": "b", "incremental": True,
+                                    "parent_checkpoint_id": full.id})
+    assert "parent_checkpoint_id" in str(info.value)
+    assert capabilities.LISTING_SEES_WRITES in str(info.value)
