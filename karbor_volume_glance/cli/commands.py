@@ -547,13 +547,24 @@ def _plan(args):
         runner.progress.close()
 
 
+#: What the ``[localcloud]`` extra installs for the local cloud (and the demo).
+LOCALCLOUD_MODULES = ("waitress", "webob")
+
+
 def run(args):
     """Run one parsed command; return the exit status."""
     if args.command == "plan":
         return 0 if _plan(args) else FAILED
     if args.command == "demo":
-        from karbor_volume_glance.cli.demo import run_demo
-
+        try:
+            from karbor_volume_glance.cli.demo import run_demo
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in LOCALCLOUD_MODULES:
+                raise
+            raise CommandError(
+                f"the demo runs on the local cloud, which needs {missing}: "
+                "pip install 'karbor-volume-glance[localcloud]'") from exc
         return 0 if run_demo(args.size_mib * MiB, sys.stdout) else FAILED
     if args.command == "check":
         return 0 if _check(args) else FAILED

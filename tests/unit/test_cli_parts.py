@@ -2,6 +2,9 @@
 
 import argparse
 import json
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -282,3 +285,19 @@ def test_replace_volume_needs_a_server(capsys):
         cli.parse_args(["restore", "c1", "--replace-volume"])
     assert info.value.code == 2
     assert "--replace-volume needs --server" in capsys.readouterr().err
+
+
+def test_the_demo_without_the_localcloud_extra_names_it():
+    """waitress is the [localcloud] extra's; without it the demo says so."""
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["waitress"] = None
+        from karbor_volume_glance.cli import commands
+        sys.exit(commands.main(["demo"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode == cli.FAILED, done.stderr
+    assert "pip install 'karbor-volume-glance[localcloud]'" in done.stderr
+    assert "waitress" in done.stderr
+    assert "Traceback" not in done.stderr
