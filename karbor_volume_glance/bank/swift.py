@@ -18,7 +18,8 @@ command lines and notifications. Further query parameters:
 
 Layout: the bank object ``/a/b`` is the Swift object ``<prefix>a/b`` of the
 container, so the objects ``/a/b`` and ``/a/b/c`` coexist as they do in Swift.
-The bank's owner id lives in ``<prefix>~kvg-bank.json``; no bank key can
+The bank's owner id lives in ``<prefix>~bank.json`` (a bank made before
+keeps its ``<prefix>~kvg-bank.json``, read first); no bank key can
 contain ``~``, so it never meets a bank object and is never listed. A value
 is stored as its :mod:`~karbor_volume_glance.bank.codec` payload, with its kind
 and the payload's MD5 in the object's metadata (``X-Object-Meta-Kvg-Kind``,
