@@ -8,15 +8,28 @@ resume is another call of that step (``GET /v2/images/<id>/file`` with
 import hashlib
 import logging
 import os
+import uuid
 
 import pytest
+import requests
 from glanceclient import exc as glance_exc
 
 from karbor_volume_glance import conf, exceptions
 from karbor_volume_glance.cloud import download, facade
 from karbor_volume_glance.testing import FakeCloud
-from karbor_volume_glance.testing.image_stream import DOWNLOAD_CHUNK_SIZE
-from karbor_volume_glance.testing.responses import make_response
+
+#: The piece size the drops below are placed around (64 KiB).
+DOWNLOAD_CHUNK_SIZE = 65536
+
+
+def make_response(status_code, headers=None):
+    """A requests Response as a stub http_client hands it back."""
+    response = requests.Response()
+    response.status_code = status_code
+    response.headers["x-openstack-request-id"] = f"req-{uuid.uuid4()}"
+    response.headers.update(headers or {})
+    return response
+
 
 SIZE = 5 * DOWNLOAD_CHUNK_SIZE + 1234
 
@@ -210,7 +223,7 @@ def test_an_image_without_data_yields_nothing(cloud):
 def test_a_200_answer_to_a_resume_is_skipped_to_the_offset(cloud, data, image_id,
                                                            caplog):
     facade_ = make_facade(cloud)
-    facade_.glance.http_client.honours_range = False
+    cloud.honours_range = False
     cloud.inject("image.data", "drop", after_bytes=2 * DOWNLOAD_CHUNK_SIZE + 3)
     received = b"".join(facade_.image_data(image_id))
     assert sha256(received) == sha256(data)
@@ -315,7 +328,7 @@ def test_a_failed_resume_request_counts_as_a_try():
 def test_the_fake_answers_range_requests_as_glance(cloud, data, image_id):
     http_client = cloud.client_factory().create_client("glance", None).http_client
     url = f"/v2/images/{image_id}/file"
-    response, body = http_client.get(url, headers={"Range": "bytes=100-"})
+    response, body = download.range_request(http_client, url, 100)
     assert response.status_code == 206
     assert response.headers["Content-Range"] == f"bytes 100-{SIZE - 1}/{SIZE}"
     assert int(response.headers["Content-Length"]) == SIZE - 100
@@ -323,8 +336,8 @@ def test_the_fake_answers_range_requests_as_glance(cloud, data, image_id):
     response, body = http_client.get(url)
     assert response.status_code == 200 and b"".join(body) == data
     with pytest.raises(glance_exc.HTTPException, match="HTTP 416"):
-        http_client.get(url, headers={"Range": f"bytes={SIZE}-"})
+        download.range_request(http_client, url, SIZE)
     with pytest.raises(glance_exc.HTTPNotFound):
-        http_client.get("/v2/images/nope/file", headers={"Range": "bytes=0-"})
+        download.range_request(http_client, "/v2/images/nope/file", 0)
     response, info = http_client.get(f"/v2/images/{image_id}")
     assert info["size"] == SIZE and info["id"] == image_id

@@ -1,0 +1,49 @@
+"""The cloud conformance suite through the HTTP door (LocalCloud on 127.0.0.1)."""
+
+import pytest
+
+from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.testing.localcloud import LocalCloud
+from tests.cloud_conformance import *  # noqa: F403 - the shared tests
+from tests.functional.localcloud.helpers import MIB, wait_for
+
+USERS = {"demo": ("secret", "demo"), "other": ("secret", "other")}
+
+
+class HttpDoor:
+    """Real clients of two non-admin projects over HTTP; statuses move in time."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        session = cloud.session("demo")
+        self.cinder = factory.make_client("cinder", session)
+        self.glance = factory.make_client("glance", session)
+        self.nova = factory.make_client("nova", session)
+        other = cloud.session("other")
+        self.other_cinder = factory.make_client("cinder", other)
+        self.other_glance = factory.make_client("glance", other)
+        self.inject = cloud.inject
+
+    @property
+    def calls(self):
+        return self.cloud.calls
+
+    def server(self):
+        server = self.nova.servers.create("server", None, "1")
+        wait_for(lambda: self.nova.servers.get(server.id).status,
+                 lambda status: status == "ACTIVE")
+        return server.id
+
+    @staticmethod
+    def wait(fetch, done):
+        return wait_for(fetch, done)
+
+
+@pytest.fixture
+def door(tmp_path):
+    cloud = LocalCloud(tmp_path / "cloud", status_delay=0.01, gib=MIB,
+                       users=USERS).start()
+    try:
+        yield HttpDoor(cloud)
+    finally:
+        cloud.stop()
