@@ -312,7 +312,7 @@ class Cloud:
         if not data:  # glanceclient: a proxy of None for an image without data
             return
         pieces = download.resumable_download(
-            self.glance.http_client, image_id, data,
+            lambda: self.glance.http_client, image_id, data,
             retries=self._settings.download_retries,
             pauses=polling.intervals(
                 min(self._settings.poll_interval, download.MAX_PAUSE)),

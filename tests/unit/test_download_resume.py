@@ -6,6 +6,7 @@ resume is another call of that step (``GET /v2/images/<id>/file`` with
 """
 
 import hashlib
+import io
 import logging
 import os
 import uuid
@@ -13,6 +14,7 @@ import uuid
 import pytest
 import requests
 from glanceclient import exc as glance_exc
+from glanceclient.common import http as glance_http
 
 from karbor_volume_glance import conf, exceptions
 from karbor_volume_glance.cloud import download, facade
@@ -234,17 +236,30 @@ def test_a_200_answer_to_a_resume_is_skipped_to_the_offset(cloud, data, image_id
 
 # --- answers a resume must not accept (a stub http_client) --------------------------
 
-class StubHttpClient:
-    """Answers every Range request with the given response and body."""
+class StubHttpClient(glance_http.HTTPClient):
+    """Answers every Range request with the given response and body.
+
+    A glanceclient HTTPClient as Karbor builds one (an endpoint, a token and
+    a requests session), whose session is the stub itself.
+    """
+
+    endpoint = "http://glance.invalid"
+    auth_token = "token"
+    identity_headers = None
+    timeout = None
 
     def __init__(self, status, headers, body=(b"x",)):
         self.response = make_response(status, headers)
         self.body = list(body)
         self.requests = []
+        self.session = self
 
-    def get(self, url, headers=None):
-        self.requests.append((url, headers))
-        return self.response, iter(self.body)
+    def get(self, url, headers=None, stream=False, timeout=None):
+        """The session's ``get``: what was asked (path, Range) is kept."""
+        self.requests.append((url.removeprefix(self.endpoint),
+                              {"Range": headers["Range"]}))
+        self.response.raw = io.BytesIO(b"".join(self.body))
+        return self.response
 
 
 def broken_body(data, after):
@@ -254,7 +269,7 @@ def broken_body(data, after):
 
 def resume_with(http_client, data=b"0123456789", after=4, retries=1):
     return b"".join(download.resumable_download(
-        http_client, "img-1", broken_body(data, after), retries=retries,
+        lambda: http_client, "img-1", broken_body(data, after), retries=retries,
         pauses=iter(lambda: 0, None), sleep=Sleeps()))
 
 
@@ -276,7 +291,7 @@ def test_a_wrong_content_range_fails(content_range, problem):
     http_client = StubHttpClient(206, {"Content-Range": content_range})
     with pytest.raises(exceptions.CloudError, match=problem):
         b"".join(download.resumable_download(
-            http_client, "img-1", body_with_length, retries=1,
+            lambda: http_client, "img-1", body_with_length, retries=1,
             pauses=iter(lambda: 0, None), sleep=Sleeps()))
 
 
@@ -303,19 +318,20 @@ def test_an_answer_shorter_than_promised_is_resumed():
     http_client = StubHttpClient(206, {"Content-Range": "bytes 4-9/10"},
                                  [b"456789"])
     assert b"".join(download.resumable_download(
-        http_client, "img-1", short, retries=1, pauses=iter(lambda: 0, None),
+        lambda: http_client, "img-1", short, retries=1,
+        pauses=iter(lambda: 0, None),
         sleep=Sleeps())) == b"0123456789"
 
 
 def test_a_failed_resume_request_counts_as_a_try():
-    class Unreachable:
+    class Unreachable(StubHttpClient):
         calls = 0
 
-        def get(self, url, headers=None):
+        def get(self, url, headers=None, stream=False, timeout=None):
             self.calls += 1
             raise glance_exc.CommunicationError("connection refused")
 
-    http_client = Unreachable()
+    http_client = Unreachable(206, {})
     with pytest.raises(download.DownloadInterrupted) as caught:
         resume_with(http_client, retries=3)
     assert http_client.calls == 3
