@@ -307,3 +307,238 @@ def test_each_project_sees_only_its_own(door):
     assert door.other_cinder.volumes.list() == []
     with pytest.raises(glance_exc.HTTPNotFound):
         door.other_glance.images.get(image_id)
+
+
+# --- bytes --------------------------------------------------------------------
+
+
+def volume_from_image(door, data):
+    volume = door.cinder.volumes.create(1, imageRef=image_with(door, data))
+    assert wait_status(door, door.cinder.volumes, volume.id, "available")[-1] \
+        == "available"
+    return volume.id
+
+
+def test_volumes_from_a_snapshot_a_volume_or_an_image_get_their_bytes(door):
+    data = bytes(range(256)) * 40
+    source = volume_from_image(door, data)
+    assert door.read_volume(source, len(data)) == data
+    snapshot = door.cinder.volume_snapshots.create(source)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    from_snapshot = new_volume(door, snapshot_id=snapshot.id)
+    from_volume = new_volume(door, source_volid=source)
+    for volume_id in (from_snapshot, from_volume):
+        assert door.read_volume(volume_id, len(data)) == data
+        assert door.cinder.volumes.get(volume_id).bootable == "true"  # inherited
+
+
+def test_an_upload_to_image_holds_the_volumes_bytes(door):
+    data = b"volume bytes" * 50
+    volume_id = volume_from_image(door, data)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    wait_status(door, door.glance.images, image_id, "active")
+    received = b"".join(door.glance.images.data(image_id))
+    assert received[:len(data)] == data
+    assert received[len(data):] == bytes(len(received) - len(data))
+
+
+# --- what Cinder refuses ----------------------------------------------------------
+
+
+def test_sources_must_exist_and_be_ready(door):
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volumes.create(1, snapshot_id="missing")
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volumes.create(1, source_volid="missing")
+    queued = door.glance.images.create(name="q", disk_format="raw",
+                                       container_format="bare")
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(1, imageRef=queued["id"])
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volume_snapshots.create("missing")
+
+
+def test_a_volume_cannot_be_smaller_than_its_source(door):
+    source = new_volume(door, size=2)
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(1, source_volid=source)
+    snapshot = door.cinder.volume_snapshots.create(source)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(1, snapshot_id=snapshot.id)
+
+
+def test_busy_or_attached_volumes_are_not_deleted_and_cascade_takes_snapshots(door):
+    volume = door.cinder.volumes.create(1)
+    if door.cinder.volumes.get(volume.id).status == "creating":
+        with pytest.raises(cinder_exc.BadRequest):
+            door.cinder.volumes.delete(volume.id)
+    wait_status(door, door.cinder.volumes, volume.id, "available")
+    snapshot = door.cinder.volume_snapshots.create(volume.id)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    door.cinder.volumes.delete(volume.id, cascade=True)
+    wait_gone(door, door.cinder.volumes, volume.id, cinder_exc.NotFound)
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volume_snapshots.get(snapshot.id)
+    server_id = door.server()
+    attached = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, attached)
+    wait_status(door, door.cinder.volumes, attached, "in-use")
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.delete(attached)
+
+
+def test_lists_filter_and_summaries_show_id_name_and_links(door):
+    first = new_volume(door, name="first")
+    new_volume(door, name="second")
+    named = door.cinder.volumes.list(search_opts={"name": "first"})
+    assert [v.id for v in named] == [first]
+    assert door.cinder.volumes.list(search_opts={"status": "error"}) == []
+    summary = door.cinder.volumes.list(detailed=False)[0]
+    assert set(summary._info) == {"id", "name", "links"}
+    snapshot = door.cinder.volume_snapshots.create(first)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    assert [s.id for s in door.cinder.volume_snapshots.list(
+        search_opts={"volume_id": first})] == [snapshot.id]
+    assert door.cinder.volumes.get(first).size == 1
+
+
+# --- more faults --------------------------------------------------------------
+
+
+def test_a_fault_is_used_up_after_its_times_and_clear_disarms(door):
+    door.inject("volume.list", "exception", times=2)
+    for _ in range(2):
+        with pytest.raises(cinder_exc.ClientException):
+            door.cinder.volumes.list()
+    assert door.cinder.volumes.list() == []
+    door.inject("volume.list", "exception", times=None)
+    door.clear_faults()
+    assert door.cinder.volumes.list() == []
+    assert door.calls.count("volume.list") == 4
+
+
+def test_an_exception_is_each_clients_500(door):
+    door.inject("image.list", "exception")
+    with pytest.raises(glance_exc.HTTPInternalServerError):
+        list(door.glance.images.list())
+    door.inject("server.get_volumes", "exception")
+    server_id = door.server()
+    with pytest.raises(nova_exc.ClientException) as info:
+        door.nova.volumes.get_server_volumes(server_id)
+    assert info.value.code == 500
+
+
+def test_an_error_on_attach_rolls_back_and_on_detach_stays_in_use(door):
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.inject("server.attach", "error")
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    assert door.wait(lambda: status(door.cinder.volumes, volume_id),
+                     lambda value: value != "attaching")[-1] == "available"
+    assert door.nova.volumes.get_server_volumes(server_id) == []
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    wait_status(door, door.cinder.volumes, volume_id, "in-use")
+    door.inject("server.detach", "error")
+    door.nova.volumes.delete_server_volume(server_id, volume_id)
+    assert door.wait(lambda: status(door.cinder.volumes, volume_id),
+                     lambda value: value == "in-use")[-1] == "in-use"
+
+
+def test_an_error_on_image_upload_kills_the_image(door):
+    image = door.glance.images.create(name="x", disk_format="raw",
+                                      container_format="bare")
+    door.inject("image.upload", "error")
+    door.glance.images.upload(image["id"], io.BytesIO(b"data"))
+    assert door.glance.images.get(image["id"])["status"] == "killed"
+
+
+def test_slow_polls_keep_an_upload_saving_longer(door):
+    volume_id = new_volume(door)
+    door.inject("volume.upload_to_image", "slow", polls=2)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    assert wait_status(door, door.glance.images, image_id, "active")[-1] \
+        == "active"
+
+
+def test_a_corrupt_download_fails_glanceclients_checksum(door):
+    data = bytes(range(256)) * 8
+    image_id = image_with(door, data)
+    door.inject("image.data", "corrupt", at_byte=10**6)  # the last byte
+    with pytest.raises(IOError):
+        b"".join(door.glance.images.data(image_id))
+
+
+# --- Glance -----------------------------------------------------------------------
+
+
+def test_glance_refuses_bad_fields_read_only_ones_and_protected_deletes(door):
+    with pytest.raises((glance_exc.HTTPBadRequest, TypeError, ValueError)):
+        door.glance.images.create(name="x", disk_format="floppy")
+    with pytest.raises((glance_exc.HTTPForbidden, TypeError, ValueError)):
+        door.glance.images.create(name="x", status="active")
+    image = door.glance.images.create(name="p", protected=True,
+                                      disk_format="raw", container_format="bare")
+    with pytest.raises(glance_exc.HTTPForbidden):
+        door.glance.images.delete(image["id"])
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.get("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.delete("00000000-0000-0000-0000-000000000000")
+
+
+def test_image_data_without_data_is_falsy_and_empty_data_is_empty(door):
+    queued = door.glance.images.create(name="q", disk_format="raw",
+                                       container_format="bare")
+    assert not door.glance.images.data(queued["id"])
+    empty = image_with(door, b"", name="empty")
+    assert b"".join(door.glance.images.data(empty)) == b""
+    with pytest.raises(glance_exc.HTTPConflict):  # no longer queued
+        door.glance.images.upload(empty, io.BytesIO(b"more"))
+
+
+def test_an_image_is_deleted_at_once(door):
+    image_id = image_with(door, b"abc")
+    door.glance.images.delete(image_id)
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.get(image_id)
+
+
+# --- Nova ----------------------------------------------------------------------------
+
+
+def test_attachments_take_free_devices_and_need_ready_volumes_and_servers(door):
+    server_id = door.server()
+    first, second = new_volume(door), new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, first)
+    door.nova.volumes.create_server_volume(server_id, second)
+    for volume_id in (first, second):
+        wait_status(door, door.cinder.volumes, volume_id, "in-use")
+    devices = {a.volumeId: a.device
+               for a in door.nova.volumes.get_server_volumes(server_id)}
+    assert devices == {first: "/dev/vdb", second: "/dev/vdc"}
+    assert door.nova.volumes.get_server_volume(server_id, first).device \
+        == "/dev/vdb"
+    with pytest.raises(nova_exc.BadRequest):
+        door.nova.volumes.create_server_volume(server_id, first)
+    with pytest.raises(nova_exc.NotFound):
+        door.nova.volumes.create_server_volume("missing", new_volume(door))
+    with pytest.raises(nova_exc.NotFound):
+        door.nova.volumes.delete_server_volume(server_id, "missing")
+
+
+def test_deleting_a_server_detaches_its_volumes(door):
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    wait_status(door, door.cinder.volumes, volume_id, "in-use")
+    door.nova.servers.delete(server_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "available")[-1] \
+        == "available"
+    wait_gone(door, door.nova.servers, server_id, nova_exc.NotFound)

@@ -28,6 +28,14 @@ class HttpDoor:
     def calls(self):
         return self.cloud.calls
 
+    def clear_faults(self):
+        self.cloud.clear_faults()
+
+    def read_volume(self, volume_id, length):
+        """The first ``length`` bytes of a volume's file."""
+        with open(self.cloud.volume_path(volume_id), "rb") as stream:
+            return stream.read(length)
+
     def server(self):
         server = self.nova.servers.create("server", None, "1")
         wait_for(lambda: self.nova.servers.get(server.id).status,

@@ -25,6 +25,14 @@ class InProcessDoor:
     def calls(self):
         return self.cloud.calls
 
+    def clear_faults(self):
+        self.cloud.clear_faults()
+
+    def read_volume(self, volume_id, length):
+        """The first ``length`` bytes of a volume (zeros past its data)."""
+        data = self.cloud.volume_data(volume_id)[:length]
+        return data + bytes(length - len(data))
+
     def server(self):
         return self.cloud.add_server()
 
