@@ -19,7 +19,31 @@ from glanceclient import exc as glance_exc
 from keystoneauth1 import adapter as ksa_adapter
 from novaclient import exceptions as nova_exc
 
+from karbor_volume_glance.cloud import factory
+
 FAILED = ("error", "killed", "error_deleting")
+
+
+class Door:
+    """Real clients of a project and of another one, and the cloud's faults.
+
+    A door adds ``server()``, ``wait(fetch, done)`` and
+    ``read_volume(volume_id, length)``.
+    """
+
+    def __init__(self, cloud, session, other_session):
+        self.cloud = cloud
+        self.cinder = factory.make_client("cinder", session)
+        self.glance = factory.make_client("glance", session)
+        self.nova = factory.make_client("nova", session)
+        self.other_cinder = factory.make_client("cinder", other_session)
+        self.other_glance = factory.make_client("glance", other_session)
+        self.inject = cloud.inject
+        self.clear_faults = cloud.clear_faults
+
+    @property
+    def calls(self):
+        return self.cloud.calls
 
 
 def status(manager, resource_id):

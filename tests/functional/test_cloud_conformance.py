@@ -2,34 +2,19 @@
 
 import pytest
 
-from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.testing.localcloud import LocalCloud
 from tests.cloud_conformance import *  # noqa: F403 - the shared tests
+from tests.cloud_conformance import Door
 from tests.functional.localcloud.helpers import MIB, wait_for
 
 USERS = {"demo": ("secret", "demo"), "other": ("secret", "other")}
 
 
-class HttpDoor:
+class HttpDoor(Door):
     """Real clients of two non-admin projects over HTTP; statuses move in time."""
 
     def __init__(self, cloud):
-        self.cloud = cloud
-        session = cloud.session("demo")
-        self.cinder = factory.make_client("cinder", session)
-        self.glance = factory.make_client("glance", session)
-        self.nova = factory.make_client("nova", session)
-        other = cloud.session("other")
-        self.other_cinder = factory.make_client("cinder", other)
-        self.other_glance = factory.make_client("glance", other)
-        self.inject = cloud.inject
-
-    @property
-    def calls(self):
-        return self.cloud.calls
-
-    def clear_faults(self):
-        self.cloud.clear_faults()
+        super().__init__(cloud, cloud.session("demo"), cloud.session("other"))
 
     def read_volume(self, volume_id, length):
         """The first ``length`` bytes of a volume's file."""

@@ -2,31 +2,17 @@
 
 import pytest
 
-from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.testing import FakeCloud
 from tests.cloud_conformance import *  # noqa: F403 - the shared tests
+from tests.cloud_conformance import Door
 
 
-class InProcessDoor:
+class InProcessDoor(Door):
     """Real clients over FakeCloud's in-process transport; a get is a poll."""
 
     def __init__(self):
-        self.cloud = FakeCloud(transition_polls=1)
-        session = self.cloud.session()
-        self.cinder = factory.make_client("cinder", session)
-        self.glance = factory.make_client("glance", session)
-        self.nova = factory.make_client("nova", session)
-        other = self.cloud.session("other-project")
-        self.other_cinder = factory.make_client("cinder", other)
-        self.other_glance = factory.make_client("glance", other)
-        self.inject = self.cloud.inject
-
-    @property
-    def calls(self):
-        return self.cloud.calls
-
-    def clear_faults(self):
-        self.cloud.clear_faults()
+        cloud = FakeCloud(transition_polls=1)
+        super().__init__(cloud, cloud.session(), cloud.session("other-project"))
 
     def read_volume(self, volume_id, length):
         """The first ``length`` bytes of a volume (zeros past its data)."""

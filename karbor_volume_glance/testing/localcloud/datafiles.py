@@ -157,20 +157,11 @@ class MemoryStore:
         return len(data)
 
     def write_stream(self, kind, record_id, read, check=None, piece=PIECE):
-        md5, sha512 = new_hashers()
         pieces = []
-        while True:
-            if check is not None:
-                check()
-            chunk = read(piece)
-            if not chunk:
-                break
-            md5.update(chunk)
-            sha512.update(chunk)
-            pieces.append(chunk)
-        data = b"".join(pieces)
-        self.blobs[(kind, record_id)] = data
-        return len(data), md5.hexdigest(), sha512.hexdigest()
+        result = read_hashed(read, lambda chunk, _offset: pieces.append(chunk),
+                             check, piece)
+        self.blobs[(kind, record_id)] = b"".join(pieces)
+        return result
 
     @staticmethod
     def read_pieces(source, offset, length, piece=PIECE):
@@ -215,26 +206,37 @@ def copy_sparse(source, dest_path, length, dest_size, check=None, hashers=()):
     return length
 
 
+def read_hashed(read, sink, check=None, piece=PIECE):
+    """Hand what ``read(n)`` returns to ``sink(chunk, offset)`` until it ends.
+
+    Returns ``(size, md5 hex, sha512 hex)`` of the bytes read.
+    """
+    md5, sha512 = new_hashers()
+    size = 0
+    while True:
+        if check is not None:
+            check()
+        chunk = read(piece)
+        if not chunk:
+            break
+        md5.update(chunk)
+        sha512.update(chunk)
+        sink(chunk, size)
+        size += len(chunk)
+    return size, md5.hexdigest(), sha512.hexdigest()
+
+
 def write_stream(read, dest_path, check=None, piece=PIECE):
     """Write what ``read(n)`` returns, until it returns nothing, to a sparse file.
 
     Returns ``(size, md5 hex, sha512 hex)`` of the bytes written.
     """
-    md5, sha512 = new_hashers()
-    size = 0
     with open(dest_path, "wb") as dest:
-        while True:
-            if check is not None:
-                check()
-            chunk = read(piece)
-            if not chunk:
-                break
-            md5.update(chunk)
-            sha512.update(chunk)
-            _write_sparse(dest.fileno(), chunk, size)
-            size += len(chunk)
-        dest.truncate(size)
-    return size, md5.hexdigest(), sha512.hexdigest()
+        result = read_hashed(
+            read, lambda chunk, offset: _write_sparse(dest.fileno(), chunk, offset),
+            check, piece)
+        dest.truncate(result[0])
+    return result
 
 
 def read_pieces(stream, offset, length, piece=PIECE):
