@@ -25,6 +25,9 @@ import hashlib
 import secrets
 import uuid
 
+from keystoneauth1 import access
+from keystoneauth1.identity import access as access_plugin
+
 from karbor_volume_glance.testing.localcloud import datafiles, pacing
 from karbor_volume_glance.testing.localcloud.cloud import build_model
 from karbor_volume_glance.testing.localcloud.state import (
@@ -97,6 +100,7 @@ class FakeCloud:
         self.state.projects[project.id] = project
         self.state.users[self._user.id] = self._user
         self._auth = None
+        self._cinder_version = None
 
     @property
     def lock(self):
@@ -211,7 +215,9 @@ class FakeCloud:
         """
         from keystoneauth1 import session as ks_session
 
-        from karbor_volume_glance.testing.localcloud.inprocess import WSGIAdapter
+        from karbor_volume_glance.testing.localcloud.inprocess import (
+            InProcessSession,
+        )
 
         with self.lock:
             if project_id not in (None, self.project_id):
@@ -220,10 +226,7 @@ class FakeCloud:
                 if self._auth is None:
                     self._auth = self._auth_of(self._user)
                 auth = self._auth
-        session = ks_session.Session(auth=auth)
-        session.session.trust_env = False  # no proxies: nothing leaves the process
-        session.session.mount(BASE_URL + "/", WSGIAdapter(self.app))
-        return session
+        return ks_session.Session(auth=auth, session=InProcessSession(self.app))
 
     def _other_user(self, project_id):
         user_id = f"{project_id}-user"
@@ -235,15 +238,10 @@ class FakeCloud:
         return self.state.users[user_id]
 
     def _auth_of(self, user):
-        from keystoneauth1 import access
-        from keystoneauth1.identity import access as access_plugin
-
         project = self.state.projects[user.project_id]
         token = self.identity.issue(user, project, ["password"])
         body = self.app.services["identity"].token_body(token)
-        return access_plugin.AccessInfoPlugin(
-            access.create(body=body, auth_token=token.id)
-        )
+        return _TokenPlugin(access.create(body=body, auth_token=token.id))
 
     # --- looking at the outcome ----------------------------------------------
 
@@ -322,6 +320,28 @@ class FakeCloud:
         return record
 
 
+class _TokenPlugin(access_plugin.AccessInfoPlugin):
+    """keystoneauth1's plugin for a token issued in process, endpoints memoized.
+
+    The catalog of a FakeCloud never changes, so an endpoint once found is
+    kept instead of searched for in the catalog again on every request.
+    """
+
+    def __init__(self, auth_ref):
+        super().__init__(auth_ref)
+        self._endpoints = {}
+
+    def get_endpoint(self, session, **kwargs):
+        try:
+            key = tuple(sorted(kwargs.items()))
+            hash(key)
+        except TypeError:
+            return super().get_endpoint(session, **kwargs)
+        if key not in self._endpoints:
+            self._endpoints[key] = super().get_endpoint(session, **kwargs)
+        return self._endpoints[key]
+
+
 class _ClientFactory:
     """``create_client(service, context)`` as Karbor's ClientFactory offers it."""
 
@@ -337,4 +357,13 @@ class _ClientFactory:
                 f"the fake cloud has no service {service!r}; "
                 f"it has: {', '.join(SERVICES)}"
             )
-        return factory.make_client(service, self.cloud.session())
+        session = self.cloud.session()
+        if service != "cinder":
+            return factory.make_client(service, session)
+        from cinderclient import client as cinder_client
+
+        with self.cloud.lock:  # the version is the cloud's: negotiate it once
+            if self.cloud._cinder_version is None:
+                self.cloud._cinder_version = factory.negotiated_cinder_version(
+                    session)
+        return cinder_client.Client(self.cloud._cinder_version, session=session)

@@ -30,6 +30,8 @@ from karbor_volume_glance.testing.localcloud import (
     webutil,
 )
 
+_IMAGE_SCHEMA = glance_schema.image_schema()
+_IMAGES_SCHEMA = glance_schema.images_schema()
 LIST_FILTERS = ("name", "status", "visibility", "owner", "disk_format",
                 "container_format")
 
@@ -116,10 +118,10 @@ class GlanceService(service.Service):
     # --- schemas and records ----------------------------------------------
 
     def image_schema(self, call):
-        return webutil.json_response(glance_schema.image_schema())
+        return webutil.json_response(_IMAGE_SCHEMA)
 
     def images_schema(self, call):
-        return webutil.json_response(glance_schema.images_schema())
+        return webutil.json_response(_IMAGES_SCHEMA)
 
     def list_images(self, call):
         query = call.request.GET

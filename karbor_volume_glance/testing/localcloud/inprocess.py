@@ -23,7 +23,7 @@ class _IterableReader(io.RawIOBase):
 
     def __init__(self, pieces):
         self._pieces = iter(pieces)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
         self._source = pieces
 
     def readable(self):
@@ -32,7 +32,7 @@ class _IterableReader(io.RawIOBase):
     def readinto(self, target):
         while not self._buffer:
             try:
-                self._buffer = bytes(next(self._pieces))
+                self._buffer = memoryview(next(self._pieces)).cast("B")
             except StopIteration:
                 return 0
         count = min(len(target), len(self._buffer))
@@ -129,3 +129,28 @@ class WSGIAdapter(requests.adapters.HTTPAdapter):
 
     def close(self):
         """Nothing to close: there are no connections."""
+
+
+class InProcessSession(requests.Session):
+    """A requests Session whose every request goes to ``app``, in process.
+
+    Nothing of the environment applies (no proxies, no netrc) and no cookies
+    are kept: requests only prepares each request and hands it to a
+    :class:`WSGIAdapter`. keystoneauth1 takes it as its ``session``.
+    """
+
+    def __init__(self, app):
+        super().__init__()
+        self.trust_env = False
+        self.adapter = WSGIAdapter(app)
+
+    def request(self, method, url, params=None, data=None, headers=None,
+                cookies=None, files=None, auth=None, timeout=None,
+                allow_redirects=True, proxies=None, hooks=None, stream=None,
+                verify=None, cert=None, json=None):
+        prepared = requests.Request(
+            method=method.upper(), url=url, headers=headers, files=files,
+            data=data or {}, json=json, params=params or {}, auth=auth,
+        ).prepare()
+        return self.adapter.send(prepared, stream=bool(stream))
+
