@@ -194,6 +194,9 @@ def test_swap_is_refused_as_current_nova_does(door):
     wait_status(door, door.cinder.volumes, old_id, "in-use")
     with pytest.raises(nova_exc.Conflict):
         door.nova.volumes.update_server_volume(server_id, old_id, new_id)
+    assert "server.swap" in door.calls
+    assert status(door.cinder.volumes, old_id) == "in-use"
+    assert status(door.cinder.volumes, new_id) == "available"
 
 
 # --- faults --------------------------------------------------------------
@@ -396,10 +399,11 @@ def test_a_volume_cannot_be_smaller_than_its_source(door):
 
 
 def test_busy_or_attached_volumes_are_not_deleted_and_cascade_takes_snapshots(door):
+    door.inject("volume.create", "slow", polls=1000)  # creating for long
+    busy = door.cinder.volumes.create(1)
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.delete(busy.id)
     volume = door.cinder.volumes.create(1)
-    if door.cinder.volumes.get(volume.id).status == "creating":
-        with pytest.raises(cinder_exc.BadRequest):
-            door.cinder.volumes.delete(volume.id)
     wait_status(door, door.cinder.volumes, volume.id, "available")
     snapshot = door.cinder.volume_snapshots.create(volume.id)
     wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")

@@ -10,7 +10,8 @@ order they were armed. Every request of a step is recorded in
 Steps: ``token.create``; ``volume.create|get|list|delete|upload_to_image``;
 ``snapshot.create|get|list|delete``;
 ``image.create|get|list|upload|data|delete``;
-``server.create|get|list|delete|attach|detach|swap|get_volume|get_volumes``.
+``server.create|get|list|delete|attach|detach|get_volume|get_volumes`` and
+``server.swap`` (always refused, but recorded).
 
 Kinds:
 
@@ -76,12 +77,12 @@ _OPTIONS = {HTTP: {"status": 500}, EXCEPTION: {}, ERROR: {},
             CORRUPT: {"at_byte": 0}}
 _NO_ERROR_STEPS = ("token.create", "image.data", "volume.list", "snapshot.list",
                    "image.list", "server.list", "server.get_volume",
-                   "server.get_volumes")
+                   "server.get_volumes", "server.swap")
 #: steps after which the resource passes through statuses (slow ``polls``)
 _STEPS_WITH_TRANSITIONS = (
     "volume.create", "volume.get", "volume.delete", "volume.upload_to_image",
     "snapshot.create", "snapshot.get", "snapshot.delete", "image.get",
-    "server.attach", "server.detach", "server.swap",
+    "server.attach", "server.detach",
 )
 
 

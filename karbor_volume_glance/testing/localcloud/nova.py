@@ -2,7 +2,8 @@
 
 ``/v2.1[/<project_id>]/servers`` (create 202, list, ``detail``, show, delete
 204) and ``/servers/<id>/os-volume_attachments`` (list, attach with POST,
-show, swap with PUT, detach with DELETE). Microversions 2.1 to 2.96; the
+show, detach with DELETE; a swap with PUT is refused with 409, as current
+Nova refuses one Cinder did not start). Microversions 2.1 to 2.96; the
 attachment view follows the microversion (``tag`` from 2.70,
 ``delete_on_termination`` from 2.79, ``attachment_id`` instead of ``id`` from
 2.89). Errors are Nova faults. Version documents at ``/compute/`` and
@@ -50,7 +51,7 @@ class NovaService(service.Service):
         add("POST", attachments, self.attach, step="server.attach")
         add("GET", attachments + "/{volume_id}", self.show_attachment,
             step="server.get_volume")
-        add("PUT", attachments + "/{volume_id}", self.swap)
+        add("PUT", attachments + "/{volume_id}", self.swap, step="server.swap")
         add("DELETE", attachments + "/{volume_id}", self.detach,
             step="server.detach")
 
