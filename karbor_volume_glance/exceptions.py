@@ -144,25 +144,6 @@ class ResourceGone(CloudError):
         super().__init__(message, kind=kind, resource_id=resource_id)
 
 
-class SwapRefused(CloudError):
-    """Nova refused to swap a server's volume for another (HTTP 409).
-
-    Current Nova only swaps volumes as part of a migration Cinder drives.
-    """
-
-    def __init__(self, server_id, old_volume_id, new_volume_id, reason):
-        self.server_id = server_id
-        self.old_volume_id = old_volume_id
-        self.new_volume_id = new_volume_id
-        self.reason = reason
-        super().__init__(
-            f"Nova refused to swap volume {old_volume_id} for volume "
-            f"{new_volume_id} on server {server_id}: {reason}",
-            kind="server",
-            resource_id=server_id,
-        )
-
-
 class PlacementFailed(CloudError):
     """A restored volume could not be attached to its server, or could not
     replace the original volume there; the restored volume is kept.

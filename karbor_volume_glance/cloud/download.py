@@ -5,7 +5,8 @@ come and counts them. When the connection breaks off (a transport failure,
 see :data:`TRANSPORT_ERRORS`) it asks Glance for the rest with an HTTP
 ``Range: bytes=<offset>-`` request made with the glance client's own
 ``http_client`` (the same session, token and endpoint as the ``images``
-controller; see :func:`range_request` for why not its ``get``), and goes on
+controller; see :func:`range_request` for why not its ``get``), asked for
+only then, and goes on
 from there: no byte is handed out twice and none is skipped. A download is
 resumed at most ``retries`` times, with a short growing pause before each
 try; then it fails with :class:`DownloadInterrupted`, naming the image, the
@@ -80,16 +81,17 @@ def data_url(image_id):
     return f"/v2/images/{image_id}/file"
 
 
-def resumable_download(http_client, image_id, body, *, retries, pauses,
+def resumable_download(http_client_of, image_id, body, *, retries, pauses,
                        sleep=time.sleep):
     """Yield the bytes of ``body``, resuming from where it broke off.
 
     ``body`` is what ``images.data(image_id)`` returned (its ``len()`` is the
-    promised Content-Length, 0 if unknown); ``http_client`` is the glance
-    client's ``http_client``; ``pauses`` an iterator of seconds to sleep
-    before each resume (e.g. :func:`.polling.intervals`).
+    promised Content-Length, 0 if unknown); ``http_client_of()`` gives the
+    glance client's ``http_client``, asked for only when a resume is needed;
+    ``pauses`` an iterator of seconds to sleep before each resume (e.g.
+    :func:`.polling.intervals`).
     """
-    resumer = _Resumer(http_client, image_id, _length(body), retries, pauses,
+    resumer = _Resumer(http_client_of, image_id, _length(body), retries, pauses,
                        sleep)
     pieces = iter(body)
     try:
@@ -117,8 +119,8 @@ def resumable_download(http_client, image_id, body, *, retries, pauses,
 class _Resumer:
     """Where a download is, and how to get the rest of it after a failure."""
 
-    def __init__(self, http_client, image_id, total, retries, pauses, sleep):
-        self.http_client = http_client
+    def __init__(self, http_client_of, image_id, total, retries, pauses, sleep):
+        self.http_client_of = http_client_of
         self.image_id = image_id
         self.total = total
         self.retries = retries
@@ -150,7 +152,7 @@ class _Resumer:
             )
             self.sleep(next(self.pauses))
             try:
-                return request_rest(self.http_client, self.image_id,
+                return request_rest(self.http_client_of(), self.image_id,
                                     self.offset, self.total)
             except TRANSPORT_ERRORS as exc:
                 cause = exc
@@ -199,9 +201,7 @@ def range_request(http_client, url, first_byte):
     session, token, endpoint and retries; an HTTPClient (endpoint and token,
     as Karbor builds it) has a requests Session, endpoint and token. The body
     is streamed in glanceclient's piece size, never held whole; an error
-    status raises the glanceclient exception glanceclient would raise. Any
-    other ``http_client`` (the test fakes) is asked with ``get(url,
-    headers=...)`` and answers in glanceclient's ``(response, body)`` shape.
+    status raises the glanceclient exception glanceclient would raise.
     """
     headers = {"Range": f"bytes={first_byte}-"}
     if isinstance(http_client, glance_http.SessionClient):
@@ -209,10 +209,8 @@ def range_request(http_client, url, first_byte):
         response = ksa_adapter.Adapter.request(
             http_client, url, "GET", headers=headers, stream=True, raise_exc=False
         )
-    elif isinstance(http_client, glance_http.HTTPClient):
-        response = _endpoint_get(http_client, url, headers)
     else:
-        return http_client.get(url, headers=headers)
+        response = _endpoint_get(http_client, url, headers)
     if not response.ok:
         try:
             raise glance_exc.from_response(response, response.content)

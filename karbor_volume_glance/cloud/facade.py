@@ -312,7 +312,7 @@ class Cloud:
         if not data:  # glanceclient: a proxy of None for an image without data
             return
         pieces = download.resumable_download(
-            self.glance.http_client, image_id, data,
+            lambda: self.glance.http_client, image_id, data,
             retries=self._settings.download_retries,
             pauses=polling.intervals(
                 min(self._settings.poll_interval, download.MAX_PAUSE)),
@@ -420,30 +420,6 @@ class Cloud:
             self.nova.volumes.delete_server_volume(server_id, volume_id)
         self._wait_volume_leaving(volume_id, VOLUME_AVAILABLE, VOLUME_IN_USE)
         LOG.info("Detached volume %s from server %s", volume_id, server_id)
-
-    def swap_volume(self, server_id, old_volume_id, new_volume_id):
-        """Nova's swap of an attached volume for another, waited for.
-
-        Returns once the new volume is ``in-use`` and the old one
-        ``available``; raises SwapRefused when Nova answers 409 (current Nova
-        swaps only for a migration Cinder drives). Beware: Nova's swap is a
-        migration, the hypervisor copies the old volume's data onto the new
-        one, so it must not be used to put other data in a volume's place.
-        """
-        action = (f"swapping volume {old_volume_id} for volume {new_volume_id} "
-                  f"on server {server_id}")
-        with self._calling(action, "server", server_id):
-            try:
-                self.nova.volumes.update_server_volume(
-                    server_id, old_volume_id, new_volume_id)
-            except nova_exc.Conflict as exc:
-                raise exceptions.SwapRefused(
-                    server_id, old_volume_id, new_volume_id,
-                    f"{type(exc).__name__}: {exc}") from exc
-        self._wait_volume_leaving(new_volume_id, VOLUME_IN_USE, VOLUME_AVAILABLE)
-        self._wait_volume_leaving(old_volume_id, VOLUME_AVAILABLE, VOLUME_IN_USE)
-        LOG.info("Swapped volume %s for volume %s on server %s", old_volume_id,
-                 new_volume_id, server_id)
 
 
 def _supports(client, version):

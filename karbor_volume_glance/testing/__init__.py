@@ -1,7 +1,8 @@
 """Test doubles for users of the library: a fake cloud and Karbor stand-ins.
 
 ``FakeCloud`` holds volumes, snapshots, images and servers with real bytes and
-hands out fake Cinder, Glance and Nova clients shaped like the real ones;
+hands out the real Cinder, Glance and Nova clients, served in process by the
+local cloud's one model of those services (:mod:`.localcloud`);
 ``FakeCheckpoint``, ``FakeRecord``, ``volume_resource`` and ``run_operation``
 stand in for what Karbor gives a protection plugin. A test needs nothing else::
 

@@ -6,17 +6,32 @@ resume is another call of that step (``GET /v2/images/<id>/file`` with
 """
 
 import hashlib
+import io
 import logging
 import os
+import uuid
 
 import pytest
+import requests
 from glanceclient import exc as glance_exc
+from glanceclient.common import http as glance_http
 
 from karbor_volume_glance import conf, exceptions
 from karbor_volume_glance.cloud import download, facade
 from karbor_volume_glance.testing import FakeCloud
-from karbor_volume_glance.testing.image_stream import DOWNLOAD_CHUNK_SIZE
-from karbor_volume_glance.testing.responses import make_response
+
+#: The piece size the drops below are placed around (64 KiB).
+DOWNLOAD_CHUNK_SIZE = 65536
+
+
+def make_response(status_code, headers=None):
+    """A requests Response as a stub http_client hands it back."""
+    response = requests.Response()
+    response.status_code = status_code
+    response.headers["x-openstack-request-id"] = f"req-{uuid.uuid4()}"
+    response.headers.update(headers or {})
+    return response
+
 
 SIZE = 5 * DOWNLOAD_CHUNK_SIZE + 1234
 
@@ -210,7 +225,7 @@ def test_an_image_without_data_yields_nothing(cloud):
 def test_a_200_answer_to_a_resume_is_skipped_to_the_offset(cloud, data, image_id,
                                                            caplog):
     facade_ = make_facade(cloud)
-    facade_.glance.http_client.honours_range = False
+    cloud.honours_range = False
     cloud.inject("image.data", "drop", after_bytes=2 * DOWNLOAD_CHUNK_SIZE + 3)
     received = b"".join(facade_.image_data(image_id))
     assert sha256(received) == sha256(data)
@@ -221,17 +236,30 @@ def test_a_200_answer_to_a_resume_is_skipped_to_the_offset(cloud, data, image_id
 
 # --- answers a resume must not accept (a stub http_client) --------------------------
 
-class StubHttpClient:
-    """Answers every Range request with the given response and body."""
+class StubHttpClient(glance_http.HTTPClient):
+    """Answers every Range request with the given response and body.
+
+    A glanceclient HTTPClient as Karbor builds one (an endpoint, a token and
+    a requests session), whose session is the stub itself.
+    """
+
+    endpoint = "http://glance.invalid"
+    auth_token = "token"
+    identity_headers = None
+    timeout = None
 
     def __init__(self, status, headers, body=(b"x",)):
         self.response = make_response(status, headers)
         self.body = list(body)
         self.requests = []
+        self.session = self
 
-    def get(self, url, headers=None):
-        self.requests.append((url, headers))
-        return self.response, iter(self.body)
+    def get(self, url, headers=None, stream=False, timeout=None):
+        """The session's ``get``: what was asked (path, Range) is kept."""
+        self.requests.append((url.removeprefix(self.endpoint),
+                              {"Range": headers["Range"]}))
+        self.response.raw = io.BytesIO(b"".join(self.body))
+        return self.response
 
 
 def broken_body(data, after):
@@ -241,7 +269,7 @@ def broken_body(data, after):
 
 def resume_with(http_client, data=b"0123456789", after=4, retries=1):
     return b"".join(download.resumable_download(
-        http_client, "img-1", broken_body(data, after), retries=retries,
+        lambda: http_client, "img-1", broken_body(data, after), retries=retries,
         pauses=iter(lambda: 0, None), sleep=Sleeps()))
 
 
@@ -263,7 +291,7 @@ def test_a_wrong_content_range_fails(content_range, problem):
     http_client = StubHttpClient(206, {"Content-Range": content_range})
     with pytest.raises(exceptions.CloudError, match=problem):
         b"".join(download.resumable_download(
-            http_client, "img-1", body_with_length, retries=1,
+            lambda: http_client, "img-1", body_with_length, retries=1,
             pauses=iter(lambda: 0, None), sleep=Sleeps()))
 
 
@@ -290,19 +318,20 @@ def test_an_answer_shorter_than_promised_is_resumed():
     http_client = StubHttpClient(206, {"Content-Range": "bytes 4-9/10"},
                                  [b"456789"])
     assert b"".join(download.resumable_download(
-        http_client, "img-1", short, retries=1, pauses=iter(lambda: 0, None),
+        lambda: http_client, "img-1", short, retries=1,
+        pauses=iter(lambda: 0, None),
         sleep=Sleeps())) == b"0123456789"
 
 
 def test_a_failed_resume_request_counts_as_a_try():
-    class Unreachable:
+    class Unreachable(StubHttpClient):
         calls = 0
 
-        def get(self, url, headers=None):
+        def get(self, url, headers=None, stream=False, timeout=None):
             self.calls += 1
             raise glance_exc.CommunicationError("connection refused")
 
-    http_client = Unreachable()
+    http_client = Unreachable(206, {})
     with pytest.raises(download.DownloadInterrupted) as caught:
         resume_with(http_client, retries=3)
     assert http_client.calls == 3
@@ -315,7 +344,7 @@ def test_a_failed_resume_request_counts_as_a_try():
 def test_the_fake_answers_range_requests_as_glance(cloud, data, image_id):
     http_client = cloud.client_factory().create_client("glance", None).http_client
     url = f"/v2/images/{image_id}/file"
-    response, body = http_client.get(url, headers={"Range": "bytes=100-"})
+    response, body = download.range_request(http_client, url, 100)
     assert response.status_code == 206
     assert response.headers["Content-Range"] == f"bytes 100-{SIZE - 1}/{SIZE}"
     assert int(response.headers["Content-Length"]) == SIZE - 100
@@ -323,8 +352,8 @@ def test_the_fake_answers_range_requests_as_glance(cloud, data, image_id):
     response, body = http_client.get(url)
     assert response.status_code == 200 and b"".join(body) == data
     with pytest.raises(glance_exc.HTTPException, match="HTTP 416"):
-        http_client.get(url, headers={"Range": f"bytes={SIZE}-"})
+        download.range_request(http_client, url, SIZE)
     with pytest.raises(glance_exc.HTTPNotFound):
-        http_client.get("/v2/images/nope/file", headers={"Range": "bytes=0-"})
+        download.range_request(http_client, "/v2/images/nope/file", 0)
     response, info = http_client.get(f"/v2/images/{image_id}")
     assert info["size"] == SIZE and info["id"] == image_id

@@ -8,7 +8,6 @@ import yaml
 
 from karbor_volume_glance.cli import commands as cli
 from karbor_volume_glance.testing import FakeCloud
-from karbor_volume_glance.testing.lifecycle import Lifecycle
 from tests.unit.harness import OBJECT_SIZE
 
 
@@ -91,7 +90,7 @@ def test_a_failed_volume_exits_1_and_says_how_to_resume(capsys, clouds,
     path, volume_ids = plan_file
     cloud = clouds["cloud-a"]
     with cloud.lock:
-        cloud.state.volumes[volume_ids[1]].life = Lifecycle("error")
+        cloud.state.volumes[volume_ids[1]].status = "error"
     result, err = run(capsys, "plan", "protect", path, "--site", "site-a",
                       expect=cli.FAILED)
     checkpoint_id = result["checkpoint_id"]
@@ -104,7 +103,7 @@ def test_a_failed_volume_exits_1_and_says_how_to_resume(capsys, clouds,
                         f"{path} --site site-a --resume {checkpoint_id}")
 
     with cloud.lock:
-        cloud.state.volumes[volume_ids[1]].life = Lifecycle("available")
+        cloud.state.volumes[volume_ids[1]].status = "available"
     out, err = run(capsys, "plan", "protect", path, "--site", "site-a",
                    "--resume", checkpoint_id, fmt="table")
     assert out.splitlines()[0] == (f"plan nightly: checkpoint {checkpoint_id} "

@@ -20,7 +20,6 @@ from karbor_volume_glance.plans import (
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.runner import Runner
-from karbor_volume_glance.testing.lifecycle import Lifecycle
 from tests.unit.harness import OBJECT_SIZE, plugin_config
 
 
@@ -139,7 +138,7 @@ def test_a_failing_volume_does_not_stop_the_others_and_a_resume_redoes_it(
     assert list(checkpoint.index["extra_info"]["failed_volumes"]) == [bad]
 
     with cloud.lock:  # the volume is fixed
-        cloud.state.volumes[bad].life = Lifecycle("available")
+        cloud.state.volumes[bad].status = "available"
     plugin.started.clear()
     resumed = protection.protect(runner, plan, plan.site("site-a"),
                                  resume=result.checkpoint_id)

@@ -1,9 +1,8 @@
 """Restore into a server over the fake cloud: attach, replace in place, roll back.
 
-Every case runs against both Nova behaviours (swap accepted, swap refused
-with 409). The restored volume always takes the original's place by
-detach-then-attach: Nova's swap copies the attached volume's data onto the
-new one, which would undo the restore (shown at the facade level below).
+The restored volume always takes the original's place by detach-then-attach
+(Nova's swap is never used: it copies the attached volume's data onto the
+new one, which would undo the restore).
 """
 
 import os
@@ -76,10 +75,9 @@ class Scene:
     """A server with a first volume at /dev/vdb and the protected original
     at /dev/vdc, whose data then went bad; a plugin telling a recorder."""
 
-    def __init__(self, nova_accepts_swap, config=None):
+    def __init__(self, config=None):
         """``config``: the plugin's, with its notifier; else a recorder."""
-        self.cloud = FakeCloud(transition_polls=1,
-                               nova_accepts_swap=nova_accepts_swap)
+        self.cloud = FakeCloud(transition_polls=1)
         self.harness = Harness(self.cloud, open_bank("memory://"))
         self.notifier = None if config else RecordingNotifier()
         self.harness.plugin = VolumeGlanceProtectionPlugin(
@@ -139,10 +137,9 @@ class Scene:
         assert self.cloud.leftovers() == [("volume", volume_id, "r")]
 
 
-@pytest.fixture(params=[False, True], ids=["nova-refuses-swap",
-                                           "nova-accepts-swap"])
-def scene(request):
-    return Scene(nova_accepts_swap=request.param)
+@pytest.fixture
+def scene():
+    return Scene()
 
 
 # --- parameters -----------------------------------------------------------
@@ -376,8 +373,8 @@ def test_replacing_on_a_missing_server_changes_nothing(scene):
 
 @pytest.fixture
 def nova_scene():
-    """A facade over a cloud whose Nova accepts swaps; old attached, new not."""
-    cloud = FakeCloud(transition_polls=1, nova_accepts_swap=True)
+    """A facade over a cloud; old attached, new not."""
+    cloud = FakeCloud(transition_polls=1)
     server_id = cloud.add_server()
     old_id = cloud.add_volume(data=b"old data", server_id=server_id)
     new_id = cloud.add_volume(data=b"restored data")
@@ -415,47 +412,6 @@ def test_facade_names_a_missing_server_and_failed_calls(nova_scene):
         cloud_facade.detach_volume(server_id, old_id)
 
 
-def test_nova_swap_copies_the_old_data_over_the_restored_data(nova_scene):
-    """Why restore never uses Nova's swap: it is a data migration."""
-    cloud, cloud_facade, server_id, old_id, new_id = nova_scene
-    cloud_facade.swap_volume(server_id, old_id, new_id)
-    assert cloud.attachments() == [(server_id, new_id, "/dev/vdb")]
-    assert cloud.status_of("volume", old_id) == "available"
-    assert cloud.status_of("volume", new_id) == "in-use"
-    assert cloud.volume_data(new_id) == b"old data"  # the restore is undone
-
-
-def test_facade_swap_refused_with_409_is_swap_refused():
-    cloud = FakeCloud(transition_polls=1)  # today's Nova
-    server_id = cloud.add_server()
-    old_id = cloud.add_volume(server_id=server_id)
-    new_id = cloud.add_volume()
-    cloud_facade = facade.Cloud(cloud.client_factory(), cloud.context(),
-                                conf.load_settings(plugin_config()))
-    with pytest.raises(exceptions.SwapRefused) as info:
-        cloud_facade.swap_volume(server_id, old_id, new_id)
-    assert isinstance(info.value, exceptions.CloudError)
-    assert (info.value.server_id, info.value.old_volume_id,
-            info.value.new_volume_id) == (server_id, old_id, new_id)
-    assert "Conflict" in info.value.reason
-    assert cloud.attachments() == [(server_id, old_id, "/dev/vdb")]
-
-
-@pytest.mark.parametrize("fault, error", [
-    ("exception", exceptions.CloudError),
-    ("error", exceptions.ResourceFailed),
-])
-def test_facade_swap_that_fails_leaves_the_old_volume(nova_scene, fault, error):
-    cloud, cloud_facade, server_id, old_id, new_id = nova_scene
-    cloud.inject("server.swap", fault)
-    with pytest.raises(error) as info:
-        cloud_facade.swap_volume(server_id, old_id, new_id)
-    assert not isinstance(info.value, exceptions.SwapRefused)
-    assert cloud_facade.settle_volume(old_id) == "in-use"
-    assert cloud_facade.settle_volume(new_id) == "available"
-    assert cloud.attachments() == [(server_id, old_id, "/dev/vdb")]
-
-
 # --- through oslo.messaging's test driver ----------------------------------
 
 
@@ -478,9 +434,8 @@ def sent():
     _impl_test.reset()
 
 
-@pytest.mark.parametrize("nova_accepts_swap", [False, True])
-def test_swap_notifications_through_oslo_messaging(sent, nova_accepts_swap):
-    scene = Scene(nova_accepts_swap, config=messaging_config())
+def test_swap_notifications_through_oslo_messaging(sent):
+    scene = Scene(config=messaging_config())
     assert scene.harness.plugin.notifier.enabled
     _impl_test.reset()  # forget the protect's notifications
     new_id = scene.restore(server_id=scene.server_id, replace_volume=True)
@@ -497,7 +452,7 @@ def test_swap_notifications_through_oslo_messaging(sent, nova_accepts_swap):
 
 
 def test_swap_error_through_oslo_messaging_is_priority_error(sent):
-    scene = Scene(False, config=messaging_config())
+    scene = Scene(config=messaging_config())
     _impl_test.reset()
     scene.cloud.inject("server.attach", "error")
     cause = scene.failing_restore(server_id=scene.server_id,

@@ -36,8 +36,6 @@ def _parser():
     parser.add_argument("--gib", type=int, default=1024**3,
                         help="bytes per GiB of volume size (default: 1073741824)")
     parser.add_argument("--region", default="RegionOne")
-    parser.add_argument("--nova-accepts-swap", action="store_true",
-                        help="let Nova swap attached volumes instead of 409")
     parser.add_argument("--debug", action="store_true",
                         help="log every request")
     return parser
@@ -72,7 +70,6 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="localcloud-") as scratch:
         cloud = LocalCloud(args.data_dir or scratch, host=args.host, port=args.port,
                            status_delay=args.status_delay,
-                           nova_accepts_swap=args.nova_accepts_swap,
                            region=args.region, gib=args.gib)
         with cloud:
             print(_banner(cloud), flush=True)

@@ -1,6 +1,7 @@
 """Cinder's side of the local cloud: volumes, snapshots, upload to image.
 
-Every change a client asks for answers at once and finishes in a job:
+Every change a client asks for answers at once and moves on through stages
+(:mod:`.pacing`: in time on the HTTP server, per poll in ``FakeCloud``):
 
 * create: ``creating`` -> ``available`` (copying a snapshot's or a source
   volume's bytes while ``creating``; from an image, ``creating`` then
@@ -11,9 +12,14 @@ Every change a client asks for answers at once and finishes in a job:
   ``available`` or ``in-use``;
 * delete: ``deleting`` -> gone.
 
-Each phase lasts at least ``status_delay`` seconds, a copy as long as it
-takes. Volumes and snapshots belong to the project that made them; a
-project with the ``admin`` role may reach any of them by id (as in Cinder).
+Volumes and snapshots belong to the project that made them; a project with
+the ``admin`` role may reach any of them by id (as in Cinder). As Cinder: a
+volume made from an image is ``bootable`` (one made from a volume or a
+snapshot inherits its source's), an image's ``min_disk`` bounds the size,
+sizes go from 1 to 1000 (the default ``gigabytes`` quota), an in-use volume
+needs ``force`` (below microversion 3.66) to be snapshotted and always to be
+uploaded, and an upload is ``bare`` or ``compressed``, ``private`` unless
+asked otherwise (microversion 3.1 and later).
 """
 
 import math
@@ -21,6 +27,7 @@ import math
 from oslo_log import log as logging
 
 from karbor_volume_glance.testing.localcloud import datafiles, exceptions
+from karbor_volume_glance.testing.localcloud.pacing import Stage
 from karbor_volume_glance.testing.localcloud.state import (
     Snapshot,
     Volume,
@@ -33,6 +40,8 @@ VOLUME_DELETABLE = ("available", "error", "error_restoring", "error_extending",
                     "error_managing")
 SNAPSHOT_DELETABLE = ("available", "error")
 UPLOAD_DISK_FORMATS = ("raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop")
+UPLOAD_CONTAINER_FORMATS = ("bare", "compressed")
+VISIBILITIES = ("public", "private", "shared", "community")
 MAX_SIZE = 1000
 
 
@@ -52,12 +61,12 @@ def check_size(size, name="size"):
 
 
 class BlockStorage:
-    def __init__(self, state, files, jobs, images, status_delay, gib):
+    def __init__(self, state, files, jobs, images, pacer, gib):
         self.state = state
         self.files = files
         self.jobs = jobs
         self.images = images
-        self.status_delay = status_delay
+        self.pacer = pacer
         self.gib = gib
 
     # --- lookups ----------------------------------------------------------
@@ -104,16 +113,11 @@ class BlockStorage:
             self.state.set_status(record, status)
             return record
 
-    def mark_error(self, record):
-        """The ``error`` fault of a get: the volume or snapshot turns ``error``."""
-        with self.state.lock:
-            self.state.set_status(record, "error")
-
     # --- volumes ------------------------------------------------------------
 
     def create_volume(self, ctx, size=None, name=None, description=None,
                       metadata=None, snapshot_id=None, source_volid=None,
-                      image_id=None, volume_type=None, fail=False):
+                      image_id=None, volume_type=None, fail=False, extra=0):
         given = [s for s in (snapshot_id, source_volid, image_id) if s]
         if len(given) > 1:
             raise exceptions.BadRequest(
@@ -122,11 +126,11 @@ class BlockStorage:
             )
         with self.state.lock:
             source = self._source(ctx, snapshot_id, source_volid, image_id)
-            kind, record, source_path, length = source or (None, None, None, 0)
+            kind, record, source_key, length = source or (None, None, None, 0)
             if size is None and kind in ("snapshot", "volume"):
                 size = record.size
             elif size is None and kind == "image":
-                size = max(1, math.ceil(length / self.gib))
+                size = max(1, math.ceil(length / self.gib), record.min_disk)
             size = check_size(size)
             if kind in ("snapshot", "volume") and size < record.size:
                 raise exceptions.BadRequest(
@@ -134,11 +138,12 @@ class BlockStorage:
                     f"smaller than the {kind} size {record.size}GB. They must be "
                     f">= original {kind} size."
                 )
-            if kind == "image" and length > size * self.gib:
+            if kind == "image" and (length > size * self.gib
+                                    or size < record.min_disk):
                 raise exceptions.BadRequest(
                     f"Invalid input received: Size of specified image "
-                    f"{math.ceil(length / self.gib)}GB is larger than volume size "
-                    f"{size}GB."
+                    f"{max(math.ceil(length / self.gib), record.min_disk)}GB is "
+                    f"larger than volume size {size}GB."
                 )
             volume = Volume(
                 id=new_uuid(), project_id=ctx.project_id, user_id=ctx.user_id,
@@ -149,22 +154,47 @@ class BlockStorage:
             )
             if kind == "image":
                 volume.image_metadata = _image_metadata(record)
-            self.files.create_sparse(self.files.volume_path(volume.id),
-                                     size * self.gib)
-            stream = open(source_path, "rb") if source_path else None
-            self.state.volumes[volume.id] = volume
+                volume.bootable = True
+            elif kind == "snapshot":
+                origin = self.state.volumes.get(record.volume_id)
+                volume.bootable = bool(origin and origin.bootable)
+            elif kind == "volume":
+                volume.bootable = record.bootable
+            self.files.create("volumes", volume.id, size * self.gib)
+            stream = self.files.open(*source_key) if source_key else None
+            self.state.add("volume", volume)
         LOG.info("Volume %s (%s GiB) creating from %s %s", volume.id, size,
                  kind or "nothing", record.id if record else "")
-        self.jobs.spawn(
-            f"create-volume-{volume.id}", self._build_volume, volume.id, kind,
-            stream, length, fail,
+
+        def copy():
+            try:
+                if stream is not None:
+                    self.files.copy(stream, "volumes", volume.id, length,
+                                    size * self.gib, self.jobs.check)
+            finally:
+                if stream is not None:
+                    stream.close()
+
+        def close():
+            if stream is not None:
+                stream.close()
+
+        if fail:
+            stages = [Stage("creating", close, extra), Stage("error")]
+        elif kind == "image":
+            stages = [Stage("creating"), Stage("downloading", copy, extra),
+                      Stage("available")]
+        else:
+            stages = [Stage("creating", copy, extra), Stage("available")]
+        self.pacer.begin(
+            f"create-volume-{volume.id}", self.state.volumes, volume.id, stages,
             on_failure=lambda _exc: self._set(self.state.volumes, volume.id,
                                               "error"),
         )
         return volume
 
     def _source(self, ctx, snapshot_id, source_volid, image_id):
-        """``(kind, record, path, length)`` of the new volume's source, or None."""
+        """``(kind, record, (store kind, id), length)`` of the source, or None."""
         if snapshot_id:
             snapshot = self.snapshot(ctx, snapshot_id)
             if snapshot.status != "available":
@@ -172,7 +202,7 @@ class BlockStorage:
                     "Invalid snapshot: Originating snapshot status must be one "
                     f"of 'available' values, but it is {snapshot.status}."
                 )
-            return ("snapshot", snapshot, self.files.snapshot_path(snapshot.id),
+            return ("snapshot", snapshot, ("snapshots", snapshot.id),
                     snapshot.size * self.gib)
         if source_volid:
             volume = self.volume(ctx, source_volid)
@@ -181,7 +211,7 @@ class BlockStorage:
                     "Unable to create a volume from an originating source volume "
                     "when its status is not one of 'available', 'in-use'."
                 )
-            return ("volume", volume, self.files.volume_path(volume.id),
+            return ("volume", volume, ("volumes", volume.id),
                     volume.size * self.gib)
         if image_id:
             try:
@@ -194,31 +224,25 @@ class BlockStorage:
                 raise exceptions.BadRequest(
                     f"Invalid input received: Image {image_id} is not active."
                 )
-            return ("image", image, self.files.image_path(image.id), image.size)
+            return ("image", image, ("images", image.id), image.size)
         return None
 
-    def _build_volume(self, volume_id, kind, stream, length, fail):
-        path = self.files.volume_path(volume_id)
-        try:
+    def observe(self, record, extra=0, fail=False):
+        """One get of a volume or snapshot: its transition moves on.
+
+        The ``error`` fault of a get ends the record in its failure status.
+        """
+        if fail:
             with self.state.lock:
-                size = self.state.volumes[volume_id].size * self.gib
-            with self.jobs.at_least(self.status_delay):
-                if stream is not None and kind != "image" and not fail:
-                    datafiles.copy_sparse(stream, path, length, size, self.jobs.check)
-            if kind == "image" and not fail:
-                self._set(self.state.volumes, volume_id, "downloading")
-                with self.jobs.at_least(self.status_delay):
-                    datafiles.copy_sparse(stream, path, length, size, self.jobs.check)
-        finally:
-            if stream is not None:
-                stream.close()
-        final = "error" if fail else "available"
-        self._set(self.state.volumes, volume_id, final,
-                  only_if=("creating", "downloading"))
-        LOG.info("Volume %s is %s", volume_id, final)
+                failed = "error_deleting" if record.status == "deleting" else "error"
+                self.state.set_status(record, failed)
+                if hasattr(record, "uploading_image_id"):
+                    record.uploading_image_id = None
+            return
+        self.pacer.observe(record.id, extra)
 
     def delete_volume(self, ctx, volume_id, cascade=False, force=False,
-                      fail=False):
+                      fail=False, extra=0):
         with self.state.lock:
             volume = self.volume(ctx, volume_id)
             snapshots = [s for s in self.state.snapshots.values()
@@ -244,29 +268,29 @@ class BlockStorage:
                         f"Snapshots {', '.join(busy)} must be available or error "
                         "to delete the volume with them."
                     )
-            self.state.set_status(volume, "deleting")
             for snapshot in snapshots:
                 self.state.set_status(snapshot, "deleting")
         snapshot_ids = [snapshot.id for snapshot in snapshots]
-        self.jobs.spawn(f"delete-volume-{volume_id}", self._remove_volume,
-                        volume_id, snapshot_ids, fail)
 
-    def _remove_volume(self, volume_id, snapshot_ids, fail):
-        self.jobs.sleep(self.status_delay)
-        with self.state.lock:
-            if fail:
-                self._set(self.state.volumes, volume_id, "error_deleting")
+        def remove():
+            with self.state.lock:
+                for snapshot_id in snapshot_ids:
+                    self.state.snapshots.pop(snapshot_id, None)
+                    self.files.remove("snapshots", snapshot_id)
+                volume = self.state.volumes.pop(volume_id, None)
+                if volume and volume.attachment:
+                    volume.attachment = None
+            self.files.remove("volumes", volume_id)
+            LOG.info("Volume %s deleted", volume_id)
+
+        def failed():
+            with self.state.lock:
                 for snapshot_id in snapshot_ids:
                     self._set(self.state.snapshots, snapshot_id, "available")
-                return
-            for snapshot_id in snapshot_ids:
-                self.state.snapshots.pop(snapshot_id, None)
-                self.files.remove(self.files.snapshot_path(snapshot_id))
-            volume = self.state.volumes.pop(volume_id, None)
-            if volume and volume.attachment:
-                volume.attachment = None
-        self.files.remove(self.files.volume_path(volume_id))
-        LOG.info("Volume %s deleted", volume_id)
+
+        final = Stage("error_deleting", failed) if fail else Stage(None, remove)
+        self.pacer.begin(f"delete-volume-{volume_id}", self.state.volumes,
+                         volume_id, [Stage("deleting", extra=extra), final])
 
     def reset_status(self, ctx, record, status):
         if not isinstance(status, str) or not status:
@@ -282,7 +306,7 @@ class BlockStorage:
 
     def create_snapshot(self, ctx, volume_id, force=False, name=None,
                         description=None, metadata=None, in_use_allowed=False,
-                        fail=False):
+                        fail=False, extra=0):
         with self.state.lock:
             volume = self.volume(ctx, volume_id)
             allowed = ("available", "in-use") if (force or in_use_allowed) else (
@@ -297,33 +321,30 @@ class BlockStorage:
                 volume_id=volume_id, size=volume.size, name=name,
                 description=description, metadata=dict(metadata or {}),
             )
-            path = self.files.snapshot_path(snapshot.id)
-            self.files.create_sparse(path, volume.size * self.gib)
-            stream = open(self.files.volume_path(volume_id), "rb")
-            self.state.snapshots[snapshot.id] = snapshot
+            length = volume.size * self.gib
+            self.files.create("snapshots", snapshot.id, length)
+            stream = self.files.open("volumes", volume_id)
+            self.state.add("snapshot", snapshot)
         LOG.info("Snapshot %s of volume %s creating", snapshot.id, volume_id)
-        self.jobs.spawn(
-            f"create-snapshot-{snapshot.id}", self._build_snapshot, snapshot,
-            stream, fail,
+
+        def copy():
+            try:
+                if not fail:
+                    self.files.copy(stream, "snapshots", snapshot.id, length,
+                                    length, self.jobs.check)
+            finally:
+                stream.close()
+
+        self.pacer.begin(
+            f"create-snapshot-{snapshot.id}", self.state.snapshots, snapshot.id,
+            [Stage("creating", copy, extra), Stage("error" if fail else "available")],
             on_failure=lambda _exc: self._set(self.state.snapshots, snapshot.id,
                                               "error"),
         )
         return snapshot
 
-    def _build_snapshot(self, snapshot, stream, fail):
-        length = snapshot.size * self.gib
-        try:
-            with self.jobs.at_least(self.status_delay):
-                if not fail:
-                    datafiles.copy_sparse(stream, self.files.snapshot_path(snapshot.id),
-                                          length, length, self.jobs.check)
-        finally:
-            stream.close()
-        final = "error" if fail else "available"
-        self._set(self.state.snapshots, snapshot.id, final, only_if=("creating",))
-        LOG.info("Snapshot %s is %s", snapshot.id, final)
-
-    def delete_snapshot(self, ctx, snapshot_id, force=False, fail=False):
+    def delete_snapshot(self, ctx, snapshot_id, force=False, fail=False,
+                        extra=0):
         with self.state.lock:
             snapshot = self.snapshot(ctx, snapshot_id)
             if not force and snapshot.status not in SNAPSHOT_DELETABLE:
@@ -332,35 +353,38 @@ class BlockStorage:
                     f"error and must not be part of a group (it is "
                     f"{snapshot.status})."
                 )
-            self.state.set_status(snapshot, "deleting")
-        self.jobs.spawn(f"delete-snapshot-{snapshot_id}", self._remove_snapshot,
-                        snapshot_id, fail)
 
-    def _remove_snapshot(self, snapshot_id, fail):
-        self.jobs.sleep(self.status_delay)
-        with self.state.lock:
-            if fail:
-                self._set(self.state.snapshots, snapshot_id, "error_deleting")
-                return
-            self.state.snapshots.pop(snapshot_id, None)
-        self.files.remove(self.files.snapshot_path(snapshot_id))
-        LOG.info("Snapshot %s deleted", snapshot_id)
+        def remove():
+            with self.state.lock:
+                self.state.snapshots.pop(snapshot_id, None)
+            self.files.remove("snapshots", snapshot_id)
+            LOG.info("Snapshot %s deleted", snapshot_id)
+
+        final = Stage("error_deleting") if fail else Stage(None, remove)
+        self.pacer.begin(f"delete-snapshot-{snapshot_id}", self.state.snapshots,
+                         snapshot_id, [Stage("deleting", extra=extra), final])
 
     # --- upload to image ------------------------------------------------------
 
     def upload_to_image(self, ctx, volume_id, image_name, force=False,
                         disk_format="raw", container_format="bare",
-                        visibility="shared", protected=False, fail=False):
+                        visibility="private", protected=False, fail=False,
+                        extra=0):
         if disk_format not in UPLOAD_DISK_FORMATS:
             raise exceptions.BadRequest(
                 f"Invalid input received: Invalid disk-format '{disk_format}' is "
                 f"specified. Allowed disk-formats are {', '.join(UPLOAD_DISK_FORMATS)}."
             )
-        if container_format != "bare":
+        if container_format not in UPLOAD_CONTAINER_FORMATS:
             raise exceptions.BadRequest(
                 f"Invalid input received: Invalid container-format "
                 f"'{container_format}' is specified. Allowed container-formats "
-                "are bare."
+                f"are {', '.join(UPLOAD_CONTAINER_FORMATS)}."
+            )
+        if visibility not in VISIBILITIES:
+            raise exceptions.BadRequest(
+                f"Invalid input received: Invalid visibility '{visibility}' is "
+                "specified."
             )
         if visibility == "public" and not ctx.is_admin:
             raise exceptions.Forbidden(
@@ -381,40 +405,57 @@ class BlockStorage:
             )
             previous = volume.status
             self.state.set_status(volume, "uploading")
-            stream = open(self.files.volume_path(volume_id), "rb")
+            volume.uploading_image_id = image.id
+            stream = self.files.open("volumes", volume_id)
             length = volume.size * self.gib
         LOG.info("Volume %s uploading to image %s", volume_id, image.id)
-        self.jobs.spawn(
-            f"upload-volume-{volume_id}", self._copy_to_image, volume_id,
-            previous, image, stream, length, fail,
-            on_failure=lambda _exc: self._upload_failed(volume_id, previous, image),
+        hashers = datafiles.new_hashers()
+        copied = []
+
+        def copy():
+            try:
+                if not fail:
+                    copied.append(self.files.copy(
+                        stream, "images", image.id, length, length,
+                        self.jobs.check, hashers))
+            finally:
+                stream.close()
+
+        def finish():
+            result = None
+            if copied:
+                result = (copied[0], *(h.hexdigest() for h in hashers))
+            self._volume_back(volume_id, image.id, previous)
+            try:
+                self.images.finish_saving(image, result)
+            except exceptions.Gone:
+                LOG.warning("Image %s was deleted while volume %s uploaded to "
+                            "it", image.id, volume_id)
+
+        def failed(_exc):
+            stream.close()
+            self._volume_back(volume_id, image.id, previous)
+            try:
+                self.images.finish_saving(image, None)
+            except exceptions.Gone:
+                pass
+
+        self.pacer.begin(
+            f"upload-volume-{volume_id}", self.state.images, image.id,
+            [Stage("queued"), Stage("saving", copy, extra), Stage(None, finish)],
+            on_failure=failed, also=(volume_id,),
+            on_abandon=lambda: self._volume_back(volume_id, image.id, previous),
         )
         return volume, image
 
-    def _copy_to_image(self, volume_id, previous, image, stream, length, fail):
-        hashers = datafiles.new_hashers()
-        try:
-            self.images.start_saving(image.id)
-            with self.jobs.at_least(self.status_delay):
-                if not fail:
-                    datafiles.copy_sparse(stream, self.files.image_path(image.id),
-                                          length, length, self.jobs.check, hashers)
-        finally:
-            stream.close()
-        result = None if fail else (length, *(h.hexdigest() for h in hashers))
-        self._set(self.state.volumes, volume_id, previous, only_if=("uploading",))
-        try:
-            self.images.finish_saving(image, result)
-        except exceptions.Gone:
-            LOG.warning("Image %s was deleted while volume %s uploaded to it",
-                        image.id, volume_id)
-
-    def _upload_failed(self, volume_id, previous, image):
-        self._set(self.state.volumes, volume_id, previous, only_if=("uploading",))
-        try:
-            self.images.finish_saving(image, None)
-        except exceptions.Gone:
-            pass
+    def _volume_back(self, volume_id, image_id, previous):
+        """The volume leaves ``uploading`` once its image is done."""
+        with self.state.lock:
+            volume = self.state.volumes.get(volume_id)
+            if volume is not None and volume.uploading_image_id == image_id:
+                volume.uploading_image_id = None
+                if volume.status == "uploading":
+                    self.state.set_status(volume, previous)
 
 
 def _image_metadata(image):

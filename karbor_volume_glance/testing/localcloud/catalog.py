@@ -25,6 +25,7 @@ class Catalog:
     def __init__(self, region="RegionOne"):
         self.region = region
         self.base_url = None
+        self.interfaces = INTERFACES
         self._ids = {
             service_type: (new_hex_id(), {i: new_hex_id() for i in INTERFACES})
             for service_type, _name, _path in SERVICES
@@ -44,7 +45,7 @@ class Catalog:
             endpoints = [
                 {"id": endpoint_ids[interface], "interface": interface,
                  "region": self.region, "region_id": self.region, "url": url}
-                for interface in INTERFACES
+                for interface in self.interfaces
             ]
             catalog.append({"id": service_id, "type": service_type, "name": name,
                             "endpoints": endpoints})

@@ -10,8 +10,6 @@ introduced them. Errors are Cinder faults (``{"badRequest": {"message",
 "code"}}``). Version documents at ``/volume/`` and ``/volume/v3/``.
 """
 
-import re
-
 from oslo_utils import strutils
 
 from karbor_volume_glance.testing.localcloud import (
@@ -22,8 +20,6 @@ from karbor_volume_glance.testing.localcloud import (
     versions,
     webutil,
 )
-
-_PROJECT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _time(value):
@@ -70,15 +66,17 @@ class CinderService(service.Service):
         super().__init__(identity, catalog, faults, jobs)
         self.volumes = volumes
         add = self.router.add
-        add("GET", "/volumes/detail", self.list_volumes_detail)
-        add("GET", "/volumes", self.list_volumes)
+        add("GET", "/volumes/detail", self.list_volumes_detail,
+            step="volume.list")
+        add("GET", "/volumes", self.list_volumes, step="volume.list")
         add("POST", "/volumes", self.create_volume, step="volume.create")
         add("GET", "/volumes/{volume_id}", self.show_volume, step="volume.get")
         add("DELETE", "/volumes/{volume_id}", self.delete_volume,
             step="volume.delete")
         add("POST", "/volumes/{volume_id}/action", self.volume_action)
-        add("GET", "/snapshots/detail", self.list_snapshots_detail)
-        add("GET", "/snapshots", self.list_snapshots)
+        add("GET", "/snapshots/detail", self.list_snapshots_detail,
+            step="snapshot.list")
+        add("GET", "/snapshots", self.list_snapshots, step="snapshot.list")
         add("POST", "/snapshots", self.create_snapshot, step="snapshot.create")
         add("GET", "/snapshots/{snapshot_id}", self.show_snapshot,
             step="snapshot.get")
@@ -103,7 +101,7 @@ class CinderService(service.Service):
             raise exceptions.NotFound("The resource could not be found.")
         rest = path[len("/v3"):]
         first, _, below = rest[1:].partition("/")
-        if _PROJECT_ID.match(first):
+        if first in self.identity.state.projects:
             return "/" + below, first
         return rest, None
 
@@ -140,7 +138,7 @@ class CinderService(service.Service):
             "status": volume.status, "size": volume.size,
             "description": volume.description,
             "availability_zone": "nova",
-            "bootable": "true" if volume.image_metadata else "false",
+            "bootable": "true" if volume.bootable else "false",
             "encrypted": False,
             "multiattach": False, "attachments": attachments,
             "metadata": dict(volume.metadata), "snapshot_id": volume.snapshot_id,
@@ -254,20 +252,21 @@ class CinderService(service.Service):
             source_volid=body.get("source_volid"),
             image_id=body.get("imageRef") or body.get("image_id"),
             volume_type=body.get("volume_type"), fail=call.failing,
+            extra=call.extra,
         )
         return webutil.json_response({"volume": self._volume_detail(call, volume)},
                                      status=202)
 
     def show_volume(self, call, volume_id):
         volume = self.volumes.volume(call.token, volume_id)
-        if call.failing:
-            self.volumes.mark_error(volume)
+        self.volumes.observe(volume, call.extra, call.failing)
+        volume = self.volumes.volume(call.token, volume_id)
         return webutil.json_response({"volume": self._volume_detail(call, volume)})
 
     def delete_volume(self, call, volume_id):
         cascade = _flag(call.request.GET.get("cascade", "false"), "cascade")
         self.volumes.delete_volume(call.token, volume_id, cascade=cascade,
-                                   fail=call.failing)
+                                   fail=call.failing, extra=call.extra)
         return webutil.empty_response(202)
 
     def volume_action(self, call, volume_id):
@@ -303,9 +302,10 @@ class CinderService(service.Service):
         image_name = args.get("image_name")
         if not image_name:
             raise exceptions.BadRequest("No image_name was specified in request.")
+        # Below 3.1 Cinder does not set it: Glance's default (shared) applies.
         visibility, protected = "shared", False
         if call.at_least((3, 1)):
-            visibility = args.get("visibility") or "shared"
+            visibility = args.get("visibility") or "private"
             protected = _flag(args.get("protected", False), "protected")
         volume, image = self.volumes.upload_to_image(
             call.token, volume_id, image_name,
@@ -313,6 +313,7 @@ class CinderService(service.Service):
             disk_format=args.get("disk_format") or "raw",
             container_format=args.get("container_format") or "bare",
             visibility=visibility, protected=protected, fail=call.failing,
+            extra=call.extra,
         )
         view = {
             "id": volume.id, "updated_at": _time(volume.updated_at),
@@ -353,6 +354,7 @@ class CinderService(service.Service):
             description=_text(body, "description", "display_description"),
             metadata=_metadata(body.get("metadata")),
             in_use_allowed=call.at_least((3, 66)), fail=call.failing,
+            extra=call.extra,
         )
         return webutil.json_response(
             {"snapshot": self._snapshot_view(call, snapshot)}, status=202
@@ -360,12 +362,13 @@ class CinderService(service.Service):
 
     def show_snapshot(self, call, snapshot_id):
         snapshot = self.volumes.snapshot(call.token, snapshot_id)
-        if call.failing:
-            self.volumes.mark_error(snapshot)
+        self.volumes.observe(snapshot, call.extra, call.failing)
+        snapshot = self.volumes.snapshot(call.token, snapshot_id)
         return webutil.json_response({"snapshot": self._snapshot_view(call, snapshot)})
 
     def delete_snapshot(self, call, snapshot_id):
-        self.volumes.delete_snapshot(call.token, snapshot_id, fail=call.failing)
+        self.volumes.delete_snapshot(call.token, snapshot_id, fail=call.failing,
+                                     extra=call.extra)
         return webutil.empty_response(202)
 
     def snapshot_action(self, call, snapshot_id):

@@ -10,7 +10,9 @@ The real clients talk to it over HTTP exactly as to a devstack::
 Volume, snapshot and image bytes live in sparse files under ``data_dir``
 (:meth:`LocalCloud.volume_path`, :meth:`LocalCloud.image_path`); a volume of
 size N holds ``N * gib`` bytes. Faults are armed with :meth:`LocalCloud.inject`
-(see :mod:`.faults`).
+(see :mod:`.faults`); each status change lasts ``status_delay`` seconds
+(:class:`.pacing.TimedPacer`). :func:`build_model` puts the services
+together, for this front door and for ``FakeCloud``'s in-process one.
 """
 
 import dataclasses
@@ -32,6 +34,7 @@ from karbor_volume_glance.testing.localcloud import (
     jobs,
     keystone,
     nova,
+    pacing,
     server,
     state,
 )
@@ -57,6 +60,35 @@ class CloudContext:
         return dataclasses.asdict(self)
 
 
+def build_model(cloud, files, pacer, gib, region="RegionOne", users=None):
+    """Give ``cloud`` the one model of the services and the WSGI app over it.
+
+    Sets ``state``, ``files``, ``faults``, ``jobs``, ``catalog``,
+    ``identity``, ``images``, ``volumes``, ``compute`` and ``app``;
+    ``pacer(state, jobs)`` makes the pacer (:mod:`.pacing`).
+    """
+    cloud.state = state.State()
+    cloud.files = files
+    cloud.faults = faults.FaultRegistry()
+    cloud.jobs = jobs.Jobs()
+    cloud.pacer = pacer(cloud.state, cloud.jobs)
+    cloud.catalog = catalog.Catalog(region)
+    cloud.identity = identity.Identity(cloud.state, users)
+    cloud.images = imagestore.ImageStore(cloud.state, files, cloud.pacer)
+    cloud.volumes = blockstorage.BlockStorage(
+        cloud.state, files, cloud.jobs, cloud.images, cloud.pacer, gib
+    )
+    cloud.compute = compute.Compute(cloud.state, cloud.volumes, cloud.pacer)
+    common = (cloud.identity, cloud.catalog, cloud.faults, cloud.jobs)
+    cloud.app = app.LocalCloudApp({
+        "identity": keystone.KeystoneService(*common),
+        "volume": cinder.CinderService(*common, cloud.volumes),
+        "image": glance.GlanceService(*common, cloud.images),
+        "compute": nova.NovaService(*common, cloud.compute),
+        "_localcloud": admin.AdminService(cloud.faults),
+    })
+
+
 class LocalCloud:
     """A local OpenStack (Keystone, Cinder, Glance, Nova) for the real clients.
 
@@ -66,8 +98,7 @@ class LocalCloud:
     """
 
     def __init__(self, data_dir, host="127.0.0.1", port=0, status_delay=0.05,
-                 nova_accepts_swap=False, region="RegionOne", gib=1024**3,
-                 users=None, threads=16):
+                 region="RegionOne", gib=1024**3, users=None, threads=16):
         if host in WILDCARD_HOSTS:
             raise ValueError(
                 f"the local cloud does not listen on every interface ({host!r}): "
@@ -80,33 +111,15 @@ class LocalCloud:
         self.host = host
         self.requested_port = port
         self.status_delay = status_delay
-        self.nova_accepts_swap = nova_accepts_swap
         self.region = region
         self.gib = gib
         self.threads = threads
         self.users = dict(users or identity.DEFAULT_USERS)
-        self.state = state.State()
-        self.files = datafiles.DataFiles(data_dir)
-        self.faults = faults.FaultRegistry()
-        self.jobs = jobs.Jobs()
-        self.catalog = catalog.Catalog(region)
-        self.identity = identity.Identity(self.state, self.users)
-        self.images = imagestore.ImageStore(self.state, self.files)
-        self.volumes = blockstorage.BlockStorage(
-            self.state, self.files, self.jobs, self.images, status_delay, gib
+        build_model(
+            self, datafiles.DataFiles(data_dir),
+            lambda state, jobs: pacing.TimedPacer(state, jobs, status_delay),
+            gib, region, self.users,
         )
-        self.compute = compute.Compute(
-            self.state, self.files, self.jobs, self.volumes, status_delay, gib,
-            accepts_swap=nova_accepts_swap,
-        )
-        common = (self.identity, self.catalog, self.faults, self.jobs)
-        self.app = app.LocalCloudApp({
-            "identity": keystone.KeystoneService(*common),
-            "volume": cinder.CinderService(*common, self.volumes),
-            "image": glance.GlanceService(*common, self.images),
-            "compute": nova.NovaService(*common, self.compute),
-            "_localcloud": admin.AdminService(self.faults),
-        })
         self._server = None
 
     # --- lifecycle --------------------------------------------------------
@@ -217,6 +230,11 @@ class LocalCloud:
     def inject(self, step, fault, times=1, **options):
         """Arm a fault (see :mod:`.faults`); ValueError if it makes no sense."""
         return self.faults.inject(step, fault, times, **options)
+
+    @property
+    def calls(self):
+        """The steps requested so far, in order (see :mod:`.faults`)."""
+        return self.faults.calls
 
     def clear_faults(self):
         self.faults.clear()

@@ -10,6 +10,7 @@ write a block of zeros (:data:`BLOCK`), so what was sparse stays sparse.
 import contextlib
 import errno
 import hashlib
+import io
 import os
 
 PIECE = 1024 * 1024
@@ -85,23 +86,94 @@ class DataFiles:
             os.makedirs(os.path.join(self.root, kind), exist_ok=True)
 
     def volume_path(self, volume_id):
-        return os.path.join(self.root, "volumes", volume_id)
+        return self.path("volumes", volume_id)
 
     def snapshot_path(self, snapshot_id):
-        return os.path.join(self.root, "snapshots", snapshot_id)
+        return self.path("snapshots", snapshot_id)
 
     def image_path(self, image_id):
-        return os.path.join(self.root, "images", image_id)
+        return self.path("images", image_id)
 
-    @staticmethod
-    def create_sparse(path, size):
-        with open(path, "wb") as stream:
+    def path(self, kind, record_id):
+        return os.path.join(self.root, kind, record_id)
+
+    def create(self, kind, record_id, size):
+        """A fresh ``size`` bytes long hole for a resource."""
+        with open(self.path(kind, record_id), "wb") as stream:
             stream.truncate(size)
 
+    def open(self, kind, record_id):
+        """The resource's bytes, to copy or read (close it)."""
+        return open(self.path(kind, record_id), "rb")
+
+    def copy(self, source, kind, record_id, length, size, check=None,
+             hashers=()):
+        """``copy_sparse`` of ``source`` into a resource; the bytes copied."""
+        return copy_sparse(source, self.path(kind, record_id), length, size,
+                           check, hashers)
+
+    def write_stream(self, kind, record_id, read, check=None):
+        return write_stream(read, self.path(kind, record_id), check)
+
     @staticmethod
-    def remove(path):
+    def read_pieces(source, offset, length):
+        return read_pieces(source, offset, length)
+
+    def remove(self, kind, record_id):
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(self.path(kind, record_id))
+
+
+class MemoryStore:
+    """The same interface as :class:`DataFiles`, holding bytes in memory.
+
+    A resource holds what was written to it (no padding to its size), as
+    the in-process ``FakeCloud`` has always shown it.
+    """
+
+    def __init__(self):
+        self.blobs = {}  # (kind, id) -> bytes
+
+    def get(self, kind, record_id):
+        return self.blobs.get((kind, record_id))
+
+    def put(self, kind, record_id, data):
+        self.blobs[(kind, record_id)] = bytes(data)
+
+    def create(self, kind, record_id, size):
+        self.blobs[(kind, record_id)] = b""
+
+    def open(self, kind, record_id):
+        return io.BytesIO(self.blobs.get((kind, record_id), b""))
+
+    def copy(self, source, kind, record_id, length, size, check=None,
+             hashers=()):
+        data = source.getvalue()[:length]
+        if check is not None:
+            check()
+        for hasher in hashers:
+            hasher.update(data)
+        self.blobs[(kind, record_id)] = data
+        return len(data)
+
+    def write_stream(self, kind, record_id, read, check=None, piece=PIECE):
+        pieces = []
+        result = read_hashed(read, lambda chunk, _offset: pieces.append(chunk),
+                             check, piece)
+        self.blobs[(kind, record_id)] = b"".join(pieces)
+        return result
+
+    @staticmethod
+    def read_pieces(source, offset, length, piece=PIECE):
+        try:
+            data = memoryview(source.getvalue())[offset:offset + length]
+            for start in range(0, len(data), piece):
+                yield bytes(data[start:start + piece])
+        finally:
+            source.close()
+
+    def remove(self, kind, record_id):
+        self.blobs.pop((kind, record_id), None)
 
 
 def copy_sparse(source, dest_path, length, dest_size, check=None, hashers=()):
@@ -134,26 +206,37 @@ def copy_sparse(source, dest_path, length, dest_size, check=None, hashers=()):
     return length
 
 
+def read_hashed(read, sink, check=None, piece=PIECE):
+    """Hand what ``read(n)`` returns to ``sink(chunk, offset)`` until it ends.
+
+    Returns ``(size, md5 hex, sha512 hex)`` of the bytes read.
+    """
+    md5, sha512 = new_hashers()
+    size = 0
+    while True:
+        if check is not None:
+            check()
+        chunk = read(piece)
+        if not chunk:
+            break
+        md5.update(chunk)
+        sha512.update(chunk)
+        sink(chunk, size)
+        size += len(chunk)
+    return size, md5.hexdigest(), sha512.hexdigest()
+
+
 def write_stream(read, dest_path, check=None, piece=PIECE):
     """Write what ``read(n)`` returns, until it returns nothing, to a sparse file.
 
     Returns ``(size, md5 hex, sha512 hex)`` of the bytes written.
     """
-    md5, sha512 = new_hashers()
-    size = 0
     with open(dest_path, "wb") as dest:
-        while True:
-            if check is not None:
-                check()
-            chunk = read(piece)
-            if not chunk:
-                break
-            md5.update(chunk)
-            sha512.update(chunk)
-            _write_sparse(dest.fileno(), chunk, size)
-            size += len(chunk)
-        dest.truncate(size)
-    return size, md5.hexdigest(), sha512.hexdigest()
+        result = read_hashed(
+            read, lambda chunk, offset: _write_sparse(dest.fileno(), chunk, offset),
+            check, piece)
+        dest.truncate(result[0])
+    return result
 
 
 def read_pieces(stream, offset, length, piece=PIECE):
@@ -180,6 +263,25 @@ def truncated(pieces, limit):
                     yield data[: limit - sent]
                 return
             sent += len(data)
+            yield data
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def corrupted(pieces, offset, size, at_byte):
+    """The pieces of ``[offset, ...)`` of ``size`` bytes, the byte at
+    ``at_byte`` (or the last one) flipped."""
+    target = min(at_byte, size - 1)
+    position = offset
+    try:
+        for data in pieces:
+            if position <= target < position + len(data):
+                flipped = bytearray(data)
+                flipped[target - position] ^= 0xFF
+                data = bytes(flipped)
+            position += len(data)
             yield data
     finally:
         close = getattr(pieces, "close", None)

@@ -30,6 +30,8 @@ from karbor_volume_glance.testing.localcloud import (
     webutil,
 )
 
+_IMAGE_SCHEMA = glance_schema.image_schema()
+_IMAGES_SCHEMA = glance_schema.images_schema()
 LIST_FILTERS = ("name", "status", "visibility", "owner", "disk_format",
                 "container_format")
 
@@ -78,13 +80,16 @@ def _byte_range(header, size):
 
 
 class GlanceService(service.Service):
+    #: False: answer a Range request with the whole image (200), as a proxy
+    #: that drops the header would
+    honours_range = True
     def __init__(self, identity, catalog, faults, jobs, images):
         super().__init__(identity, catalog, faults, jobs)
         self.images = images
         add = self.router.add
         add("GET", "/schemas/image", self.image_schema)
         add("GET", "/schemas/images", self.images_schema)
-        add("GET", "/images", self.list_images)
+        add("GET", "/images", self.list_images, step="image.list")
         add("POST", "/images", self.create_image, step="image.create")
         add("GET", "/images/{image_id}", self.show_image, step="image.get")
         add("PATCH", "/images/{image_id}", self.update_image)
@@ -113,10 +118,10 @@ class GlanceService(service.Service):
     # --- schemas and records ----------------------------------------------
 
     def image_schema(self, call):
-        return webutil.json_response(glance_schema.image_schema())
+        return webutil.json_response(_IMAGE_SCHEMA)
 
     def images_schema(self, call):
-        return webutil.json_response(glance_schema.images_schema())
+        return webutil.json_response(_IMAGES_SCHEMA)
 
     def list_images(self, call):
         query = call.request.GET
@@ -148,6 +153,8 @@ class GlanceService(service.Service):
         if call.failing:
             image = self.images.mark_killed(call.token, image_id)
         else:
+            self.images.get(call.token, image_id)
+            self.images.pacer.observe(image_id, call.extra)
             image = self.images.get(call.token, image_id)
         return webutil.json_response(image_view(image))
 
@@ -189,14 +196,17 @@ class GlanceService(service.Service):
         size, checksum = image.size, image.checksum
         offset, length, status, headers = 0, size, 200, {}
         header = call.request.headers.get("Range")
-        if header:
+        if header and self.honours_range:
             try:
                 offset, length, headers["Content-Range"] = _byte_range(header, size)
             except exceptions.ApiError:
                 stream.close()
                 raise
             status = 206
-        pieces = datafiles.read_pieces(stream, offset, length)
+        pieces = self.images.files.read_pieces(stream, offset, length)
+        if call.corrupt_at is not None:
+            pieces = datafiles.corrupted(pieces, offset, size,
+                                         call.corrupt_at)
         if call.drop_after is not None:
             pieces = datafiles.truncated(pieces, call.drop_after)
         response = webob.Response(status=status, app_iter=pieces,

@@ -19,7 +19,7 @@ import uuid
 
 from oslo_log import log as logging
 
-from karbor_volume_glance.testing.localcloud import datafiles, exceptions
+from karbor_volume_glance.testing.localcloud import exceptions
 from karbor_volume_glance.testing.localcloud.state import Image, new_uuid, utcnow
 
 LOG = logging.getLogger(__name__)
@@ -65,9 +65,10 @@ def _check_bool(fields, name):
 
 
 class ImageStore:
-    def __init__(self, state, files):
+    def __init__(self, state, files, pacer):
         self.state = state
         self.files = files
+        self.pacer = pacer
 
     # --- access -----------------------------------------------------------
 
@@ -183,7 +184,7 @@ class ImageStore:
                 raise exceptions.Conflict(
                     f"Image with identifier {image_id} already exists!"
                 )
-            self.state.images[image_id] = image
+            self.state.add("image", image)
         LOG.info("Image %s (%s) created for project %s", image_id, image.name,
                  image.owner)
         return image
@@ -268,13 +269,12 @@ class ImageStore:
     def upload(self, ctx, image_id, read, check=None, fail=False):
         """Store what ``read(n)`` returns as the image's data."""
         image = self.begin_upload(ctx, image_id)
-        path = self.files.image_path(image_id)
         try:
-            result = datafiles.write_stream(read, path, check)
+            result = self.files.write_stream("images", image_id, read, check)
         except Exception:
             LOG.exception("Upload to image %s failed", image_id)
             self.restore(image)
-            self.files.remove(path)
+            self.files.remove("images", image_id)
             raise exceptions.ApiError(
                 "Failed to upload image data due to internal error"
             ) from None
@@ -288,10 +288,9 @@ class ImageStore:
 
     def finish_saving(self, image, result):
         """``active`` with ``result = (size, md5, sha512)``, or ``killed`` (None)."""
-        path = self.files.image_path(image.id)
         with self.state.lock:
             if self.state.images.get(image.id) is not image:
-                self.files.remove(path)
+                self.files.remove("images", image.id)
                 raise exceptions.Gone(
                     f"Image {image.id} could not be found after upload. The image "
                     "may have been deleted during the upload, cleaning up the "
@@ -299,7 +298,7 @@ class ImageStore:
                 )
             if result is None:
                 self.state.set_status(image, "killed")
-                self.files.remove(path)
+                self.files.remove("images", image.id)
                 return
             image.size, image.checksum, image.os_hash_value = result
             image.os_hash_algo = "sha512"
@@ -318,7 +317,7 @@ class ImageStore:
                 )
             if image.status != "active":
                 return image, None
-            return image, open(self.files.image_path(image_id), "rb")
+            return image, self.files.open("images", image_id)
 
     # --- delete -----------------------------------------------------------
 
@@ -339,7 +338,7 @@ class ImageStore:
             del self.state.images[image_id]
             self.state.set_status(image, "deleted")
         with contextlib.suppress(OSError):
-            self.files.remove(self.files.image_path(image_id))
+            self.files.remove("images", image_id)
         LOG.info("Image %s deleted", image_id)
 
     # --- for Cinder's upload-to-image -------------------------------------
@@ -352,5 +351,5 @@ class ImageStore:
                       disk_format=disk_format, container_format=container_format,
                       created_at=utcnow())
         with self.state.lock:
-            self.state.images[image.id] = image
+            self.state.add("image", image)
         return image

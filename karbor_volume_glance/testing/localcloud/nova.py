@@ -2,7 +2,8 @@
 
 ``/v2.1[/<project_id>]/servers`` (create 202, list, ``detail``, show, delete
 204) and ``/servers/<id>/os-volume_attachments`` (list, attach with POST,
-show, swap with PUT, detach with DELETE). Microversions 2.1 to 2.96; the
+show, detach with DELETE; a swap with PUT is refused with 409, as current
+Nova refuses one Cinder did not start). Microversions 2.1 to 2.96; the
 attachment view follows the microversion (``tag`` from 2.70,
 ``delete_on_termination`` from 2.79, ``attachment_id`` instead of ``id`` from
 2.89). Errors are Nova faults. Version documents at ``/compute/`` and
@@ -37,16 +38,19 @@ class NovaService(service.Service):
         super().__init__(identity, catalog, faults, jobs)
         self.compute = compute
         add = self.router.add
-        add("GET", "/servers/detail", self.list_servers_detail)
-        add("GET", "/servers", self.list_servers)
+        add("GET", "/servers/detail", self.list_servers_detail,
+            step="server.list")
+        add("GET", "/servers", self.list_servers, step="server.list")
         add("POST", "/servers", self.create_server, step="server.create")
         add("GET", "/servers/{server_id}", self.show_server, step="server.get")
         add("DELETE", "/servers/{server_id}", self.delete_server,
             step="server.delete")
         attachments = "/servers/{server_id}/os-volume_attachments"
-        add("GET", attachments, self.list_attachments)
+        add("GET", attachments, self.list_attachments,
+            step="server.get_volumes")
         add("POST", attachments, self.attach, step="server.attach")
-        add("GET", attachments + "/{volume_id}", self.show_attachment)
+        add("GET", attachments + "/{volume_id}", self.show_attachment,
+            step="server.get_volume")
         add("PUT", attachments + "/{volume_id}", self.swap, step="server.swap")
         add("DELETE", attachments + "/{volume_id}", self.detach,
             step="server.detach")
@@ -182,6 +186,8 @@ class NovaService(service.Service):
 
     def show_server(self, call, server_id):
         server = self.compute.server(call.token, server_id)
+        self.compute.observe(server)
+        server = self.compute.server(call.token, server_id)
         if call.failing:
             with self.compute.state.lock:
                 server.status, server.task_state = "ERROR", None
@@ -221,17 +227,17 @@ class NovaService(service.Service):
         body, volume_id = self._volume_attachment(call)
         attachment = self.compute.attach(call.token, server_id, volume_id,
                                          device=body.get("device") or None,
-                                         fail=call.failing)
+                                         fail=call.failing, extra=call.extra)
         return webutil.json_response(
             {"volumeAttachment": self._attachment_view(call, attachment)}
         )
 
     def swap(self, call, server_id, volume_id):
         _body, new_volume_id = self._volume_attachment(call)
-        self.compute.swap(call.token, server_id, volume_id, new_volume_id,
-                          fail=call.failing)
+        self.compute.swap(call.token, server_id, volume_id, new_volume_id)
         return webutil.empty_response(202)
 
     def detach(self, call, server_id, volume_id):
-        self.compute.detach(call.token, server_id, volume_id, fail=call.failing)
+        self.compute.detach(call.token, server_id, volume_id, fail=call.failing,
+                            extra=call.extra)
         return webutil.empty_response(202)

@@ -42,6 +42,20 @@ class Call:
         return self.fault is not None and self.fault.kind == faults.ERROR
 
     @property
+    def extra(self):
+        """The ``polls`` of a ``slow`` fault: how much longer the status lasts."""
+        if self.fault is not None and self.fault.kind == faults.SLOW:
+            return self.fault.option("polls")
+        return 0
+
+    @property
+    def corrupt_at(self):
+        """The ``at_byte`` of a ``corrupt`` fault, or None."""
+        if self.fault is not None and self.fault.kind == faults.CORRUPT:
+            return self.fault.option("at_byte")
+        return None
+
+    @property
     def drop_after(self):
         """The ``after_bytes`` of a ``drop`` fault, or None."""
         if self.fault is not None and self.fault.kind == faults.DROP:
@@ -135,12 +149,12 @@ class Service:
             return None
         if fault.kind == faults.SLOW:
             self.jobs.pause(fault.option("delay"))
-            return None
+            return fault
         if fault.kind == faults.HTTP:
             status = fault.option("status")
             raise exceptions.ApiError(
-                f"{errors.explanation(status)} (localcloud: fault injected at "
-                f"{step})",
+                f"Injected fault: {errors.explanation(status)} (localcloud: fault "
+                f"injected at {step})",
                 code=status,
                 headers={"X-Localcloud-Fault": step},
             )

@@ -90,6 +90,8 @@ class Volume:
     source_volid: str | None = None
     image_metadata: dict = dataclasses.field(default_factory=dict)
     attachment: Attachment | None = None
+    bootable: bool = False
+    uploading_image_id: str | None = None
     created_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
     updated_at: datetime.datetime | None = None
 
@@ -160,6 +162,17 @@ class State:
         self.snapshots = {}
         self.images = {}
         self.servers = {}
+        self.created = []  # (kind, id, name) of what requests created
+
+    def records_of(self, kind):
+        """The records of one kind: volume, snapshot, image or server."""
+        return {"volume": self.volumes, "snapshot": self.snapshots,
+                "image": self.images, "server": self.servers}[kind]
+
+    def add(self, kind, record):
+        """Keep a record a request made, and remember it was made (hold the lock)."""
+        self.records_of(kind)[record.id] = record
+        self.created.append((kind, record.id, record.name))
 
     @staticmethod
     def set_status(record, status):

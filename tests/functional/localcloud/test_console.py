@@ -86,7 +86,6 @@ def test_the_options(capsys):
     with pytest.raises(SystemExit):
         console.main(["--help"])
     usage = capsys.readouterr().out
-    for option in ("--port", "--data-dir", "--host", "--status-delay",
-                   "--nova-accepts-swap"):
+    for option in ("--port", "--data-dir", "--host", "--status-delay"):
         assert option in usage
     assert console._parser().parse_args([]).host == "127.0.0.1"

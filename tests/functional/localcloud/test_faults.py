@@ -208,7 +208,7 @@ def test_times_and_clear(cloud, cinder):
     ("token.create", "error", {}),
     ("volume.get", "http", {"status": 200}),
     ("volume.get", "slow", {"delay": -1}),
-    ("volume.get", "slow", {"polls": 2}),
+    ("volume.list", "slow", {"polls": 2}),  # no status to be slow in
 ])
 def test_senseless_faults_are_refused(cloud, step, fault, options):
     with pytest.raises(ValueError):

@@ -1,20 +1,12 @@
 """Nova of the local cloud through the real novaclient: servers and attachments."""
 
-import os
 
-import glanceclient
 import pytest
-from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
 
-from tests.functional.localcloud.conftest import make_cloud
 from tests.functional.localcloud.helpers import (
-    GIB,
-    file_bytes,
-    volume_with,
-    wait_for,
     wait_gone,
     wait_status,
 )
@@ -116,37 +108,3 @@ def test_swap_is_refused_as_current_nova_does(cinder, nova):
         nova.volumes.update_server_volume(server.id, old.id, new.id)
     assert cinder.volumes.get(old.id).status == "in-use"
     assert cinder.volumes.get(new.id).status == "available"
-
-
-def test_swap_copies_the_bytes_when_nova_accepts_it(tmp_path):
-    cloud = make_cloud(tmp_path, nova_accepts_swap=True)
-    try:
-        session = cloud.session()
-        cinder = cinder_client.Client("3.1", session=session)
-        nova = nova_client.Client("2.1", session=session)
-        glance = glanceclient.Client("2", session=session)
-        data = os.urandom(100_000)
-        old = volume_with(cinder, glance, data)
-        new = volume_with(cinder, glance, os.urandom(GIB))  # all overwritten
-        bigger = cinder.volumes.create(2)
-        wait_status(cinder.volumes, bigger.id, "available")
-        server = _server(nova)
-        nova.volumes.create_server_volume(server.id, old, "/dev/vdc")
-        wait_status(cinder.volumes, old, "in-use")
-        nova.volumes.update_server_volume(server.id, old, new)
-        wait_for(lambda: (cinder.volumes.get(old).status,
-                          cinder.volumes.get(new).status),
-                 lambda statuses: statuses == ("available", "in-use"))
-        assert file_bytes(cloud.volume_path(new)) == data + bytes(GIB - len(data))
-        assert nova.volumes.get_server_volume(server.id, new).device == "/dev/vdc"
-        with pytest.raises(nova_exc.NotFound):
-            nova.volumes.get_server_volume(server.id, old)
-        nova.volumes.update_server_volume(server.id, new, bigger.id)
-        wait_status(cinder.volumes, bigger.id, "in-use")
-        assert file_bytes(cloud.volume_path(bigger.id)) == (
-            data + bytes(2 * GIB - len(data))
-        )
-        with pytest.raises(nova_exc.BadRequest, match="same size or larger"):
-            nova.volumes.update_server_volume(server.id, bigger.id, old)
-    finally:
-        cloud.stop()

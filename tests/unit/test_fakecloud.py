@@ -1,4 +1,8 @@
-"""The fake cloud as tests use it: scene, bookkeeping, factory, threads."""
+"""The fake cloud as tests use it: scene, bookkeeping, factory, threads.
+
+What its services do is checked by the conformance suite
+(``tests/cloud_conformance.py``), through this door and the HTTP one.
+"""
 
 import threading
 
@@ -16,13 +20,14 @@ def cinder_of(cloud):
     return cloud.client_factory().create_client("cinder", cloud.context())
 
 
-def test_factory_makes_each_fake_client(cloud):
+def test_factory_makes_each_real_client(cloud):
     factory = cloud.client_factory()
     context = FakeContext("p", "u")
     made = {s: factory.create_client(s, context) for s in ("cinder", "glance", "nova")}
-    assert type(made["cinder"]).__name__ == "FakeCinderClient"
-    assert type(made["glance"]).__name__ == "FakeGlanceClient"
-    assert type(made["nova"]).__name__ == "FakeNovaClient"
+    assert type(made["cinder"]).__module__ == "cinderclient.v3.client"
+    assert type(made["glance"]).__module__ == "glanceclient.v2.client"
+    assert type(made["nova"]).__module__ == "novaclient.v2.client"
+    assert made["cinder"].api_version.get_string() == "3.1"
 
 
 def test_factory_names_an_unknown_service(cloud):

@@ -1,0 +1,572 @@
+"""What the one cloud model does, checked through either front door.
+
+The test functions here take a ``door`` fixture: an object with real
+``cinder``, ``glance`` and ``nova`` clients of one (non-admin) project,
+``other_cinder``/``other_glance`` of another project, ``inject``/``calls``
+of the cloud's fault registry, ``server()`` (an ACTIVE server's id) and
+``wait(fetch, done)`` (poll until done). ``tests/unit/test_cloud_conformance``
+runs them through ``FakeCloud`` (in process, statuses move per poll) and
+``tests/functional/test_cloud_conformance`` through ``LocalCloud`` (HTTP on
+127.0.0.1, statuses move in time).
+"""
+
+import hashlib
+import io
+
+import pytest
+from cinderclient import exceptions as cinder_exc
+from glanceclient import exc as glance_exc
+from keystoneauth1 import adapter as ksa_adapter
+from novaclient import exceptions as nova_exc
+
+from karbor_volume_glance.cloud import factory
+
+FAILED = ("error", "killed", "error_deleting")
+
+
+class Door:
+    """Real clients of a project and of another one, and the cloud's faults.
+
+    A door adds ``server()``, ``wait(fetch, done)`` and
+    ``read_volume(volume_id, length)``.
+    """
+
+    def __init__(self, cloud, session, other_session):
+        self.cloud = cloud
+        self.cinder = factory.make_client("cinder", session)
+        self.glance = factory.make_client("glance", session)
+        self.nova = factory.make_client("nova", session)
+        self.other_cinder = factory.make_client("cinder", other_session)
+        self.other_glance = factory.make_client("glance", other_session)
+        self.inject = cloud.inject
+        self.clear_faults = cloud.clear_faults
+
+    @property
+    def calls(self):
+        return self.cloud.calls
+
+
+def status(manager, resource_id):
+    resource = manager.get(resource_id)
+    try:
+        return resource["status"]
+    except (TypeError, KeyError):
+        return resource.status
+
+
+def wait_status(door, manager, resource_id, wanted):
+    """Poll until ``wanted`` or a failure; the distinct statuses seen."""
+    return door.wait(lambda: status(manager, resource_id),
+                     lambda value: value in (wanted, *FAILED))
+
+
+def wait_gone(door, manager, resource_id, not_found):
+    def gone():
+        try:
+            manager.get(resource_id)
+        except not_found:
+            return True
+        return False
+
+    door.wait(gone, bool)
+
+
+def new_volume(door, size=1, **kwargs):
+    volume = door.cinder.volumes.create(size, **kwargs)
+    assert wait_status(door, door.cinder.volumes, volume.id, "available")[-1] \
+        == "available"
+    return volume.id
+
+
+def image_with(door, data, name="source"):
+    image = door.glance.images.create(name=name, disk_format="raw",
+                                      container_format="bare")
+    door.glance.images.upload(image["id"], io.BytesIO(data))
+    return image["id"]
+
+
+# --- statuses and transitions ----------------------------------------------
+
+
+def test_a_volume_is_created_then_available_then_deleted(door):
+    volume = door.cinder.volumes.create(1, name="v")
+    assert volume.status == "creating"
+    seen = wait_status(door, door.cinder.volumes, volume.id, "available")
+    assert seen[0] == "creating" and seen[-1] == "available"
+    assert door.cinder.volumes.get(volume.id).bootable == "false"
+    door.cinder.volumes.delete(volume.id)
+    wait_gone(door, door.cinder.volumes, volume.id, cinder_exc.NotFound)
+    assert "volume.create" in door.calls and "volume.delete" in door.calls
+
+
+def test_a_snapshot_keeps_the_volume_and_a_volume_from_it_is_bootable_if_it_was(door):
+    volume_id = new_volume(door)
+    snapshot = door.cinder.volume_snapshots.create(volume_id, name="s")
+    assert wait_status(door, door.cinder.volume_snapshots, snapshot.id,
+                       "available")[-1] == "available"
+    restored = new_volume(door, snapshot_id=snapshot.id)
+    assert door.cinder.volumes.get(restored).bootable == "false"
+    with pytest.raises(cinder_exc.BadRequest):  # it has a snapshot
+        door.cinder.volumes.delete(volume_id)
+    door.cinder.volume_snapshots.delete(snapshot.id)
+    wait_gone(door, door.cinder.volume_snapshots, snapshot.id,
+              cinder_exc.NotFound)
+
+
+def test_a_volume_from_an_image_is_bootable_and_holds_its_bytes(door):
+    data = b"image bytes" * 100
+    image_id = image_with(door, data)
+    volume = door.cinder.volumes.create(1, imageRef=image_id)
+    seen = wait_status(door, door.cinder.volumes, volume.id, "available")
+    assert seen[-1] == "available"
+    assert door.cinder.volumes.get(volume.id).bootable == "true"
+    assert set(seen) <= {"creating", "downloading", "available"}
+
+
+def test_upload_to_image_is_private_and_bare_and_gives_the_volume_back(door):
+    volume_id = new_volume(door)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility=None, protected=False)
+    upload = body["os-volume_upload_image"]
+    image_id = upload["image_id"]
+    assert upload["visibility"] == "private"
+    assert wait_status(door, door.glance.images, image_id, "active")[-1] \
+        == "active"
+    assert wait_status(door, door.cinder.volumes, volume_id, "available")[-1] \
+        == "available"
+    image = door.glance.images.get(image_id)
+    assert image["container_format"] == "bare"
+    assert image["visibility"] == "private"
+
+
+@pytest.mark.parametrize("container_format", ["ovf", "docker"])
+def test_upload_to_image_refuses_other_container_formats(door, container_format):
+    volume_id = new_volume(door)
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.upload_to_image(volume_id, False, "up",
+                                            container_format, "raw",
+                                            visibility="private",
+                                            protected=False)
+
+
+def test_an_in_use_volume_needs_force_to_be_snapshotted_or_uploaded(door):
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "in-use")[-1] \
+        == "in-use"
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volume_snapshots.create(volume_id)
+    snapshot = door.cinder.volume_snapshots.create(volume_id, force=True)
+    assert wait_status(door, door.cinder.volume_snapshots, snapshot.id,
+                       "available")[-1] == "available"
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.upload_to_image(volume_id, False, "up", "bare",
+                                            "raw", visibility="private",
+                                            protected=False)
+
+
+@pytest.mark.parametrize("size", [0, -1, 1001])
+def test_volume_sizes_outside_1_to_1000_are_refused(door, size):
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(size)
+
+
+def test_attach_and_detach_move_through_their_statuses(door):
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "in-use")[-1] \
+        == "in-use"
+    attachments = door.nova.volumes.get_server_volumes(server_id)
+    assert [(a.volumeId, a.device) for a in attachments] == [
+        (volume_id, "/dev/vdb")]
+    door.nova.volumes.delete_server_volume(server_id, volume_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "available")[-1] \
+        == "available"
+    assert "server.get_volumes" in door.calls
+
+
+def test_swap_is_refused_as_current_nova_does(door):
+    server_id = door.server()
+    old_id, new_id = new_volume(door), new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, old_id)
+    wait_status(door, door.cinder.volumes, old_id, "in-use")
+    with pytest.raises(nova_exc.Conflict):
+        door.nova.volumes.update_server_volume(server_id, old_id, new_id)
+    assert "server.swap" in door.calls
+    assert status(door.cinder.volumes, old_id) == "in-use"
+    assert status(door.cinder.volumes, new_id) == "available"
+
+
+# --- faults --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault, options", [("exception", {}),
+                                            ("http", {"status": 503})])
+def test_an_http_fault_fails_the_request_and_changes_nothing(door, fault,
+                                                             options):
+    door.inject("volume.create", fault, **options)
+    with pytest.raises(cinder_exc.ClientException) as info:
+        door.cinder.volumes.create(1)
+    assert info.value.code == options.get("status", 500)
+    assert door.cinder.volumes.list() == []
+    new_volume(door)  # used up
+
+
+def test_an_error_fault_ends_the_resource_in_error(door):
+    door.inject("volume.create", "error")
+    volume = door.cinder.volumes.create(1)
+    assert wait_status(door, door.cinder.volumes, volume.id, "available")[-1] \
+        == "error"
+    door.inject("volume.delete", "error")
+    door.cinder.volumes.delete(volume.id)
+    assert wait_status(door, door.cinder.volumes, volume.id, "gone")[-1] \
+        == "error_deleting"
+
+
+def test_an_error_fault_on_upload_to_image_kills_the_image(door):
+    volume_id = new_volume(door)
+    door.inject("volume.upload_to_image", "error")
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    assert wait_status(door, door.glance.images, image_id, "active")[-1] \
+        == "killed"
+    assert wait_status(door, door.cinder.volumes, volume_id, "available")[-1] \
+        == "available"
+
+
+def test_a_slow_fault_makes_the_working_status_last_longer(door):
+    door.inject("volume.create", "slow", polls=3)
+    volume = door.cinder.volumes.create(1)
+    assert wait_status(door, door.cinder.volumes, volume.id, "available")[-1] \
+        == "available"
+
+
+def test_faults_are_validated(door):
+    for step, fault, options in [("nope", "error", {}),
+                                 ("volume.create", "nope", {}),
+                                 ("volume.create", "drop", {}),
+                                 ("image.data", "error", {}),
+                                 ("volume.list", "slow", {"polls": 1}),
+                                 ("volume.create", "http", {"status": 200})]:
+        with pytest.raises(ValueError):
+            door.inject(step, fault, **options)
+
+
+def test_a_drop_ends_the_download_early_and_corrupt_flips_a_byte(door):
+    data = bytes(range(256)) * 64
+    image_id = image_with(door, data)
+    door.inject("image.data", "drop", after_bytes=100)
+    received = bytearray()
+    with pytest.raises(OSError):
+        for piece in door.glance.images.data(image_id, do_checksum=False):
+            received += piece
+    # over a socket urllib3 may lose what it buffered when the body breaks off
+    assert data[:100].startswith(bytes(received))
+    door.inject("image.data", "corrupt", at_byte=5)
+    body = b"".join(door.glance.images.data(image_id, do_checksum=False))
+    assert body[5] == data[5] ^ 0xFF and body[6:] == data[6:]
+    assert door.calls.count("image.data") == 2
+
+
+# --- images, Range, lists, projects -------------------------------------------
+
+
+def test_an_uploaded_image_is_active_with_glances_checksums(door):
+    data = b"0123456789" * 1000
+    image_id = image_with(door, data)
+    image = door.glance.images.get(image_id)
+    assert image["status"] == "active" and image["size"] == len(data)
+    assert image["checksum"] == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert b"".join(door.glance.images.data(image_id)) == data
+    assert image["visibility"] == "shared"  # Glance's default
+
+
+def ranged(door, image_id, header):
+    """A Range GET of an image's data, as the facade's resume sends it
+    (glanceclient's own ``get`` would URL-quote the header)."""
+    return ksa_adapter.Adapter.request(
+        door.glance.http_client, f"/v2/images/{image_id}/file", "GET",
+        headers={"Range": header}, raise_exc=False)
+
+
+@pytest.mark.parametrize("header, status, part", [
+    ("bytes=10-", 206, slice(10, None)),
+    ("bytes=10-19", 206, slice(10, 20)),
+    ("bytes=-5", 206, slice(-5, None)),
+])
+def test_range_requests_answer_206_with_content_range(door, header, status, part):
+    data = bytes(range(100))
+    image_id = image_with(door, data)
+    response = ranged(door, image_id, header)
+    assert response.status_code == status
+    assert response.content == data[part]
+    start = part.start if part.start >= 0 else len(data) + part.start
+    assert response.headers["Content-Range"].startswith(f"bytes {start}-")
+
+
+def test_a_range_past_the_end_is_416(door):
+    image_id = image_with(door, b"x" * 10)
+    assert ranged(door, image_id, "bytes=10-").status_code == 416
+
+
+def test_lists_page_with_limit_and_marker(door):
+    ids = [new_volume(door, name=f"v{n}") for n in range(3)]
+    first = door.cinder.volumes.list(limit=2)
+    rest = door.cinder.volumes.list(marker=first[-1].id, limit=2)
+    assert sorted(v.id for v in [*first, *rest]) == sorted(ids)
+    for n in range(3):
+        image_with(door, b"abc", name=f"i{n}")
+    assert len(list(door.glance.images.list(page_size=1))) == 3
+    assert "volume.list" in door.calls and "image.list" in door.calls
+
+
+def test_each_project_sees_only_its_own(door):
+    volume_id = new_volume(door)
+    image_id = image_with(door, b"mine")
+    door.glance.images.update(image_id, visibility="private")
+    with pytest.raises(cinder_exc.NotFound):
+        door.other_cinder.volumes.get(volume_id)
+    assert door.other_cinder.volumes.list() == []
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.other_glance.images.get(image_id)
+
+
+# --- bytes --------------------------------------------------------------------
+
+
+def volume_from_image(door, data):
+    volume = door.cinder.volumes.create(1, imageRef=image_with(door, data))
+    assert wait_status(door, door.cinder.volumes, volume.id, "available")[-1] \
+        == "available"
+    return volume.id
+
+
+def test_volumes_from_a_snapshot_a_volume_or_an_image_get_their_bytes(door):
+    data = bytes(range(256)) * 40
+    source = volume_from_image(door, data)
+    assert door.read_volume(source, len(data)) == data
+    snapshot = door.cinder.volume_snapshots.create(source)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    from_snapshot = new_volume(door, snapshot_id=snapshot.id)
+    from_volume = new_volume(door, source_volid=source)
+    for volume_id in (from_snapshot, from_volume):
+        assert door.read_volume(volume_id, len(data)) == data
+        assert door.cinder.volumes.get(volume_id).bootable == "true"  # inherited
+
+
+def test_an_upload_to_image_holds_the_volumes_bytes(door):
+    data = b"volume bytes" * 50
+    volume_id = volume_from_image(door, data)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    wait_status(door, door.glance.images, image_id, "active")
+    received = b"".join(door.glance.images.data(image_id))
+    assert received[:len(data)] == data
+    assert received[len(data):] == bytes(len(received) - len(data))
+
+
+# --- what Cinder refuses ----------------------------------------------------------
+
+
+def test_sources_must_exist_and_be_ready(door):
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volumes.create(1, snapshot_id="missing")
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volumes.create(1, source_volid="missing")
+    queued = door.glance.images.create(name="q", disk_format="raw",
+                                       container_format="bare")
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(1, imageRef=queued["id"])
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volume_snapshots.create("missing")
+
+
+def test_a_volume_cannot_be_smaller_than_its_source(door):
+    source = new_volume(door, size=2)
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(1, source_volid=source)
+    snapshot = door.cinder.volume_snapshots.create(source)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.create(1, snapshot_id=snapshot.id)
+
+
+def test_busy_or_attached_volumes_are_not_deleted_and_cascade_takes_snapshots(door):
+    door.inject("volume.create", "slow", polls=1000)  # creating for long
+    busy = door.cinder.volumes.create(1)
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.delete(busy.id)
+    volume = door.cinder.volumes.create(1)
+    wait_status(door, door.cinder.volumes, volume.id, "available")
+    snapshot = door.cinder.volume_snapshots.create(volume.id)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    door.cinder.volumes.delete(volume.id, cascade=True)
+    wait_gone(door, door.cinder.volumes, volume.id, cinder_exc.NotFound)
+    with pytest.raises(cinder_exc.NotFound):
+        door.cinder.volume_snapshots.get(snapshot.id)
+    server_id = door.server()
+    attached = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, attached)
+    wait_status(door, door.cinder.volumes, attached, "in-use")
+    with pytest.raises(cinder_exc.BadRequest):
+        door.cinder.volumes.delete(attached)
+
+
+def test_lists_filter_and_summaries_show_id_name_and_links(door):
+    first = new_volume(door, name="first")
+    new_volume(door, name="second")
+    named = door.cinder.volumes.list(search_opts={"name": "first"})
+    assert [v.id for v in named] == [first]
+    assert door.cinder.volumes.list(search_opts={"status": "error"}) == []
+    summary = door.cinder.volumes.list(detailed=False)[0]
+    assert set(summary._info) == {"id", "name", "links"}
+    snapshot = door.cinder.volume_snapshots.create(first)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    assert [s.id for s in door.cinder.volume_snapshots.list(
+        search_opts={"volume_id": first})] == [snapshot.id]
+    assert door.cinder.volumes.get(first).size == 1
+
+
+# --- more faults --------------------------------------------------------------
+
+
+def test_a_fault_is_used_up_after_its_times_and_clear_disarms(door):
+    door.inject("volume.list", "exception", times=2)
+    for _ in range(2):
+        with pytest.raises(cinder_exc.ClientException):
+            door.cinder.volumes.list()
+    assert door.cinder.volumes.list() == []
+    door.inject("volume.list", "exception", times=None)
+    door.clear_faults()
+    assert door.cinder.volumes.list() == []
+    assert door.calls.count("volume.list") == 4
+
+
+def test_an_exception_is_each_clients_500(door):
+    door.inject("image.list", "exception")
+    with pytest.raises(glance_exc.HTTPInternalServerError):
+        list(door.glance.images.list())
+    door.inject("server.get_volumes", "exception")
+    server_id = door.server()
+    with pytest.raises(nova_exc.ClientException) as info:
+        door.nova.volumes.get_server_volumes(server_id)
+    assert info.value.code == 500
+
+
+def test_an_error_on_attach_rolls_back_and_on_detach_stays_in_use(door):
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.inject("server.attach", "error")
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    assert door.wait(lambda: status(door.cinder.volumes, volume_id),
+                     lambda value: value != "attaching")[-1] == "available"
+    assert door.nova.volumes.get_server_volumes(server_id) == []
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    wait_status(door, door.cinder.volumes, volume_id, "in-use")
+    door.inject("server.detach", "error")
+    door.nova.volumes.delete_server_volume(server_id, volume_id)
+    assert door.wait(lambda: status(door.cinder.volumes, volume_id),
+                     lambda value: value == "in-use")[-1] == "in-use"
+
+
+def test_an_error_on_image_upload_kills_the_image(door):
+    image = door.glance.images.create(name="x", disk_format="raw",
+                                      container_format="bare")
+    door.inject("image.upload", "error")
+    door.glance.images.upload(image["id"], io.BytesIO(b"data"))
+    assert door.glance.images.get(image["id"])["status"] == "killed"
+
+
+def test_slow_polls_keep_an_upload_saving_longer(door):
+    volume_id = new_volume(door)
+    door.inject("volume.upload_to_image", "slow", polls=2)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    assert wait_status(door, door.glance.images, image_id, "active")[-1] \
+        == "active"
+
+
+def test_a_corrupt_download_fails_glanceclients_checksum(door):
+    data = bytes(range(256)) * 8
+    image_id = image_with(door, data)
+    door.inject("image.data", "corrupt", at_byte=10**6)  # the last byte
+    with pytest.raises(IOError):
+        b"".join(door.glance.images.data(image_id))
+
+
+# --- Glance -----------------------------------------------------------------------
+
+
+def test_glance_refuses_bad_fields_read_only_ones_and_protected_deletes(door):
+    with pytest.raises((glance_exc.HTTPBadRequest, TypeError, ValueError)):
+        door.glance.images.create(name="x", disk_format="floppy")
+    with pytest.raises((glance_exc.HTTPForbidden, TypeError, ValueError)):
+        door.glance.images.create(name="x", status="active")
+    image = door.glance.images.create(name="p", protected=True,
+                                      disk_format="raw", container_format="bare")
+    with pytest.raises(glance_exc.HTTPForbidden):
+        door.glance.images.delete(image["id"])
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.get("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.delete("00000000-0000-0000-0000-000000000000")
+
+
+def test_image_data_without_data_is_falsy_and_empty_data_is_empty(door):
+    queued = door.glance.images.create(name="q", disk_format="raw",
+                                       container_format="bare")
+    assert not door.glance.images.data(queued["id"])
+    empty = image_with(door, b"", name="empty")
+    assert b"".join(door.glance.images.data(empty)) == b""
+    with pytest.raises(glance_exc.HTTPConflict):  # no longer queued
+        door.glance.images.upload(empty, io.BytesIO(b"more"))
+
+
+def test_an_image_is_deleted_at_once(door):
+    image_id = image_with(door, b"abc")
+    door.glance.images.delete(image_id)
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.get(image_id)
+
+
+# --- Nova ----------------------------------------------------------------------------
+
+
+def test_attachments_take_free_devices_and_need_ready_volumes_and_servers(door):
+    server_id = door.server()
+    first, second = new_volume(door), new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, first)
+    door.nova.volumes.create_server_volume(server_id, second)
+    for volume_id in (first, second):
+        wait_status(door, door.cinder.volumes, volume_id, "in-use")
+    devices = {a.volumeId: a.device
+               for a in door.nova.volumes.get_server_volumes(server_id)}
+    assert devices == {first: "/dev/vdb", second: "/dev/vdc"}
+    assert door.nova.volumes.get_server_volume(server_id, first).device \
+        == "/dev/vdb"
+    with pytest.raises(nova_exc.BadRequest):
+        door.nova.volumes.create_server_volume(server_id, first)
+    with pytest.raises(nova_exc.NotFound):
+        door.nova.volumes.create_server_volume("missing", new_volume(door))
+    with pytest.raises(nova_exc.NotFound):
+        door.nova.volumes.delete_server_volume(server_id, "missing")
+
+
+def test_deleting_a_server_detaches_its_volumes(door):
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    wait_status(door, door.cinder.volumes, volume_id, "in-use")
+    door.nova.servers.delete(server_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "available")[-1] \
+        == "available"
+    wait_gone(door, door.nova.servers, server_id, nova_exc.NotFound)
