@@ -20,6 +20,10 @@ CHECKPOINT]`` makes one checkpoint of all its volumes, ``plan restore PLAN
 --checkpoint ID|latest --site B`` restores them all, ``plan list PLAN`` shows
 the plan's checkpoints and ``plan prune PLAN --keep N [--dry-run]`` deletes
 all but the newest N available ones.
+The options of every command (``--os-cloud``, ``--bank``, ``--config-file``,
+``--format``, ``--debug``, ``--wait-ready``) go before or after it.
+Commands over several volumes print a row per volume, failed ones with their
+reason (:mod:`karbor_volume_glance.cli.results`).
 Exit status 0 on success; otherwise non-zero with a one-line reason on
 stderr, and a traceback only with ``--debug``.
 """
