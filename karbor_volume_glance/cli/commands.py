@@ -532,7 +532,7 @@ def _plan_prune_report(pruned, fmt):
     for row in pruned["deleted"]:
         if row.get("ok") is False:
             print(f"karbor-volume-glance: checkpoint {row['id']}: "
-                  f"{row['error']}", file=sys.stderr)
+                  f"{results.reason(row['error'])}", file=sys.stderr)
     return all(row.get("ok", True) for row in pruned["deleted"])
 
 
@@ -621,7 +621,7 @@ def main(argv=None):
     except exceptions.VolumeGlanceError as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: {exc}", file=sys.stderr)
+        print(f"karbor-volume-glance: {results.reason(exc)}", file=sys.stderr)
         return FAILED
     except KeyboardInterrupt:
         print("karbor-volume-glance: interrupted", file=sys.stderr)
@@ -629,6 +629,6 @@ def main(argv=None):
     except Exception as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: {exc} "
-              "(--debug shows where)", file=sys.stderr)
+        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: "
+              f"{results.reason(exc)} (--debug shows where)", file=sys.stderr)
         return FAILED

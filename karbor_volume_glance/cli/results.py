@@ -13,7 +13,8 @@ A successful row may carry the command's details (protect's backup details,
 restore's ``new_volume_id``); ``restore`` also maps each restored volume to
 its new one (``new_volume_ids``). The reason is the operation's error
 message with passwords, tokens, keys and a URL's credentials masked
-(oslo.utils' ``mask_password``), as is each failure's line on stderr.
+(oslo.utils' ``mask_password``), as is each failure's line on stderr and
+the command's own error line.
 """
 
 import re

@@ -469,3 +469,14 @@ def test_a_reason_never_shows_a_secret():
     assert row["status"] == "failed" and row["error"].startswith("refused ")
     for secret in ("s3cr3t", "hunter2", "tok123"):
         assert secret not in row["error"]
+
+
+def test_a_command_error_never_shows_a_secret(capsys, monkeypatch):
+    def refuse(args):
+        raise cli.CommandError("bank swift://user:hunter2@swift/c refused")
+
+    monkeypatch.setattr(cli, "_runner", refuse)
+    assert cli.main(["list", "--bank", "file:///b"]) == cli.FAILED
+    err = capsys.readouterr().err
+    assert err.strip() == ("karbor-volume-glance: bank swift://user:***@swift/c "
+                           "refused")
