@@ -20,6 +20,10 @@ CHECKPOINT]`` makes one checkpoint of all its volumes, ``plan restore PLAN
 --checkpoint ID|latest --site B`` restores them all, ``plan list PLAN`` shows
 the plan's checkpoints and ``plan prune PLAN --keep N [--dry-run]`` deletes
 all but the newest N available ones.
+The options of every command (``--os-cloud``, ``--bank``, ``--config-file``,
+``--format``, ``--debug``, ``--wait-ready``) go before or after it.
+Commands over several volumes print a row per volume, failed ones with their
+reason (:mod:`karbor_volume_glance.cli.results`).
 Exit status 0 on success; otherwise non-zero with a one-line reason on
 stderr, and a traceback only with ``--debug``.
 """
@@ -34,7 +38,7 @@ import types
 from oslo_log import log as logging
 
 from karbor_volume_glance import conf, exceptions
-from karbor_volume_glance.cli import output
+from karbor_volume_glance.cli import output, results
 
 LOG = logging.getLogger(__name__)
 
@@ -60,31 +64,49 @@ def _option(text):
         return key, value
 
 
+def _add_global_options(parser, suppress=False):
+    """The options of every command, before or after it.
+
+    The top-level parser has them with their defaults; every command's parser
+    (a parent parser, ``suppress=True``) has them with ``argparse.SUPPRESS``
+    as default, so that an option given only before the command is not
+    overwritten by the command's default, and one given after it wins.
+    """
+    def default(value):
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("--os-cloud", default=default(os.environ.get("OS_CLOUD")),
+                        help="the cloud in clouds.yaml (default: $OS_CLOUD)")
+    parser.add_argument("--bank",
+                        default=default(
+                            os.environ.get("KARBOR_VOLUME_GLANCE_BANK")),
+                        help="the bank URL, e.g. file:///srv/backups "
+                        "(default: $KARBOR_VOLUME_GLANCE_BANK)")
+    parser.add_argument("--config-file", default=default(None),
+                        help="a file with [volume_glance_plugin] options")
+    parser.add_argument("--format", choices=("table", "json"),
+                        default=default("table"))
+    parser.add_argument("--debug", action="store_true", default=default(False),
+                        help="log debug messages and show tracebacks")
+    parser.add_argument("--wait-ready", type=float, default=default(0.0),
+                        metavar="SECONDS",
+                        help="when the bank or the cloud does not answer, "
+                        "check again every init_check_interval seconds for "
+                        "up to SECONDS before giving up (default: fail at "
+                        "once)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="karbor-volume-glance",
         description="Protect Cinder volumes through Glance into a bank, and "
         "restore them in this cloud or another.",
     )
-    parser.add_argument("--os-cloud", default=os.environ.get("OS_CLOUD"),
-                        help="the cloud in clouds.yaml (default: $OS_CLOUD)")
-    parser.add_argument("--bank",
-                        default=os.environ.get("KARBOR_VOLUME_GLANCE_BANK"),
-                        help="the bank URL, e.g. file:///srv/backups "
-                        "(default: $KARBOR_VOLUME_GLANCE_BANK)")
-    parser.add_argument("--config-file",
-                        help="a file with [volume_glance_plugin] options")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument("--debug", action="store_true",
-                        help="log debug messages and show tracebacks")
-    parser.add_argument("--wait-ready", type=float, default=0.0,
-                        metavar="SECONDS",
-                        help="when the bank or the cloud does not answer, "
-                        "check again every init_check_interval seconds for "
-                        "up to SECONDS before giving up (default: fail at "
-                        "once)")
-    commands = parser.add_subparsers(dest="command", required=True,
-                                     metavar="COMMAND")
+    _add_global_options(parser)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, suppress=True)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True,
+                                               metavar="COMMAND"), common)
 
     demo = commands.add_parser(
         "demo", help="protect a volume at one local cloud and restore it at "
@@ -141,6 +163,17 @@ def build_parser():
     return parser
 
 
+class _Commands:
+    """Subparsers whose every parser takes the options of every command."""
+
+    def __init__(self, subparsers, common):
+        self.subparsers = subparsers
+        self.common = common
+
+    def add_parser(self, name, **kwargs):
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+
+
 def _count(text):
     """A number of volumes at once: an integer from 1 to 64."""
     from karbor_volume_glance.plans.schema import MAX_PARALLELISM
@@ -170,8 +203,9 @@ def _add_plan_parser(commands):
     plan = commands.add_parser(
         "plan", help="protect, restore, list or prune the volumes of a YAML "
         "plan file (its bank, sites and volumes)")
-    actions = plan.add_subparsers(dest="plan_command", required=True,
-                                  metavar="ACTION")
+    actions = _Commands(plan.add_subparsers(dest="plan_command",
+                                            required=True, metavar="ACTION"),
+                        commands.common)
     plan_help = "the plan file (YAML: name, bank, sites, resources)"
     site_help = "the plan's site to run at (default: the plan's only site)"
     workers_help = ("volumes at once (default: the plan's parallelism, "
@@ -404,29 +438,20 @@ def _protect_details(runner, result):
             for volume_id, info in volumes.items()}
 
 
-def _report(result, fmt, mapping=False, details=None):
+def _report(result, fmt, details=None, restored=False):
     """Print an operation's result; True when every volume succeeded.
 
-    ``details`` (volume id -> dict) is added to each successful volume's row.
+    Every volume is a row (:mod:`.results`), a failed one with its reason;
+    ``details`` (volume id -> dict) is added to each successful volume's row;
+    ``restored`` adds the original -> new volume id mapping.
     """
-    data = result.to_dict()
-    rows = [o.to_dict() for o in result.outcomes]
-    if details:
-        for outcome, row in zip(result.outcomes, rows, strict=True):
-            if outcome.ok:
-                row.update(details.get(outcome.volume_id, {}))
-        data["volumes"] = rows
-    if mapping:
-        data["volumes"] = {o.volume_id: o.new_volume_id
-                           for o in result.outcomes if o.ok}
+    data = results.document(result, details, restored=restored)
     if fmt == "json":
         output.emit(data, fmt)
     else:
         print(f"checkpoint {result.checkpoint_id}")
-        output.emit(rows, fmt)
-    for failure in result.failures():
-        print(f"karbor-volume-glance: volume {failure.volume_id}: {failure.error}",
-              file=sys.stderr)
+        output.emit(data["volumes"], fmt)
+    results.print_failures(data)
     return result.ok
 
 
@@ -474,13 +499,12 @@ def _plan_runner(args, plan, site):
 
 def _plan_report(result, args, details=None):
     """Print a plan protect or restore; True when every volume succeeded."""
-    data = result.to_dict()
+    data = results.document(result, details,
+                            restored=args.plan_command == "restore")
     for row in data["volumes"]:
-        if row["ok"] and details:
-            row.update(details.get(row["volume_id"], {}))
-    if args.plan_command == "restore":
-        data["new_volume_ids"] = {o.volume_id: o.new_volume_id
-                                  for o in result.outcomes if o.ok}
+        if row["volume_id"] in result.kept:
+            row["kept"] = True
+    data.update(plan=result.plan, site=result.site, status=result.status)
     if args.format == "json":
         output.emit(data, args.format)
     else:
@@ -488,9 +512,7 @@ def _plan_report(result, args, details=None):
         print(f"plan {result.plan}: {verb}checkpoint {result.checkpoint_id} "
               f"({result.status}) at site {result.site}")
         output.emit(data["volumes"], args.format)
-    for failure in result.failures():
-        print(f"karbor-volume-glance: volume {failure.volume_id}: "
-              f"{failure.error}", file=sys.stderr)
+    results.print_failures(data)
     if args.plan_command == "protect" and not result.ok:
         print(f"karbor-volume-glance: checkpoint {result.checkpoint_id} is "
               f"{result.status}; redo its failed volumes with: plan protect "
@@ -510,7 +532,7 @@ def _plan_prune_report(pruned, fmt):
     for row in pruned["deleted"]:
         if row.get("ok") is False:
             print(f"karbor-volume-glance: checkpoint {row['id']}: "
-                  f"{row['error']}", file=sys.stderr)
+                  f"{results.reason(row['error'])}", file=sys.stderr)
     return all(row.get("ok", True) for row in pruned["deleted"])
 
 
@@ -575,7 +597,8 @@ def run(args):
             ok = _report(result, args.format,
                          details=_protect_details(runner, result))
         elif args.command == "restore":
-            ok = _report(_restore(runner, args), args.format, mapping=True)
+            ok = _report(_restore(runner, args), args.format,
+                         restored=True)
         elif args.command in ("delete", "verify"):
             ok = _report(getattr(runner, args.command)(args.checkpoint),
                          args.format)
@@ -598,7 +621,7 @@ def main(argv=None):
     except exceptions.VolumeGlanceError as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: {exc}", file=sys.stderr)
+        print(f"karbor-volume-glance: {results.reason(exc)}", file=sys.stderr)
         return FAILED
     except KeyboardInterrupt:
         print("karbor-volume-glance: interrupted", file=sys.stderr)
@@ -606,6 +629,6 @@ def main(argv=None):
     except Exception as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: {exc} "
-              "(--debug shows where)", file=sys.stderr)
+        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: "
+              f"{results.reason(exc)} (--debug shows where)", file=sys.stderr)
         return FAILED

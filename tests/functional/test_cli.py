@@ -52,7 +52,7 @@ def test_protect_list_show_verify_restore_delete(sites, tmp_path, config_file):
 
     b_common = ["--os-cloud", "site-b", *common[2:]]
     restored, _ = cli(*b_common, "restore", checkpoint_id, "--name", "back")
-    new_id = restored["volumes"][volume_id]
+    new_id = restored["new_volume_ids"][volume_id]
     assert sites.b.volume_bytes(new_id) == sites.a.volume_bytes(volume_id)
 
     deleted, _ = cli(*common, "delete", checkpoint_id)
@@ -122,7 +122,7 @@ def test_a_person_points_clouds_yaml_at_the_local_cloud(tmp_path, config_file):
         restored = json.loads(subprocess.run(
             [*tool, "restore", protected["checkpoint_id"]], env=env, check=True,
             capture_output=True, text=True, timeout=120).stdout)
-        new_id = restored["volumes"][volume.id]
+        new_id = restored["new_volume_ids"][volume.id]
         with open(tmp_path / "cloud" / "volumes" / new_id, "rb") as stream:
             assert stream.read(len(data)) == data
     finally:
@@ -168,3 +168,48 @@ def test_commands_fail_fast_when_not_ready(sites, tmp_path, config_file):
                  expect=1)
     assert "not ready: cloud 'no-such-cloud': cannot authenticate" in err
     assert sites.a.inventory() == before
+
+
+def _tool(*args, expect):
+    """The console command in its own process; (JSON output, stderr)."""
+    done = subprocess.run([os.path.join(BIN, "karbor-volume-glance"), *args],
+                          capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == expect, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+def test_failed_volumes_are_in_the_json_with_their_reason(sites, tmp_path,
+                                                          config_file):
+    """A failed protect and a failed restore, run as a person runs them (the
+    options after the command), name every volume; failed ones with the
+    reason, which stderr repeats."""
+    common = ["--os-cloud", "site-a", "--bank", f"file://{tmp_path}/bank",
+              "--config-file", config_file]
+    volumes = [sites.a.create_volume(bytes([i]) * OBJECT_SIZE) for i in range(2)]
+    protected, err = _tool("protect", *volumes, "no-such-volume", *common,
+                           "--format", "json", expect=1)
+    assert protected["ok"] is False
+    assert [(row["volume_id"], row["status"]) for row in protected["volumes"]] == [
+        (volumes[0], "ok"), (volumes[1], "ok"), ("no-such-volume", "failed")]
+    failed = protected["volumes"][2]
+    assert "not found" in failed["error"] and failed["ok"] is False
+    assert f"karbor-volume-glance: volume no-such-volume: {failed['error']}" in err
+
+    protected, _ = _tool(*common, "protect", *volumes, "--format", "json",
+                         expect=0)
+    sites.b.cloud.inject("volume.create", "http", status=413)
+    restored, err = _tool("--format", "table", "restore",
+                          protected["checkpoint_id"], "--os-cloud", "site-b",
+                          *common[2:], "--format", "json", expect=1)
+    assert restored["ok"] is False
+    rows = {row["volume_id"]: row for row in restored["volumes"]}
+    assert sorted(rows) == sorted(volumes)
+    [failed] = [row for row in rows.values() if row["status"] == "failed"]
+    [done] = [row for row in rows.values() if row["status"] == "ok"]
+    assert "413" in failed["error"] and "new_volume_id" not in failed
+    assert restored["new_volume_ids"] == {done["volume_id"]: done["new_volume_id"]}
+    assert (sites.b.volume_bytes(done["new_volume_id"])[:OBJECT_SIZE]
+            == sites.a.volume_bytes(done["volume_id"])[:OBJECT_SIZE])
+    assert (f"karbor-volume-glance: volume {failed['volume_id']}: "
+            f"{failed['error']}") in err

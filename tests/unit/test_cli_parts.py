@@ -253,15 +253,16 @@ def test_protect_report_adds_each_backups_details(capsys):
     assert cli._report(result, "json", details=details) is False
     data = json.loads(capsys.readouterr().out)
     assert data["volumes"] == [
-        {"volume_id": "v1", "ok": True, "incremental": False,
+        {"volume_id": "v1", "ok": True, "status": "ok", "incremental": False,
          "full_reason": "no parent", "stored_bytes": 9},
-        {"volume_id": "v2", "ok": False, "error": "boom"},
+        {"volume_id": "v2", "ok": False, "status": "failed", "error": "boom"},
     ]
     cli._report(result, "table", details=details)
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("|"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
-        "volume_id", "ok", "incremental", "full_reason", "stored_bytes", "error"]
+        "volume_id", "ok", "status", "incremental", "full_reason",
+        "stored_bytes", "error"]
 
 
 def test_restore_server_flags_become_options():
@@ -301,3 +302,181 @@ def test_the_demo_without_the_localcloud_extra_names_it():
     assert "pip install 'karbor-volume-glance[localcloud]'" in done.stderr
     assert "waitress" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- global options before or after the command (D7) -------------------------
+
+#: Every command line, as far as its own arguments go.
+COMMAND_LINES = [
+    ["demo"], ["check"], ["list"], ["protect", "v1"], ["restore", "c1"],
+    ["verify", "c1"], ["delete", "c1"], ["show", "c1"],
+    ["plan", "protect", "p.yaml"],
+    ["plan", "restore", "p.yaml", "--checkpoint", "latest"],
+    ["plan", "list", "p.yaml"], ["plan", "prune", "p.yaml", "--keep", "1"],
+]
+#: (the flag and its arguments, attribute, value) twice: before and after
+#: differ so that "both" shows which one wins.
+GLOBALS = [
+    (["--format", "json"], ["--format", "table"], "format", "json", "table"),
+    (["--bank", "file:///b1"], ["--bank", "file:///b2"], "bank", "file:///b1",
+     "file:///b2"),
+    (["--os-cloud", "c1"], ["--os-cloud", "c2"], "os_cloud", "c1", "c2"),
+    (["--config-file", "f1"], ["--config-file", "f2"], "config_file", "f1",
+     "f2"),
+    (["--wait-ready", "3"], ["--wait-ready", "4.5"], "wait_ready", 3.0, 4.5),
+    (["--debug"], ["--debug"], "debug", True, True),
+]
+DEFAULTS = {"format": "table", "bank": None, "os_cloud": None,
+            "config_file": None, "wait_ready": 0.0, "debug": False}
+
+
+@pytest.fixture
+def no_environment(monkeypatch):
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    monkeypatch.delenv("KARBOR_VOLUME_GLANCE_BANK", raising=False)
+
+
+@pytest.mark.parametrize("line", COMMAND_LINES, ids=" ".join)
+@pytest.mark.parametrize("before, after, attribute, first, second", GLOBALS,
+                         ids=[g[2] for g in GLOBALS])
+def test_global_options_work_before_after_and_both(
+        no_environment, line, before, after, attribute, first, second):
+    given_before = cli.build_parser().parse_args([*before, *line])
+    given_after = cli.build_parser().parse_args([*line, *before])
+    given_both = cli.build_parser().parse_args([*before, *line, *after])
+    assert getattr(given_before, attribute) == first  # not clobbered
+    assert getattr(given_after, attribute) == first
+    assert getattr(given_both, attribute) == second  # the later one wins
+    for args in (given_before, given_after, given_both):
+        others = {key: value for key, value in DEFAULTS.items()
+                  if key != attribute}
+        assert {key: getattr(args, key) for key in others} == others
+
+
+def test_global_options_default_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OS_CLOUD", "env-cloud")
+    monkeypatch.setenv("KARBOR_VOLUME_GLANCE_BANK", "file:///env-bank")
+    args = cli.parse_args(["protect", "v1"])
+    assert (args.os_cloud, args.bank) == ("env-cloud", "file:///env-bank")
+    args = cli.parse_args(["protect", "v1", "--os-cloud", "c", "--bank", "b"])
+    assert (args.os_cloud, args.bank) == ("c", "b")
+
+
+def test_a_bad_global_option_after_the_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.parse_args(["protect", "v1", "--format", "xml"])
+    assert info.value.code == cli.USAGE_ERROR
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+# --- every volume in the output, failed ones with their reason (D6) ----------
+
+@pytest.fixture
+def fake_sites(tmp_path, monkeypatch):
+    """Two FakeClouds behind the clouds.yaml names site-a and site-b, and the
+    command line's common options for them."""
+    from karbor_volume_glance.testing import FakeCloud
+    from tests.unit.harness import OBJECT_SIZE
+
+    found = {"site-a": FakeCloud(project_id="project-a"),
+             "site-b": FakeCloud(project_id="project-b")}
+
+    def connect(args):
+        cloud = found[args.os_cloud]
+        return cloud.client_factory(), cloud.context()
+
+    monkeypatch.setattr(cli, "_connect", connect)
+    config = tmp_path / "plugin.conf"
+    config.write_text("[volume_glance_plugin]\npoll_interval = 0.001\n"
+                      f"backup_image_object_size = {OBJECT_SIZE}\n")
+    common = ["--bank", f"file://{tmp_path}/bank", "--config-file", str(config)]
+    return found, common
+
+
+def run_json(capsys, argv, expect=0):
+    """``argv`` with ``--format json`` after the command: (JSON, stderr)."""
+    status = cli.main([*argv, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert status == expect, err
+    return json.loads(out), err
+
+
+def test_a_failed_protect_names_each_volume_and_its_reason(capsys, fake_sites):
+    clouds, common = fake_sites
+    good = clouds["site-a"].add_volume(data=b"a" * 1000)
+    bad = clouds["site-a"].add_volume(data=b"b" * 1000, status="error")
+    data, err = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
+                                  good, bad], expect=cli.FAILED)
+    assert data["ok"] is False
+    rows = {row["volume_id"]: row for row in data["volumes"]}
+    assert list(rows) == [good, bad]
+    assert rows[good]["status"] == "ok" and rows[good]["ok"] is True
+    assert "error" not in rows[good]
+    assert rows[bad]["status"] == "failed" and rows[bad]["ok"] is False
+    assert "error" in rows[bad]["error"]  # the volume's status, as Cinder says
+    assert f"karbor-volume-glance: volume {bad}: {rows[bad]['error']}" in err
+
+
+def test_a_failed_restore_names_each_volume_and_its_reason(capsys, fake_sites):
+    clouds, common = fake_sites
+    volumes = [clouds["site-a"].add_volume(data=bytes([i]) * 1000)
+               for i in range(2)]
+    protected, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
+                                     *volumes])
+    clouds["site-b"].inject("volume.create", "http", status=413)
+    data, err = run_json(capsys, [*common, "--os-cloud", "site-b", "restore",
+                                  protected["checkpoint_id"]],
+                         expect=cli.FAILED)
+    assert data["ok"] is False
+    rows = {row["volume_id"]: row for row in data["volumes"]}
+    assert sorted(rows) == sorted(volumes)
+    [failed] = [row for row in rows.values() if not row["ok"]]
+    [restored] = [row for row in rows.values() if row["ok"]]
+    assert failed["status"] == "failed" and "413" in failed["error"]
+    assert "new_volume_id" not in failed
+    assert restored["status"] == "ok"
+    assert data["new_volume_ids"] == {
+        restored["volume_id"]: restored["new_volume_id"]}
+    assert (clouds["site-b"].volume_data(restored["new_volume_id"])[:1000]
+            == clouds["site-a"].volume_data(restored["volume_id"])[:1000])
+    assert (f"karbor-volume-glance: volume {failed['volume_id']}: "
+            f"{failed['error']}") in err
+
+    status = cli.main([*common, "--os-cloud", "site-b", "restore",
+                       protected["checkpoint_id"]])  # and as a table
+    table = capsys.readouterr().out
+    assert status == 0 and all(volume in table for volume in volumes)
+
+
+@pytest.mark.parametrize("command", ["verify", "delete"])
+def test_verify_and_delete_list_every_volume(capsys, fake_sites, command):
+    clouds, common = fake_sites
+    volume = clouds["site-a"].add_volume(data=b"v" * 1000)
+    protected, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
+                                     volume])
+    data, _ = run_json(capsys, [*common, "--os-cloud", "site-a", command,
+                                protected["checkpoint_id"]])
+    assert data["volumes"] == [{"volume_id": volume, "ok": True, "status": "ok"}]
+
+
+def test_a_reason_never_shows_a_secret():
+    from karbor_volume_glance.cli import results
+    from karbor_volume_glance.standalone.runner import Outcome
+
+    row = results.volume_row(Outcome(
+        "v1", False, "refused https://admin:s3cr3t@keystone:5000/v3 "
+        "with password=hunter2 and {'auth_token': 'tok123'}"))
+    assert row["status"] == "failed" and row["error"].startswith("refused ")
+    for secret in ("s3cr3t", "hunter2", "tok123"):
+        assert secret not in row["error"]
+
+
+def test_a_command_error_never_shows_a_secret(capsys, monkeypatch):
+    def refuse(args):
+        raise cli.CommandError("bank swift://user:hunter2@swift/c refused")
+
+    monkeypatch.setattr(cli, "_runner", refuse)
+    assert cli.main(["list", "--bank", "file:///b"]) == cli.FAILED
+    err = capsys.readouterr().err
+    assert err.strip() == ("karbor-volume-glance: bank swift://user:***@swift/c "
+                           "refused")

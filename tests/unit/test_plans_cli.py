@@ -96,8 +96,11 @@ def test_a_failed_volume_exits_1_and_says_how_to_resume(capsys, clouds,
     checkpoint_id = result["checkpoint_id"]
     assert result["status"] == "error"
     assert [row["ok"] for row in result["volumes"]] == [True, False]
+    assert [row["status"] for row in result["volumes"]] == ["ok", "failed"]
+    assert "error" in result["volumes"][1]["error"]  # the volume's status
     lines = err.strip().splitlines()
-    assert lines[0].startswith(f"karbor-volume-glance: volume {volume_ids[1]}: ")
+    assert lines[0] == (f"karbor-volume-glance: volume {volume_ids[1]}: "
+                        f"{result['volumes'][1]['error']}")
     assert lines[1] == (f"karbor-volume-glance: checkpoint {checkpoint_id} is "
                         f"error; redo its failed volumes with: plan protect "
                         f"{path} --site site-a --resume {checkpoint_id}")
@@ -189,3 +192,25 @@ def test_a_delete_that_fails_is_reported_and_exits_1(capsys, plan_file,
         "ok": False, "error": f"volume {volume_ids[0]}: bank said no"}]
     assert err.strip() == (f"karbor-volume-glance: checkpoint {first}: volume "
                            f"{volume_ids[0]}: bank said no")
+
+
+def test_a_failed_plan_restore_lists_the_volume_with_its_reason(
+        capsys, clouds, plan_file):
+    path, volume_ids = plan_file
+    protected, _ = run(capsys, "plan", "protect", path, "--site", "site-a")
+    clouds["cloud-b"].inject("volume.create", "http", status=413)
+    status = cli.main(["plan", "restore", path, "--checkpoint", "latest",
+                       "--site", "site-b", "--parallelism", "1",
+                       "--format", "json"])  # the format after the command
+    out, err = capsys.readouterr()
+    assert status == cli.FAILED, err
+    restored = json.loads(out)
+    assert restored["ok"] is False
+    assert sorted(row["volume_id"] for row in restored["volumes"]) == sorted(
+        volume_ids)
+    [failed] = [row for row in restored["volumes"] if row["status"] == "failed"]
+    assert "413" in failed["error"] and failed["ok"] is False
+    assert failed["volume_id"] not in restored["new_volume_ids"]
+    assert len(restored["new_volume_ids"]) == 1
+    assert (f"karbor-volume-glance: volume {failed['volume_id']}: "
+            f"{failed['error']}") in err

@@ -1,0 +1,76 @@
+"""One model of what a command did to each volume: ok, or failed with a reason.
+
+Every command that works on several volumes (``protect``, ``restore``,
+``verify``, ``delete``, ``plan protect`` and ``plan restore``) prints the
+same document: ``checkpoint_id``, ``ok`` (every volume succeeded) and
+``volumes``, one row per volume of the operation in its order, failed ones
+included::
+
+    {"volume_id": ..., "ok": true, "status": "ok", "new_volume_id": ...}
+    {"volume_id": ..., "ok": false, "status": "failed", "error": "<reason>"}
+
+A successful row may carry the command's details (protect's backup details,
+restore's ``new_volume_id``); ``restore`` also maps each restored volume to
+its new one (``new_volume_ids``). The reason is the operation's error
+message with passwords, tokens, keys and a URL's credentials masked
+(oslo.utils' ``mask_password``), as is each failure's line on stderr and
+the command's own error line.
+"""
+
+import re
+import sys
+
+from oslo_utils import strutils
+
+OK = "ok"
+FAILED = "failed"
+#: What a failure without a message says.
+UNKNOWN = "failed for an unknown reason"
+#: ``scheme://user:secret@host``: the secret of a URL's credentials.
+_URL_SECRET = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@",
+                         re.IGNORECASE)
+
+
+def reason(text):
+    """An error message fit to show: its secrets masked."""
+    text = str(text) if text else UNKNOWN
+    text = _URL_SECRET.sub(r"\g<head>***@", text)
+    return strutils.mask_password(text)
+
+
+def volume_row(outcome, details=None):
+    """The row of one volume's outcome; ``details`` join a successful one."""
+    row = {"volume_id": outcome.volume_id, "ok": outcome.ok,
+           "status": OK if outcome.ok else FAILED}
+    if outcome.ok:
+        if outcome.new_volume_id is not None:
+            row["new_volume_id"] = outcome.new_volume_id
+        row.update(details or {})
+    else:
+        row["error"] = reason(outcome.error)
+    return row
+
+
+def document(result, details=None, restored=False):
+    """A result (checkpoint id and outcomes) as the commands print it.
+
+    ``details`` maps a volume id to what its successful row adds;
+    ``restored`` adds ``new_volume_ids`` (original id -> restored id).
+    """
+    details = details or {}
+    data = {"checkpoint_id": result.checkpoint_id, "ok": result.ok,
+            "volumes": [volume_row(o, details.get(o.volume_id))
+                        for o in result.outcomes]}
+    if restored:
+        data["new_volume_ids"] = {o.volume_id: o.new_volume_id
+                                  for o in result.outcomes if o.ok}
+    return data
+
+
+def print_failures(data, out=None):
+    """One line on stderr per failed volume of a :func:`document`."""
+    out = out or sys.stderr
+    for row in data["volumes"]:
+        if not row["ok"]:
+            print(f"karbor-volume-glance: volume {row['volume_id']}: "
+                  f"{row['error']}", file=out)
