@@ -248,3 +248,50 @@ def test_a_check_the_target_cannot_answer_is_a_warning(cloud, bank,
     assert harness.restore(volume_id, record=record)
     assert "could not check the volume types" in record.reason_of(
         volume_resource(volume_id))
+
+
+# --- the manifest's volume_attributes ----------------------------------------
+
+
+def _manifest(cloud, bank, **attributes):
+    harness = Harness(cloud, bank)
+    volume_id = cloud.add_volume(data=b"x", size=1, **attributes)
+    harness.protect(volume_id)
+    return volume_id, harness.section(volume_id).get_object("metadata")
+
+
+def test_parse_reads_the_attributes_and_none_for_older_manifests(cloud, bank):
+    from karbor_volume_glance.format import manifest
+
+    volume_id, raw = _manifest(cloud, bank, metadata={"a": "b"})
+    parsed = manifest.parse(raw, volume_id)
+    assert parsed.volume_attributes["metadata"] == {"a": "b"}
+    del raw["volume_attributes"]
+    assert manifest.parse(raw, volume_id).volume_attributes is None
+
+
+@pytest.mark.parametrize("field, value", [
+    ("bootable", "yes"), ("size", True), ("metadata", {"a": 1}),
+    ("volume_image_metadata", ["uefi"]), ("volume_type", 3),
+])
+def test_parse_refuses_attributes_of_the_wrong_type(cloud, bank, field, value):
+    from karbor_volume_glance.format import manifest
+
+    volume_id, raw = _manifest(cloud, bank)
+    raw["volume_attributes"][field] = value
+    with pytest.raises(exceptions.InvalidBackupMetadata,
+                       match=f"volume_attributes.{field}"):
+        manifest.parse(raw, volume_id)
+    raw["volume_attributes"] = "not an object"
+    with pytest.raises(exceptions.InvalidBackupMetadata,
+                       match="volume_attributes must be an object"):
+        manifest.parse(raw, volume_id)
+
+
+def test_parse_takes_nulls_and_a_newer_writers_fields(cloud, bank):
+    from karbor_volume_glance.format import manifest
+
+    volume_id, raw = _manifest(cloud, bank)
+    raw["volume_attributes"].update(volume_type=None, encryption_type="luks")
+    parsed = manifest.parse(raw, volume_id)
+    assert parsed.volume_attributes["volume_type"] is None
