@@ -661,3 +661,8 @@ def test_limits_and_quota_sets_tell_what_is_left_and_413_past_it(door):
         door.cinder.volumes.create(2)
     with pytest.raises(cinder_exc.Forbidden):  # another project's quotas
         door.other_cinder.quotas.get(project_id, usage=True)
+    door.cloud.volumes.set_quota(project_id, gigabytes=-1,
+                                 per_volume_gigabytes=2)
+    with pytest.raises(cinder_exc.OverLimit, match="Requested volume size 3G "
+                       "is larger than maximum allowed limit 2G"):
+        door.cinder.volumes.create(3)

@@ -15,7 +15,8 @@ uploads anything:
   does not exist at the target;
 * :class:`~karbor_volume_glance.exceptions.CloudError` naming the quota and
   its numbers when the new volume would exceed one (``volumes``,
-  ``gigabytes``, ``volumes_<type>``, ``gigabytes_<type>``).
+  ``gigabytes``, ``per_volume_gigabytes``, ``volumes_<type>``,
+  ``gigabytes_<type>``).
 
 A check the target does not answer (a policy, an older Cinder) is skipped
 with a warning. A volume type or zone *recorded* with the backup that the
@@ -200,9 +201,17 @@ def check_room(cloud, project_id, size, type_name, target):
         ("gigabytes", limits.get("maxTotalVolumeGigabytes"),
          limits.get("totalGigabytesUsed"), size, "GiB"),
     ]
-    if type_name is not None and project_id:
+    usage = {}
+    if project_id:
         usage = _asked(target, "the per-type volume quotas",
                        lambda: cloud.volume_quota_usage(project_id)) or {}
+    largest = (usage.get("per_volume_gigabytes") or {}).get("limit")
+    if isinstance(largest, int) and 0 <= largest < size:
+        raise exceptions.CloudError(
+            f"quota per_volume_gigabytes of project {project_id} cannot hold "
+            f"the restored volume: it needs {size} GiB, limit {largest}; "
+            "nothing was created", kind="quota", resource_id=project_id)
+    if type_name is not None:
         for name, amount, unit in ((f"volumes_{type_name}", 1, "volume"),
                                    (f"gigabytes_{type_name}", size, "GiB")):
             entry = usage.get(name)

@@ -295,3 +295,15 @@ def test_parse_takes_nulls_and_a_newer_writers_fields(cloud, bank):
     raw["volume_attributes"].update(volume_type=None, encryption_type="luks")
     parsed = manifest.parse(raw, volume_id)
     assert parsed.volume_attributes["volume_type"] is None
+
+
+def test_d8_per_volume_gigabytes_refused_before_any_upload(cloud, bank):
+    harness = Harness(cloud, bank)
+    volume_id = cloud.add_volume(data=b"x", size=3)
+    harness.protect(volume_id)
+    cloud.volumes.set_quota(cloud.project_id, per_volume_gigabytes=2)
+    created = len(cloud.created())
+    with pytest.raises(exceptions.RestoreFailed,
+                       match=r"per_volume_gigabytes.*needs 3 GiB, limit 2"):
+        harness.restore(volume_id)
+    assert len(cloud.created()) == created

@@ -33,7 +33,8 @@ while the volume exists.
 
 Volume types (:meth:`BlockStorage.add_volume_type`; ``__DEFAULT__`` always),
 availability zones (:attr:`BlockStorage.availability_zones`) and quotas
-(:meth:`BlockStorage.set_quota`: ``volumes``, ``gigabytes`` and per type
+(:meth:`BlockStorage.set_quota`: ``volumes``, ``gigabytes``,
+``per_volume_gigabytes`` and per type
 ``volumes_<type>``/``gigabytes_<type>``; a volume's and a snapshot's size
 count against ``gigabytes``) are checked when a volume is created: an unknown
 type is 404, an unknown zone 400, a quota exceeded 413 with Cinder's message.
@@ -152,6 +153,11 @@ class BlockStorage:
     def _check_quota(self, project_id, size, type_name):
         """Cinder's 413 when one more volume of ``size`` GiB exceeds a quota."""
         usage = self._usage(project_id)
+        largest = self._quota(project_id, "per_volume_gigabytes")
+        if 0 <= largest < size:
+            raise exceptions.ApiError(
+                f"VolumeSizeExceedsLimit: Requested volume size {size}G is "
+                f"larger than maximum allowed limit {largest}G.", code=413)
         for name in ("volumes", f"volumes_{type_name}"):
             limit = self._quota(project_id, name)
             if limit >= 0 and usage.get(name, 0) + 1 > limit:
