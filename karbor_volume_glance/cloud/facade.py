@@ -25,6 +25,7 @@ from karbor_volume_glance.cloud import download, polling
 LOG = logging.getLogger(__name__)
 
 NOT_FOUND = (cinder_exc.NotFound, glance_exc.HTTPNotFound, nova_exc.NotFound)
+FORBIDDEN = (cinder_exc.Forbidden, glance_exc.HTTPForbidden, nova_exc.Forbidden)
 
 VOLUME_USABLE = frozenset({"available", "in-use"})
 VOLUME_AVAILABLE = frozenset({"available"})
@@ -42,6 +43,11 @@ IMAGE_GONE = frozenset({"deleted", "pending_delete"})
 VOLUME_IN_USE = frozenset({"in-use"})
 #: Statuses a volume passes through while Nova attaches or detaches it.
 VOLUME_MOVING = frozenset({"attaching", "detaching", "reserved"})
+
+
+def forbidden(exc):
+    """Whether a CloudError is the service's 403 (a policy, a protection)."""
+    return isinstance(exc.__cause__, FORBIDDEN)
 
 
 def _cinder_failure(status):

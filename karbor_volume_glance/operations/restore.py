@@ -24,9 +24,9 @@ names, each checked against the volume's index):
 2. create a volume of the recorded size from the image, of the volume type,
    in the zone, with the metadata and description of the original;
 3. wait until the volume is available, then set what Cinder set from the
-   image back to the original's: ``bootable``, and the image metadata's own
-   keys (``image_id``, ``image_name`` ...; removed when the original had
-   none);
+   image back to the original's: ``bootable``, and the image metadata
+   (Cinder's own keys ``image_id``, ``image_name`` ... and any property
+   Glance did not take; all removed when the original had none);
 4. delete the temporary image (on every path; on failure the half-made
    volume too). When Glance cannot delete it because the new volume is a
    clone of it (Glance on Cinder's Ceph with direct URLs), the image is
@@ -55,7 +55,7 @@ import dataclasses
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
-from karbor_volume_glance.cloud import cleanup
+from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
@@ -152,13 +152,7 @@ class RestoreOperation(base.Operation):
         purpose = f"restore of volume {volume_id}"
         with cleanup.TemporaryResources(purpose) as temps:
             image_id = temps.add(
-                "image",
-                cloud.create_image(
-                    f"temporary_image_for_restore_of_{volume_id}",
-                    backup.disk_format, backup.container_format,
-                    properties=plan.image_properties, min_disk=plan.min_disk,
-                    min_ram=plan.min_ram,
-                ),
+                "image", _temporary_image(cloud, backup, plan),
                 cloud.delete_image,
             )
             self._upload(cloud, image_id, transfer, backup)
@@ -208,6 +202,26 @@ class RestoreOperation(base.Operation):
             )
 
 
+def _temporary_image(cloud, backup, plan):
+    """Step 1's image, with the original's image properties; without them
+    (and a warning) when Glance refuses them (its property protections)."""
+    name = f"temporary_image_for_restore_of_{backup.volume_id}"
+    try:
+        return cloud.create_image(
+            name, backup.disk_format, backup.container_format,
+            properties=plan.image_properties, min_disk=plan.min_disk,
+            min_ram=plan.min_ram)
+    except exceptions.CloudError as exc:
+        if not (plan.image_properties and facade.forbidden(exc)):
+            raise
+        plan.warn(f"Glance refused the original's image properties ({exc}); "
+                  "they are set on the restored volume's image metadata "
+                  "instead")
+        plan.image_properties = {}
+    return cloud.create_image(name, backup.disk_format, backup.container_format,
+                              min_disk=plan.min_disk, min_ram=plan.min_ram)
+
+
 def _set_attributes(cloud, volume_id, plan):
     """Step 3: what Cinder set from the temporary image, back to the original's.
 
@@ -222,11 +236,10 @@ def _set_attributes(cloud, volume_id, plan):
         return
     try:
         if plan.image_metadata:
-            base = {key: plan.image_metadata[key]
-                    for key in target.IMAGE_BASE_KEYS
-                    if key in plan.image_metadata}
-            if base:
-                cloud.set_volume_image_metadata(volume_id, base)
+            wanted = {key: value for key, value in plan.image_metadata.items()
+                      if key not in target.NOT_VOLUME_IMAGE_METADATA}
+            if wanted:  # Cinder's own keys, and what Glance did not carry
+                cloud.set_volume_image_metadata(volume_id, wanted)
         else:  # the original had no image: none of the temporary one's keys
             current = getattr(cloud.get_volume(volume_id),
                               "volume_image_metadata", None) or {}

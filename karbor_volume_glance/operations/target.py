@@ -51,6 +51,12 @@ NOT_IMAGE_PROPERTIES = frozenset(IMAGE_BASE_KEYS) | {
     "img_signature_certificate_uuid",
 }
 RESERVED_PREFIXES = ("os_glance",)
+#: Keys of the original's image metadata never set on the restored volume.
+NOT_VOLUME_IMAGE_METADATA = frozenset({
+    "cinder_encryption_key_id", "cinder_encryption_key_deletion_policy",
+    "signature_verified", "img_signature", "img_signature_hash_method",
+    "img_signature_key_type", "img_signature_certificate_uuid",
+})
 MULTIATTACH_SPEC = ("multiattach", "<is> True")
 
 

@@ -307,3 +307,17 @@ def test_d8_per_volume_gigabytes_refused_before_any_upload(cloud, bank):
                        match=r"per_volume_gigabytes.*needs 3 GiB, limit 2"):
         harness.restore(volume_id)
     assert len(cloud.created()) == created
+
+
+def test_d3_properties_glance_refuses_go_onto_the_volume_instead(cloud, bank):
+    harness = Harness(cloud, bank)
+    volume_id = cloud.add_volume(data=b"x", size=1, bootable=True,
+                                 image_metadata=dict(UEFI))
+    harness.protect(volume_id)
+    cloud.inject("image.create", "http", status=403)  # property protections
+    record = FakeRecord()
+    restored = _volume(cloud, harness.restore(volume_id, record=record))
+    assert restored.image_metadata["hw_firmware_type"] == "uefi"
+    assert restored.image_metadata["image_id"] == "original-image"
+    assert "Glance refused the original's image properties" in \
+        record.reason_of(volume_resource(volume_id))
