@@ -2,11 +2,12 @@
 
 OPTIONS_SCHEMA and RESTORE_SCHEMA are the volume-glance protection spec's,
 plus our own options: ``compression``, ``snapshot_id``, ``incremental`` and
-``parent_checkpoint_id`` to protect; ``restore_description``, ``server_id``
-and ``replace_volume`` to restore. Unknown keys are refused so that a
-misspelt option fails loudly instead of being ignored. :func:`validate`
-raises :class:`~karbor_volume_glance.exceptions.InvalidParameters` naming the
-field and the rule, e.g. ``backup_name: 'backup_name' is a required
+``parent_checkpoint_id`` to protect; ``restore_description``, ``server_id``,
+``replace_volume``, ``volume_type`` and ``availability_zone`` to restore.
+Unknown keys are refused so that a misspelt option fails loudly instead of
+being ignored. :func:`validate` raises
+:class:`~karbor_volume_glance.exceptions.InvalidParameters` naming the field
+and the rule, e.g. ``backup_name: 'backup_name' is a required
 property``.
 """
 
@@ -83,7 +84,27 @@ RESTORE_SCHEMA = {
         "restore_description": {
             "type": "string",
             "title": "Restore Description",
-            "description": "The description of the restored volume.",
+            "description": "The description of the restored volume; the "
+            "original's (as recorded) when not given.",
+        },
+        "volume_type": {
+            "type": "string",
+            "minLength": 1,
+            "title": "Volume Type",
+            "description": "The restored volume's type (name or id), e.g. at "
+            "another site. When not given, the original's recorded type if "
+            "the target has it, else the target's default (with a warning). "
+            "A type named here that the target lacks fails the restore "
+            "before anything is created.",
+        },
+        "availability_zone": {
+            "type": "string",
+            "minLength": 1,
+            "title": "Availability Zone",
+            "description": "The restored volume's availability zone. When "
+            "not given, the original's recorded zone if the target has it, "
+            "else Cinder's choice (with a warning). A zone named here that "
+            "the target lacks fails the restore before anything is created.",
         },
         "server_id": {
             "type": "string",

@@ -570,3 +570,99 @@ def test_deleting_a_server_detaches_its_volumes(door):
     assert wait_status(door, door.cinder.volumes, volume_id, "available")[-1] \
         == "available"
     wait_gone(door, door.nova.servers, server_id, nova_exc.NotFound)
+
+
+# --- the cloud a restore lands in (issue 12: D1, D3, D8) -------------------
+
+
+def project_of(door):
+    return door.cinder.client.get_project_id()
+
+
+def test_with_glance_on_rbd_an_image_a_volume_is_cloned_from_is_kept(door):
+    door.cloud.images.rbd_direct_url = True  # Glance on Cinder's Ceph
+    image_id = image_with(door, b"cloned" * 100)
+    volume_id = new_volume(door, imageRef=image_id)
+    with pytest.raises(glance_exc.HTTPConflict, match="in use through the "
+                       "backend store outside of Glance"):
+        door.glance.images.delete(image_id)
+    assert door.glance.images.get(image_id)["status"] == "active"
+    door.cinder.volumes.delete(volume_id)
+    wait_gone(door, door.cinder.volumes, volume_id, cinder_exc.NotFound)
+    door.glance.images.delete(image_id)  # nothing holds it any more
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.get(image_id)
+
+
+def test_without_direct_urls_an_image_a_volume_came_from_is_deleted(door):
+    image_id = image_with(door, b"copied" * 100)
+    new_volume(door, imageRef=image_id)
+    door.glance.images.delete(image_id)
+    with pytest.raises(glance_exc.HTTPNotFound):
+        door.glance.images.get(image_id)
+
+
+def test_image_properties_become_volume_image_metadata_and_can_be_changed(door):
+    image = door.glance.images.create(
+        name="uefi", disk_format="raw", container_format="bare", min_ram=512,
+        hw_firmware_type="uefi", os_distro="ubuntu")
+    door.glance.images.upload(image["id"], io.BytesIO(b"boot" * 100))
+    volume_id = new_volume(door, imageRef=image["id"], metadata={"k": "v"})
+    volume = door.cinder.volumes.get(volume_id)
+    assert volume.bootable == "true"
+    assert volume.metadata == {"k": "v"}
+    shown = volume.volume_image_metadata
+    assert shown["hw_firmware_type"] == "uefi" and shown["os_distro"] == "ubuntu"
+    assert shown["image_id"] == image["id"] and shown["image_name"] == "uefi"
+    assert shown["min_ram"] == "512" and shown["disk_format"] == "raw"
+    door.cinder.volumes.set_bootable(volume_id, False)
+    door.cinder.volumes.set_image_metadata(volume_id, {"image_name": "orig"})
+    door.cinder.volumes.delete_image_metadata(volume_id, ["os_distro"])
+    volume = door.cinder.volumes.get(volume_id)
+    assert volume.bootable == "false"
+    assert volume.volume_image_metadata["image_name"] == "orig"
+    assert "os_distro" not in volume.volume_image_metadata
+
+
+def test_volume_types_and_zones_are_listed_and_unknown_ones_refused(door):
+    names = [t.name for t in door.cinder.volume_types.list()]
+    assert "__DEFAULT__" in names
+    zones = door.cinder.availability_zones.list(detailed=False)
+    assert [z.zoneName for z in zones] == ["nova"]
+    assert zones[0].zoneState == {"available": True}
+    with pytest.raises(cinder_exc.NotFound, match="Volume type with name "
+                       "nope could not be found"):
+        door.cinder.volumes.create(1, volume_type="nope")
+    with pytest.raises(cinder_exc.BadRequest, match="Availability zone 'mars' "
+                       "is invalid"):
+        door.cinder.volumes.create(1, availability_zone="mars")
+    volume = door.cinder.volumes.get(new_volume(door, volume_type="__DEFAULT__"))
+    assert volume.volume_type == "__DEFAULT__"
+    assert volume.availability_zone == "nova"
+
+
+def test_limits_and_quota_sets_tell_what_is_left_and_413_past_it(door):
+    project_id = project_of(door)
+    new_volume(door, size=2)
+    door.cloud.volumes.set_quota(project_id, gigabytes=3, volumes=5)
+    absolute = {limit.name: limit.value
+                for limit in door.cinder.limits.get().absolute}
+    assert absolute["maxTotalVolumeGigabytes"] == 3
+    assert absolute["totalGigabytesUsed"] == 2
+    assert absolute["maxTotalVolumes"] == 5
+    assert absolute["totalVolumesUsed"] == 1
+    quota_set = door.cinder.quotas.get(project_id, usage=True)
+    assert quota_set.gigabytes == {"limit": 3, "in_use": 2, "reserved": 0,
+                                   "allocated": 0}
+    assert quota_set.gigabytes___DEFAULT__["in_use"] == 2
+    with pytest.raises(cinder_exc.OverLimit, match="exceeds allowed gigabytes "
+                       "quota. Requested 2G, quota is 3G and 2G has been "
+                       "consumed"):
+        door.cinder.volumes.create(2)
+    with pytest.raises(cinder_exc.Forbidden):  # another project's quotas
+        door.other_cinder.quotas.get(project_id, usage=True)
+    door.cloud.volumes.set_quota(project_id, gigabytes=-1,
+                                 per_volume_gigabytes=2)
+    with pytest.raises(cinder_exc.OverLimit, match="Requested volume size 3G "
+                       "is larger than maximum allowed limit 2G"):
+        door.cinder.volumes.create(3)

@@ -25,6 +25,7 @@ from karbor_volume_glance.cloud import download, polling
 LOG = logging.getLogger(__name__)
 
 NOT_FOUND = (cinder_exc.NotFound, glance_exc.HTTPNotFound, nova_exc.NotFound)
+FORBIDDEN = (cinder_exc.Forbidden, glance_exc.HTTPForbidden, nova_exc.Forbidden)
 
 VOLUME_USABLE = frozenset({"available", "in-use"})
 VOLUME_AVAILABLE = frozenset({"available"})
@@ -42,6 +43,11 @@ IMAGE_GONE = frozenset({"deleted", "pending_delete"})
 VOLUME_IN_USE = frozenset({"in-use"})
 #: Statuses a volume passes through while Nova attaches or detaches it.
 VOLUME_MOVING = frozenset({"attaching", "detaching", "reserved"})
+
+
+def forbidden(exc):
+    """Whether a CloudError is the service's 403 (a policy, a protection)."""
+    return isinstance(exc.__cause__, FORBIDDEN)
 
 
 def _cinder_failure(status):
@@ -180,12 +186,14 @@ class Cloud:
         )
 
     def create_volume(self, size, name, description=None, snapshot_id=None,
-                      image_id=None):
+                      image_id=None, volume_type=None, availability_zone=None,
+                      metadata=None):
         source = snapshot_id or image_id
         with self._calling(f"creating volume {name!r}", "volume", source):
             volume = self.cinder.volumes.create(
                 size, snapshot_id=snapshot_id, imageRef=image_id, name=name,
-                description=description,
+                description=description, volume_type=volume_type,
+                availability_zone=availability_zone, metadata=metadata,
             )
         LOG.info("Created volume %s (%s) from %s", volume.id, name, source)
         return volume.id
@@ -203,6 +211,67 @@ class Cloud:
                     return
         self._wait_gone(fetch, "volume", volume_id, timeout)
         LOG.info("Deleted volume %s", volume_id)
+
+    def volume_attributes(self, volume):
+        """What a restore needs to make the volume again (see
+        :func:`volume_attributes`)."""
+        return volume_attributes(volume)
+
+    def set_bootable(self, volume_id, bootable):
+        with self._calling(f"setting bootable={bootable} on volume {volume_id}",
+                           "volume", volume_id):
+            self.cinder.volumes.set_bootable(volume_id, bool(bootable))
+
+    def set_volume_image_metadata(self, volume_id, metadata):
+        """Set keys of a volume's ``volume_image_metadata``."""
+        with self._calling(f"setting the image metadata of volume {volume_id}",
+                           "volume", volume_id):
+            self.cinder.volumes.set_image_metadata(volume_id, metadata)
+
+    def unset_volume_image_metadata(self, volume_id, keys):
+        """Remove keys from a volume's ``volume_image_metadata``."""
+        with self._calling(f"removing image metadata {sorted(keys)} of volume "
+                           f"{volume_id}", "volume", volume_id):
+            self.cinder.volumes.delete_image_metadata(volume_id, list(keys))
+
+    # --- what the target offers: types, zones, quotas ---------------------
+
+    def volume_types(self):
+        """``{name: {"id", "extra_specs"}}`` of the volume types we may use."""
+        with self._calling("listing volume types", "volume_type", None):
+            types = self.cinder.volume_types.list()
+        return {_field(t, "name"): {"id": _field(t, "id"),
+                                    "extra_specs": _field(t, "extra_specs") or {}}
+                for t in types}
+
+    def availability_zones(self):
+        """The names of Cinder's available availability zones."""
+        with self._calling("listing availability zones", "availability_zone",
+                           None):
+            zones = self.cinder.availability_zones.list(detailed=False)
+        return {_field(z, "zoneName") for z in zones
+                if (_field(z, "zoneState") or {}).get("available", True)}
+
+    def volume_limits(self):
+        """Cinder's absolute limits of this project (``GET /limits``)."""
+        with self._calling("getting the volume limits", "limits", None):
+            limits = self.cinder.limits.get()
+        return {limit.name: limit.value for limit in limits.absolute}
+
+    def volume_quota_usage(self, project_id):
+        """``{quota name: {"limit", "in_use", "reserved"}}`` of the project, or
+        None where policy does not let the project read its quota set."""
+        with self._calling(f"getting the volume quotas of project {project_id}",
+                           "quota", project_id):
+            try:
+                quota_set = self.cinder.quotas.get(project_id, usage=True)
+            except (cinder_exc.Forbidden, cinder_exc.NotFound) as exc:
+                LOG.info("Cannot read the quota set of project %s (%s): the "
+                         "per-type quotas are not checked", project_id, exc)
+                return None
+        info = getattr(quota_set, "_info", None) or {}
+        return {name: value for name, value in info.items()
+                if isinstance(value, dict) and "limit" in value}
 
     def upload_volume_to_image(self, volume_id, image_name, force=False):
         """Start Cinder's upload-to-image (raw, bare, private); return the image id."""
@@ -321,15 +390,24 @@ class Cloud:
         with self._calling(f"downloading image {image_id}", "image", image_id):
             yield from pieces
 
-    def create_image(self, name, disk_format, container_format):
+    def create_image(self, name, disk_format, container_format,
+                     properties=None, min_disk=0, min_ram=0):
+        """A private, queued image; ``properties`` (strings) are its own."""
         with self._calling(f"creating image {name!r}", "image", None):
             image = self.glance.images.create(
                 name=name, disk_format=disk_format,
                 container_format=container_format, visibility="private",
+                min_disk=min_disk, min_ram=min_ram, **(properties or {}),
             )
         image_id = _field(image, "id")
         LOG.info("Created image %s (%s)", image_id, name)
         return image_id
+
+    def set_image_properties(self, image_id, properties):
+        """Add or replace properties (strings) of an image."""
+        with self._calling(f"setting properties of image {image_id}", "image",
+                           image_id):
+            self.glance.images.update(image_id, **properties)
 
     def upload_image(self, image_id, reader, size):
         """Stream ``reader`` (a file object) into the queued image."""
@@ -420,6 +498,36 @@ class Cloud:
             self.nova.volumes.delete_server_volume(server_id, volume_id)
         self._wait_volume_leaving(volume_id, VOLUME_AVAILABLE, VOLUME_IN_USE)
         LOG.info("Detached volume %s from server %s", volume_id, server_id)
+
+
+#: The volume fields a restore reproduces (see doc/backup-format.rst).
+ATTRIBUTE_KEYS = ("size", "volume_type", "bootable", "volume_image_metadata",
+                  "metadata", "description", "availability_zone",
+                  "multiattach", "encrypted")
+
+
+def volume_attributes(volume):
+    """A volume's attributes as a manifest records them (JSON values)."""
+    def text(name):
+        value = _field(volume, name)
+        return value if isinstance(value, str) else None
+
+    def mapping(name):
+        value = _field(volume, name) or {}
+        return {str(k): str(v) for k, v in dict(value).items()}
+
+    bootable = _field(volume, "bootable")
+    return {
+        "size": _field(volume, "size"),
+        "volume_type": text("volume_type"),
+        "bootable": str(bootable).lower() == "true",
+        "volume_image_metadata": mapping("volume_image_metadata"),
+        "metadata": mapping("metadata"),
+        "description": text("description"),
+        "availability_zone": text("availability_zone"),
+        "multiattach": _field(volume, "multiattach") is True,
+        "encrypted": _field(volume, "encrypted") is True,
+    }
 
 
 def _supports(client, version):

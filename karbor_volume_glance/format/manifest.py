@@ -11,7 +11,9 @@ records: format 0). Anything that contradicts itself fails before a restore
 creates a resource, with a message naming the field or the chunk. A chunk
 stored in another backup names it in ``source``; ``sources`` maps each such
 backup (its checkpoint id) to its section, and nothing else can be
-referenced.
+referenced. ``volume_attributes`` (optional: older manifests lack it) holds
+what a restore needs to make the volume again besides its bytes (its type,
+zone, bootable flag, image metadata, metadata ...): :data:`ATTRIBUTE_TYPES`.
 """
 
 import dataclasses
@@ -34,6 +36,13 @@ _STORED_KEYS = {"index", "offset", "length", "sha256", "object", "stored_size",
 _REFERENCE_KEYS = {"source", "base", "delta_size"}
 _BASE_KEYS = {"source", "sha256", "stored_size", "compression"}
 _ZERO_KEYS = {"index", "offset", "length", "sha256", "zero"}
+#: The fields of ``volume_attributes`` and their JSON types (each optional;
+#: null where the cloud did not say).
+ATTRIBUTE_TYPES = {
+    "size": int, "volume_type": str, "bootable": bool,
+    "volume_image_metadata": dict, "metadata": dict, "description": str,
+    "availability_zone": str, "multiattach": bool, "encrypted": bool,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +64,9 @@ class BackupMetadata:
     data_timestamp: str | None = None
     snapshot_id: str | None = None
     parent_checkpoint_id: str | None = None
+    #: The volume's attributes (:data:`ATTRIBUTE_TYPES`); None when the
+    #: manifest predates them (a restore then makes the volume as before).
+    volume_attributes: dict | None = None
 
     @property
     def disk_format(self):
@@ -342,7 +354,30 @@ def parse(raw, volume_id):
         snapshot_id=_optional_string(raw, "snapshot_id", volume_id),
         parent_checkpoint_id=_optional_string(raw, "parent_checkpoint_id",
                                               volume_id),
+        volume_attributes=_parse_attributes(raw, volume_id),
     )
+
+
+def _parse_attributes(raw, volume_id):
+    """``volume_attributes``: None when absent, else checked field by field."""
+    attributes = raw.get("volume_attributes")
+    if attributes is None:
+        return None
+    _require(isinstance(attributes, dict), volume_id,
+             "volume_attributes must be an object")
+    for name, value in attributes.items():
+        kind = ATTRIBUTE_TYPES.get(name)
+        if kind is None or value is None:
+            continue  # a newer writer's field, or one the cloud did not give
+        _require(isinstance(value, kind)
+                 and not (kind is int and isinstance(value, bool)), volume_id,
+                 f"volume_attributes.{name} must be {kind.__name__}, got "
+                 f"{value!r}")
+        if kind is dict:
+            _require(all(isinstance(k, str) and isinstance(v, str)
+                         for k, v in value.items()), volume_id,
+                     f"volume_attributes.{name} must map strings to strings")
+    return dict(attributes)
 
 
 def _optional_string(raw, field, volume_id):

@@ -23,7 +23,10 @@ The backup's point in time, ``data_timestamp``, is the snapshot's
 without a snapshot. Every backup is registered in the volume's index (see
 :mod:`.volume_index`) before any data is written. With ``incremental``, the
 chunks equal to the parent's are referenced and the changed ones stored as
-deltas or in full (:mod:`.incremental`, :mod:`.transfer`).
+deltas or in full (:mod:`.incremental`, :mod:`.transfer`). The manifest
+records the volume's attributes (``volume_attributes``: type, zone,
+bootable, image metadata, metadata, description, multiattach, encrypted) as
+Cinder shows them when protect starts, for restore to make it again.
 """
 
 import datetime
@@ -82,6 +85,7 @@ class ProtectOperation(base.Operation):
                  progress=None, events=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
+        attributes = cloud.volume_attributes(volume)
         if events is not None:
             events.update(availability_zone=getattr(volume, "availability_zone",
                                                     None), size=volume.size)
@@ -103,7 +107,8 @@ class ProtectOperation(base.Operation):
         try:
             return self._protect_registered(cloud, section, volume, snapshot,
                                             params, progress, index, entry,
-                                            lineage.confirm(index), started_at)
+                                            lineage.confirm(index), started_at,
+                                            attributes)
         except BaseException:
             entry.status, entry.uses = EntryStatus.ERROR, {}
             try:
@@ -114,7 +119,8 @@ class ProtectOperation(base.Operation):
             raise
 
     def _protect_registered(self, cloud, section, volume, snapshot, params,
-                            progress, index, entry, lineage, started_at):
+                            progress, index, entry, lineage, started_at,
+                            attributes):
         volume_id = volume.id
         chunk_size = entry.chunk_size
         algorithm = params.get("compression") or self._settings.compression
@@ -136,6 +142,7 @@ class ProtectOperation(base.Operation):
             "incremental": lineage.parent_id is not None,
             "parent_checkpoint_id": lineage.parent_id,
             "full_reason": lineage.full_reason,
+            "volume_attributes": dict(attributes, size=volume.size),
         }
         if temps.failures:
             extra["leftovers"] = [leftover.to_dict() for leftover in temps.failures]

@@ -5,21 +5,43 @@ status and its metadata are checked and every chunk is known to be present
 (an incremental's chunks too, in the backups its manifest's ``sources``
 names, each checked against the volume's index):
 
+0. check the target before anything is made (:mod:`.target`): the volume
+   type and availability zone (the parameters', else the recorded ones),
+   and room in the project's quotas for the volume (Cinder's limits, and
+   its per-type quotas); a quota that cannot hold it, or a type or zone
+   *named in the parameters* that the target lacks, fails the restore with
+   nothing created;
 1. create a temporary image and stream the bank's chunks into it, fetched
    and decompressed ``parallelism`` ahead, each chunk checked against its
    recorded length and sha256 before it is sent (zero chunks regenerated,
    delta chunks applied to their verified base);
    check the whole image's sha256, wait until the image is active and
    compare Glance's size and md5 with ours. A backup in Karbor's own layout
-   (no per-chunk hashes) is checked by its md5 before any volume is made;
-2. create a volume of the recorded size from the image;
-3. wait until the volume is available;
+   (no per-chunk hashes) is checked by its md5 before any volume is made.
+   The image carries the original volume's image properties
+   (``hw_firmware_type``, ``os_distro`` ...) so that Cinder copies them into
+   the new volume's ``volume_image_metadata``;
+2. create a volume of the recorded size from the image, of the volume type,
+   in the zone, with the metadata and description of the original;
+3. wait until the volume is available, then set what Cinder set from the
+   image back to the original's: ``bootable``, and the image metadata
+   (Cinder's own keys ``image_id``, ``image_name`` ... and any property
+   Glance did not take; all removed when the original had none);
 4. delete the temporary image (on every path; on failure the half-made
-   volume too);
+   volume too). When Glance cannot delete it because the new volume is a
+   clone of it (Glance on Cinder's Ceph with direct URLs), the image is
+   tagged (:data:`LEFTOVER_PROPERTY`, :data:`HOLDER_PROPERTY`) for a later
+   sweep and reported; the restore still succeeds;
 5. with ``server_id``: attach the volume to that server, or with
    ``replace_volume`` put it in the original volume's place there (see
    :mod:`.placement`). If that fails the restore fails; the restored volume
    is kept.
+
+What the restore could not honour (a recorded type or zone missing here, an
+attribute Cinder refused, an image left behind) is a warning: logged, in
+Karbor's restore record as the resource's reason (status ``available``), and
+in the ``.end`` notification (``warnings``, ``leftovers``). A manifest
+without ``volume_attributes`` (older backups) restores as before.
 
 Restore names the new volume ``restore_name``; when Karbor calls it without
 one the name is ``<checkpoint id>@<original volume id>``, as Karbor's own
@@ -28,11 +50,12 @@ plugins name restores. The result fills Karbor's ``new_resources`` and its
 """
 
 import copy
+import dataclasses
 
 from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
-from karbor_volume_glance.cloud import cleanup
+from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
@@ -40,9 +63,24 @@ from karbor_volume_glance.operations import (
     bookkeeping,
     incremental,
     placement,
+    target,
 )
 
 LOG = logging.getLogger(__name__)
+
+#: Set on a temporary image a restore could not delete: what made it.
+LEFTOVER_PROPERTY = "kvg_leftover_of"
+#: ... and the volume that holds it (delete the image once that one is gone).
+HOLDER_PROPERTY = "kvg_held_by_volume"
+
+
+@dataclasses.dataclass
+class Restored:
+    """What one restore made, and what it could not honour or clean up."""
+
+    volume_id: str
+    warnings: list
+    leftovers: list
 
 
 def restore_parameters(parameters, checkpoint, volume_id):
@@ -75,7 +113,11 @@ class RestoreOperation(base.Operation):
         transfer = self.transfer(section, volume_id, run.progress(), sources)
         transfer.check_present(backup)
         cloud = self.cloud(run.context)
-        new_volume_id = self._restore(cloud, transfer, backup, run.params)
+        plan = target.prepare(cloud, backup, run.params,
+                              getattr(run.context, "project_id", None))
+        restored = self._restore(cloud, transfer, backup, run.params, plan)
+        run.restored = restored
+        new_volume_id = restored.volume_id
         placement.place_restored_volume(
             cloud, self.notifier, run.context, run.params, volume_id,
             new_volume_id, copy.deepcopy(events.payload))
@@ -85,21 +127,32 @@ class RestoreOperation(base.Operation):
         return new_volume_id
 
     def finished(self, run, result):
-        LOG.info("Restored volume %s as volume %s", run.volume_id, result)
+        restored = run.restored
+        if restored.warnings:
+            # the restore succeeded: its warnings go where its status went
+            bookkeeping.update_record(run.kwargs.get(self.record), run.resource,
+                                      self.done, "; ".join(restored.warnings))
+            LOG.warning("Restored volume %s as volume %s, with warnings: %s",
+                        run.volume_id, result, "; ".join(restored.warnings))
+        else:
+            LOG.info("Restored volume %s as volume %s", run.volume_id, result)
 
     def end_fields(self, run, result):
-        return {"new_volume_id": result}
+        fields = {"new_volume_id": result}
+        restored = run.restored
+        if restored.warnings:
+            fields["warnings"] = list(restored.warnings)
+        if restored.leftovers:
+            fields["leftovers"] = [leftover.to_dict()
+                                   for leftover in restored.leftovers]
+        return fields
 
-    def _restore(self, cloud, transfer, backup, params):
+    def _restore(self, cloud, transfer, backup, params, plan):
         volume_id = backup.volume_id
         purpose = f"restore of volume {volume_id}"
         with cleanup.TemporaryResources(purpose) as temps:
             image_id = temps.add(
-                "image",
-                cloud.create_image(
-                    f"temporary_image_for_restore_of_{volume_id}",
-                    backup.disk_format, backup.container_format,
-                ),
+                "image", _temporary_image(cloud, backup, plan),
                 cloud.delete_image,
             )
             self._upload(cloud, image_id, transfer, backup)
@@ -107,14 +160,20 @@ class RestoreOperation(base.Operation):
                 "volume",
                 cloud.create_volume(
                     backup.volume_size, params["restore_name"],
-                    description=params.get("restore_description"),
-                    image_id=image_id,
+                    description=plan.description, image_id=image_id,
+                    volume_type=plan.volume_type,
+                    availability_zone=plan.availability_zone,
+                    metadata=plan.metadata,
                 ),
                 cloud.delete_volume,
             )
             cloud.wait_volume(new_volume_id)
             temps.forget(new_volume_id)  # restored: it is the user's now
-        return new_volume_id
+            _set_attributes(cloud, new_volume_id, plan)
+        leftovers = list(temps.failures)
+        for leftover in leftovers:
+            plan.warn(_left_behind(cloud, leftover, new_volume_id))
+        return Restored(new_volume_id, plan.warnings, leftovers)
 
     def _upload(self, cloud, image_id, transfer, backup):
         """Step 1: stream verified chunks into the image and check the result."""
@@ -141,6 +200,74 @@ class RestoreOperation(base.Operation):
                 image_id, f"Glance's md5 {info['checksum']} differs from the "
                 f"backup's {backup.md5}",
             )
+
+
+def _temporary_image(cloud, backup, plan):
+    """Step 1's image, with the original's image properties; without them
+    (and a warning) when Glance refuses them (its property protections)."""
+    name = f"temporary_image_for_restore_of_{backup.volume_id}"
+    try:
+        return cloud.create_image(
+            name, backup.disk_format, backup.container_format,
+            properties=plan.image_properties, min_disk=plan.min_disk,
+            min_ram=plan.min_ram)
+    except exceptions.CloudError as exc:
+        if not (plan.image_properties and facade.forbidden(exc)):
+            raise
+        plan.warn(f"Glance refused the original's image properties ({exc}); "
+                  "they are set on the restored volume's image metadata "
+                  "instead")
+        plan.image_properties = {}
+    return cloud.create_image(name, backup.disk_format, backup.container_format,
+                              min_disk=plan.min_disk, min_ram=plan.min_ram)
+
+
+def _set_attributes(cloud, volume_id, plan):
+    """Step 3: what Cinder set from the temporary image, back to the original's.
+
+    A refusal (a policy, an older Cinder) is a warning: the volume and its
+    bytes are restored."""
+    if plan.bootable is False:
+        try:
+            cloud.set_bootable(volume_id, False)
+        except exceptions.CloudError as exc:
+            plan.warn(f"the restored volume stays bootable: {exc}")
+    if plan.image_metadata is None:
+        return
+    try:
+        if plan.image_metadata:
+            wanted = {key: value for key, value in plan.image_metadata.items()
+                      if key not in target.NOT_VOLUME_IMAGE_METADATA}
+            if wanted:  # Cinder's own keys, and what Glance did not carry
+                cloud.set_volume_image_metadata(volume_id, wanted)
+        else:  # the original had no image: none of the temporary one's keys
+            current = getattr(cloud.get_volume(volume_id),
+                              "volume_image_metadata", None) or {}
+            if current:
+                cloud.unset_volume_image_metadata(volume_id, list(current))
+    except exceptions.CloudError as exc:
+        plan.warn("the restored volume's image metadata names the temporary "
+                  f"image: {exc}")
+
+
+def _left_behind(cloud, leftover, new_volume_id):
+    """Tag a temporary resource the restore could not delete; say so."""
+    if leftover.kind != "image":
+        return (f"temporary {leftover.kind} {leftover.resource_id} could not "
+                f"be deleted: {leftover.reason}")
+    try:
+        cloud.set_image_properties(leftover.resource_id, {
+            LEFTOVER_PROPERTY: "restore", HOLDER_PROPERTY: new_volume_id})
+        tagged = (f"it is tagged {LEFTOVER_PROPERTY}=restore and "
+                  f"{HOLDER_PROPERTY}={new_volume_id}")
+    except exceptions.CloudError as exc:
+        LOG.error("Could not tag temporary image %s: %s", leftover.resource_id,
+                  exc)
+        tagged = "it could not be tagged"
+    return (f"temporary image {leftover.resource_id} could not be deleted "
+            f"({leftover.reason}); {tagged}: delete it once volume "
+            f"{new_volume_id} no longer needs it (with Glance on Cinder's Ceph "
+            "a volume made from an image is a clone of it)")
 
 
 def _tap(chunks, observe):

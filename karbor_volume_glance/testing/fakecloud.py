@@ -77,7 +77,7 @@ class FakeCloud:
     """Volumes, snapshots, images, servers and attachments of one project."""
 
     def __init__(self, transition_polls=1, project_id="fake-project",
-                 user_id="fake-user"):
+                 user_id="fake-user", glance_rbd_direct_url=False):
         if (
             not isinstance(transition_polls, int)
             or isinstance(transition_polls, bool)
@@ -92,6 +92,7 @@ class FakeCloud:
         build_model(
             self, datafiles.MemoryStore(),
             lambda state, _jobs: pacing.PollPacer(state, transition_polls), GIB,
+            glance_rbd_direct_url=glance_rbd_direct_url,
         )
         self.catalog.base_url = BASE_URL
         self.catalog.interfaces = ("public",)
@@ -110,12 +111,15 @@ class FakeCloud:
     # --- setting the scene ---------------------------------------------------
 
     def add_volume(
-        self, data=b"", size=1, name=None, status="available", server_id=None
+        self, data=b"", size=1, name=None, status="available", server_id=None,
+        **attributes,
     ):
         """Put a user's volume in the cloud (not counted as created by clients).
 
         With ``server_id`` the volume is attached to that server and
-        ``in-use``. Returns the volume id.
+        ``in-use``. ``attributes`` are fields of the volume's record
+        (``bootable``, ``image_metadata``, ``metadata``, ``volume_type``,
+        ``description``, ``availability_zone``...). Returns the volume id.
         """
         with self.lock:
             if server_id is not None and server_id not in self.state.servers:
@@ -124,7 +128,7 @@ class FakeCloud:
                 status = "in-use"
             volume = Volume(id=new_uuid(), project_id=self.project_id,
                             user_id=self.user_id, size=size, name=name,
-                            status=status)
+                            status=status, **attributes)
             if server_id is not None:
                 volume.attachment = Attachment(
                     id=new_uuid(), volume_id=volume.id, server_id=server_id,

@@ -20,8 +20,29 @@ sizes go from 1 to 1000 (the default ``gigabytes`` quota), an in-use volume
 needs ``force`` (below microversion 3.66) to be snapshotted and always to be
 uploaded, and an upload is ``bare`` or ``compressed``, ``private`` unless
 asked otherwise (microversion 3.1 and later).
+
+A volume made from an image gets ``volume_image_metadata``: the image's id,
+name, checksum, size, formats, ``min_disk``/``min_ram`` and every property but
+those in Glance's reserved ``os_glance`` namespace (as Cinder's
+``_capture_volume_image_metadata`` with its reserved-namespace filter); the
+owner may set its ``bootable`` flag and change that image metadata later.
+With Glance on RBD and direct URLs (:attr:`.imagestore.ImageStore.rbd_direct_url`)
+a volume made from a ``raw`` image is a clone of it (unless its volume type
+is encrypted: Cinder never clones those), and the image cannot be deleted
+while the volume exists.
+
+Volume types (:meth:`BlockStorage.add_volume_type`; ``__DEFAULT__`` always),
+availability zones (:attr:`BlockStorage.availability_zones`) and quotas
+(:meth:`BlockStorage.set_quota`: ``volumes``, ``gigabytes``,
+``per_volume_gigabytes`` and per type
+``volumes_<type>``/``gigabytes_<type>``; a volume's and a snapshot's size
+count against ``gigabytes``) are checked when a volume is created: an unknown
+type is 404, an unknown zone 400, a quota exceeded 413 with Cinder's message.
+:meth:`BlockStorage.limits` and :meth:`BlockStorage.quota_usage` answer the
+limits and quota-sets APIs.
 """
 
+import functools
 import math
 
 from oslo_log import log as logging
@@ -43,6 +64,14 @@ UPLOAD_DISK_FORMATS = ("raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop")
 UPLOAD_CONTAINER_FORMATS = ("bare", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
 MAX_SIZE = 1000
+DEFAULT_TYPE = "__DEFAULT__"
+#: The local cloud's default quotas (-1: unlimited; per-type quotas default
+#: to it). Cinder's are 10 volumes and snapshots and 1000 gigabytes; tests
+#: make more volumes than 10, so only ``gigabytes`` keeps Cinder's default.
+DEFAULT_QUOTAS = {"volumes": -1, "snapshots": -1, "gigabytes": 1000,
+                  "backups": 10, "backup_gigabytes": 1000}
+#: Glance's reserved namespace: Cinder does not copy these image properties.
+RESERVED_IMAGE_PREFIXES = ("os_glance",)
 
 
 def _invalid_volume(message):
@@ -68,6 +97,120 @@ class BlockStorage:
         self.images = images
         self.pacer = pacer
         self.gib = gib
+        self.availability_zones = ["nova"]
+        self.volume_types = {}
+        self.quotas = {}  # project id -> {quota name: limit}
+        self.add_volume_type(DEFAULT_TYPE, description="Default Volume Type")
+
+    # --- volume types, zones and quotas -----------------------------------
+
+    def add_volume_type(self, name, extra_specs=None, encryption=None,
+                        description=None):
+        """A public volume type; ``encryption`` (a dict) makes it encrypted,
+        ``extra_specs={"multiattach": "<is> True"}`` multiattach."""
+        with self.state.lock:
+            record = {"id": new_uuid(), "name": name,
+                      "description": description, "is_public": True,
+                      "extra_specs": dict(extra_specs or {}),
+                      "encryption": dict(encryption) if encryption else None}
+            self.volume_types[name] = record
+            return record
+
+    def volume_type(self, name_or_id):
+        with self.state.lock:
+            for record in self.volume_types.values():
+                if name_or_id in (record["name"], record["id"]):
+                    return record
+        raise exceptions.NotFound(
+            f"Volume type with name {name_or_id} could not be found.")
+
+    def set_quota(self, project_id, **limits):
+        """Set quotas of a project (``gigabytes=2``, ``volumes___DEFAULT__=1``)."""
+        with self.state.lock:
+            self.quotas.setdefault(project_id, {}).update(limits)
+
+    def _quota(self, project_id, name):
+        default = DEFAULT_QUOTAS.get(name, -1)
+        return self.quotas.get(project_id, {}).get(name, default)
+
+    def _usage(self, project_id):
+        """``{quota name: in use}`` of a project (hold the lock)."""
+        usage = {"volumes": 0, "gigabytes": 0, "snapshots": 0}
+        for volume in self.state.volumes.values():
+            if volume.project_id != project_id:
+                continue
+            usage["volumes"] += 1
+            usage["gigabytes"] += volume.size
+            for key, amount in ((f"volumes_{volume.volume_type}", 1),
+                                (f"gigabytes_{volume.volume_type}", volume.size)):
+                usage[key] = usage.get(key, 0) + amount
+        for snapshot in self.state.snapshots.values():
+            if snapshot.project_id == project_id:
+                usage["snapshots"] += 1
+                usage["gigabytes"] += snapshot.size
+        return usage
+
+    def _check_quota(self, project_id, size, type_name):
+        """Cinder's 413 when one more volume of ``size`` GiB exceeds a quota."""
+        usage = self._usage(project_id)
+        largest = self._quota(project_id, "per_volume_gigabytes")
+        if 0 <= largest < size:
+            raise exceptions.ApiError(
+                f"VolumeSizeExceedsLimit: Requested volume size {size}G is "
+                f"larger than maximum allowed limit {largest}G.", code=413)
+        for name in ("volumes", f"volumes_{type_name}"):
+            limit = self._quota(project_id, name)
+            if limit >= 0 and usage.get(name, 0) + 1 > limit:
+                raise exceptions.ApiError(
+                    f"VolumeLimitExceeded: Maximum number of volumes allowed "
+                    f"({limit}) exceeded for quota '{name}'.", code=413)
+        for name in ("gigabytes", f"gigabytes_{type_name}"):
+            limit = self._quota(project_id, name)
+            used = usage.get(name, 0)
+            if limit >= 0 and used + size > limit:
+                raise exceptions.ApiError(
+                    f"VolumeSizeExceedsAvailableQuota: Requested volume or "
+                    f"snapshot exceeds allowed {name} quota. Requested "
+                    f"{size}G, quota is {limit}G and {used}G has been "
+                    "consumed.", code=413)
+
+    def limits(self, ctx):
+        """The ``absolute`` limits of ``GET /v3/{project}/limits``."""
+        with self.state.lock:
+            usage = self._usage(ctx.project_id)
+            quota = functools.partial(self._quota, ctx.project_id)
+            return {
+                "maxTotalVolumes": quota("volumes"),
+                "maxTotalSnapshots": quota("snapshots"),
+                "maxTotalVolumeGigabytes": quota("gigabytes"),
+                "maxTotalBackups": quota("backups"),
+                "maxTotalBackupGigabytes": quota("backup_gigabytes"),
+                "totalVolumesUsed": usage["volumes"],
+                "totalGigabytesUsed": usage["gigabytes"],
+                "totalSnapshotsUsed": usage["snapshots"],
+                "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0,
+            }
+
+    def quota_usage(self, ctx, project_id, usage=False):
+        """``quota_set`` of ``GET /v3/{project}/os-quota-sets/{project_id}``."""
+        if project_id != ctx.project_id and not ctx.is_admin:
+            raise exceptions.Forbidden(
+                "Policy doesn't allow volume_extension:quotas:show to be "
+                "performed.")
+        with self.state.lock:
+            used = self._usage(project_id)
+            names = list(DEFAULT_QUOTAS)
+            for type_name in self.volume_types:
+                names += [f"volumes_{type_name}", f"gigabytes_{type_name}",
+                          f"snapshots_{type_name}"]
+            names.append("per_volume_gigabytes")
+            quota_set = {"id": project_id}
+            for name in names:
+                limit = self._quota(project_id, name)
+                quota_set[name] = ({"limit": limit, "in_use": used.get(name, 0),
+                                    "reserved": 0, "allocated": 0}
+                                   if usage else limit)
+            return quota_set
 
     # --- lookups ----------------------------------------------------------
 
@@ -117,14 +260,19 @@ class BlockStorage:
 
     def create_volume(self, ctx, size=None, name=None, description=None,
                       metadata=None, snapshot_id=None, source_volid=None,
-                      image_id=None, volume_type=None, fail=False, extra=0):
+                      image_id=None, volume_type=None, availability_zone=None,
+                      fail=False, extra=0):
         given = [s for s in (snapshot_id, source_volid, image_id) if s]
         if len(given) > 1:
             raise exceptions.BadRequest(
                 "Invalid input received: only one of snapshot_id, source_volid "
                 "and imageRef may be given."
             )
+        if availability_zone not in (None, *self.availability_zones):
+            raise exceptions.BadRequest(
+                f"Availability zone '{availability_zone}' is invalid.")
         with self.state.lock:
+            vtype = self.volume_type(volume_type or DEFAULT_TYPE)
             source = self._source(ctx, snapshot_id, source_volid, image_id)
             kind, record, source_key, length = source or (None, None, None, 0)
             if size is None and kind in ("snapshot", "volume"):
@@ -145,16 +293,22 @@ class BlockStorage:
                     f"{max(math.ceil(length / self.gib), record.min_disk)}GB is "
                     f"larger than volume size {size}GB."
                 )
+            self._check_quota(ctx.project_id, size, vtype["name"])
             volume = Volume(
                 id=new_uuid(), project_id=ctx.project_id, user_id=ctx.user_id,
                 size=size, name=name, description=description,
                 metadata=dict(metadata or {}), snapshot_id=snapshot_id,
-                source_volid=source_volid,
-                volume_type=volume_type or "__DEFAULT__",
+                source_volid=source_volid, volume_type=vtype["name"],
+                availability_zone=availability_zone or self.availability_zones[0],
+                multiattach=vtype["extra_specs"].get("multiattach")
+                == "<is> True",
             )
             if kind == "image":
                 volume.image_metadata = _image_metadata(record)
                 volume.bootable = True
+                if (self.images.rbd_direct_url and record.disk_format == "raw"
+                        and not vtype["encryption"]):
+                    volume.cloned_from_image = record.id
             elif kind == "snapshot":
                 origin = self.state.volumes.get(record.volume_id)
                 volume.bootable = bool(origin and origin.bootable)
@@ -301,6 +455,34 @@ class BlockStorage:
                                        "reset_status to be performed.")
         with self.state.lock:
             self.state.set_status(record, status)
+
+    def set_bootable(self, ctx, volume_id, bootable):
+        with self.state.lock:
+            volume = self.volume(ctx, volume_id)
+            if volume.status not in ("available", "in-use"):
+                raise _invalid_volume(
+                    f"Volume {volume_id} status must be available or in-use, "
+                    f"but current status is: {volume.status}.")
+            volume.bootable = bool(bootable)
+
+    def set_image_metadata(self, ctx, volume_id, metadata):
+        with self.state.lock:
+            volume = self.volume(ctx, volume_id)
+            if volume.status not in ("available", "in-use"):
+                raise _invalid_volume(
+                    f"Volume {volume_id} status must be available or in-use, "
+                    f"but current status is: {volume.status}.")
+            volume.image_metadata.update(metadata)
+            return dict(volume.image_metadata)
+
+    def unset_image_metadata(self, ctx, volume_id, key):
+        with self.state.lock:
+            volume = self.volume(ctx, volume_id)
+            if key not in volume.image_metadata:
+                raise exceptions.NotFound(
+                    f"Glance metadata for volume {volume_id} with key {key} "
+                    "cannot be found.")
+            del volume.image_metadata[key]
 
     # --- snapshots ----------------------------------------------------------
 
@@ -465,6 +647,7 @@ def _image_metadata(image):
                 "disk_format": image.disk_format or "",
                 "container_format": image.container_format or "",
                 "min_disk": str(image.min_disk), "min_ram": str(image.min_ram)}
-    metadata.update({k: v for k, v in image.properties.items()
-                     if isinstance(v, str)})
-    return metadata
+    properties = {k: v for k, v in image.properties.items()
+                  if isinstance(v, str)
+                  and not k.startswith(RESERVED_IMAGE_PREFIXES)}
+    return {**properties, **metadata}

@@ -2,9 +2,13 @@
 
 ``/v3[/<project_id>]/volumes`` (create, list, ``detail``, show, delete with
 ``?cascade``), ``.../volumes/<id>/action`` (``os-volume_upload_image``,
-``os-reset_status``, ``os-force_delete``), ``.../snapshots`` (create, list,
-``detail``, show, delete) and ``.../snapshots/<id>/action``
-(``os-reset_status``, ``os-force_delete``). Microversions 3.0 to 3.70 (see
+``os-reset_status``, ``os-force_delete``, ``os-set_bootable``,
+``os-set_image_metadata``, ``os-unset_image_metadata``),
+``.../snapshots`` (create, list, ``detail``, show, delete) and
+``.../snapshots/<id>/action``
+(``os-reset_status``, ``os-force_delete``); ``/types`` (list, show),
+``/os-availability-zone``, ``/limits`` and ``/os-quota-sets/<project>``
+(show, ``?usage=True``). Microversions 3.0 to 3.70 (see
 :mod:`.microversions`); the views add the fields of the microversions that
 introduced them. Errors are Cinder faults (``{"badRequest": {"message",
 "code"}}``). Version documents at ``/volume/`` and ``/volume/v3/``.
@@ -83,6 +87,11 @@ class CinderService(service.Service):
         add("DELETE", "/snapshots/{snapshot_id}", self.delete_snapshot,
             step="snapshot.delete")
         add("POST", "/snapshots/{snapshot_id}/action", self.snapshot_action)
+        add("GET", "/types", self.list_types)
+        add("GET", "/types/{type_id}", self.show_type)
+        add("GET", "/os-availability-zone", self.list_zones)
+        add("GET", "/limits", self.show_limits)
+        add("GET", "/os-quota-sets/{project_id}", self.show_quotas)
 
     # --- service plumbing -------------------------------------------------
 
@@ -137,10 +146,11 @@ class CinderService(service.Service):
             **self._volume_summary(call, volume),
             "status": volume.status, "size": volume.size,
             "description": volume.description,
-            "availability_zone": "nova",
+            "availability_zone": volume.availability_zone,
             "bootable": "true" if volume.bootable else "false",
-            "encrypted": False,
-            "multiattach": False, "attachments": attachments,
+            "encrypted": bool(self.volumes.volume_type(
+                volume.volume_type)["encryption"]),
+            "multiattach": volume.multiattach, "attachments": attachments,
             "metadata": dict(volume.metadata), "snapshot_id": volume.snapshot_id,
             "source_volid": volume.source_volid, "consistencygroup_id": None,
             "volume_type": volume.volume_type, "user_id": volume.user_id,
@@ -236,9 +246,6 @@ class CinderService(service.Service):
 
     def create_volume(self, call):
         body = webutil.entity(webutil.read_json(call.request), "volume")
-        zone = body.get("availability_zone")
-        if zone not in (None, "nova"):
-            raise exceptions.BadRequest(f"Availability zone '{zone}' is invalid.")
         if body.get("backup_id"):
             raise exceptions.NotFound(
                 f"Backup {body['backup_id']} could not be found."
@@ -251,7 +258,8 @@ class CinderService(service.Service):
             snapshot_id=body.get("snapshot_id"),
             source_volid=body.get("source_volid"),
             image_id=body.get("imageRef") or body.get("image_id"),
-            volume_type=body.get("volume_type"), fail=call.failing,
+            volume_type=body.get("volume_type"),
+            availability_zone=body.get("availability_zone"), fail=call.failing,
             extra=call.extra,
         )
         return webutil.json_response({"volume": self._volume_detail(call, volume)},
@@ -280,9 +288,56 @@ class CinderService(service.Service):
         elif name == "os-force_delete":
             self._admin_only(call, name)
             self.volumes.delete_volume(call.token, volume_id, force=True)
+        elif name == "os-set_bootable":
+            self.volumes.set_bootable(call.token, volume_id, _flag(
+                args.get("bootable"), "bootable"))
+            return webutil.empty_response(200)
+        elif name == "os-set_image_metadata":
+            metadata = self.volumes.set_image_metadata(
+                call.token, volume_id, _metadata(args.get("metadata")))
+            return webutil.json_response({"metadata": metadata})
+        elif name == "os-unset_image_metadata":
+            self.volumes.unset_image_metadata(call.token, volume_id,
+                                              args.get("key"))
+            return webutil.empty_response(200)
         else:
             raise exceptions.BadRequest(f"There is no such action: {name}")
         return webutil.empty_response(202)
+
+    # --- types, zones, limits and quotas ------------------------------------
+
+    @staticmethod
+    def _type_view(record):
+        return {"id": record["id"], "name": record["name"],
+                "description": record["description"],
+                "is_public": record["is_public"],
+                "os-volume-type-access:is_public": record["is_public"],
+                "extra_specs": dict(record["extra_specs"]),
+                "qos_specs_id": None}
+
+    def list_types(self, call):
+        types = sorted(self.volumes.volume_types.values(),
+                       key=lambda record: record["name"])
+        return webutil.json_response(
+            {"volume_types": [self._type_view(record) for record in types]})
+
+    def show_type(self, call, type_id):
+        record = self.volumes.volume_type(type_id)
+        return webutil.json_response({"volume_type": self._type_view(record)})
+
+    def list_zones(self, call):
+        zones = [{"zoneName": zone, "zoneState": {"available": True}}
+                 for zone in self.volumes.availability_zones]
+        return webutil.json_response({"availabilityZoneInfo": zones})
+
+    def show_limits(self, call):
+        return webutil.json_response({"limits": {
+            "rate": [], "absolute": self.volumes.limits(call.token)}})
+
+    def show_quotas(self, call, project_id):
+        usage = _flag(call.request.GET.get("usage", "false"), "usage")
+        return webutil.json_response({"quota_set": self.volumes.quota_usage(
+            call.token, project_id, usage=usage)})
 
     @staticmethod
     def _action(call):

@@ -60,12 +60,15 @@ class CloudContext:
         return dataclasses.asdict(self)
 
 
-def build_model(cloud, files, pacer, gib, region="RegionOne", users=None):
+def build_model(cloud, files, pacer, gib, region="RegionOne", users=None,
+                glance_rbd_direct_url=False):
     """Give ``cloud`` the one model of the services and the WSGI app over it.
 
     Sets ``state``, ``files``, ``faults``, ``jobs``, ``catalog``,
     ``identity``, ``images``, ``volumes``, ``compute`` and ``app``;
     ``pacer(state, jobs)`` makes the pacer (:mod:`.pacing`).
+    ``glance_rbd_direct_url``: Glance on Cinder's Ceph with direct URLs
+    (see :mod:`.imagestore`).
     """
     cloud.state = state.State()
     cloud.files = files
@@ -74,7 +77,8 @@ def build_model(cloud, files, pacer, gib, region="RegionOne", users=None):
     cloud.pacer = pacer(cloud.state, cloud.jobs)
     cloud.catalog = catalog.Catalog(region)
     cloud.identity = identity.Identity(cloud.state, users)
-    cloud.images = imagestore.ImageStore(cloud.state, files, cloud.pacer)
+    cloud.images = imagestore.ImageStore(cloud.state, files, cloud.pacer,
+                                         rbd_direct_url=glance_rbd_direct_url)
     cloud.volumes = blockstorage.BlockStorage(
         cloud.state, files, cloud.jobs, cloud.images, cloud.pacer, gib
     )
@@ -94,11 +98,15 @@ class LocalCloud:
 
     ``users`` maps user names to ``(password, project name)``; by default
     ``admin``/``secret`` in project ``admin`` (with the admin role) and
-    ``demo``/``secret`` in project ``demo``.
+    ``demo``/``secret`` in project ``demo``. ``glance_rbd_direct_url``:
+    Glance on the same Ceph as Cinder with ``show_image_direct_url = True``
+    (a volume made from a raw image is a clone; the image cannot be deleted
+    while it exists).
     """
 
     def __init__(self, data_dir, host="127.0.0.1", port=0, status_delay=0.05,
-                 region="RegionOne", gib=1024**3, users=None, threads=16):
+                 region="RegionOne", gib=1024**3, users=None, threads=16,
+                 glance_rbd_direct_url=False):
         if host in WILDCARD_HOSTS:
             raise ValueError(
                 f"the local cloud does not listen on every interface ({host!r}): "
@@ -118,7 +126,7 @@ class LocalCloud:
         build_model(
             self, datafiles.DataFiles(data_dir),
             lambda state, jobs: pacing.TimedPacer(state, jobs, status_delay),
-            gib, region, self.users,
+            gib, region, self.users, glance_rbd_direct_url=glance_rbd_direct_url,
         )
         self._server = None
 

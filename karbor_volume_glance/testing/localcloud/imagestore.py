@@ -8,6 +8,12 @@ the image back to ``queued`` so the upload can be retried; only an injected
 arrives is answered 410, as Glance does. Deletion is immediate (no
 ``pending_delete``).
 
+With :attr:`ImageStore.rbd_direct_url` (Glance on the same Ceph as Cinder,
+``show_image_direct_url = True``), Cinder's RBD driver makes a volume from a
+``raw`` image as a copy-on-write clone of it: while such a volume exists,
+deleting the image answers 409 with Glance's "in use through the backend
+store" message (:mod:`.blockstorage` records the clone).
+
 Who sees what, as Glance with its default policy: the owner's project sees
 its images of any visibility, every project sees ``public`` and
 ``community`` ones, and a project with the ``admin`` role sees (and lists)
@@ -65,10 +71,14 @@ def _check_bool(fields, name):
 
 
 class ImageStore:
-    def __init__(self, state, files, pacer):
+    #: Glance on RBD with direct URLs: volumes made from raw images are clones.
+    rbd_direct_url = False
+
+    def __init__(self, state, files, pacer, rbd_direct_url=False):
         self.state = state
         self.files = files
         self.pacer = pacer
+        self.rbd_direct_url = rbd_direct_url
 
     # --- access -----------------------------------------------------------
 
@@ -331,6 +341,13 @@ class ImageStore:
             if image.protected:
                 raise exceptions.Forbidden(
                     f"Image {image_id} is protected and cannot be deleted."
+                )
+            if any(volume.cloned_from_image == image_id
+                   for volume in self.state.volumes.values()):
+                raise exceptions.Conflict(
+                    f"Image {image_id} could not be deleted because it is in "
+                    "use: The image cannot be deleted because it is in use "
+                    "through the backend store outside of Glance."
                 )
             if fail:
                 self.state.set_status(image, "killed")

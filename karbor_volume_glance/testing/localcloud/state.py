@@ -92,6 +92,11 @@ class Volume:
     attachment: Attachment | None = None
     bootable: bool = False
     uploading_image_id: str | None = None
+    availability_zone: str = "nova"
+    multiattach: bool = False
+    #: The image this volume is a copy-on-write clone of (Glance on RBD with
+    #: direct URLs): that image cannot be deleted while the volume exists.
+    cloned_from_image: str | None = None
     created_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
     updated_at: datetime.datetime | None = None
 
