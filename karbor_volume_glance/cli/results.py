@@ -9,7 +9,11 @@ included::
     {"volume_id": ..., "ok": true, "status": "ok", "new_volume_id": ...}
     {"volume_id": ..., "ok": false, "status": "failed", "error": "<reason>"}
 
-A successful row may carry the command's details (protect's backup details,
+A successful row whose operation reported something beside its success (a
+restore's attribute the target could not honour, a temporary image Glance
+kept because the restored volume is a clone of it) carries it as
+``warning``, shown like a failure's reason on stderr; it does not change the
+exit status. A successful row may carry the command's details (protect's backup details,
 restore's ``new_volume_id``); ``restore`` also maps each restored volume to
 its new one (``new_volume_ids``). The reason is the operation's error
 message with passwords, tokens, keys and a URL's credentials masked
@@ -45,6 +49,8 @@ def volume_row(outcome, details=None):
     if outcome.ok:
         if outcome.new_volume_id is not None:
             row["new_volume_id"] = outcome.new_volume_id
+        if getattr(outcome, "warning", None):
+            row["warning"] = reason(outcome.warning)
         row.update(details or {})
     else:
         row["error"] = reason(outcome.error)
@@ -68,9 +74,13 @@ def document(result, details=None, restored=False):
 
 
 def print_failures(data, out=None):
-    """One line on stderr per failed volume of a :func:`document`."""
+    """One line on stderr per failed volume of a :func:`document`, and one
+    per warning of a successful one."""
     out = out or sys.stderr
     for row in data["volumes"]:
         if not row["ok"]:
             print(f"karbor-volume-glance: volume {row['volume_id']}: "
                   f"{row['error']}", file=out)
+        elif row.get("warning"):
+            print(f"karbor-volume-glance: volume {row['volume_id']}: warning: "
+                  f"{row['warning']}", file=out)

@@ -31,6 +31,9 @@ class Outcome:
     ok: bool
     error: str | None = None
     new_volume_id: str | None = None
+    #: What a successful operation reported beside its success (a restore's
+    #: attribute the target could not honour, a temporary image left behind).
+    warning: str | None = None
 
     def to_dict(self):
         return {key: value for key, value in dataclasses.asdict(self).items()
@@ -116,7 +119,10 @@ class Runner:
                 outcomes.append(Outcome(resource.id, False, str(exc)))
                 continue
             new_volume_id = kwargs.get("new_resources", {}).get(resource.id)
-            outcomes.append(Outcome(resource.id, True, new_volume_id=new_volume_id))
+            record = kwargs.get("restore") or kwargs.get("verify")
+            warning = None if record is None else record.reason_of(resource)
+            outcomes.append(Outcome(resource.id, True, new_volume_id=new_volume_id,
+                                    warning=warning))
         return Result(checkpoint.id, outcomes)
 
     def checkpoint(self, checkpoint_id):

@@ -480,3 +480,26 @@ def test_a_command_error_never_shows_a_secret(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.strip() == ("karbor-volume-glance: bank swift://user:***@swift/c "
                            "refused")
+
+
+def test_a_restore_that_leaves_its_image_says_so_and_succeeds(capsys, fake_sites):
+    """D1: Glance on Cinder's Ceph (direct URLs): the restored volume is a
+    clone of the temporary image, which Glance then keeps; the restore
+    succeeds (exit 0) and its row and stderr name the image."""
+    from karbor_volume_glance.testing import FakeCloud
+
+    clouds, common = fake_sites
+    clouds["site-b"] = FakeCloud(project_id="project-b",
+                                 glance_rbd_direct_url=True)
+    volume = clouds["site-a"].add_volume(data=b"v" * 1000)
+    protected, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
+                                     volume])
+    data, err = run_json(capsys, [*common, "--os-cloud", "site-b", "restore",
+                                  protected["checkpoint_id"]])
+    [row] = data["volumes"]
+    assert row["ok"] is True and data["ok"] is True
+    [(kind, image_id, name)] = clouds["site-b"].leftovers(
+        keep=[row["new_volume_id"]])
+    assert kind == "image" and name.startswith("temporary_image_for_restore_of_")
+    assert image_id in row["warning"]
+    assert f"karbor-volume-glance: volume {volume}: warning: " in err
