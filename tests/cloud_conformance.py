@@ -286,6 +286,27 @@ def test_an_uploaded_image_is_active_with_glances_checksums(door):
     assert image["visibility"] == "shared"  # Glance's default
 
 
+def test_glance_hashes_every_image_with_sha512_by_default(door):
+    """os_hash_algo/os_hash_value (Glance's hashing_algorithm, sha512 unless
+    configured), of data uploaded to Glance and of an upload from Cinder."""
+    data = b"abcdefgh" * 2000
+    image = door.glance.images.get(image_with(door, data))
+    assert (image["os_hash_algo"], image["os_hash_value"]) == (
+        "sha512", hashlib.sha512(data).hexdigest())
+    volume_id = new_volume(door)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    wait_status(door, door.glance.images, image_id, "active")
+    image = door.glance.images.get(image_id)
+    received = b"".join(door.glance.images.data(image_id))
+    assert (image["os_hash_algo"], image["os_hash_value"]) == (
+        "sha512", hashlib.sha512(received).hexdigest())
+    assert image["checksum"] == hashlib.md5(
+        received, usedforsecurity=False).hexdigest()
+
+
 def ranged(door, image_id, header):
     """A Range GET of an image's data, as the facade's resume sends it
     (glanceclient's own ``get`` would URL-quote the header)."""

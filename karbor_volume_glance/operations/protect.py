@@ -31,7 +31,7 @@ import types
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import exceptions, schemas
+from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format import index as index_format
@@ -126,6 +126,7 @@ class ProtectOperation(base.Operation):
             records, digest = transfer.save_stream(
                 cloud.image_data(image_id), chunk_size, algorithm,
                 total=image_info.get("size"), previous=lineage.records,
+                whole_hash=datapath.glance_hash_algorithm(image_info),
             )
             _check_download(image_id, image_info, digest)
         extra = {
@@ -221,17 +222,20 @@ def _user_snapshot(cloud, volume_id, snapshot_id):
 
 
 def _check_download(image_id, image_info, digest):
-    """The bytes we stored are the bytes Glance says the image holds."""
+    """The bytes we stored are the bytes Glance says the image holds: its
+    size, and its ``os_hash_value`` (``os_hash_algo``) or, from a Glance
+    without one, its md5 ``checksum``."""
     size = image_info.get("size")
     if size is not None and size != digest.size:
         raise exceptions.ImageIntegrityError(
             image_id, f"downloaded {digest.size} bytes, Glance says {size}"
         )
-    checksum = image_info.get("checksum")
-    if checksum and checksum != digest.md5:
+    expected = (image_info.get("checksum") if digest.algorithm == "md5"
+                else image_info.get("os_hash_value"))
+    if expected and expected != digest.value:
         raise exceptions.ImageIntegrityError(
-            image_id,
-            f"downloaded data has md5 {digest.md5}, Glance says {checksum}",
+            image_id, f"downloaded data has {digest.algorithm} {digest.value}, "
+            f"Glance says {expected}",
         )
 
 

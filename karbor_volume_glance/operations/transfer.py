@@ -50,14 +50,15 @@ class Transfer:
             self.progress(self.volume_id, done, total)
 
     def save_stream(self, stream, chunk_size, algorithm, total=None,
-                    previous=None):
+                    previous=None, whole_hash="md5"):
         """Store ``stream`` as chunks; return (records, digest of the stream).
 
         ``previous`` is the parent backup's records, each with the ``source``
         it lives in, for an incremental; the chunks equal to them are only
-        referenced.
+        referenced. The digest holds the whole stream's sha256 and its
+        ``whole_hash`` (Glance's algorithm), computed in the same pass.
         """
-        digest = datapath.StreamDigest()
+        digest = datapath.StreamDigest(algorithm=whole_hash)
 
         def numbered():
             # the whole stream's hashes must see chunks in order, so one

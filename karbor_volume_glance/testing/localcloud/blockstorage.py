@@ -409,7 +409,7 @@ class BlockStorage:
             stream = self.files.open("volumes", volume_id)
             length = volume.size * self.gib
         LOG.info("Volume %s uploading to image %s", volume_id, image.id)
-        hashers = datafiles.new_hashers()
+        hashers = datafiles.new_hashers(self.images.hashing_algorithm)
         copied = []
 
         def copy():
