@@ -166,6 +166,24 @@ def test_an_in_use_volume_needs_force_to_be_snapshotted_or_uploaded(door):
                                             protected=False)
 
 
+def test_a_forced_upload_of_an_in_use_volume_is_refused_by_default(door):
+    """Cinder ignores upload-to-image's force unless its operator set
+    enable_force_upload (off by default), and creates nothing."""
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "in-use")[-1] \
+        == "in-use"
+    images_before = [image["id"] for image in door.glance.images.list()]
+    with pytest.raises(cinder_exc.BadRequest) as info:
+        door.cinder.volumes.upload_to_image(volume_id, True, "up", "bare",
+                                            "raw", visibility="private",
+                                            protected=False)
+    assert "status must be available" in str(info.value)
+    assert [image["id"] for image in door.glance.images.list()] == images_before
+    assert status(door.cinder.volumes, volume_id) == "in-use"
+
+
 @pytest.mark.parametrize("size", [0, -1, 1001])
 def test_volume_sizes_outside_1_to_1000_are_refused(door, size):
     with pytest.raises(cinder_exc.BadRequest):

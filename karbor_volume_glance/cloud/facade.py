@@ -44,6 +44,20 @@ VOLUME_IN_USE = frozenset({"in-use"})
 VOLUME_MOVING = frozenset({"attaching", "detaching", "reserved"})
 
 
+class ForcedUploadRefused(exceptions.CloudError):
+    """Cinder refused a forced upload-to-image (HTTP 400): it ignores
+    ``force`` unless its operator set ``enable_force_upload`` (off by
+    default), so an in-use volume "must be available". Nothing was made."""
+
+    def __init__(self, volume_id, reason):
+        self.reason = reason
+        super().__init__(
+            f"Cinder refused the forced upload of volume {volume_id} to an "
+            f"image: {reason} (Cinder ignores force unless its "
+            "enable_force_upload option is true)",
+            kind="volume", resource_id=volume_id)
+
+
 def _cinder_failure(status):
     """Cinder's failure statuses: every ``error*`` and a resource being removed."""
     return status.startswith("error") or status in ("deleting", "deleted")
@@ -205,14 +219,23 @@ class Cloud:
         LOG.info("Deleted volume %s", volume_id)
 
     def upload_volume_to_image(self, volume_id, image_name, force=False):
-        """Start Cinder's upload-to-image (raw, bare, private); return the image id."""
+        """Start Cinder's upload-to-image (raw, bare, private); return the image id.
+
+        A refused ``force`` upload raises :class:`ForcedUploadRefused`.
+        """
         action = f"uploading volume {volume_id} to image {image_name!r}"
         with self._calling(action, "volume", volume_id):
             args = dict(force=force, image_name=image_name,
                         container_format="bare", disk_format="raw")
             if _supports(self.cinder, "3.1"):
                 args.update(visibility="private", protected=False)
-            _resp, body = self.cinder.volumes.upload_to_image(volume_id, **args)
+            try:
+                _resp, body = self.cinder.volumes.upload_to_image(volume_id,
+                                                                  **args)
+            except cinder_exc.BadRequest as exc:
+                if not force:
+                    raise
+                raise ForcedUploadRefused(volume_id, str(exc)) from exc
             image_id = body["os-volume_upload_image"]["image_id"]
         LOG.info("Volume %s is uploading to image %s", volume_id, image_id)
         return image_id

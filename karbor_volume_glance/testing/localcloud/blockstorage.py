@@ -17,9 +17,13 @@ the ``admin`` role may reach any of them by id (as in Cinder). As Cinder: a
 volume made from an image is ``bootable`` (one made from a volume or a
 snapshot inherits its source's), an image's ``min_disk`` bounds the size,
 sizes go from 1 to 1000 (the default ``gigabytes`` quota), an in-use volume
-needs ``force`` (below microversion 3.66) to be snapshotted and always to be
-uploaded, and an upload is ``bare`` or ``compressed``, ``private`` unless
-asked otherwise (microversion 3.1 and later).
+needs ``force`` (below microversion 3.66) to be snapshotted, and an upload
+is ``bare`` or ``compressed``, ``private`` unless asked otherwise
+(microversion 3.1 and later). An in-use volume is uploaded only with
+``force`` and only where the operator set Cinder's ``enable_force_upload``
+(:attr:`BlockStorage.enable_force_upload`, off by default as in Cinder):
+otherwise ``force`` is ignored and the upload refused with 400 "status must
+be available".
 """
 
 import math
@@ -61,6 +65,10 @@ def check_size(size, name="size"):
 
 
 class BlockStorage:
+    #: Cinder's ``enable_force_upload``: whether upload-to-image honours
+    #: ``force`` for an in-use volume (off by default, as in Cinder).
+    enable_force_upload = False
+
     def __init__(self, state, files, jobs, images, pacer, gib):
         self.state = state
         self.files = files
@@ -391,13 +399,16 @@ class BlockStorage:
                 "Policy doesn't allow volume_extension:volume_actions:"
                 "upload_public to be performed."
             )
+        if force and not self.enable_force_upload:
+            LOG.info("Force upload to image is disabled, Force option will be "
+                     "ignored (volume %s).", volume_id)
+            force = False
         with self.state.lock:
             volume = self.volume(ctx, volume_id)
             allowed = ("available", "in-use") if force else ("available",)
             if volume.status not in allowed:
                 raise _invalid_volume(
-                    f"Volume {volume_id} status must be available or in-use (with "
-                    f"force), but current status is: {volume.status}."
+                    f"Volume {volume_id} status must be {' or '.join(allowed)}"
                 )
             image = self.images.create_for_volume(
                 ctx, image_name, disk_format, container_format, visibility,
