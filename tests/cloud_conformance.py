@@ -256,6 +256,48 @@ def test_an_error_fault_on_upload_to_image_kills_the_image(door):
         == "available"
 
 
+def messages_about(door, resource_id):
+    return door.cinder.messages.list(search_opts={"resource_uuid": resource_id})
+
+
+def test_failures_leave_cinders_user_messages(door):
+    """From microversion 3.3 Cinder says why asynchronous work failed, with
+    the event ids and texts of cinder/message/message_field.py."""
+    assert door.cinder.api_version.get_string() >= "3.5"
+    door.inject("volume.create", "error")
+    volume = door.cinder.volumes.create(1)
+    wait_status(door, door.cinder.volumes, volume.id, "available")
+    [message] = messages_about(door, volume.id)
+    assert (message.event_id, message.user_message, message.resource_type,
+            message.message_level) == (
+        "VOLUME_VOLUME_008_012",
+        "create volume from backend storage: Driver failed to create the "
+        "volume.", "VOLUME", "ERROR")
+    volume_id = new_volume(door)
+    assert messages_about(door, volume_id) == []
+    door.inject("snapshot.create", "error")
+    snapshot = door.cinder.volume_snapshots.create(volume_id)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    [message] = messages_about(door, snapshot.id)
+    assert (message.event_id, message.user_message) == (
+        "VOLUME_VOLUME_SNAPSHOT_009_013",
+        "create snapshot: Snapshot failed to create.")
+    door.inject("volume.upload_to_image", "error")
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    wait_status(door, door.glance.images, image_id, "active")
+    wait_status(door, door.cinder.volumes, volume_id, "available")
+    [message] = messages_about(door, volume_id)
+    assert (message.event_id, message.user_message) == (
+        "VOLUME_VOLUME_003_004",
+        "copy volume to image: Failed to upload volume to image at backend.")
+    assert door.cinder.messages.get(message.id).resource_uuid == volume_id
+    # a project sees its own messages only
+    assert message.id not in [m.id for m in door.other_cinder.messages.list()]
+
+
 def test_a_slow_fault_makes_the_working_status_last_longer(door):
     door.inject("volume.create", "slow", polls=3)
     volume = door.cinder.volumes.create(1)

@@ -5,7 +5,10 @@ stream and delete snapshots, volumes and images, and to attach volumes to
 servers and detach them. It hides the clients' return
 shapes (cinderclient objects, glanceclient models, ``(resp, body)`` tuples),
 turns their exceptions into :class:`~karbor_volume_glance.exceptions.CloudError`
-naming the call and the resource, and waits with :mod:`.polling`.
+naming the call and the resource, and waits with :mod:`.polling`. When a
+volume, a snapshot or an upload to an image fails, the error carries
+Cinder's reason: its newest user message about the resource (microversion
+3.3, asked for by :mod:`.factory`), as ``cinder_reason``.
 """
 
 import contextlib
@@ -179,6 +182,47 @@ class Cloud:
 
     # --- volumes --------------------------------------------------------
 
+    def cinder_reason(self, resource_id, since=None):
+        """Cinder's newest user message about a resource (written after
+        ``since``, give or take :data:`MESSAGE_CLOCK_SKEW`); None if it has
+        none or cannot say (a server older than microversion 3.3). Never
+        raises: it only adds to an error being reported."""
+        cinder = self.cinder
+        if not _supports(cinder, "3.3"):
+            return None
+        try:
+            if _supports(cinder, "3.5"):
+                found = cinder.messages.list(
+                    search_opts={"resource_uuid": resource_id},
+                    sort="created_at:desc")
+            else:
+                found = cinder.messages.list()
+            found = [m for m in found
+                     if _field(m, "resource_uuid") == resource_id
+                     and _recent(_field(m, "created_at"), since)]
+        except Exception:
+            LOG.debug("Could not read Cinder's messages about %s", resource_id,
+                      exc_info=True)
+            return None
+        if not found:
+            return None
+        newest = max(found, key=lambda m: str(_field(m, "created_at") or ""))
+        return _field(newest, "user_message")
+
+    @contextlib.contextmanager
+    def _explained(self, resource_id):
+        """Add Cinder's reason about ``resource_id`` to a failed wait."""
+        since = datetime.datetime.now(datetime.UTC)
+        try:
+            yield
+        except (exceptions.ResourceFailed, exceptions.ResourceGone) as exc:
+            reason = self.cinder_reason(resource_id, since)
+            if reason:
+                exc.cinder_reason = reason
+                exc.args = (f"{exc.args[0]}; Cinder says: {reason}",
+                            *exc.args[1:])
+            raise
+
     def get_volume(self, volume_id):
         with self._calling(f"getting volume {volume_id}", "volume", volume_id):
             return self.cinder.volumes.get(volume_id)
@@ -188,10 +232,12 @@ class Cloud:
 
     def wait_volume(self, volume_id, success=VOLUME_AVAILABLE):
         """Wait until the volume has a status in ``success``; return it."""
-        return self._wait(
-            functools.partial(self._volume_status, volume_id), "volume",
-            volume_id, success, _cinder_failure, self._settings.volume_timeout,
-        )
+        with self._explained(volume_id):
+            return self._wait(
+                functools.partial(self._volume_status, volume_id), "volume",
+                volume_id, success, _cinder_failure,
+                self._settings.volume_timeout,
+            )
 
     def create_volume(self, size, name, description=None, snapshot_id=None,
                       image_id=None):
@@ -272,11 +318,12 @@ class Cloud:
         )
 
     def wait_snapshot(self, snapshot_id):
-        return self._wait(
-            functools.partial(self._snapshot_status, snapshot_id), "snapshot",
-            snapshot_id, SNAPSHOT_AVAILABLE, _cinder_failure,
-            self._settings.snapshot_timeout,
-        )
+        with self._explained(snapshot_id):
+            return self._wait(
+                functools.partial(self._snapshot_status, snapshot_id),
+                "snapshot", snapshot_id, SNAPSHOT_AVAILABLE, _cinder_failure,
+                self._settings.snapshot_timeout,
+            )
 
     def delete_snapshot(self, snapshot_id):
         """Delete a snapshot and wait until it is gone (idempotent)."""
@@ -310,6 +357,12 @@ class Cloud:
             IMAGE_ACTIVE, IMAGE_FAILED, self._settings.image_timeout,
         )
         return self.get_image(image_id)
+
+    def wait_upload(self, image_id, volume_id):
+        """Wait until Cinder's upload of ``volume_id`` made the image active;
+        a failure carries Cinder's reason about the volume."""
+        with self._explained(volume_id):
+            return self.wait_image(image_id)
 
     def image_info(self, image_id):
         """The image fields a backup records: size, checksums and formats."""
@@ -443,6 +496,22 @@ class Cloud:
             self.nova.volumes.delete_server_volume(server_id, volume_id)
         self._wait_volume_leaving(volume_id, VOLUME_AVAILABLE, VOLUME_IN_USE)
         LOG.info("Detached volume %s from server %s", volume_id, server_id)
+
+
+#: How much older than a wait a Cinder message may look and still be about it
+#: (the clocks of Cinder and of this host may differ); an older message is
+#: about an earlier failure of the same resource.
+MESSAGE_CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+
+def _recent(created_at, since):
+    if since is None:
+        return True
+    try:
+        moment = parse_time(created_at)
+    except (TypeError, ValueError):
+        return True
+    return moment is None or moment >= since - MESSAGE_CLOCK_SKEW
 
 
 def _supports(client, version):

@@ -229,7 +229,7 @@ class ProtectOperation(base.Operation):
             ),
             cloud.delete_image,
         )
-        cloud.wait_image(image_id)
+        cloud.wait_upload(image_id, source_id)
         return image_id
 
 

@@ -31,6 +31,7 @@ import math
 from oslo_log import log as logging
 
 from karbor_volume_glance.testing.localcloud import datafiles, exceptions
+from karbor_volume_glance.testing.localcloud import messages as user_messages
 from karbor_volume_glance.testing.localcloud.pacing import Stage
 from karbor_volume_glance.testing.localcloud.state import (
     Snapshot,
@@ -186,6 +187,7 @@ class BlockStorage:
         def close():
             if stream is not None:
                 stream.close()
+            self._failed_create(volume)
 
         if fail:
             stages = [Stage("creating", close, extra), Stage("error")]
@@ -194,12 +196,25 @@ class BlockStorage:
                       Stage("available")]
         else:
             stages = [Stage("creating", copy, extra), Stage("available")]
+        def failed(_exc):
+            self._failed_create(volume)
+            self._set(self.state.volumes, volume.id, "error")
+
         self.pacer.begin(
             f"create-volume-{volume.id}", self.state.volumes, volume.id, stages,
-            on_failure=lambda _exc: self._set(self.state.volumes, volume.id,
-                                              "error"),
+            on_failure=failed,
         )
         return volume
+
+    def _message(self, record, resource_type, action, detail):
+        """Cinder's user message of a failure of ``record`` (:mod:`.messages`)."""
+        user_messages.record(self.state, record.project_id, resource_type,
+                             record.id, action, detail)
+
+    def _failed_create(self, volume):
+        self._message(volume, user_messages.VOLUME,
+                      user_messages.CREATE_VOLUME_FROM_BACKEND,
+                      user_messages.DRIVER_FAILED_CREATE)
 
     def _source(self, ctx, snapshot_id, source_volid, image_id):
         """``(kind, record, (store kind, id), length)`` of the source, or None."""
@@ -242,12 +257,35 @@ class BlockStorage:
         """
         if fail:
             with self.state.lock:
+                why = self._why(record)
                 failed = "error_deleting" if record.status == "deleting" else "error"
                 self.state.set_status(record, failed)
                 if hasattr(record, "uploading_image_id"):
                     record.uploading_image_id = None
+            if why is not None:
+                self._message(record, *why)
             return
         self.pacer.observe(record.id, extra)
+
+    @staticmethod
+    def _why(record):
+        """``(resource type, action, detail)`` of Cinder's message when
+        ``record`` fails in its current status; None where Cinder writes none."""
+        snapshot = isinstance(record, Snapshot)
+        kind = user_messages.VOLUME_SNAPSHOT if snapshot else user_messages.VOLUME
+        return {
+            (True, "creating"): (kind, user_messages.SNAPSHOT_CREATE,
+                                 user_messages.SNAPSHOT_CREATE_ERROR),
+            (True, "deleting"): (kind, user_messages.SNAPSHOT_DELETE,
+                                 user_messages.SNAPSHOT_DELETE_ERROR),
+            (False, "creating"): (kind, user_messages.CREATE_VOLUME_FROM_BACKEND,
+                                  user_messages.DRIVER_FAILED_CREATE),
+            (False, "downloading"): (kind,
+                                     user_messages.CREATE_VOLUME_FROM_BACKEND,
+                                     user_messages.DRIVER_FAILED_CREATE),
+            (False, "uploading"): (kind, user_messages.COPY_VOLUME_TO_IMAGE,
+                                   user_messages.FAILED_TO_UPLOAD_VOLUME),
+        }.get((snapshot, record.status))
 
     def delete_volume(self, ctx, volume_id, cascade=False, force=False,
                       fail=False, extra=0):
@@ -342,14 +380,24 @@ class BlockStorage:
                                     length, self.jobs.check)
             finally:
                 stream.close()
+            if fail:
+                self._failed_snapshot(snapshot)
+
+        def failed(_exc):
+            self._failed_snapshot(snapshot)
+            self._set(self.state.snapshots, snapshot.id, "error")
 
         self.pacer.begin(
             f"create-snapshot-{snapshot.id}", self.state.snapshots, snapshot.id,
             [Stage("creating", copy, extra), Stage("error" if fail else "available")],
-            on_failure=lambda _exc: self._set(self.state.snapshots, snapshot.id,
-                                              "error"),
+            on_failure=failed,
         )
         return snapshot
+
+    def _failed_snapshot(self, snapshot):
+        self._message(snapshot, user_messages.VOLUME_SNAPSHOT,
+                      user_messages.SNAPSHOT_CREATE,
+                      user_messages.SNAPSHOT_CREATE_ERROR)
 
     def delete_snapshot(self, ctx, snapshot_id, force=False, fail=False,
                         extra=0):
@@ -431,6 +479,8 @@ class BlockStorage:
                         self.jobs.check, hashers))
             finally:
                 stream.close()
+            if fail:
+                self._failed_upload(volume)
 
         def finish():
             result = None
@@ -445,6 +495,7 @@ class BlockStorage:
 
         def failed(_exc):
             stream.close()
+            self._failed_upload(volume)
             self._volume_back(volume_id, image.id, previous)
             try:
                 self.images.finish_saving(image, None)
@@ -458,6 +509,11 @@ class BlockStorage:
             on_abandon=lambda: self._volume_back(volume_id, image.id, previous),
         )
         return volume, image
+
+    def _failed_upload(self, volume):
+        self._message(volume, user_messages.VOLUME,
+                      user_messages.COPY_VOLUME_TO_IMAGE,
+                      user_messages.FAILED_TO_UPLOAD_VOLUME)
 
     def _volume_back(self, volume_id, image_id, previous):
         """The volume leaves ``uploading`` once its image is done."""
