@@ -62,10 +62,20 @@ class StreamDigest:
             self._second = hashlib.new(self.algorithm)
 
     def update(self, data):
+        for update in self.updaters():
+            update(data)
+
+    def updaters(self):
+        """The parts of :meth:`update`, each to be fed every piece in order;
+        they may run in threads of their own (hashlib releases the GIL), so
+        that the two hashes cost the time of the slower, not of both."""
+        if self._second is None:
+            return [self._count_and_sha256]
+        return [self._count_and_sha256, self._second.update]
+
+    def _count_and_sha256(self, data):
         self.size += len(data)
         self._sha256.update(data)
-        if self._second is not None:
-            self._second.update(data)
 
     @property
     def sha256(self):

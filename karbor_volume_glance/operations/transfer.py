@@ -61,19 +61,21 @@ class Transfer:
         digest = datapath.StreamDigest(algorithm=whole_hash)
 
         def numbered():
-            # the whole stream's hashes must see chunks in order, so one
-            # thread computes them, one chunk behind the download
-            offset, hashing = 0, None
+            # the whole stream's hashes must see chunks in order: each is
+            # computed by a thread of its own (sha256 and Glance's at once),
+            # one chunk behind the download
+            offset, hashing = 0, []
+            updaters = digest.updaters()
             with concurrent.futures.ThreadPoolExecutor(
-                    1, thread_name_prefix="kvg-digest") as hasher:
+                    len(updaters), thread_name_prefix="kvg-digest") as hasher:
                 for index, data in enumerate(datapath.rechunk(stream, chunk_size)):
-                    if hashing is not None:
-                        hashing.result()
-                    hashing = hasher.submit(digest.update, data)
+                    for pending in hashing:
+                        pending.result()
+                    hashing = [hasher.submit(update, data) for update in updaters]
                     yield index, offset, data
                     offset += len(data)
-                if hashing is not None:
-                    hashing.result()
+                for pending in hashing:
+                    pending.result()
 
         store = functools.partial(self._store, algorithm, previous or ())
         records = []
