@@ -74,7 +74,12 @@ volume_glance_opts = [
         default=True,
         help="Take a temporary snapshot of the volume and back up from it, so "
         "the volume stays usable during the backup. False uploads the volume "
-        "itself (forced when it is in use).",
+        "itself (with ``force`` when it is in use). Cinder honours that "
+        "``force`` only where its operator set ``enable_force_upload = True`` "
+        "(off by default); otherwise it refuses the upload (\"status must be "
+        "available\") and protect backs the in-use volume up from a temporary "
+        "snapshot after all, with a warning in the log and "
+        "``backup_path = temporary_snapshot`` and the reason in the manifest.",
     ),
     cfg.Opt(
         "backup_image_object_size",

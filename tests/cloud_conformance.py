@@ -166,6 +166,24 @@ def test_an_in_use_volume_needs_force_to_be_snapshotted_or_uploaded(door):
                                             protected=False)
 
 
+def test_a_forced_upload_of_an_in_use_volume_is_refused_by_default(door):
+    """Cinder ignores upload-to-image's force unless its operator set
+    enable_force_upload (off by default), and creates nothing."""
+    server_id = door.server()
+    volume_id = new_volume(door)
+    door.nova.volumes.create_server_volume(server_id, volume_id)
+    assert wait_status(door, door.cinder.volumes, volume_id, "in-use")[-1] \
+        == "in-use"
+    images_before = [image["id"] for image in door.glance.images.list()]
+    with pytest.raises(cinder_exc.BadRequest) as info:
+        door.cinder.volumes.upload_to_image(volume_id, True, "up", "bare",
+                                            "raw", visibility="private",
+                                            protected=False)
+    assert "status must be available" in str(info.value)
+    assert [image["id"] for image in door.glance.images.list()] == images_before
+    assert status(door.cinder.volumes, volume_id) == "in-use"
+
+
 @pytest.mark.parametrize("size", [0, -1, 1001])
 def test_volume_sizes_outside_1_to_1000_are_refused(door, size):
     with pytest.raises(cinder_exc.BadRequest):
@@ -238,6 +256,48 @@ def test_an_error_fault_on_upload_to_image_kills_the_image(door):
         == "available"
 
 
+def messages_about(door, resource_id):
+    return door.cinder.messages.list(search_opts={"resource_uuid": resource_id})
+
+
+def test_failures_leave_cinders_user_messages(door):
+    """From microversion 3.3 Cinder says why asynchronous work failed, with
+    the event ids and texts of cinder/message/message_field.py."""
+    assert door.cinder.api_version.get_string() >= "3.5"
+    door.inject("volume.create", "error")
+    volume = door.cinder.volumes.create(1)
+    wait_status(door, door.cinder.volumes, volume.id, "available")
+    [message] = messages_about(door, volume.id)
+    assert (message.event_id, message.user_message, message.resource_type,
+            message.message_level) == (
+        "VOLUME_VOLUME_008_012",
+        "create volume from backend storage: Driver failed to create the "
+        "volume.", "VOLUME", "ERROR")
+    volume_id = new_volume(door)
+    assert messages_about(door, volume_id) == []
+    door.inject("snapshot.create", "error")
+    snapshot = door.cinder.volume_snapshots.create(volume_id)
+    wait_status(door, door.cinder.volume_snapshots, snapshot.id, "available")
+    [message] = messages_about(door, snapshot.id)
+    assert (message.event_id, message.user_message) == (
+        "VOLUME_VOLUME_SNAPSHOT_009_013",
+        "create snapshot: Snapshot failed to create.")
+    door.inject("volume.upload_to_image", "error")
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    wait_status(door, door.glance.images, image_id, "active")
+    wait_status(door, door.cinder.volumes, volume_id, "available")
+    [message] = messages_about(door, volume_id)
+    assert (message.event_id, message.user_message) == (
+        "VOLUME_VOLUME_003_004",
+        "copy volume to image: Failed to upload volume to image at backend.")
+    assert door.cinder.messages.get(message.id).resource_uuid == volume_id
+    # a project sees its own messages only
+    assert message.id not in [m.id for m in door.other_cinder.messages.list()]
+
+
 def test_a_slow_fault_makes_the_working_status_last_longer(door):
     door.inject("volume.create", "slow", polls=3)
     volume = door.cinder.volumes.create(1)
@@ -284,6 +344,27 @@ def test_an_uploaded_image_is_active_with_glances_checksums(door):
     assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
     assert b"".join(door.glance.images.data(image_id)) == data
     assert image["visibility"] == "shared"  # Glance's default
+
+
+def test_glance_hashes_every_image_with_sha512_by_default(door):
+    """os_hash_algo/os_hash_value (Glance's hashing_algorithm, sha512 unless
+    configured), of data uploaded to Glance and of an upload from Cinder."""
+    data = b"abcdefgh" * 2000
+    image = door.glance.images.get(image_with(door, data))
+    assert (image["os_hash_algo"], image["os_hash_value"]) == (
+        "sha512", hashlib.sha512(data).hexdigest())
+    volume_id = new_volume(door)
+    _resp, body = door.cinder.volumes.upload_to_image(
+        volume_id, False, "up", "bare", "raw", visibility="private",
+        protected=False)
+    image_id = body["os-volume_upload_image"]["image_id"]
+    wait_status(door, door.glance.images, image_id, "active")
+    image = door.glance.images.get(image_id)
+    received = b"".join(door.glance.images.data(image_id))
+    assert (image["os_hash_algo"], image["os_hash_value"]) == (
+        "sha512", hashlib.sha512(received).hexdigest())
+    assert image["checksum"] == hashlib.md5(
+        received, usedforsecurity=False).hexdigest()
 
 
 def ranged(door, image_id, header):

@@ -5,7 +5,10 @@ stream and delete snapshots, volumes and images, and to attach volumes to
 servers and detach them. It hides the clients' return
 shapes (cinderclient objects, glanceclient models, ``(resp, body)`` tuples),
 turns their exceptions into :class:`~karbor_volume_glance.exceptions.CloudError`
-naming the call and the resource, and waits with :mod:`.polling`.
+naming the call and the resource, and waits with :mod:`.polling`. When a
+volume, a snapshot or an upload to an image fails, the error carries
+Cinder's reason: its newest user message about the resource (microversion
+3.3, asked for by :mod:`.factory`), as ``cinder_reason``.
 """
 
 import contextlib
@@ -48,6 +51,20 @@ VOLUME_MOVING = frozenset({"attaching", "detaching", "reserved"})
 def forbidden(exc):
     """Whether a CloudError is the service's 403 (a policy, a protection)."""
     return isinstance(exc.__cause__, FORBIDDEN)
+
+
+class ForcedUploadRefused(exceptions.CloudError):
+    """Cinder refused a forced upload-to-image (HTTP 400): it ignores
+    ``force`` unless its operator set ``enable_force_upload`` (off by
+    default), so an in-use volume "must be available". Nothing was made."""
+
+    def __init__(self, volume_id, reason):
+        self.reason = reason
+        super().__init__(
+            f"Cinder refused the forced upload of volume {volume_id} to an "
+            f"image: {reason} (Cinder ignores force unless its "
+            "enable_force_upload option is true)",
+            kind="volume", resource_id=volume_id)
 
 
 def _cinder_failure(status):
@@ -171,6 +188,47 @@ class Cloud:
 
     # --- volumes --------------------------------------------------------
 
+    def cinder_reason(self, resource_id, since=None):
+        """Cinder's newest user message about a resource (written after
+        ``since``, give or take :data:`MESSAGE_CLOCK_SKEW`); None if it has
+        none or cannot say (a server older than microversion 3.3). Never
+        raises: it only adds to an error being reported."""
+        cinder = self.cinder
+        if not _supports(cinder, "3.3"):
+            return None
+        try:
+            if _supports(cinder, "3.5"):
+                found = cinder.messages.list(
+                    search_opts={"resource_uuid": resource_id},
+                    sort="created_at:desc")
+            else:
+                found = cinder.messages.list()
+            found = [m for m in found
+                     if _field(m, "resource_uuid") == resource_id
+                     and _recent(_field(m, "created_at"), since)]
+        except Exception:
+            LOG.debug("Could not read Cinder's messages about %s", resource_id,
+                      exc_info=True)
+            return None
+        if not found:
+            return None
+        newest = max(found, key=lambda m: str(_field(m, "created_at") or ""))
+        return _field(newest, "user_message")
+
+    @contextlib.contextmanager
+    def _explained(self, resource_id):
+        """Add Cinder's reason about ``resource_id`` to a failed wait."""
+        since = datetime.datetime.now(datetime.UTC)
+        try:
+            yield
+        except (exceptions.ResourceFailed, exceptions.ResourceGone) as exc:
+            reason = self.cinder_reason(resource_id, since)
+            if reason:
+                exc.cinder_reason = reason
+                exc.args = (f"{exc.args[0]}; Cinder says: {reason}",
+                            *exc.args[1:])
+            raise
+
     def get_volume(self, volume_id):
         with self._calling(f"getting volume {volume_id}", "volume", volume_id):
             return self.cinder.volumes.get(volume_id)
@@ -180,10 +238,12 @@ class Cloud:
 
     def wait_volume(self, volume_id, success=VOLUME_AVAILABLE):
         """Wait until the volume has a status in ``success``; return it."""
-        return self._wait(
-            functools.partial(self._volume_status, volume_id), "volume",
-            volume_id, success, _cinder_failure, self._settings.volume_timeout,
-        )
+        with self._explained(volume_id):
+            return self._wait(
+                functools.partial(self._volume_status, volume_id), "volume",
+                volume_id, success, _cinder_failure,
+                self._settings.volume_timeout,
+            )
 
     def create_volume(self, size, name, description=None, snapshot_id=None,
                       image_id=None, volume_type=None, availability_zone=None,
@@ -274,14 +334,23 @@ class Cloud:
                 if isinstance(value, dict) and "limit" in value}
 
     def upload_volume_to_image(self, volume_id, image_name, force=False):
-        """Start Cinder's upload-to-image (raw, bare, private); return the image id."""
+        """Start Cinder's upload-to-image (raw, bare, private); return the image id.
+
+        A refused ``force`` upload raises :class:`ForcedUploadRefused`.
+        """
         action = f"uploading volume {volume_id} to image {image_name!r}"
         with self._calling(action, "volume", volume_id):
             args = dict(force=force, image_name=image_name,
                         container_format="bare", disk_format="raw")
             if _supports(self.cinder, "3.1"):
                 args.update(visibility="private", protected=False)
-            _resp, body = self.cinder.volumes.upload_to_image(volume_id, **args)
+            try:
+                _resp, body = self.cinder.volumes.upload_to_image(volume_id,
+                                                                  **args)
+            except cinder_exc.BadRequest as exc:
+                if not force:
+                    raise
+                raise ForcedUploadRefused(volume_id, str(exc)) from exc
             image_id = body["os-volume_upload_image"]["image_id"]
         LOG.info("Volume %s is uploading to image %s", volume_id, image_id)
         return image_id
@@ -318,11 +387,12 @@ class Cloud:
         )
 
     def wait_snapshot(self, snapshot_id):
-        return self._wait(
-            functools.partial(self._snapshot_status, snapshot_id), "snapshot",
-            snapshot_id, SNAPSHOT_AVAILABLE, _cinder_failure,
-            self._settings.snapshot_timeout,
-        )
+        with self._explained(snapshot_id):
+            return self._wait(
+                functools.partial(self._snapshot_status, snapshot_id),
+                "snapshot", snapshot_id, SNAPSHOT_AVAILABLE, _cinder_failure,
+                self._settings.snapshot_timeout,
+            )
 
     def delete_snapshot(self, snapshot_id):
         """Delete a snapshot and wait until it is gone (idempotent)."""
@@ -356,6 +426,12 @@ class Cloud:
             IMAGE_ACTIVE, IMAGE_FAILED, self._settings.image_timeout,
         )
         return self.get_image(image_id)
+
+    def wait_upload(self, image_id, volume_id):
+        """Wait until Cinder's upload of ``volume_id`` made the image active;
+        a failure carries Cinder's reason about the volume."""
+        with self._explained(volume_id):
+            return self.wait_image(image_id)
 
     def image_info(self, image_id):
         """The image fields a backup records: size, checksums and formats."""
@@ -528,6 +604,22 @@ def volume_attributes(volume):
         "multiattach": _field(volume, "multiattach") is True,
         "encrypted": _field(volume, "encrypted") is True,
     }
+
+
+#: How much older than a wait a Cinder message may look and still be about it
+#: (the clocks of Cinder and of this host may differ); an older message is
+#: about an earlier failure of the same resource.
+MESSAGE_CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+
+def _recent(created_at, since):
+    if since is None:
+        return True
+    try:
+        moment = parse_time(created_at)
+    except (TypeError, ValueError):
+        return True
+    return moment is None or moment >= since - MESSAGE_CLOCK_SKEW
 
 
 def _supports(client, version):

@@ -28,10 +28,12 @@ SERVICE_TYPES = {
     "nova": ("compute",),
 }
 
-#: The Cinder microversion we ask for: 3.1 adds upload-to-image's visibility.
-#: An older server gets its highest version; the facade then leaves
-#: visibility out of the upload (Cinder's default for it is private).
-CINDER_API_VERSION = "3.1"
+#: The Cinder microversion we ask for: 3.1 adds upload-to-image's visibility,
+#: 3.3 the user messages that say why asynchronous work failed, 3.5 their
+#: filtering by resource. An older server gets its highest version; the facade
+#: then leaves visibility out of the upload (Cinder's default for it is
+#: private), and errors go without Cinder's reason below 3.3.
+CINDER_API_VERSION = "3.5"
 GLANCE_API_VERSION = "2"
 NOVA_API_VERSION = "2.1"
 

@@ -8,11 +8,17 @@ both to Glance and the bank.
 """
 
 from karbor_volume_glance.datapath.pipeline import ordered_map
-from karbor_volume_glance.datapath.stream import IterableReader, StreamDigest, rechunk
+from karbor_volume_glance.datapath.stream import (
+    IterableReader,
+    StreamDigest,
+    glance_hash_algorithm,
+    rechunk,
+)
 
 __all__ = [
     "IterableReader",
     "StreamDigest",
+    "glance_hash_algorithm",
     "ordered_map",
     "rechunk",
 ]

@@ -2,8 +2,9 @@
 
 :func:`rechunk` cuts Glance's download stream into fixed-size chunks holding
 at most one chunk plus one incoming piece in memory; :class:`StreamDigest`
-hashes a whole stream; :class:`IterableReader` turns an iterable of bytes into
-the file object glanceclient's upload reads from.
+hashes a whole stream (sha256 and, in the same pass, the algorithm Glance
+checks with: :func:`glance_hash_algorithm`); :class:`IterableReader` turns
+an iterable of bytes into the file object glanceclient's upload reads from.
 """
 
 import hashlib
@@ -40,30 +41,67 @@ def rechunk(pieces, size):
 
 
 class StreamDigest:
-    """Counts and hashes a whole stream: sha256 (ours) and md5 (Glance's).
+    """Counts and hashes a whole stream: sha256 (ours) and Glance's checksum.
 
-    ``md5=False`` skips the md5 where nothing needs it (it costs more CPU than
-    the sha256 on machines with SHA extensions).
+    ``algorithm`` names the second hash, computed in the same pass: the
+    ``os_hash_algo`` Glance reports (sha512 by default, any :mod:`hashlib`
+    algorithm Glance may be configured with), ``"md5"`` (Glance's deprecated
+    ``checksum``, for a Glance without os_hash) or None where nothing needs
+    one: ``md5=False`` without an ``algorithm`` (md5 and sha512 cost more CPU
+    than the sha256 on machines with SHA extensions). Without either, md5.
     """
 
-    def __init__(self, md5=True):
+    def __init__(self, md5=True, algorithm=None):
         self.size = 0
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self.algorithm = algorithm or ("md5" if md5 else None)
+        self._second = None
+        if self.algorithm == "md5":
+            self._second = hashlib.md5(usedforsecurity=False)
+        elif self.algorithm is not None:
+            self._second = hashlib.new(self.algorithm)
 
     def update(self, data):
+        for update in self.updaters():
+            update(data)
+
+    def updaters(self):
+        """The parts of :meth:`update`, each to be fed every piece in order;
+        they may run in threads of their own (hashlib releases the GIL), so
+        that the two hashes cost the time of the slower, not of both."""
+        if self._second is None:
+            return [self._count_and_sha256]
+        return [self._count_and_sha256, self._second.update]
+
+    def _count_and_sha256(self, data):
         self.size += len(data)
         self._sha256.update(data)
-        if self._md5 is not None:
-            self._md5.update(data)
 
     @property
     def sha256(self):
         return self._sha256.hexdigest()
 
     @property
+    def value(self):
+        """The hex digest of :attr:`algorithm`; None without one."""
+        return self._second.hexdigest() if self._second is not None else None
+
+    @property
     def md5(self):
-        return self._md5.hexdigest() if self._md5 is not None else None
+        return self.value if self.algorithm == "md5" else None
+
+
+def glance_hash_algorithm(image_info):
+    """The algorithm to check Glance's data with: its ``os_hash_algo`` when it
+    gives one we can compute, else ``"md5"`` (its ``checksum``)."""
+    algorithm = image_info.get("os_hash_algo")
+    if algorithm and image_info.get("os_hash_value"):
+        try:
+            hashlib.new(algorithm).hexdigest()
+        except (ValueError, TypeError):  # unknown, or a shake (no fixed length)
+            return "md5"
+        return algorithm
+    return "md5"
 
 
 class IterableReader(io.RawIOBase):

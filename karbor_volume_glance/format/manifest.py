@@ -154,10 +154,12 @@ def build(volume, params, chunk_size, algorithm, records, digest, image_info,
         "volume_size": volume.size,
         "chunks_num": len(records),
         "image_metadata": {
-            "checksum": digest.md5,
+            # md5: ours, or Glance's where its os_hash checked the bytes
+            "checksum": digest.md5 or image_info.get("checksum"),
             "disk_format": image_info.get("disk_format") or "raw",
             "container_format": image_info.get("container_format") or "bare",
             "size": digest.size,
+            **_os_hash(digest),
         },
         "image_size": digest.size,
         "chunk_size": chunk_size,
@@ -171,6 +173,13 @@ def build(volume, params, chunk_size, algorithm, records, digest, image_info,
     }
     metadata.update(extra or {})
     return metadata
+
+
+def _os_hash(digest):
+    """Glance's os_hash of the data, as we computed it (none if we used md5)."""
+    if digest.algorithm in (None, "md5"):
+        return {}
+    return {"os_hash_algo": digest.algorithm, "os_hash_value": digest.value}
 
 
 def _require(condition, volume_id, reason):

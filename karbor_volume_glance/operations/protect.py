@@ -14,7 +14,11 @@ The spec's steps, in order (``on_main``):
 7. save the backup's metadata, and only then mark the backup ``available``.
 
 With ``backup_from_snapshot = false`` steps 2 and 3 are skipped and the
-volume itself is uploaded (``force`` when in-use). With the option
+volume itself is uploaded (``force`` when in-use). Cinder honours that
+``force`` only where its ``enable_force_upload`` is set (off by default);
+refused, protect takes steps 2 and 3 after all and says so in the log and in
+the manifest (``backup_path`` and ``backup_path_reason`` record the path
+every backup took, and why). With the option
 ``snapshot_id`` the user's own snapshot (of this volume, ``available``) is
 used in step 3 and step 2 is skipped; it is never changed or deleted.
 
@@ -34,7 +38,7 @@ import types
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import exceptions, schemas
+from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format import index as index_format
@@ -44,6 +48,12 @@ from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import base, incremental
 
 LOG = logging.getLogger(__name__)
+
+#: The paths to the temporary image (the manifest's ``backup_path``): the
+#: user's volume uploaded itself, a temporary snapshot, the user's snapshot.
+VOLUME, TEMPORARY_SNAPSHOT, USER_SNAPSHOT = (
+    "volume", "temporary_snapshot", "user_snapshot")
+PATHS = (VOLUME, TEMPORARY_SNAPSHOT, USER_SNAPSHOT)
 
 
 class ProtectOperation(base.Operation):
@@ -125,18 +135,22 @@ class ProtectOperation(base.Operation):
         chunk_size = entry.chunk_size
         algorithm = params.get("compression") or self._settings.compression
         with cleanup.TemporaryResources(f"protect of volume {volume_id}") as temps:
-            image_id, moment = self._make_image(cloud, temps, volume, snapshot)
+            image_id, moment, path = self._make_image(cloud, temps, volume,
+                                                      snapshot)
             lineage = lineage.check_older(moment)
             image_info = cloud.image_info(image_id)
             transfer = self.transfer(section, volume_id, progress, lineage.sections)
             records, digest = transfer.save_stream(
                 cloud.image_data(image_id), chunk_size, algorithm,
                 total=image_info.get("size"), previous=lineage.records,
+                whole_hash=datapath.glance_hash_algorithm(image_info),
             )
             _check_download(image_id, image_info, digest)
         extra = {
             "created_at": started_at.isoformat(timespec="seconds"),
             "backup_from_snapshot": self._settings.backup_from_snapshot,
+            "backup_path": path[0],
+            "backup_path_reason": path[1],
             "snapshot_id": snapshot.id if snapshot else None,
             "data_timestamp": moment.isoformat(),
             "incremental": lineage.parent_id is not None,
@@ -164,37 +178,57 @@ class ProtectOperation(base.Operation):
         return result
 
     def _make_image(self, cloud, temps, volume, snapshot):
-        """Steps 2-4: the temporary image holding the volume's data, and the
-        point in time it holds."""
+        """Steps 2-4: the temporary image holding the volume's data, the
+        point in time it holds, and the path taken (:data:`PATHS`) and why."""
         volume_id = volume.id
         in_use = volume.status == "in-use"
-        source_id, force = volume_id, in_use
-        if snapshot is not None or self._settings.backup_from_snapshot:
-            if snapshot is None:
-                snapshot_id = temps.add(
-                    "snapshot",
-                    cloud.create_snapshot(
-                        volume_id, f"temporary_snapshot_of_{volume_id}",
-                        force=in_use,
-                    ),
-                    cloud.delete_snapshot,
-                )
-                cloud.wait_snapshot(snapshot_id)
-                moment = cloud.get_snapshot(snapshot_id).created_at or _now()
-            else:
-                snapshot_id, moment = snapshot.id, snapshot.created_at
-            source_id = temps.add(
-                "volume",
-                cloud.create_volume(
-                    volume.size, f"temporary_volume_of_{volume_id}",
-                    snapshot_id=snapshot_id,
-                ),
-                cloud.delete_volume,
-            )
-            cloud.wait_volume(source_id)
-            force = False
+        if snapshot is not None:
+            path = (USER_SNAPSHOT, "snapshot_id was given")
+        elif self._settings.backup_from_snapshot:
+            path = (TEMPORARY_SNAPSHOT, "backup_from_snapshot is true")
         else:
             moment = _now()
+            try:
+                image_id = self._upload(cloud, temps, volume_id, volume_id,
+                                        force=in_use)
+            except facade.ForcedUploadRefused as exc:
+                reason = (f"backup_from_snapshot is false, but Cinder refused "
+                          f"the forced upload of the in-use volume ({exc.reason})"
+                          ": its enable_force_upload is off")
+                LOG.warning("Volume %s: %s; backing up from a temporary "
+                            "snapshot instead", volume_id, reason)
+                path = (TEMPORARY_SNAPSHOT, reason)
+            else:
+                # the user's volume: let it leave 'uploading'
+                cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
+                return image_id, moment, (VOLUME, "backup_from_snapshot is false")
+        if snapshot is None:
+            snapshot_id = temps.add(
+                "snapshot",
+                cloud.create_snapshot(
+                    volume_id, f"temporary_snapshot_of_{volume_id}",
+                    force=in_use,
+                ),
+                cloud.delete_snapshot,
+            )
+            cloud.wait_snapshot(snapshot_id)
+            moment = cloud.get_snapshot(snapshot_id).created_at or _now()
+        else:
+            snapshot_id, moment = snapshot.id, snapshot.created_at
+        source_id = temps.add(
+            "volume",
+            cloud.create_volume(
+                volume.size, f"temporary_volume_of_{volume_id}",
+                snapshot_id=snapshot_id,
+            ),
+            cloud.delete_volume,
+        )
+        cloud.wait_volume(source_id)
+        return self._upload(cloud, temps, volume_id, source_id), moment, path
+
+    @staticmethod
+    def _upload(cloud, temps, volume_id, source_id, force=False):
+        """Step 4: upload ``source_id`` to the temporary image, wait for it."""
         image_id = temps.add(
             "image",
             cloud.upload_volume_to_image(
@@ -202,10 +236,8 @@ class ProtectOperation(base.Operation):
             ),
             cloud.delete_image,
         )
-        cloud.wait_image(image_id)
-        if source_id == volume_id:  # the user's volume: let it leave 'uploading'
-            cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
-        return image_id, moment
+        cloud.wait_upload(image_id, source_id)
+        return image_id
 
 
 def _user_snapshot(cloud, volume_id, snapshot_id):
@@ -228,17 +260,20 @@ def _user_snapshot(cloud, volume_id, snapshot_id):
 
 
 def _check_download(image_id, image_info, digest):
-    """The bytes we stored are the bytes Glance says the image holds."""
+    """The bytes we stored are the bytes Glance says the image holds: its
+    size, and its ``os_hash_value`` (``os_hash_algo``) or, from a Glance
+    without one, its md5 ``checksum``."""
     size = image_info.get("size")
     if size is not None and size != digest.size:
         raise exceptions.ImageIntegrityError(
             image_id, f"downloaded {digest.size} bytes, Glance says {size}"
         )
-    checksum = image_info.get("checksum")
-    if checksum and checksum != digest.md5:
+    expected = (image_info.get("checksum") if digest.algorithm == "md5"
+                else image_info.get("os_hash_value"))
+    if expected and expected != digest.value:
         raise exceptions.ImageIntegrityError(
-            image_id,
-            f"downloaded data has md5 {digest.md5}, Glance says {checksum}",
+            image_id, f"downloaded data has {digest.algorithm} {digest.value}, "
+            f"Glance says {expected}",
         )
 
 

@@ -16,8 +16,9 @@ names, each checked against the volume's index):
    recorded length and sha256 before it is sent (zero chunks regenerated,
    delta chunks applied to their verified base);
    check the whole image's sha256, wait until the image is active and
-   compare Glance's size and md5 with ours. A backup in Karbor's own layout
-   (no per-chunk hashes) is checked by its md5 before any volume is made.
+   compare Glance's size, md5 and ``os_hash_value`` with ours. A backup in
+   Karbor's own layout (no per-chunk hashes) is checked by its md5 before
+   any volume is made.
    The image carries the original volume's image properties
    (``hw_firmware_type``, ``os_distro`` ...) so that Cinder copies them into
    the new volume's ``volume_image_metadata``;
@@ -177,7 +178,10 @@ class RestoreOperation(base.Operation):
 
     def _upload(self, cloud, image_id, transfer, backup):
         """Step 1: stream verified chunks into the image and check the result."""
-        digest = datapath.StreamDigest(md5=backup.legacy)  # Glance checks md5
+        recorded = _recorded_os_hash(backup)
+        digest = datapath.StreamDigest(  # what Glance's answer is checked with
+            md5=backup.legacy,
+            algorithm=None if backup.legacy or recorded else GLANCE_DEFAULT_HASH)
         chunks = (transfer.read_legacy(backup) if backup.legacy
                   else transfer.read_verified(backup.chunks))
         reader = datapath.IterableReader(_tap(chunks, digest.update))
@@ -200,6 +204,47 @@ class RestoreOperation(base.Operation):
                 image_id, f"Glance's md5 {info['checksum']} differs from the "
                 f"backup's {backup.md5}",
             )
+        _check_os_hash(image_id, info, recorded, digest)
+
+
+#: Glance's ``hashing_algorithm`` unless its operator changed it.
+GLANCE_DEFAULT_HASH = "sha512"
+
+
+def _recorded_os_hash(backup):
+    """``(algorithm, value)`` of Glance's os_hash that protect checked the
+    data against and recorded; None for a backup without one."""
+    algorithm = backup.image_metadata.get("os_hash_algo")
+    value = backup.image_metadata.get("os_hash_value")
+    if isinstance(algorithm, str) and isinstance(value, str) and value:
+        return algorithm, value
+    return None
+
+
+def _check_os_hash(image_id, info, recorded, digest):
+    """Glance's ``os_hash_value`` of the uploaded image is the data's.
+
+    The bytes sent have the manifest's sha256, so they are the bytes protect
+    hashed: the os_hash it recorded is theirs (no pass over the data for
+    it). A backup without one has it computed while the data was sent.
+    """
+    algorithm, value = info.get("os_hash_algo"), info.get("os_hash_value")
+    if not (algorithm and value):
+        return
+    if recorded is not None and recorded[0] == algorithm:
+        expected = recorded[1]
+    elif digest.algorithm == algorithm:
+        expected = digest.value
+    else:
+        LOG.warning("Image %s: Glance hashes with %s, the backup's data was "
+                    "hashed with %s: only its size and md5 are checked",
+                    image_id, algorithm,
+                    recorded[0] if recorded else digest.algorithm)
+        return
+    if value != expected:
+        raise exceptions.ImageIntegrityError(
+            image_id, f"Glance's {algorithm} {value} differs from the "
+            f"backup's data's {expected}")
 
 
 def _temporary_image(cloud, backup, plan):

@@ -50,29 +50,32 @@ class Transfer:
             self.progress(self.volume_id, done, total)
 
     def save_stream(self, stream, chunk_size, algorithm, total=None,
-                    previous=None):
+                    previous=None, whole_hash="md5"):
         """Store ``stream`` as chunks; return (records, digest of the stream).
 
         ``previous`` is the parent backup's records, each with the ``source``
         it lives in, for an incremental; the chunks equal to them are only
-        referenced.
+        referenced. The digest holds the whole stream's sha256 and its
+        ``whole_hash`` (Glance's algorithm), computed in the same pass.
         """
-        digest = datapath.StreamDigest()
+        digest = datapath.StreamDigest(algorithm=whole_hash)
 
         def numbered():
-            # the whole stream's hashes must see chunks in order, so one
-            # thread computes them, one chunk behind the download
-            offset, hashing = 0, None
+            # the whole stream's hashes must see chunks in order: each is
+            # computed by a thread of its own (sha256 and Glance's at once),
+            # one chunk behind the download
+            offset, hashing = 0, []
+            updaters = digest.updaters()
             with concurrent.futures.ThreadPoolExecutor(
-                    1, thread_name_prefix="kvg-digest") as hasher:
+                    len(updaters), thread_name_prefix="kvg-digest") as hasher:
                 for index, data in enumerate(datapath.rechunk(stream, chunk_size)):
-                    if hashing is not None:
-                        hashing.result()
-                    hashing = hasher.submit(digest.update, data)
+                    for pending in hashing:
+                        pending.result()
+                    hashing = [hasher.submit(update, data) for update in updaters]
                     yield index, offset, data
                     offset += len(data)
-                if hashing is not None:
-                    hashing.result()
+                for pending in hashing:
+                    pending.result()
 
         store = functools.partial(self._store, algorithm, previous or ())
         records = []

@@ -196,8 +196,9 @@ class FakeCloud:
                 properties=dict(properties), size=len(data),
                 virtual_size=len(data) if disk_format == "raw" else None,
                 checksum=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                os_hash_algo="sha512",
-                os_hash_value=hashlib.sha512(data).hexdigest(),
+                os_hash_algo=self.images.hashing_algorithm,
+                os_hash_value=hashlib.new(self.images.hashing_algorithm,
+                                          data).hexdigest(),
             )
             self.state.images[image.id] = image
             self.files.put("images", image.id, data)

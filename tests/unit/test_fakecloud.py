@@ -27,7 +27,7 @@ def test_factory_makes_each_real_client(cloud):
     assert type(made["cinder"]).__module__ == "cinderclient.v3.client"
     assert type(made["glance"]).__module__ == "glanceclient.v2.client"
     assert type(made["nova"]).__module__ == "novaclient.v2.client"
-    assert made["cinder"].api_version.get_string() == "3.1"
+    assert made["cinder"].api_version.get_string() == "3.5"  # D4: user messages
 
 
 def test_factory_names_an_unknown_service(cloud):

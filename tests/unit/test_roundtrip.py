@@ -112,6 +112,7 @@ def test_backup_from_snapshot_false_uploads_the_volume_itself(cloud, bank):
 
 
 def test_backup_from_snapshot_false_forces_the_upload_of_an_in_use_volume(cloud, bank):
+    cloud.volumes.enable_force_upload = True  # Cinder honours force only then
     harness = Harness(cloud, bank, backup_from_snapshot=False)
     volume_id = cloud.add_volume(data=b"xyz", server_id=cloud.add_server())
     harness.protect(volume_id)

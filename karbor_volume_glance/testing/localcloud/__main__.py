@@ -7,6 +7,7 @@ otherwise, on a free port unless ``--port`` names one; without
 """
 
 import argparse
+import hashlib
 import logging
 import signal
 import sys
@@ -36,6 +37,15 @@ def _parser():
     parser.add_argument("--gib", type=int, default=1024**3,
                         help="bytes per GiB of volume size (default: 1073741824)")
     parser.add_argument("--region", default="RegionOne")
+    parser.add_argument("--enable-force-upload", action="store_true",
+                        help="Cinder's enable_force_upload: honour force when "
+                        "an in-use volume is uploaded to an image (default: "
+                        "off, as in Cinder)")
+    parser.add_argument("--hashing-algorithm", default="sha512",
+                        choices=sorted(hashlib.algorithms_guaranteed - {
+                            "shake_128", "shake_256"}),
+                        help="Glance's hashing_algorithm, the os_hash_algo of "
+                        "new image data (default: sha512)")
     parser.add_argument("--debug", action="store_true",
                         help="log every request")
     return parser
@@ -71,6 +81,8 @@ def main(argv=None):
         cloud = LocalCloud(args.data_dir or scratch, host=args.host, port=args.port,
                            status_delay=args.status_delay,
                            region=args.region, gib=args.gib)
+        cloud.volumes.enable_force_upload = args.enable_force_upload
+        cloud.images.hashing_algorithm = args.hashing_algorithm
         with cloud:
             print(_banner(cloud), flush=True)
             while not stop.wait(1.0):

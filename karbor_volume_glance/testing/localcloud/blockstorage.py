@@ -17,9 +17,13 @@ the ``admin`` role may reach any of them by id (as in Cinder). As Cinder: a
 volume made from an image is ``bootable`` (one made from a volume or a
 snapshot inherits its source's), an image's ``min_disk`` bounds the size,
 sizes go from 1 to 1000 (the default ``gigabytes`` quota), an in-use volume
-needs ``force`` (below microversion 3.66) to be snapshotted and always to be
-uploaded, and an upload is ``bare`` or ``compressed``, ``private`` unless
-asked otherwise (microversion 3.1 and later).
+needs ``force`` (below microversion 3.66) to be snapshotted, and an upload
+is ``bare`` or ``compressed``, ``private`` unless asked otherwise
+(microversion 3.1 and later). An in-use volume is uploaded only with
+``force`` and only where the operator set Cinder's ``enable_force_upload``
+(:attr:`BlockStorage.enable_force_upload`, off by default as in Cinder):
+otherwise ``force`` is ignored and the upload refused with 400 "status must
+be available".
 
 A volume made from an image gets ``volume_image_metadata``: the image's id,
 name, checksum, size, formats, ``min_disk``/``min_ram`` and every property but
@@ -48,6 +52,7 @@ import math
 from oslo_log import log as logging
 
 from karbor_volume_glance.testing.localcloud import datafiles, exceptions
+from karbor_volume_glance.testing.localcloud import messages as user_messages
 from karbor_volume_glance.testing.localcloud.pacing import Stage
 from karbor_volume_glance.testing.localcloud.state import (
     Snapshot,
@@ -90,6 +95,10 @@ def check_size(size, name="size"):
 
 
 class BlockStorage:
+    #: Cinder's ``enable_force_upload``: whether upload-to-image honours
+    #: ``force`` for an in-use volume (off by default, as in Cinder).
+    enable_force_upload = False
+
     def __init__(self, state, files, jobs, images, pacer, gib):
         self.state = state
         self.files = files
@@ -332,6 +341,7 @@ class BlockStorage:
         def close():
             if stream is not None:
                 stream.close()
+            self._failed_create(volume)
 
         if fail:
             stages = [Stage("creating", close, extra), Stage("error")]
@@ -340,12 +350,25 @@ class BlockStorage:
                       Stage("available")]
         else:
             stages = [Stage("creating", copy, extra), Stage("available")]
+        def failed(_exc):
+            self._failed_create(volume)
+            self._set(self.state.volumes, volume.id, "error")
+
         self.pacer.begin(
             f"create-volume-{volume.id}", self.state.volumes, volume.id, stages,
-            on_failure=lambda _exc: self._set(self.state.volumes, volume.id,
-                                              "error"),
+            on_failure=failed,
         )
         return volume
+
+    def _message(self, record, resource_type, action, detail):
+        """Cinder's user message of a failure of ``record`` (:mod:`.messages`)."""
+        user_messages.record(self.state, record.project_id, resource_type,
+                             record.id, action, detail)
+
+    def _failed_create(self, volume):
+        self._message(volume, user_messages.VOLUME,
+                      user_messages.CREATE_VOLUME_FROM_BACKEND,
+                      user_messages.DRIVER_FAILED_CREATE)
 
     def _source(self, ctx, snapshot_id, source_volid, image_id):
         """``(kind, record, (store kind, id), length)`` of the source, or None."""
@@ -388,12 +411,35 @@ class BlockStorage:
         """
         if fail:
             with self.state.lock:
+                why = self._why(record)
                 failed = "error_deleting" if record.status == "deleting" else "error"
                 self.state.set_status(record, failed)
                 if hasattr(record, "uploading_image_id"):
                     record.uploading_image_id = None
+            if why is not None:
+                self._message(record, *why)
             return
         self.pacer.observe(record.id, extra)
+
+    @staticmethod
+    def _why(record):
+        """``(resource type, action, detail)`` of Cinder's message when
+        ``record`` fails in its current status; None where Cinder writes none."""
+        snapshot = isinstance(record, Snapshot)
+        kind = user_messages.VOLUME_SNAPSHOT if snapshot else user_messages.VOLUME
+        return {
+            (True, "creating"): (kind, user_messages.SNAPSHOT_CREATE,
+                                 user_messages.SNAPSHOT_CREATE_ERROR),
+            (True, "deleting"): (kind, user_messages.SNAPSHOT_DELETE,
+                                 user_messages.SNAPSHOT_DELETE_ERROR),
+            (False, "creating"): (kind, user_messages.CREATE_VOLUME_FROM_BACKEND,
+                                  user_messages.DRIVER_FAILED_CREATE),
+            (False, "downloading"): (kind,
+                                     user_messages.CREATE_VOLUME_FROM_BACKEND,
+                                     user_messages.DRIVER_FAILED_CREATE),
+            (False, "uploading"): (kind, user_messages.COPY_VOLUME_TO_IMAGE,
+                                   user_messages.FAILED_TO_UPLOAD_VOLUME),
+        }.get((snapshot, record.status))
 
     def delete_volume(self, ctx, volume_id, cascade=False, force=False,
                       fail=False, extra=0):
@@ -516,14 +562,24 @@ class BlockStorage:
                                     length, self.jobs.check)
             finally:
                 stream.close()
+            if fail:
+                self._failed_snapshot(snapshot)
+
+        def failed(_exc):
+            self._failed_snapshot(snapshot)
+            self._set(self.state.snapshots, snapshot.id, "error")
 
         self.pacer.begin(
             f"create-snapshot-{snapshot.id}", self.state.snapshots, snapshot.id,
             [Stage("creating", copy, extra), Stage("error" if fail else "available")],
-            on_failure=lambda _exc: self._set(self.state.snapshots, snapshot.id,
-                                              "error"),
+            on_failure=failed,
         )
         return snapshot
+
+    def _failed_snapshot(self, snapshot):
+        self._message(snapshot, user_messages.VOLUME_SNAPSHOT,
+                      user_messages.SNAPSHOT_CREATE,
+                      user_messages.SNAPSHOT_CREATE_ERROR)
 
     def delete_snapshot(self, ctx, snapshot_id, force=False, fail=False,
                         extra=0):
@@ -573,13 +629,16 @@ class BlockStorage:
                 "Policy doesn't allow volume_extension:volume_actions:"
                 "upload_public to be performed."
             )
+        if force and not self.enable_force_upload:
+            LOG.info("Force upload to image is disabled, Force option will be "
+                     "ignored (volume %s).", volume_id)
+            force = False
         with self.state.lock:
             volume = self.volume(ctx, volume_id)
             allowed = ("available", "in-use") if force else ("available",)
             if volume.status not in allowed:
                 raise _invalid_volume(
-                    f"Volume {volume_id} status must be available or in-use (with "
-                    f"force), but current status is: {volume.status}."
+                    f"Volume {volume_id} status must be {' or '.join(allowed)}"
                 )
             image = self.images.create_for_volume(
                 ctx, image_name, disk_format, container_format, visibility,
@@ -591,7 +650,7 @@ class BlockStorage:
             stream = self.files.open("volumes", volume_id)
             length = volume.size * self.gib
         LOG.info("Volume %s uploading to image %s", volume_id, image.id)
-        hashers = datafiles.new_hashers()
+        hashers = datafiles.new_hashers(self.images.hashing_algorithm)
         copied = []
 
         def copy():
@@ -602,6 +661,8 @@ class BlockStorage:
                         self.jobs.check, hashers))
             finally:
                 stream.close()
+            if fail:
+                self._failed_upload(volume)
 
         def finish():
             result = None
@@ -616,6 +677,7 @@ class BlockStorage:
 
         def failed(_exc):
             stream.close()
+            self._failed_upload(volume)
             self._volume_back(volume_id, image.id, previous)
             try:
                 self.images.finish_saving(image, None)
@@ -629,6 +691,11 @@ class BlockStorage:
             on_abandon=lambda: self._volume_back(volume_id, image.id, previous),
         )
         return volume, image
+
+    def _failed_upload(self, volume):
+        self._message(volume, user_messages.VOLUME,
+                      user_messages.COPY_VOLUME_TO_IMAGE,
+                      user_messages.FAILED_TO_UPLOAD_VOLUME)
 
     def _volume_back(self, volume_id, image_id, previous):
         """The volume leaves ``uploading`` once its image is done."""

@@ -8,7 +8,11 @@
 ``.../snapshots/<id>/action``
 (``os-reset_status``, ``os-force_delete``); ``/types`` (list, show),
 ``/os-availability-zone``, ``/limits`` and ``/os-quota-sets/<project>``
-(show, ``?usage=True``). Microversions 3.0 to 3.70 (see
+(show, ``?usage=True``); and from microversion 3.3
+``.../messages`` (list, show, delete: Cinder's user messages, see
+:mod:`.messages`; filters ``resource_uuid``, ``resource_type``,
+``event_id``, ``request_id``, ``message_level`` from 3.5, newest first).
+Microversions 3.0 to 3.70 (see
 :mod:`.microversions`); the views add the fields of the microversions that
 introduced them. Errors are Cinder faults (``{"badRequest": {"message",
 "code"}}``). Version documents at ``/volume/`` and ``/volume/v3/``.
@@ -92,6 +96,9 @@ class CinderService(service.Service):
         add("GET", "/os-availability-zone", self.list_zones)
         add("GET", "/limits", self.show_limits)
         add("GET", "/os-quota-sets/{project_id}", self.show_quotas)
+        add("GET", "/messages", self.list_messages)
+        add("GET", "/messages/{message_id}", self.show_message)
+        add("DELETE", "/messages/{message_id}", self.delete_message)
 
     # --- service plumbing -------------------------------------------------
 
@@ -437,3 +444,63 @@ class CinderService(service.Service):
         else:
             raise exceptions.BadRequest(f"There is no such action: {name}")
         return webutil.empty_response(202)
+
+    # --- user messages (3.3) ----------------------------------------------
+
+    @staticmethod
+    def _messages_api(call):
+        if not call.at_least((3, 3)):
+            version = ".".join(map(str, call.version or (3, 0)))
+            raise exceptions.NotFound(
+                f"API version {version} is not supported on this method.")
+
+    def _message(self, call, message_id):
+        self._messages_api(call)
+        with self.volumes.state.lock:
+            message = self.volumes.state.messages.get(message_id)
+        if message is None or not (call.token.is_admin or
+                                   message.project_id == call.token.project_id):
+            raise exceptions.NotFound(f"Message {message_id} could not be found.")
+        return message
+
+    def _message_view(self, call, message):
+        return {
+            "id": message.id, "event_id": message.event_id,
+            "user_message": message.user_message,
+            "message_level": message.message_level,
+            "resource_type": message.resource_type,
+            "resource_uuid": message.resource_uuid,
+            "request_id": message.request_id,
+            "created_at": _time(message.created_at),
+            "guaranteed_until": _time(message.guaranteed_until),
+            "links": self._links(call, "messages", message.id),
+        }
+
+    def list_messages(self, call):
+        self._messages_api(call)
+        with self.volumes.state.lock:
+            found = [m for m in self.volumes.state.messages.values()
+                     if m.project_id == call.token.project_id]
+        found.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+        links = []
+        if call.at_least((3, 5)):
+            query = call.request.GET
+            for key in ("resource_uuid", "resource_type", "event_id",
+                        "request_id", "message_level"):
+                if key in query:
+                    found = [m for m in found if getattr(m, key) == query[key]]
+            found, links = self._page(call, found)
+        body = {"messages": [self._message_view(call, m) for m in found]}
+        if links:
+            body["messages_links"] = links
+        return webutil.json_response(body)
+
+    def show_message(self, call, message_id):
+        message = self._message(call, message_id)
+        return webutil.json_response({"message": self._message_view(call, message)})
+
+    def delete_message(self, call, message_id):
+        message = self._message(call, message_id)
+        with self.volumes.state.lock:
+            self.volumes.state.messages.pop(message.id, None)
+        return webutil.empty_response(204)

@@ -17,9 +17,10 @@ PIECE = 1024 * 1024
 _ZEROS = bytes(PIECE)
 
 
-def new_hashers():
-    """Glance's checksums: md5 (``checksum``) and sha512 (``os_hash_value``)."""
-    return hashlib.md5(usedforsecurity=False), hashlib.sha512()
+def new_hashers(algorithm="sha512"):
+    """Glance's checksums: md5 (``checksum``) and its ``hashing_algorithm``
+    (``os_hash_value``; sha512 unless configured otherwise)."""
+    return hashlib.md5(usedforsecurity=False), hashlib.new(algorithm)
 
 
 #: Zeros are looked for (and skipped) in blocks of this size within a piece.
@@ -112,8 +113,10 @@ class DataFiles:
         return copy_sparse(source, self.path(kind, record_id), length, size,
                            check, hashers)
 
-    def write_stream(self, kind, record_id, read, check=None):
-        return write_stream(read, self.path(kind, record_id), check)
+    def write_stream(self, kind, record_id, read, check=None,
+                     algorithm="sha512"):
+        return write_stream(read, self.path(kind, record_id), check,
+                            algorithm=algorithm)
 
     @staticmethod
     def read_pieces(source, offset, length):
@@ -156,10 +159,11 @@ class MemoryStore:
         self.blobs[(kind, record_id)] = data
         return len(data)
 
-    def write_stream(self, kind, record_id, read, check=None, piece=PIECE):
+    def write_stream(self, kind, record_id, read, check=None, piece=PIECE,
+                     algorithm="sha512"):
         pieces = []
         result = read_hashed(read, lambda chunk, _offset: pieces.append(chunk),
-                             check, piece)
+                             check, piece, algorithm)
         self.blobs[(kind, record_id)] = b"".join(pieces)
         return result
 
@@ -206,12 +210,12 @@ def copy_sparse(source, dest_path, length, dest_size, check=None, hashers=()):
     return length
 
 
-def read_hashed(read, sink, check=None, piece=PIECE):
+def read_hashed(read, sink, check=None, piece=PIECE, algorithm="sha512"):
     """Hand what ``read(n)`` returns to ``sink(chunk, offset)`` until it ends.
 
-    Returns ``(size, md5 hex, sha512 hex)`` of the bytes read.
+    Returns ``(size, md5 hex, <algorithm> hex)`` of the bytes read.
     """
-    md5, sha512 = new_hashers()
+    md5, sha512 = new_hashers(algorithm)
     size = 0
     while True:
         if check is not None:
@@ -226,15 +230,15 @@ def read_hashed(read, sink, check=None, piece=PIECE):
     return size, md5.hexdigest(), sha512.hexdigest()
 
 
-def write_stream(read, dest_path, check=None, piece=PIECE):
+def write_stream(read, dest_path, check=None, piece=PIECE, algorithm="sha512"):
     """Write what ``read(n)`` returns, until it returns nothing, to a sparse file.
 
-    Returns ``(size, md5 hex, sha512 hex)`` of the bytes written.
+    Returns ``(size, md5 hex, <algorithm> hex)`` of the bytes written.
     """
     with open(dest_path, "wb") as dest:
         result = read_hashed(
             read, lambda chunk, offset: _write_sparse(dest.fileno(), chunk, offset),
-            check, piece)
+            check, piece, algorithm)
         dest.truncate(result[0])
     return result
 

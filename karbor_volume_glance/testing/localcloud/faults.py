@@ -28,7 +28,9 @@ Kinds:
     ``killed`` (and stays); for ``volume.upload_to_image`` the new image ends
     ``killed`` and the volume returns to its status before the upload; a
     server made, read or deleted turns ``ERROR``; an attach or detach rolls
-    back (the volume returns to its status before it). Not for
+    back (the volume returns to its status before it). A volume creation, a
+    snapshot or an upload to an image that fails so leaves Cinder's user
+    message about it (:mod:`.messages`). Not for
     ``token.create``, ``image.data``, the lists and ``server.get_volume(s)``.
 ``slow`` (options ``delay`` seconds and ``polls``; default ``delay=1``
     when neither is given)

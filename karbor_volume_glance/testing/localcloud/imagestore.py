@@ -1,7 +1,9 @@
 """Glance's side of the local cloud: image records and their data files.
 
 Statuses: ``queued`` (no data) -> ``saving`` (data arriving) -> ``active``
-(``size``, md5 ``checksum``, sha512 ``os_hash_value``). As Glance v2 does,
+(``size``, md5 ``checksum``, and ``os_hash_value`` in ``os_hash_algo``:
+sha512, or the :mod:`hashlib` algorithm set as :attr:`ImageStore.hashing_algorithm`,
+Glance's ``[DEFAULT] hashing_algorithm``). As Glance v2 does,
 an upload that fails (the request body breaks off, the store fails) puts
 the image back to ``queued`` so the upload can be retried; only an injected
 ``error`` fault leaves it ``killed``. An image deleted while its data
@@ -73,6 +75,8 @@ def _check_bool(fields, name):
 class ImageStore:
     #: Glance on RBD with direct URLs: volumes made from raw images are clones.
     rbd_direct_url = False
+    #: Glance's ``hashing_algorithm`` option: the ``os_hash_algo`` of new data.
+    hashing_algorithm = "sha512"
 
     def __init__(self, state, files, pacer, rbd_direct_url=False):
         self.state = state
@@ -280,7 +284,8 @@ class ImageStore:
         """Store what ``read(n)`` returns as the image's data."""
         image = self.begin_upload(ctx, image_id)
         try:
-            result = self.files.write_stream("images", image_id, read, check)
+            result = self.files.write_stream("images", image_id, read, check,
+                                             algorithm=self.hashing_algorithm)
         except Exception:
             LOG.exception("Upload to image %s failed", image_id)
             self.restore(image)
@@ -297,7 +302,8 @@ class ImageStore:
                 self.state.set_status(image, "queued")
 
     def finish_saving(self, image, result):
-        """``active`` with ``result = (size, md5, sha512)``, or ``killed`` (None)."""
+        """``active`` with ``result = (size, md5, os_hash)`` (the os_hash in
+        :attr:`hashing_algorithm`), or ``killed`` (None)."""
         with self.state.lock:
             if self.state.images.get(image.id) is not image:
                 self.files.remove("images", image.id)
@@ -311,7 +317,7 @@ class ImageStore:
                 self.files.remove("images", image.id)
                 return
             image.size, image.checksum, image.os_hash_value = result
-            image.os_hash_algo = "sha512"
+            image.os_hash_algo = self.hashing_algorithm
             image.virtual_size = image.size if image.disk_format == "raw" else None
             self.state.set_status(image, "active")
         LOG.info("Image %s is active (%d bytes)", image.id, image.size)

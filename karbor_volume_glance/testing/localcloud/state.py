@@ -167,6 +167,7 @@ class State:
         self.snapshots = {}
         self.images = {}
         self.servers = {}
+        self.messages = {}  # Cinder's user messages (:mod:`.messages`)
         self.created = []  # (kind, id, name) of what requests created
 
     def records_of(self, kind):

@@ -205,17 +205,23 @@ def test_upload_to_image_makes_an_image_of_the_whole_volume(cloud, cinder, glanc
     assert downloaded[:len(data)] == data
 
 
-def test_upload_to_image_of_an_in_use_volume_needs_force(cinder, glance, nova):
+def test_upload_to_image_of_an_in_use_volume_needs_force(cloud, cinder, glance,
+                                                          nova):
     volume_id = volume_with(cinder, glance, b"abc")
     server = nova.servers.create("vm", "image", "flavor")
     wait_status(nova.servers, server.id, "ACTIVE")
     nova.volumes.create_server_volume(server.id, volume_id)
     wait_status(cinder.volumes, volume_id, "in-use")
     volume = cinder.volumes.get(volume_id)
-    with pytest.raises(cinder_exc.BadRequest, match="current status is: in-use"):
+    # Cinder's words (cinder/volume/api.py copy_volume_to_image)
+    with pytest.raises(cinder_exc.BadRequest, match="status must be available"):
         volume.upload_to_image(False, "no", "bare", "raw")
     with pytest.raises(cinder_exc.BadRequest, match="current status is: in-use"):
         cinder.volume_snapshots.create(volume_id)
+    # force is ignored unless the operator set enable_force_upload (D2)
+    with pytest.raises(cinder_exc.BadRequest, match="status must be available"):
+        volume.upload_to_image(True, "ignored", "bare", "raw")
+    cloud.volumes.enable_force_upload = True
     _resp, body = volume.upload_to_image(True, "yes", "bare", "raw")
     image_id = body["os-volume_upload_image"]["image_id"]
     wait_status(glance.images, image_id, "active")
