@@ -16,9 +16,11 @@ log() { echo "[realcloud $(date +%T)] $*"; }
 die() { log "$*" >&2; exit 1; }
 
 port_free() {  # port -> true if nothing listens on it and 127.0.0.1 can bind it
+  # (SO_REUSEADDR as the servers bind: a port left in TIME_WAIT is free for them)
   python3 - "$1" <<'PY'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
