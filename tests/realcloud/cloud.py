@@ -335,6 +335,19 @@ class Kvg:
         return result
 
 
+def restored_ids(result):
+    """A restore's original -> new volume ids, from its JSON output.
+
+    ``new_volume_ids`` where the CLI prints a row per volume in ``volumes``
+    (issue 12, D6); ``volumes`` itself where it is that mapping (before).
+    """
+    data = result.json or {}
+    if isinstance(data.get("new_volume_ids"), dict):
+        return data["new_volume_ids"]
+    volumes = data.get("volumes")
+    return volumes if isinstance(volumes, dict) else {}
+
+
 def seeded(seed, size):
     return random.Random(seed).randbytes(size)
 

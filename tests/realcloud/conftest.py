@@ -107,7 +107,7 @@ def full(real, kvg, made, sources):
     protect = kvg.ok("protect", sources.a, sources.b, "--name", "realcloud-full")
     checkpoint = protect.json["checkpoint_id"]
     restore = kvg.ok("restore", checkpoint, "--name", "realcloud-restored")
-    restored = restore.json["volumes"]
+    restored = rc.restored_ids(restore)
     made.volumes.extend(restored.values())
     return types.SimpleNamespace(checkpoint=checkpoint, protect=protect,
                                  restore=restore, restored=restored)
@@ -132,11 +132,11 @@ def chain(real, kvg, made, sources, full):
                          "realcloud-incremental")
     restore = kvg.ok("restore", incremental.json["checkpoint_id"], "--name",
                      "realcloud-restored-incremental")
-    made.volumes.extend(restore.json["volumes"].values())
+    restored = rc.restored_ids(restore)
+    made.volumes.extend(restored.values())
     return types.SimpleNamespace(
         snapshot=snapshot.id, changed_sha=changed_sha, from_snapshot=from_snapshot,
-        incremental=incremental, restore=restore,
-        restored=restore.json["volumes"][sources.a])
+        incremental=incremental, restore=restore, restored=restored[sources.a])
 
 
 @pytest.fixture(scope="session")

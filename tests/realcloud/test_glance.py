@@ -120,7 +120,7 @@ def test_d1_a_restore_with_glance_on_rbd_leaves_no_temporary_image(
                        f"the restore did not run: {result!r}")
             left = [i.id for i in gc.images.list() if i.name == temporary]
             reported = all(image_id in result.out for image_id in left)
-            restored = (result.json or {}).get("volumes", {}).get(sources.a)
+            restored = rc.restored_ids(result).get(sources.a)
             if restored:
                 assert real.rbd_sha256(restored) == sources.a_sha
             assert not left or reported, result
