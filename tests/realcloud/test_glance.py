@@ -176,10 +176,17 @@ def test_d4_a_failed_upload_says_cinders_reason(real, kvg, sources, tmp_path):
 
 def _delete_busy_leftovers(real, name, timeout=120):
     """Delete the volumes of that name, again while Cinder finds them busy."""
+    from keystoneauth1 import exceptions as ksa_exc
+
     cc = real.cinder()
     deadline = time.monotonic() + timeout
     while True:
-        left = [v for v in cc.volumes.list() if v.name == name]
+        try:
+            left = [v for v in cc.volumes.list() if v.name == name]
+        except ksa_exc.ConnectionError:
+            rc.require(time.monotonic() < deadline, "Cinder does not answer")
+            time.sleep(2)
+            continue
         if not left:
             return
         rc.require(time.monotonic() < deadline, f"{left} cannot be deleted")

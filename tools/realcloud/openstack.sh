@@ -22,7 +22,10 @@ os_install() {  # the server venv, once: pip with constraints.txt, then Ceph's b
 }
 
 gunicorn_cmd() {  # port module:app
-  echo "$V/gunicorn --chdir $OS_DIR/etc --no-control-socket -b 127.0.0.1:$1 -w 1 --threads 4 --timeout 300 $2"
+  # --keep-alive 600: gunicorn's default (2 s) closes an idle connection that a client (the
+  # tests' long-lived sessions, idle while the CLI runs) may be reusing at that very moment,
+  # and the client gets "Remote end closed connection without response"
+  echo "$V/gunicorn --chdir $OS_DIR/etc --no-control-socket -b 127.0.0.1:$1 -w 1 --threads 4 --timeout 300 --keep-alive 600 $2"
 }
 
 os_daemon() {  # name command... (pid -> run/name.pid, output -> log/name.out)
