@@ -11,9 +11,8 @@ environment links into its venv with ``tools/realcloud/pybindings``).
 
 :class:`RealCloud` fails with :class:`CloudMissing` when the cloud is not
 there: the tests then fail, never skip. :class:`Unexpected` is what a
-test's preconditions raise, so that a test marked ``xfail(raises=
-AssertionError)`` for a known defect still fails when the cloud, not the
-product, misbehaves.
+test's preconditions raise when the cloud, not the product, misbehaves, so
+that such a failure is told apart from an assertion about the product.
 """
 
 import contextlib

@@ -29,27 +29,6 @@ A_PROPERTIES = {"hw_firmware_type": "uefi", "os_distro": "debian",
                 "hw_disk_bus": "scsi"}
 
 
-def defect(number, fix):
-    """The marker of a test of a defect of issue 12 that is not fixed yet.
-
-    strict: the test turns red the moment the fix lands and the marker is
-    still there; raises=AssertionError: a test that fails for another reason
-    (the cloud, :class:`.cloud.Unexpected`) fails, not xfails.
-    """
-    return pytest.mark.xfail(strict=True, raises=AssertionError,
-                             reason=f"D{number}: issue 12, fixed by {fix}")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """An xfailed defect test says how it fails today (pytest -rx shows it)."""
-    outcome = yield
-    report = outcome.get_result()
-    if getattr(report, "wasxfail", None) and call.excinfo is not None:
-        today = " ".join(str(call.excinfo.value).split())[:400]
-        report.wasxfail += f" | today: {call.excinfo.typename}: {today}"
-
-
 @pytest.fixture(scope="session")
 def real():
     try:

@@ -5,7 +5,6 @@ import json
 import subprocess
 
 from tests.realcloud import cloud as rc
-from tests.realcloud.conftest import defect
 
 
 def test_check_finds_the_cloud_and_the_bank_ready(kvg):
@@ -14,7 +13,6 @@ def test_check_finds_the_cloud_and_the_bank_ready(kvg):
     assert result.json["ready"] is True
 
 
-@defect(7, "issue 12 item 2: global options work after the subcommand too")
 def test_d7_global_options_after_the_subcommand(kvg, full):
     # today: a usage error (exit 2)
     completed = subprocess.run(

@@ -7,7 +7,6 @@ import itertools
 import time
 
 from tests.realcloud import cloud as rc
-from tests.realcloud.conftest import defect
 
 #: What a corrupted store would report: a well-formed sha512 of nothing stored.
 BAD_SHA512 = "0" * 128
@@ -86,8 +85,6 @@ def glance_reports_a_wrong_sha512(real, image_name):
         real.glance_db(f"DROP TRIGGER IF EXISTS {trigger}")
 
 
-@defect(5, "issue 12 item 2: check os_hash_value with os_hash_algo, md5 "
-        "only as a fallback")
 def test_d5_glances_sha512_is_checked(real, kvg, sources, chain):
     # today only the md5 checksum is compared: the protect succeeds
     with glance_reports_a_wrong_sha512(real, f"temporary_image_of_{sources.a}"):
@@ -103,8 +100,6 @@ def test_d5_glances_sha512_is_checked(real, kvg, sources, chain):
     assert [v for v in real.cinder().volumes.list() if v.name == "realcloud-d5"] == []
 
 
-@defect(1, "issue 12 item 2: a temporary image Glance cannot delete is avoided "
-        "or reported")
 def test_d1_a_restore_with_glance_on_rbd_leaves_no_temporary_image(
         real, kvg, made, sources, chain):
     # Glance on RBD with show_image_direct_url: Cinder clones the restored
@@ -145,8 +140,6 @@ def _delete_image(gc, image_id, timeout=60):
             time.sleep(1)
 
 
-@defect(4, "issue 12 item 2: ask for Cinder's user messages and put its "
-        "reason in the error")
 def test_d4_a_failed_upload_says_cinders_reason(real, kvg, sources, tmp_path):
     # Glance refuses images over 512 MiB: Cinder's upload-to-image of the
     # 1 GiB volume fails, and Cinder records why as a user message (3.3).

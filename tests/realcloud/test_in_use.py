@@ -1,7 +1,6 @@
 """An in-use volume (attached through Cinder's attachments API, no Nova)."""
 
 from tests.realcloud import cloud as rc
-from tests.realcloud.conftest import defect
 
 
 def test_an_in_use_volume_is_protected_through_a_snapshot(real, kvg, sources,
@@ -14,8 +13,6 @@ def test_an_in_use_volume_is_protected_through_a_snapshot(real, kvg, sources,
     assert real.temporaries() == []
 
 
-@defect(2, "issue 12 item 2: fall back to the snapshot path when Cinder "
-        "refuses the forced upload, or refuse first naming enable_force_upload")
 def test_d2_in_use_without_snapshot_falls_back_or_names_enable_force_upload(
         real, kvg, sources, in_use, tmp_path):
     # Cinder's enable_force_upload is False by default: upload-to-image of an

@@ -11,7 +11,6 @@ import pytest
 from cinderclient import exceptions as cinder_exc
 
 from tests.realcloud import cloud as rc
-from tests.realcloud.conftest import defect
 
 
 def test_demo_cannot_see_the_admin_projects_volume(real, sources):
@@ -60,8 +59,6 @@ def test_a_restore_beyond_the_quota_fails_naming_it_and_leaves_nothing(
     assert real.rbd_images("volumes") == over_quota.rbd_before
 
 
-@defect(6, "issue 12 item 2: every failed volume appears in JSON output with "
-        "its reason")
 def test_d6_json_output_of_a_failed_restore_names_the_volume_and_reason(
         sources, over_quota):
     # today: {"ok": false, "volumes": {}}; the reason only on stderr
@@ -73,8 +70,6 @@ def test_d6_json_output_of_a_failed_restore_names_the_volume_and_reason(
     assert "quota" in volumes.lower(), result
 
 
-@defect(8, "issue 12 item 2: check the target's quota before uploading "
-        "anything")
 def test_d8_the_quota_is_checked_before_any_upload(over_quota):
     # today the whole 1 GiB goes into a temporary image first
     assert over_quota.images_made == []

@@ -2,7 +2,6 @@
 what a restored volume keeps of its original (D3)."""
 
 from tests.realcloud import cloud as rc
-from tests.realcloud.conftest import defect
 
 #: Per-image bookkeeping Cinder copies into volume_image_metadata; differs
 #: between any two images, so not part of what a restore must keep.
@@ -54,8 +53,6 @@ def _attributes(real, volume_id):
     }
 
 
-@defect(3, "issue 12 item 2: protect records the volume's attributes, "
-        "restore reproduces them")
 def test_d3_a_restored_volume_keeps_bootable_image_metadata_and_metadata(
         real, sources, full):
     # A: bootable, hw_firmware_type=uefi, os_distro, hw_disk_bus, metadata;
