@@ -96,6 +96,17 @@ def _environ(method, url, wsgi_input):
     }
 
 
+def _complete(app_iter, headerlist):
+    """Whether the answer is a list of bytes already whole (a JSON document,
+    not a stream the application produces as it is read): a client that
+    asked to stream it loses nothing when it is handed over read."""
+    if not isinstance(app_iter, list):
+        return False
+    length = next((value for name, value in headerlist
+                   if name.lower() == "content-length"), None)
+    return length is None or length == str(sum(map(len, app_iter)))
+
+
 class DroppedConnection(requests.exceptions.ChunkedEncodingError):
     """The application's answer ended before its Content-Length: in process,
     this is how a dropped connection shows (an OSError, as over a socket)."""
@@ -173,7 +184,7 @@ class WSGIAdapter(requests.adapters.HTTPAdapter):
         status, headerlist, app_iter = webob.Request(environ).call_application(
             self.app)
         status_code, _, reason = status.partition(" ")
-        if not stream:
+        if not stream or _complete(app_iter, headerlist):
             return self._read_response(request, int(status_code), reason,
                                        headerlist, app_iter)
         body = io.BufferedReader(_IterableReader(app_iter), 65536)
@@ -187,7 +198,8 @@ class WSGIAdapter(requests.adapters.HTTPAdapter):
         return self.build_response(request, raw)
 
     def _read_response(self, request, status, reason, headerlist, app_iter):
-        """The whole answer read now, as requests reads one when not streaming.
+        """The whole answer read now, as requests reads one when not streaming
+        (or as a client streaming an answer already whole reads it).
 
         What :meth:`build_response` and ``Response.content`` make of it over
         urllib3, at a fraction of the cost: headers (repeated ones joined as
