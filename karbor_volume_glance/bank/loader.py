@@ -9,6 +9,7 @@ after the URL scheme that opens them (``memory``, ``file``). A new backend
 import importlib.metadata
 import urllib.parse
 
+import stevedore.exception
 from oslo_log import log as logging
 from stevedore import driver
 
@@ -28,11 +29,20 @@ def known_backend_names():
 
 
 def _load_extension(name, **options):
-    """The stevedore extension of backend ``name``; UnknownBankBackend if none."""
-    known = known_backend_names()
-    if name not in known:
-        raise UnknownBankBackend(name, known)
-    return driver.DriverManager(NAMESPACE, name, **options).extensions[0]
+    """The stevedore extension of backend ``name``; UnknownBankBackend if none.
+
+    The names are listed only when stevedore (with its entry point cache)
+    finds none: listing reads every installed distribution's metadata.
+    """
+    try:
+        if not isinstance(name, str):
+            raise stevedore.exception.NoMatches(name)
+        return driver.DriverManager(NAMESPACE, name, **options).extensions[0]
+    except stevedore.exception.NoMatches:
+        known = known_backend_names()
+        if name not in known:
+            raise UnknownBankBackend(name, known) from None
+        raise
 
 
 def backend_class(name):

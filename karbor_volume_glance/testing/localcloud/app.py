@@ -6,9 +6,11 @@ Every answer carries an ``X-OpenStack-Request-ID`` (and Nova's
 ``X-Compute-Request-Id``); every request is logged at debug level.
 """
 
+import inspect
 import uuid
 
 import webob.dec
+import webob.exc
 from oslo_log import log as logging
 
 from karbor_volume_glance.testing.localcloud import webutil
@@ -20,6 +22,26 @@ class LocalCloudApp:
     def __init__(self, services):
         """``services``: path prefix (``"volume"``) -> WSGI application."""
         self.services = dict(services)
+        self._direct = {}  # service -> whether it takes a webob Request
+
+    def _respond(self, service, request):
+        """The service's Response to ``request``.
+
+        A service whose ``__call__`` is :class:`webob.dec.wsgify`'d is called
+        with the request itself, as wsgify allows, instead of through WSGI
+        and back into a new Response: the same answer, half the work.
+        """
+        direct = self._direct.get(service)
+        if direct is None:
+            direct = isinstance(inspect.getattr_static(service, "__call__", None),
+                                webob.dec.wsgify)
+            self._direct[service] = direct
+        if not direct:
+            return request.get_response(service)
+        try:
+            return service(request)
+        except webob.exc.HTTPException as exc:
+            return exc
 
     @webob.dec.wsgify
     def __call__(self, request):
@@ -34,7 +56,7 @@ class LocalCloudApp:
             )
         method, path = request.method, request.path_qs
         request.path_info_pop()
-        response = request.get_response(service)
+        response = self._respond(service, request)
         request_id = f"req-{uuid.uuid4()}"
         response.headers["X-OpenStack-Request-ID"] = request_id
         if prefix == "compute":
