@@ -61,8 +61,9 @@ def test_a_broken_download_resumes_with_range_requests(real):
         glance = factory.from_cloud_config(
             rc.ADMIN, str(real.clouds_yaml)).create_client("glance")
         body = Broken(glance.images.data(image.id, do_checksum=False), 8 * rc.MiB)
-        pieces = download.resumable_download(glance.http_client, image.id, body,
-                                             retries=3, pauses=itertools.repeat(0))
+        pieces = download.resumable_download(lambda: glance.http_client, image.id,
+                                             body, retries=3,
+                                             pauses=itertools.repeat(0))
         assert b"".join(pieces) == data
         assert body.broke
 
