@@ -502,22 +502,23 @@ class BlockStorage:
         with self.state.lock:
             self.state.set_status(record, status)
 
+    def _settled_volume(self, ctx, volume_id):
+        """A volume whose flags and image metadata may change: Cinder wants
+        it ``available`` or ``in-use``. Call with the state's lock held."""
+        volume = self.volume(ctx, volume_id)
+        if volume.status not in ("available", "in-use"):
+            raise _invalid_volume(
+                f"Volume {volume_id} status must be available or in-use, "
+                f"but current status is: {volume.status}.")
+        return volume
+
     def set_bootable(self, ctx, volume_id, bootable):
         with self.state.lock:
-            volume = self.volume(ctx, volume_id)
-            if volume.status not in ("available", "in-use"):
-                raise _invalid_volume(
-                    f"Volume {volume_id} status must be available or in-use, "
-                    f"but current status is: {volume.status}.")
-            volume.bootable = bool(bootable)
+            self._settled_volume(ctx, volume_id).bootable = bool(bootable)
 
     def set_image_metadata(self, ctx, volume_id, metadata):
         with self.state.lock:
-            volume = self.volume(ctx, volume_id)
-            if volume.status not in ("available", "in-use"):
-                raise _invalid_volume(
-                    f"Volume {volume_id} status must be available or in-use, "
-                    f"but current status is: {volume.status}.")
+            volume = self._settled_volume(ctx, volume_id)
             volume.image_metadata.update(metadata)
             return dict(volume.image_metadata)
 
