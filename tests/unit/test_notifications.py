@@ -44,6 +44,20 @@ PAYLOAD_SCHEMA = {
         "percent": {"type": "number", "minimum": 0, "maximum": 100},
         "bytes_done": {"type": "integer", "minimum": 0},
         "bytes_total": {"type": "integer", "minimum": 0},
+        # a restore's .end: what it could not honour, and what it left
+        "warnings": {"type": "array", "minItems": 1,
+                     "items": {"type": "string", "minLength": 1}},
+        "leftovers": {
+            "type": "array", "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["kind", "resource_id", "reason"],
+                "properties": {"kind": {"enum": ["image", "volume", "snapshot"]},
+                               "resource_id": {"type": "string"},
+                               "reason": {"type": "string", "minLength": 1}},
+                "additionalProperties": False,
+            },
+        },
         "service_metadata": {
             "type": "object",
             "required": ["bank", "chunk_size", "compression"],

@@ -13,6 +13,7 @@ from karbor_volume_glance.operations import restore as restore_op
 from karbor_volume_glance.testing import FakeCloud, FakeRecord, volume_resource
 from tests.unit.harness import OBJECT_SIZE, Harness
 from tests.unit.test_notifications import NotifyingHarness
+from tests.unit.test_notifications import messages as notified
 
 UEFI = {"hw_firmware_type": "uefi", "os_distro": "ubuntu",
         "hw_disk_bus": "scsi", "image_id": "original-image",
@@ -59,8 +60,8 @@ def test_d1_rbd_restore_reports_and_tags_the_image_it_cannot_delete(
     resource = volume_resource(volume_id)
     assert record.status_of(resource) == "available"
     assert image.id in record.reason_of(resource)
-    ends = [message["payload"] for _c, message, _p, _r in _impl_test.NOTIFICATIONS
-            if message["event_type"] == "volume_glance.restore.end"]
+    ends = [payload for event_type, _priority, payload in notified()
+            if event_type == "volume_glance.restore.end"]
     assert ends[0]["leftovers"] == [
         {"kind": "image", "resource_id": image.id,
          "reason": ends[0]["leftovers"][0]["reason"]}]
@@ -70,7 +71,6 @@ def test_d1_rbd_restore_reports_and_tags_the_image_it_cannot_delete(
     assert not any(key.startswith("kvg_") for key in restored.image_metadata)
     assert not any(key.startswith("kvg_") for key in restored.metadata)
     # once the volume is gone, the sweep deletes the image
-    harness.plugin  # noqa: B018 - the same cloud
     cinder = rbd_cloud.client_factory().create_client("cinder")
     glance = rbd_cloud.client_factory().create_client("glance")
     found = list(glance.images.list(filters={
