@@ -257,6 +257,13 @@ def read_pieces(stream, offset, length, piece=PIECE):
         stream.close()
 
 
+def _close(pieces):
+    """Close an iterable of pieces if it can be closed (a generator, a file)."""
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        close()
+
+
 def truncated(pieces, limit):
     """The first ``limit`` bytes of an iterable of pieces, then stop (and close it)."""
     try:
@@ -269,9 +276,7 @@ def truncated(pieces, limit):
             sent += len(data)
             yield data
     finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+        _close(pieces)
 
 
 def corrupted(pieces, offset, size, at_byte):
@@ -288,6 +293,4 @@ def corrupted(pieces, offset, size, at_byte):
             position += len(data)
             yield data
     finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+        _close(pieces)
