@@ -114,6 +114,18 @@ class ResourceFailed(CloudError):
         )
 
 
+class DeletionRefused(ResourceFailed):
+    """Cinder took a deletion, then its driver refused it as busy and the
+    resource is ``available`` again (``VolumeIsBusy``/``SnapshotIsBusy``)."""
+
+    def __init__(self, kind, resource_id, status, attempts=1):
+        self.attempts = attempts
+        super().__init__(kind, resource_id, status, ["deleted"])
+        self.args = (f"{kind} {resource_id} is {status!r} again after "
+                     f"{attempts} deletion(s): Cinder's driver refused to "
+                     f"delete it as busy",)
+
+
 class ResourceTimeout(CloudError):
     """A resource did not reach the awaited status in time."""
 

@@ -40,6 +40,9 @@ VOLUME_BUSY = frozenset(
 )
 SNAPSHOT_AVAILABLE = frozenset({"available"})
 SNAPSHOT_BUSY = frozenset({"creating", "backing-up", "restoring"})
+#: The longest pause before deleting again a resource Cinder's driver refused
+#: to delete as busy (RBD lets a crashed client's watch expire in 30 s).
+BUSY_RETRY_MAX = 30.0
 IMAGE_ACTIVE = frozenset({"active"})
 IMAGE_FAILED = frozenset({"killed", "deleted", "pending_delete", "deactivated"})
 IMAGE_GONE = frozenset({"deleted", "pending_delete"})
@@ -178,13 +181,57 @@ class Cloud:
             max_interval=self._settings.poll_interval, sleep=self._sleep,
         )
 
-    def _wait_gone(self, fetch, kind, resource_id, timeout, gone_statuses=()):
+    def _wait_gone(self, fetch, kind, resource_id, timeout, gone_statuses=(),
+                   refused=()):
         polling.wait_until_gone(
             fetch, kind=kind, resource_id=resource_id, timeout=timeout,
             max_interval=self._settings.poll_interval,
             gone_statuses=gone_statuses, failure={"error_deleting"},
-            sleep=self._sleep,
+            refused=refused, sleep=self._sleep,
         )
+
+    def _delete_cinder(self, kind, resource_id, fetch, busy, timeout, delete):
+        """Delete a Cinder volume or snapshot and wait until it is gone.
+
+        Cinder's manager puts a resource its driver refuses to delete as busy
+        back to ``available`` (an RBD image a crashed client still watches:
+        "may be resolved by retrying the delete after 30 seconds"); that is
+        deleted again, after a pause doubling from ``poll_interval`` to
+        :data:`BUSY_RETRY_MAX`, until ``timeout`` runs out. Then, or on
+        ``error_deleting``, ResourceFailed (DeletionRefused: how many times)
+        names it.
+        """
+        deadline = time.monotonic() + timeout
+        pauses = polling.intervals(BUSY_RETRY_MAX, self._settings.poll_interval)
+        status = self._settle(fetch, kind, resource_id, busy, timeout)
+        attempts = 0
+        while True:
+            if status is polling.GONE:
+                return
+            if status != "deleting":
+                attempts += 1
+                with self._calling(f"deleting {kind} {resource_id}", kind,
+                                   resource_id):
+                    try:
+                        delete(resource_id)
+                    except NOT_FOUND:
+                        return
+            remaining = max(deadline - time.monotonic(), 0.001)
+            try:
+                self._wait_gone(fetch, kind, resource_id, remaining,
+                                refused={"available"})
+                return
+            except exceptions.DeletionRefused as exc:
+                remaining = deadline - time.monotonic()
+                pause = next(pauses)
+                if remaining <= pause:
+                    raise exceptions.DeletionRefused(
+                        kind, resource_id, exc.status, attempts) from None
+                LOG.warning("Cinder's driver refused to delete %s %s as busy "
+                            "(deletion %d); deleting it again in %.1f s",
+                            kind, resource_id, attempts, pause)
+                self._sleep(pause)
+                status = fetch()
 
     # --- volumes --------------------------------------------------------
 
@@ -259,17 +306,11 @@ class Cloud:
         return volume.id
 
     def delete_volume(self, volume_id):
-        """Delete a volume and wait until it is gone (idempotent)."""
-        timeout = self._settings.volume_timeout
-        fetch = functools.partial(self._volume_status, volume_id)
-        status = self._settle(fetch, "volume", volume_id, VOLUME_BUSY, timeout)
-        if status is not polling.GONE and status != "deleting":
-            with self._calling(f"deleting volume {volume_id}", "volume", volume_id):
-                try:
-                    self.cinder.volumes.delete(volume_id)
-                except NOT_FOUND:
-                    return
-        self._wait_gone(fetch, "volume", volume_id, timeout)
+        """Delete a volume and wait until it is gone (idempotent; a deletion
+        refused as busy is tried again, see :meth:`_delete_cinder`)."""
+        self._delete_cinder(
+            "volume", volume_id, functools.partial(self._volume_status, volume_id),
+            VOLUME_BUSY, self._settings.volume_timeout, self.cinder.volumes.delete)
         LOG.info("Deleted volume %s", volume_id)
 
     def volume_attributes(self, volume):
@@ -395,19 +436,12 @@ class Cloud:
             )
 
     def delete_snapshot(self, snapshot_id):
-        """Delete a snapshot and wait until it is gone (idempotent)."""
-        timeout = self._settings.snapshot_timeout
-        fetch = functools.partial(self._snapshot_status, snapshot_id)
-        status = self._settle(fetch, "snapshot", snapshot_id, SNAPSHOT_BUSY,
-                              timeout)
-        if status is not polling.GONE and status != "deleting":
-            with self._calling(f"deleting snapshot {snapshot_id}", "snapshot",
-                               snapshot_id):
-                try:
-                    self.cinder.volume_snapshots.delete(snapshot_id)
-                except NOT_FOUND:
-                    return
-        self._wait_gone(fetch, "snapshot", snapshot_id, timeout)
+        """Delete a snapshot and wait until it is gone (idempotent; a deletion
+        refused as busy is tried again, see :meth:`_delete_cinder`)."""
+        self._delete_cinder(
+            "snapshot", snapshot_id,
+            functools.partial(self._snapshot_status, snapshot_id), SNAPSHOT_BUSY,
+            self._settings.snapshot_timeout, self.cinder.volume_snapshots.delete)
         LOG.info("Deleted snapshot %s", snapshot_id)
 
     # --- images ---------------------------------------------------------

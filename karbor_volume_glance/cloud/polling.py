@@ -84,12 +84,14 @@ def wait_for_status(fetch, *, kind, resource_id, success, failure, timeout,
 
 
 def wait_until_gone(fetch, *, kind, resource_id, timeout, max_interval,
-                    gone_statuses=(), failure=(), sleep=time.sleep,
+                    gone_statuses=(), failure=(), refused=(), sleep=time.sleep,
                     clock=time.monotonic):
     """Poll ``fetch()`` until the resource no longer exists.
 
     ``gone_statuses`` count as gone too (Glance keeps ``deleted`` images);
-    a status in ``failure`` (e.g. ``error_deleting``) raises ResourceFailed.
+    a status in ``failure`` (e.g. ``error_deleting``) raises ResourceFailed;
+    one in ``refused`` (a deletion the service took, then undid) raises
+    DeletionRefused.
     """
 
     def done(status):
@@ -97,6 +99,8 @@ def wait_until_gone(fetch, *, kind, resource_id, timeout, max_interval,
             return True
         if status in failure:
             raise exceptions.ResourceFailed(kind, resource_id, status, ["deleted"])
+        if status in refused:
+            raise exceptions.DeletionRefused(kind, resource_id, status)
         return False
 
     _poll(fetch, kind, resource_id, done, timeout, max_interval, ["deleted"],

@@ -120,6 +120,35 @@ def test_a_cleanup_failure_after_success_is_recorded(harness, caplog):
     assert harness.cloud.volume_data(harness.restore(volume_id)) == data
 
 
+@pytest.mark.parametrize("step", ["volume.delete", "snapshot.delete"])
+def test_a_temporary_resource_refused_as_busy_is_deleted_again(harness, caplog,
+                                                              step):
+    """Real Cinder on RBD (issue 12): a deletion its driver refuses as busy
+    puts the resource back to 'available'; protect deletes it again instead
+    of waiting out the timeout, and leaves nothing."""
+    data = os.urandom(OBJECT_SIZE)
+    volume_id = harness.cloud.add_volume(data=data)
+    harness.cloud.inject(step, "busy", times=2)
+    harness.protect(volume_id)
+    assert harness.cloud.leftovers() == []
+    assert harness.cloud.calls.count(step) == 3
+    refused = [rec for rec in caplog.records
+               if "refused to delete" in rec.getMessage()]
+    assert len(refused) == 2 and all(rec.levelname == "WARNING" for rec in refused)
+    assert harness.section(volume_id).get_object("status") == "available"
+
+
+def test_a_deletion_refused_until_the_timeout_is_a_named_leftover(cloud, bank):
+    harness = Harness(cloud, bank, volume_timeout=0.05)
+    volume_id = cloud.add_volume(data=os.urandom(OBJECT_SIZE))
+    cloud.inject("volume.delete", "busy", times=None)
+    meta = harness.protect(volume_id)
+    [leftover] = meta["leftovers"]
+    assert leftover["kind"] == "volume"
+    assert "refused to delete it as busy" in leftover["reason"]
+    assert leftover["resource_id"] in leftover["reason"]
+
+
 class FailingWrites(MemoryBackend):
     """A memory bank whose writes of one key fail."""
 

@@ -442,7 +442,7 @@ class BlockStorage:
         }.get((snapshot, record.status))
 
     def delete_volume(self, ctx, volume_id, cascade=False, force=False,
-                      fail=False, extra=0):
+                      fail=False, busy=False, extra=0):
         with self.state.lock:
             volume = self.volume(ctx, volume_id)
             snapshots = [s for s in self.state.snapshots.values()
@@ -462,10 +462,11 @@ class BlockStorage:
                         f"Volume {volume_id} still has {len(snapshots)} dependent "
                         "snapshots."
                     )
-                busy = [s.id for s in snapshots if s.status not in SNAPSHOT_DELETABLE]
-                if busy:
+                working = [s.id for s in snapshots
+                           if s.status not in SNAPSHOT_DELETABLE]
+                if working:
                     raise _invalid_volume(
-                        f"Snapshots {', '.join(busy)} must be available or error "
+                        f"Snapshots {', '.join(working)} must be available or error "
                         "to delete the volume with them."
                     )
             for snapshot in snapshots:
@@ -488,7 +489,12 @@ class BlockStorage:
                 for snapshot_id in snapshot_ids:
                     self._set(self.state.snapshots, snapshot_id, "available")
 
-        final = Stage("error_deleting", failed) if fail else Stage(None, remove)
+        if fail:
+            final = Stage("error_deleting", failed)
+        elif busy:  # VolumeIsBusy: the manager makes it available again
+            final = Stage("available", failed)
+        else:
+            final = Stage(None, remove)
         self.pacer.begin(f"delete-volume-{volume_id}", self.state.volumes,
                          volume_id, [Stage("deleting", extra=extra), final])
 
@@ -583,7 +589,7 @@ class BlockStorage:
                       user_messages.SNAPSHOT_CREATE_ERROR)
 
     def delete_snapshot(self, ctx, snapshot_id, force=False, fail=False,
-                        extra=0):
+                        busy=False, extra=0):
         with self.state.lock:
             snapshot = self.snapshot(ctx, snapshot_id)
             if not force and snapshot.status not in SNAPSHOT_DELETABLE:
@@ -599,7 +605,12 @@ class BlockStorage:
             self.files.remove("snapshots", snapshot_id)
             LOG.info("Snapshot %s deleted", snapshot_id)
 
-        final = Stage("error_deleting") if fail else Stage(None, remove)
+        if fail:
+            final = Stage("error_deleting")
+        elif busy:  # SnapshotIsBusy: the manager makes it available again
+            final = Stage("available")
+        else:
+            final = Stage(None, remove)
         self.pacer.begin(f"delete-snapshot-{snapshot_id}", self.state.snapshots,
                          snapshot_id, [Stage("deleting", extra=extra), final])
 

@@ -281,7 +281,8 @@ class CinderService(service.Service):
     def delete_volume(self, call, volume_id):
         cascade = _flag(call.request.GET.get("cascade", "false"), "cascade")
         self.volumes.delete_volume(call.token, volume_id, cascade=cascade,
-                                   fail=call.failing, extra=call.extra)
+                                   fail=call.failing, busy=call.busy,
+                                   extra=call.extra)
         return webutil.empty_response(202)
 
     def volume_action(self, call, volume_id):
@@ -430,7 +431,7 @@ class CinderService(service.Service):
 
     def delete_snapshot(self, call, snapshot_id):
         self.volumes.delete_snapshot(call.token, snapshot_id, fail=call.failing,
-                                     extra=call.extra)
+                                     busy=call.busy, extra=call.extra)
         return webutil.empty_response(202)
 
     def snapshot_action(self, call, snapshot_id):

@@ -39,6 +39,12 @@ Kinds:
     ``saving``, ``deleting``, ``attaching``, ``detaching``, or the current
     one for a get) lasts ``polls`` more polls (more ``status_delay`` periods
     on the HTTP server).
+``busy`` (``volume.delete`` and ``snapshot.delete`` only)
+    the deletion is accepted (202, ``deleting``), then the driver refuses it
+    as busy and the resource is ``available`` again, as Cinder's manager does
+    on ``VolumeIsBusy``/``SnapshotIsBusy`` (an RBD image with a watcher left
+    by a client, say: "may be resolved by retrying the delete"). A
+    cascading delete's snapshots are ``available`` again too.
 ``drop`` (``image.data`` only; option ``after_bytes``, default 0)
     the download sends that many bytes of the promised Content-Length, then
     the connection is closed.
@@ -60,7 +66,8 @@ ERROR = "error"
 SLOW = "slow"
 DROP = "drop"
 CORRUPT = "corrupt"
-KINDS = (HTTP, EXCEPTION, ERROR, SLOW, DROP, CORRUPT)
+BUSY = "busy"
+KINDS = (HTTP, EXCEPTION, ERROR, SLOW, DROP, CORRUPT, BUSY)
 
 STEPS = (
     "token.create",
@@ -76,7 +83,9 @@ STEPS = (
 
 _OPTIONS = {HTTP: {"status": 500}, EXCEPTION: {}, ERROR: {},
             SLOW: {"delay": 0, "polls": 0}, DROP: {"after_bytes": 0},
-            CORRUPT: {"at_byte": 0}}
+            CORRUPT: {"at_byte": 0}, BUSY: {}}
+#: the steps a ``busy`` fault applies to
+_BUSY_STEPS = ("volume.delete", "snapshot.delete")
 _NO_ERROR_STEPS = ("token.create", "image.data", "volume.list", "snapshot.list",
                    "image.list", "server.list", "server.get_volume",
                    "server.get_volumes", "server.swap")
@@ -117,6 +126,8 @@ def make_fault(step, fault, times=1, **options):
         raise ValueError(f"unknown fault {fault!r}; faults: {', '.join(KINDS)}")
     if fault in (DROP, CORRUPT) and step != "image.data":
         raise ValueError(f"the {fault} fault is only for image.data")
+    if fault == BUSY and step not in _BUSY_STEPS:
+        raise ValueError(f"the busy fault is only for {' and '.join(_BUSY_STEPS)}")
     if fault == ERROR and step in _NO_ERROR_STEPS:
         raise ValueError(f"the error fault does not apply to {step}")
     if times is not None:

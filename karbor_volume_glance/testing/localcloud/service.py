@@ -42,6 +42,11 @@ class Call:
         return self.fault is not None and self.fault.kind == faults.ERROR
 
     @property
+    def busy(self):
+        """Whether the request took a ``busy`` fault (a refused deletion)."""
+        return self.fault is not None and self.fault.kind == faults.BUSY
+
+    @property
     def extra(self):
         """The ``polls`` of a ``slow`` fault: how much longer the status lasts."""
         if self.fault is not None and self.fault.kind == faults.SLOW:
