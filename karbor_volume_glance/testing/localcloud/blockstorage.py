@@ -16,10 +16,13 @@ Volumes and snapshots belong to the project that made them; a project with
 the ``admin`` role may reach any of them by id (as in Cinder). As Cinder: a
 volume made from an image is ``bootable`` (one made from a volume or a
 snapshot inherits its source's), an image's ``min_disk`` bounds the size,
-sizes go from 1 to 1000 (the default ``gigabytes`` quota), an in-use volume
-needs ``force`` (below microversion 3.66) to be snapshotted, and an upload
-is ``bare`` or ``compressed``, ``private`` unless asked otherwise
-(microversion 3.1 and later). An in-use volume is uploaded only with
+a size is at least 1 and has no maximum but the quotas (past the default
+1000 ``gigabytes``: 413), an in-use volume needs ``force`` (below
+microversion 3.66) to be snapshotted, an upload takes any of Glance's
+container formats (Cinder passes it on; Glance refuses others) and is
+``private`` unless asked otherwise (microversion 3.1 and later). These rules
+are checked against real Cinder and Glance by the real tier's run of the
+conformance suite. An in-use volume is uploaded only with
 ``force`` and only where the operator set Cinder's ``enable_force_upload``
 (:attr:`BlockStorage.enable_force_upload`, off by default as in Cinder):
 otherwise ``force`` is ignored and the upload refused with 400 "status must
@@ -51,7 +54,7 @@ import math
 
 from oslo_log import log as logging
 
-from karbor_volume_glance.testing.localcloud import datafiles, exceptions
+from karbor_volume_glance.testing.localcloud import datafiles, exceptions, imagestore
 from karbor_volume_glance.testing.localcloud import messages as user_messages
 from karbor_volume_glance.testing.localcloud.pacing import Stage
 from karbor_volume_glance.testing.localcloud.state import (
@@ -66,9 +69,7 @@ VOLUME_DELETABLE = ("available", "error", "error_restoring", "error_extending",
                     "error_managing")
 SNAPSHOT_DELETABLE = ("available", "error")
 UPLOAD_DISK_FORMATS = ("raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop")
-UPLOAD_CONTAINER_FORMATS = ("bare", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
-MAX_SIZE = 1000
 DEFAULT_TYPE = "__DEFAULT__"
 #: The local cloud's default quotas (-1: unlimited; per-type quotas default
 #: to it). Cinder's are 10 volumes and snapshots and 1000 gigabytes; tests
@@ -84,12 +85,14 @@ def _invalid_volume(message):
 
 
 def check_size(size, name="size"):
+    """Cinder's schema: an integer (or its digits) of at least 1; the quotas
+    (``gigabytes``, ``per_volume_gigabytes``) bound it from above."""
     if isinstance(size, str) and size.strip().isdigit():
         size = int(size)
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SIZE:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise exceptions.BadRequest(
-            f"Invalid input received: {name} must be an integer between 1 and "
-            f"{MAX_SIZE}, got {size!r}."
+            f"Invalid input for field/attribute {name}. Value: {size}. "
+            f"{size!r} is less than the minimum of 1"
         )
     return size
 
@@ -217,7 +220,7 @@ class BlockStorage:
             for name in names:
                 limit = self._quota(project_id, name)
                 quota_set[name] = ({"limit": limit, "in_use": used.get(name, 0),
-                                    "reserved": 0, "allocated": 0}
+                                    "reserved": 0}
                                    if usage else limit)
             return quota_set
 
@@ -394,8 +397,9 @@ class BlockStorage:
             try:
                 image = self.images.get(ctx, image_id)
             except exceptions.NotFound:
-                raise exceptions.NotFound(
-                    f"Image {image_id} could not be found."
+                raise exceptions.BadRequest(
+                    "Invalid image identifier or unable to access requested "
+                    "image."
                 ) from None
             if image.status != "active":
                 raise exceptions.BadRequest(
@@ -625,11 +629,12 @@ class BlockStorage:
                 f"Invalid input received: Invalid disk-format '{disk_format}' is "
                 f"specified. Allowed disk-formats are {', '.join(UPLOAD_DISK_FORMATS)}."
             )
-        if container_format not in UPLOAD_CONTAINER_FORMATS:
+        if container_format not in imagestore.CONTAINER_FORMATS:
+            # Cinder passes it on; Glance's schema refuses it
+            allowed = [None, *imagestore.CONTAINER_FORMATS]
             raise exceptions.BadRequest(
-                f"Invalid input received: Invalid container-format "
-                f"'{container_format}' is specified. Allowed container-formats "
-                f"are {', '.join(UPLOAD_CONTAINER_FORMATS)}."
+                f"Unable to set 'container_format' to '{container_format}'. "
+                f"Reason: '{container_format}' is not one of {allowed}"
             )
         if visibility not in VISIBILITIES:
             raise exceptions.BadRequest(

@@ -18,7 +18,7 @@ introduced them. Errors are Cinder faults (``{"badRequest": {"message",
 "code"}}``). Version documents at ``/volume/`` and ``/volume/v3/``.
 """
 
-from oslo_utils import strutils
+from oslo_utils import strutils, uuidutils
 
 from karbor_volume_glance.testing.localcloud import (
     errors,
@@ -41,6 +41,31 @@ def _flag(value, name):
         raise exceptions.BadRequest(
             f"Invalid input received: '{name}' must be a boolean, got {value!r}."
         ) from None
+
+
+def _uuid(body, name):
+    """A field Cinder's schema takes as a UUID (or null): 400 otherwise, as
+    its validation middleware says it."""
+    value = body.get(name)
+    if value is not None and not (isinstance(value, str)
+                                  and uuidutils.is_uuid_like(value)):
+        raise exceptions.BadRequest(
+            f"Invalid input for field/attribute {name}. Value: {value}. "
+            f"{value!r} is not valid under any of the given schemas")
+    return value
+
+
+def _visibility(args):
+    """upload-to-image's ``visibility`` from 3.1: absent means private; a
+    value must be one of Cinder's schema (null included: 400)."""
+    if "visibility" not in args:
+        return "private"
+    value = args["visibility"]
+    if not isinstance(value, str):
+        raise exceptions.BadRequest(
+            f"Invalid input for field/attribute visibility. Value: {value}. "
+            f"{value!r} is not of type 'string'")
+    return value
 
 
 def _metadata(value):
@@ -262,8 +287,8 @@ class CinderService(service.Service):
             name=_text(body, "name", "display_name"),
             description=_text(body, "description", "display_description"),
             metadata=_metadata(body.get("metadata")),
-            snapshot_id=body.get("snapshot_id"),
-            source_volid=body.get("source_volid"),
+            snapshot_id=_uuid(body, "snapshot_id"),
+            source_volid=_uuid(body, "source_volid"),
             image_id=body.get("imageRef") or body.get("image_id"),
             volume_type=body.get("volume_type"),
             availability_zone=body.get("availability_zone"), fail=call.failing,
@@ -368,7 +393,7 @@ class CinderService(service.Service):
         # Below 3.1 Cinder does not set it: Glance's default (shared) applies.
         visibility, protected = "shared", False
         if call.at_least((3, 1)):
-            visibility = args.get("visibility") or "private"
+            visibility = _visibility(args)
             protected = _flag(args.get("protected", False), "protected")
         volume, image = self.volumes.upload_to_image(
             call.token, volume_id, image_name,
@@ -407,7 +432,7 @@ class CinderService(service.Service):
 
     def create_snapshot(self, call):
         body = webutil.entity(webutil.read_json(call.request), "snapshot")
-        volume_id = body.get("volume_id")
+        volume_id = _uuid(body, "volume_id")
         if not volume_id:
             raise exceptions.BadRequest("Invalid input received: 'volume_id' is "
                                         "a required property.")
