@@ -118,6 +118,81 @@ class RealCloud:
             self._sessions[cloud] = region.get_session()
         return self._sessions[cloud]
 
+    def new_project(self, name, password="secret"):
+        """A fresh project with a member user of the same name, as an admin
+        makes one through Keystone's API: (project id, the user's session).
+        :meth:`drop_project` deletes both."""
+        from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity import v3
+
+        admin = self.session(ADMIN)
+        identity = {"service_type": "identity", "interface": "public"}
+        project = admin.post("/projects", endpoint_filter=identity, json={
+            "project": {"name": name, "domain_id": "default"}}).json()["project"]
+        user = admin.post("/users", endpoint_filter=identity, json={
+            "user": {"name": name, "password": password, "domain_id": "default",
+                     "default_project_id": project["id"]}}).json()["user"]
+        [role] = admin.get("/roles", endpoint_filter=identity,
+                           params={"name": "member"}).json()["roles"]
+        admin.put(f"/projects/{project['id']}/users/{user['id']}/roles/{role['id']}",
+                  endpoint_filter=identity)
+        auth = v3.Password(auth_url=admin.auth.auth_url, username=name,
+                           password=password, user_domain_id="default",
+                           project_id=project["id"])
+        return project["id"], ks_session.Session(auth=auth)
+
+    def drop_project(self, project_id):
+        """Delete what a project holds in Cinder and Glance, then the project
+        and its user (named as the project)."""
+        from cinderclient import exceptions
+        from glanceclient import exc
+
+        cc, gc = self.cinder(version="3.44"), self.glance()
+        mine = {"all_tenants": 1, "project_id": project_id}
+        volumes = cc.volumes.list(search_opts=mine)
+        snapshots = cc.volume_snapshots.list(search_opts=mine)
+        for volume in volumes:
+            if volume.status not in ("available", "error"):
+                cc.volumes.reset_state(volume, "available", attach_status="detached")
+        # children first: RBD keeps a parent with clones as "<name>.deleted"
+        # (freed only when its last clone goes), so clones go before their
+        # source volumes and snapshots, and snapshots before their volumes
+        left = {volume.id: volume for volume in volumes}
+        while left:
+            sources = {v.source_volid for v in left.values()}
+            sources |= {s.volume_id for s in snapshots
+                        if s.id in {v.snapshot_id for v in left.values()}}
+            leaves = [v for v in left.values() if v.id not in sources] \
+                or list(left.values())
+            for volume in leaves:
+                with contextlib.suppress(exceptions.NotFound):
+                    cc.volumes.delete(volume, cascade=True)
+            for volume in leaves:
+                self.wait_gone(lambda v=volume.id: cc.volumes.get(v))
+                del left[volume.id]
+        for image in [i for i in gc.images.list(filters={"owner": project_id})]:
+            if image.get("protected"):
+                gc.images.update(image["id"], protected=False)
+            deadline = time.monotonic() + 60
+            while True:  # a clone's parent is freed a moment after the clone
+                try:
+                    gc.images.delete(image["id"])
+                    break
+                except exc.HTTPNotFound:
+                    break
+                except exc.HTTPConflict:
+                    require(time.monotonic() < deadline,
+                            f"image {image['id']} still in use")
+                    time.sleep(0.5)
+        admin = self.session(ADMIN)
+        identity = {"service_type": "identity", "interface": "public"}
+        name = admin.get(f"/projects/{project_id}",
+                         endpoint_filter=identity).json()["project"]["name"]
+        for user in admin.get("/users", endpoint_filter=identity,
+                              params={"name": name}).json()["users"]:
+            admin.delete(f"/users/{user['id']}", endpoint_filter=identity)
+        admin.delete(f"/projects/{project_id}", endpoint_filter=identity)
+
     def cinder(self, cloud=ADMIN, version="3.0"):
         from cinderclient import client
 
@@ -133,19 +208,46 @@ class RealCloud:
                                    connect_retries=CONNECT_RETRIES)
 
     # --- waiting
-    @staticmethod
-    def wait(get, ok, timeout=TIMEOUT):
-        """Poll ``get()`` until its status is in ``ok``; Unexpected on error."""
+    def wait(self, get, ok, timeout=TIMEOUT):
+        """Poll ``get()`` until its status is in ``ok``; Unexpected on error,
+        with what Cinder said about it (its user messages and log lines)."""
         deadline = time.monotonic() + timeout
         while True:
             thing = get()
             if thing.status in ok:
                 return thing
-            require(not thing.status.startswith("error"),
-                    f"{thing!r} went {thing.status}")
+            if thing.status.startswith("error"):
+                raise Unexpected(f"{thing!r} went {thing.status}\n"
+                                 + self.diagnosis(getattr(thing, "id", "")))
             require(time.monotonic() < deadline,
                     f"{thing!r} still {thing.status} after {timeout} s")
             time.sleep(0.5)
+
+    def diagnosis(self, resource_id, lines=40):
+        """Cinder's user messages about ``resource_id`` and the last lines of
+        Cinder's logs that name it or follow it (a traceback), for a failure
+        message: the cloud's own logs are purged when the tier ends."""
+        said = []
+        try:
+            cc = self.cinder(version="3.3")
+            said += [f"user message: {m.event_id} {m.user_message}"
+                     for m in cc.messages.list()
+                     if getattr(m, "resource_uuid", None) == resource_id]
+        except Exception as exc:  # the diagnosis must not hide the failure
+            said.append(f"(no user messages: {type(exc).__name__}: {exc})")
+        for log in sorted((self.root / "os" / "log").glob("cinder-*.log")):
+            try:
+                text = log.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            hits = [i for i, line in enumerate(text) if resource_id in line]
+            if hits:
+                start = max(hits[-1] - lines // 2, 0)
+                said.append(f"--- {log.name} (around its last line naming "
+                            f"{resource_id})")
+                said += text[start:hits[-1] + lines]
+        return "\n".join(said) or (f"(nothing in Cinder's messages or logs "
+                                    f"names {resource_id})")
 
     def wait_gone(self, get, timeout=TIMEOUT):
         from cinderclient import exceptions
@@ -181,14 +283,33 @@ class RealCloud:
             image = gc.images.create(name=f"{name}-source", disk_format="raw",
                                      container_format="bare", **image_properties)
             gc.images.upload(image.id, io.BytesIO(data), image_size=len(data))
-            volume = cc.volumes.create(size=1, name=name, imageRef=image.id,
-                                       metadata=metadata or {})
-            volume = self.wait(lambda: cc.volumes.get(volume.id), ("available",))
-            gc.images.delete(image.id)
+            try:
+                volume = self._volume_from_image(cc, name, image.id, metadata)
+            finally:
+                gc.images.delete(image.id)
         expected = volume_sha256(data)
         require(self.rbd_sha256(volume.id) == expected,
                 f"volume {volume.id} does not hold the bytes written")
         return volume.id
+
+    def _volume_from_image(self, cc, name, image_id, metadata, attempts=2):
+        """A volume from an image; one more attempt if the cloud fails it
+        (a test's precondition, not the product: the first failure's
+        diagnosis is printed, and both are raised if the second fails too)."""
+        failures = []
+        while True:
+            volume = cc.volumes.create(size=1, name=name, imageRef=image_id,
+                                       metadata=metadata or {})
+            try:
+                return self.wait(lambda v=volume.id: cc.volumes.get(v), ("available",))
+            except Unexpected as exc:
+                failures.append(str(exc))
+                print(f"the real cloud failed a volume from image {image_id} "
+                      f"(attempt {len(failures)} of {attempts}): {exc}")
+                with contextlib.suppress(Exception):
+                    self.delete_volumes([volume.id])
+                if len(failures) == attempts:
+                    raise Unexpected("\n\n".join(failures)) from exc
 
     def delete_volumes(self, ids, cloud=ADMIN):
         from cinderclient import exceptions
@@ -252,10 +373,44 @@ class RealCloud:
                 digest.update(image.read(offset, min(step, size - offset)))
         return digest.hexdigest()
 
+    def rbd_read(self, volume_id, length, offset=0):
+        """``length`` bytes of a Cinder volume's RBD image from ``offset``."""
+        with self.rbd_image(f"volume-{volume_id}") as image:
+            return image.read(offset, length)
+
     def rbd_write(self, volume_id, offset, data):
         with self.rbd_image(f"volume-{volume_id}", read_only=False) as image:
             image.write(data, offset)
             image.flush()
+
+    def evict_watchers(self, volume_id, pool="volumes"):
+        """Blocklist every client watching a volume's RBD image; their
+        addresses. Cinder 29's RBD driver leaks the image handle it uploads
+        from when the upload fails (``copy_volume_to_image`` opens it through
+        os-brick and closes it only by garbage collection), so the volume
+        stays busy, maybe until cinder-volume restarts. An operator evicts
+        that one client (``ceph osd blocklist add``), as Ceph's and Cinder's
+        docs say; the driver's other connections have other addresses."""
+        import rados
+        import rbd
+
+        cluster = rados.Rados(rados_id="admin", conffile=self.ceph_conf)
+        cluster.connect(timeout=10)
+        try:
+            ioctx = cluster.open_ioctx(pool)
+            try:
+                with rbd.Image(ioctx, f"volume-{volume_id}", read_only=True) as image:
+                    addresses = [w["addr"] for w in image.watchers_list()]
+            finally:
+                ioctx.close()
+            for address in addresses:
+                ret, _, status = cluster.mon_command(json.dumps(
+                    {"prefix": "osd blocklist", "blocklistop": "add",
+                     "addr": address}), b"")
+                require(ret == 0, f"could not blocklist {address}: {status}")
+            return addresses
+        finally:
+            cluster.shutdown()
 
     def rbd_images(self, pool):
         import rados

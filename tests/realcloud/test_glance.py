@@ -146,11 +146,11 @@ def test_d4_a_failed_upload_says_cinders_reason(real, kvg, sources, tmp_path):
     # 1 GiB volume fails, and Cinder records why as a user message (3.3).
     # Today the error says only that the image disappeared.
     #
-    # Right after the failed upload Cinder may refuse to delete the temporary
-    # volume (VolumeIsBusy: its RBD image is still open) and set it back to
-    # available; the product then waits volume_timeout for it to go (not part
-    # of D4: reported beside issue 12). Hence a short volume_timeout here, and
-    # the leftover deleted after.
+    # After the failed upload Cinder may refuse to delete the temporary
+    # volume (VolumeIsBusy: cinder-volume leaks the RBD handle it uploaded
+    # from) and set it back to available; the product deletes it again until
+    # volume_timeout, then names it as a leftover. Hence a short
+    # volume_timeout here, and a leftover deleted after.
     config = tmp_path / "short.conf"
     config.write_text(rc.PLUGIN_CONF + "volume_timeout = 30\n")
     messages = real.cinder(version="3.3").messages
@@ -168,23 +168,30 @@ def test_d4_a_failed_upload_says_cinders_reason(real, kvg, sources, tmp_path):
         (result, [m.user_message for m in new])
 
 
-def _delete_busy_leftovers(real, name, timeout=120):
-    """Delete the volumes of that name, again while Cinder finds them busy."""
+def _delete_busy_leftovers(real, name, timeout=120, evict_after=20):
+    """Delete the volumes of that name, again while Cinder finds them busy;
+    after ``evict_after`` seconds, evict the client that keeps them busy."""
     from keystoneauth1 import exceptions as ksa_exc
 
     cc = real.cinder()
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    evicted = set()
     while True:
         try:
             left = [v for v in cc.volumes.list() if v.name == name]
         except ksa_exc.ConnectionError:
-            rc.require(time.monotonic() < deadline, "Cinder does not answer")
+            rc.require(time.monotonic() < start + timeout, "Cinder does not answer")
             time.sleep(2)
             continue
         if not left:
             return
-        rc.require(time.monotonic() < deadline, f"{left} cannot be deleted")
+        rc.require(time.monotonic() < start + timeout, f"{left} cannot be deleted")
         for volume in left:
             if volume.status in ("available", "error"):
+                if (time.monotonic() > start + evict_after
+                        and volume.id not in evicted):
+                    print(f"evicted {real.evict_watchers(volume.id)} "
+                          f"watching volume {volume.id}")
+                    evicted.add(volume.id)
                 cc.volumes.delete(volume.id)
         time.sleep(2)
