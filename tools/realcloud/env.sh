@@ -6,6 +6,8 @@
 #     os/           OpenStack configs, sqlite databases, Glance's file store, logs, run/*.pid
 #     venv/         the server venv (kept by down --purge: pip takes about 45 s)
 #     ports.env     the ports chosen by up (the usual ones when free, else free ones)
+#   and, beside it (user postgres cannot enter the root), Cinder's PostgreSQL data directory:
+#     ${TMPDIR:-/tmp}/kvg-realcloud-pg-<hash of the root>   (down --purge removes it)
 #     clouds.yaml   clouds realcloud-admin (admin/secret) and realcloud-demo (demo/secret)
 #     memory.log    the memory watch: peak RSS of the daemons, lowest MemAvailable
 #   . tools/realcloud/env.sh           export the variables into this shell

@@ -36,7 +36,7 @@ choose_ports() {  # the usual port of each service when free, else a free one ->
   local name usual port
   : >"$PORTS.new"
   for name in CEPH_MON_V2:3300 CEPH_MON_V1:6789 KEYSTONE_PORT:5000 GLANCE_PORT:9292 \
-              CINDER_PORT:8776 RABBIT_PORT:5672 RABBIT_DIST_PORT:25672; do
+              CINDER_PORT:8776 RABBIT_PORT:5672 RABBIT_DIST_PORT:25672 PG_PORT:5432; do
     usual=${name#*:}; name=${name%%:*}
     if port_free "$usual"; then port=$usual; else port=$(free_port); fi
     echo "$name=$port" >>"$PORTS.new"

@@ -1,6 +1,7 @@
 # openstack.sh -- sourced by up, down and glance: Keystone 30, Glance 33 and Cinder 29 (api,
 # scheduler, volume with the RBD driver on ceph.sh's cluster) from PyPI in the server venv,
-# RabbitMQ from Debian; all on 127.0.0.1, sqlite databases, the WSGI apps under gunicorn.
+# RabbitMQ from Debian; all on 127.0.0.1; Cinder's database in a PostgreSQL server of our own,
+# Keystone's and Glance's in sqlite files; the WSGI apps under gunicorn.
 # Configs, databases, Glance's file store, logs and PID files under $OS_DIR.
 V=$VENV/bin
 ADMIN_PW=secret
@@ -15,7 +16,8 @@ os_install() {  # the server venv, once: pip with constraints.txt, then Ceph's b
     [ -x "$V/python" ] || /usr/bin/python3 -m venv "$VENV"
     "$V/pip" install -q --upgrade pip
     "$V/pip" install -q -c "$REALCLOUD/constraints.txt" "glance==33.0.0" "keystone==30.0.0" \
-      "cinder==29.0.0" python-glanceclient python-cinderclient keystoneauth1 gunicorn
+      "cinder==29.0.0" python-glanceclient python-cinderclient keystoneauth1 gunicorn \
+      psycopg2-binary
     cp "$REALCLOUD/constraints.txt" "$VENV/.realcloud-installed"
   fi
   "$REALCLOUD/pybindings" "$V/python" >/dev/null
@@ -31,6 +33,49 @@ gunicorn_cmd() {  # port module:app
 os_daemon() {  # name command... (pid -> run/name.pid, output -> log/name.out)
   local name=$1; shift
   start_daemon "$OS_DIR/run/$name.pid" "$OS_DIR/log/$name.out" "$@"
+}
+
+# Keystone's and Glance's databases are sqlite files (one process writes each), in WAL mode
+# (readers do not block the writer; set once, kept in the file), waiting up to 60 s for a lock.
+# Cinder's is not: its api, scheduler and volume processes write at once, and oslo.db opens a
+# deferred transaction ("BEGIN", then reads, then a write) that sqlite cannot upgrade when
+# another process wrote meanwhile: "database is locked" at once, whatever the busy timeout (an
+# HTTP 500 of a volume create, or a volume in error). Cinder gets PostgreSQL, as production
+# Cinder gets a server database.
+sqlite_url() { echo "sqlite:///$1?timeout=60"; }
+sqlite_wal() { sqlite3 "$1" 'PRAGMA journal_mode=WAL;' >/dev/null; }
+
+# PostgreSQL's data directory: the server runs as user postgres, who cannot reach into the
+# root (tox makes .tox 0700), so it lives beside, in a directory named after the root
+PG_DIR() { echo "${TMPDIR:-/tmp}/kvg-realcloud-pg-$(echo "$ROOT" | sha1sum | cut -c1-12)"; }
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+
+pg_start() {  # a PostgreSQL server of our own for Cinder: 127.0.0.1:$PG_PORT, no unix socket
+  # Debian's binaries run as the postgres user (the server refuses root); trust on loopback
+  # (the test cloud's other services use fixed test passwords too); no fsync: a test database.
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$bin/postgres" ] || die "PostgreSQL missing (up installs Debian's postgresql)"
+  rm -rf "$(PG_DIR)"
+  mkdir -p "$(PG_DIR)"
+  chown postgres:postgres "$(PG_DIR)"
+  chmod 700 "$(PG_DIR)"
+  as_postgres test -w "$(PG_DIR)" ||
+    die "user postgres cannot reach $(PG_DIR): a directory above it is closed to others"
+  as_postgres "$bin/initdb" -D "$(PG_DIR)" -U postgres -A trust --no-sync -E UTF8 \
+    >"$OS_DIR/log/pg-initdb.out" 2>&1 || { tail -20 "$OS_DIR/log/pg-initdb.out"; die "initdb failed"; }
+  os_daemon postgres setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$bin/postgres" -D "$(PG_DIR)" -h 127.0.0.1 -p "$PG_PORT" -c unix_socket_directories= \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
+  local deadline=$((SECONDS + 60))
+  until as_postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; do
+    alive "$(cat "$OS_DIR/run/postgres.pid")" || { tail -20 "$OS_DIR/log/postgres.out"; die "postgres exited"; }
+    [ $SECONDS -lt $deadline ] || { tail -20 "$OS_DIR/log/postgres.out"; die "postgres did not start"; }
+    sleep 0.3
+  done
+  as_postgres "$bin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE cinder LOGIN PASSWORD 'cinder'" -c "CREATE DATABASE cinder OWNER cinder" \
+    >/dev/null
 }
 
 authtoken() {  # the [keystone_authtoken] section of a service
@@ -63,7 +108,7 @@ SH
 [DEFAULT]
 log_file = $B/log/keystone.log
 [database]
-connection = sqlite:///$B/keystone/keystone.sqlite
+connection = $(sqlite_url "$B/keystone/keystone.sqlite")
 [token]
 provider = fernet
 [fernet_tokens]
@@ -97,13 +142,16 @@ enabled_backends = ceph
 glance_api_servers = http://127.0.0.1:$GLANCE_PORT
 state_path = $B/cinder/state
 api_paste_config = $VENV/etc/cinder/api-paste.ini
+# the filters a non-admin may list with, as a packaged Cinder ships them in /etc/cinder: without
+# the file Cinder drops every filter of a member's list (name, status, metadata ...)
+resource_query_filters_file = $VENV/etc/cinder/resource_filters.json
 log_dir = $B/log
 my_ip = 127.0.0.1
 host = realcloud
 osapi_volume_listen = 127.0.0.1
 osapi_volume_listen_port = $CINDER_PORT
 [database]
-connection = sqlite:///$B/cinder/cinder.sqlite
+connection = postgresql+psycopg2://cinder:cinder@127.0.0.1:$PG_PORT/cinder
 [oslo_concurrency]
 lock_path = $B/locks
 [ceph]
@@ -133,7 +181,7 @@ log_file = $B/log/glance-api.log
 enabled_backends = fs:file, ceph:rbd
 $extra
 [database]
-connection = sqlite:///$B/glance/glance.sqlite
+connection = $(sqlite_url "$B/glance/glance.sqlite")
 [glance_store]
 default_backend = $default_store
 [fs]
@@ -164,6 +212,7 @@ EOF2
 keystone_start() {
   local KM="$V/keystone-manage --config-file $OS_DIR/etc/keystone.conf"
   $KM db_sync
+  sqlite_wal "$OS_DIR/keystone/keystone.sqlite"
   $KM fernet_setup --keystone-user root --keystone-group root
   $KM credential_setup --keystone-user root --keystone-group root
   $KM bootstrap --bootstrap-password "$ADMIN_PW" --bootstrap-username admin \
@@ -203,6 +252,7 @@ PY
 glance_start() {
   "$V/glance-manage" --config-file "$OS_DIR/etc/glance-api.conf" db_sync \
     >"$OS_DIR/log/glance-dbsync.out" 2>&1
+  sqlite_wal "$OS_DIR/glance/glance.sqlite"
   glance_run
 }
 
@@ -260,6 +310,24 @@ cinder_start() {
     [ $SECONDS -lt $deadline ] || { tail -30 "$OS_DIR/log/cinder-volume.log"; die "cinder-volume not up"; }
     sleep 1
   done
+  # "up" in the service list is the volume service's heartbeat in the database; the scheduler
+  # places volumes only on pools whose capabilities it has received over RabbitMQ (a fanout
+  # at the volume service's start, which a scheduler not yet consuming misses, then every
+  # minute). Until the scheduler lists the pool, a create ends in error ("No valid backend").
+  "$V/python" - "$(KS_URL)" "$ADMIN_PW" "$CINDER_PORT" <<'PY' || { tail -30 "$OS_DIR/log/cinder-scheduler.log"; die "the scheduler has no pool"; }
+import sys, time
+from keystoneauth1 import session
+from keystoneauth1.identity import v3
+ks, admin_pw, cinder = sys.argv[1:]
+s = session.Session(auth=v3.Password(auth_url=ks, username="admin", password=admin_pw,
+    project_name="admin", user_domain_id="default", project_domain_id="default"))
+url = f"http://127.0.0.1:{cinder}/v3/{s.get_project_id()}/scheduler-stats/get_pools"
+deadline = time.monotonic() + 150
+while not s.get(url).json().get("pools"):
+    if time.monotonic() > deadline:
+        sys.exit("no pool in the scheduler after 150 s")
+    time.sleep(1)
+PY
 }
 
 os_stop() {
@@ -267,6 +335,10 @@ os_stop() {
   for n in cinder-api cinder-volume cinder-scheduler glance keystone; do
     stop_pidfile "$n" "$OS_DIR/run/$n.pid" 30
   done
+  # INT: PostgreSQL's fast shutdown (TERM would wait for every client to leave)
+  if [ -f "$OS_DIR/run/postgres.pid" ]; then
+    stop_pidfile postgres "$OS_DIR/run/postgres.pid" 30 kill -INT "$(cat "$OS_DIR/run/postgres.pid")"
+  fi
   # the broker's script shuts the node down cleanly on TERM
   stop_pidfile rabbitmq "$OS_DIR/run/rabbitmq.pid" 60
   stop_pidfile epmd "$OS_DIR/run/epmd.pid" 10    # only if rabbit_start started it
