@@ -184,6 +184,12 @@ class Runner:
             checkpoint.set_status(CheckpointStatus.ERROR_DELETING)
         return result
 
+    def sweep(self, dry_run=False):
+        """Delete what dead runs left in this bank and this project's cloud
+        (:meth:`VolumeGlanceProtectionPlugin.sweep`)."""
+        self.ensure_ready()
+        return self.plugin.sweep(self.bank, self.context, dry_run=dry_run)
+
     def list(self, all_projects=False):
         """This project's checkpoints (every project's with ``all_projects``)."""
         project_id = None if all_projects else self.context.project_id
