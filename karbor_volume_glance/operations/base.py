@@ -15,7 +15,9 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 3. for a journaled operation (:attr:`~Operation.journaled`: protect,
    restore, delete), first sweep what dead runs left for this volume
    (:mod:`.sweep`), then start the run: its lease and journal in the bank
-   (:mod:`.runs`), the lease renewed by a thread while the run works;
+   (:mod:`.runs`), the lease renewed by a thread while the run works (not
+   where the bank section is read-only: a restore there runs as before,
+   without them);
    mark the work started: the section's ``status`` (when
    :attr:`~Operation.tracks_section`) or Karbor's record (when
    :attr:`~Operation.marks_record`) gets :attr:`~Operation.working`;
@@ -153,6 +155,11 @@ class Operation:
     def _work(self, run):
         """Steps 3 to 5 of the module's docstring, in a run when journaled."""
         if not self.journaled:
+            return self._work_in_run(run)
+        if not getattr(run.section, "is_writable", True):
+            LOG.warning("Volume %s: the bank is read-only here, so this %s "
+                        "keeps no journal: a crash would leave its temporary "
+                        "resources untracked", run.volume_id, self.name)
             return self._work_in_run(run)
         self.sweep_volume(run)
         run.journal = runs.RunJournal.start(

@@ -268,3 +268,23 @@ def test_the_lease_is_renewed_while_the_run_works(harness):
         run.lease._stopped.wait(0.05)
     run.finish()
     assert runs.runs_of(section, "v") == []
+
+
+class ReadOnlyCheckpoint(FakeCheckpoint):
+    """A checkpoint another site reads through a read-only bank section."""
+
+    def get_resource_bank_section(self, resource_id):
+        return self.bank.get_sub_section(
+            f"/checkpoints/{self.id}/resource-data/{resource_id}/",
+            is_writable=False)
+
+
+def test_a_restore_from_a_read_only_bank_runs_without_a_journal(harness):
+    volume_id = harness.cloud.add_volume(data=os.urandom(OBJECT_SIZE))
+    harness.protect(volume_id)
+    checkpoint = ReadOnlyCheckpoint(harness.bank, harness.checkpoint.id)
+    new_id = harness.restore(volume_id, checkpoint=checkpoint)
+    assert harness.cloud.volume_data(new_id)[:OBJECT_SIZE] == \
+        harness.cloud.volume_data(volume_id)[:OBJECT_SIZE]
+    assert _run_keys(harness) == []
+    assert {rid for _, rid, _ in harness.cloud.leftovers()} == {new_id}
