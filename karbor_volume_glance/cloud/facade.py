@@ -294,6 +294,10 @@ class Cloud:
             if kept != current:
                 self.cinder.volumes.update_all_metadata(volume_id, kept)
 
+    def volume_exists(self, volume_id):
+        """Whether the volume exists (in any status)."""
+        return self._volume_status(volume_id) is not polling.GONE
+
     def volume_attributes(self, volume):
         """What a restore needs to make the volume again (see
         :func:`volume_attributes`)."""

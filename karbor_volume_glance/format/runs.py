@@ -66,7 +66,11 @@ VOLUME_TAG = "kvg_volume_id"
 BANK_TAG = "kvg_bank"
 TEMPORARY_TAG = "kvg_temporary"
 UNFINISHED_TAG = "kvg_unfinished"
-#: Every tag this project sets; a restored volume loses all of them.
+#: On a restore's temporary image Glance could not delete: what made it,
+#: and the volume that holds it (a clone of it: delete it once that is gone).
+LEFTOVER_TAG = "kvg_leftover_of"
+HOLDER_TAG = "kvg_held_by_volume"
+#: Every tag a run sets; a restored volume loses all of them.
 TAGS = (RUN_TAG, CHECKPOINT_TAG, VOLUME_TAG, BANK_TAG, TEMPORARY_TAG,
         UNFINISHED_TAG)
 

@@ -74,9 +74,9 @@ from karbor_volume_glance.operations import (
 LOG = logging.getLogger(__name__)
 
 #: Set on a temporary image a restore could not delete: what made it.
-LEFTOVER_PROPERTY = "kvg_leftover_of"
+LEFTOVER_PROPERTY = runs_format.LEFTOVER_TAG
 #: ... and the volume that holds it (delete the image once that one is gone).
-HOLDER_PROPERTY = "kvg_held_by_volume"
+HOLDER_PROPERTY = runs_format.HOLDER_TAG
 
 
 @dataclasses.dataclass
@@ -178,7 +178,7 @@ class RestoreOperation(base.Operation):
             cloud.wait_volume(new_volume_id)
             _set_attributes(cloud, new_volume_id, plan)
             if journal is not None:  # finished: no longer ours to sweep
-                cloud.remove_volume_metadata(new_volume_id, runs_format.TAGS)
+                _untag(cloud, new_volume_id)
             temps.forget(new_volume_id)  # restored: it is the user's now
         leftovers = list(temps.failures)
         for leftover in leftovers:
@@ -309,6 +309,17 @@ def _set_attributes(cloud, volume_id, plan):
     except exceptions.CloudError as exc:
         plan.warn("the restored volume's image metadata names the temporary "
                   f"image: {exc}")
+
+
+def _untag(cloud, volume_id):
+    """Remove the run's tags from the restored volume: from its metadata,
+    and from the image metadata Cinder copied from the tagged image."""
+    cloud.remove_volume_metadata(volume_id, runs_format.TAGS)
+    copied = getattr(cloud.get_volume(volume_id), "volume_image_metadata",
+                     None) or {}
+    tags = [key for key in copied if key in runs_format.TAGS]
+    if tags:
+        cloud.unset_volume_image_metadata(volume_id, tags)
 
 
 def _left_behind(cloud, leftover, new_volume_id):

@@ -20,7 +20,10 @@ bank, newest resource first, :class:`Sweep`:
 :meth:`Sweep.all` (``karbor-volume-glance sweep``, :meth:`.plugin` 's
 ``sweep``) also finds, by their tags, the resources of runs that finished
 (whose section is gone) but could not delete them, and the file bank's
-temporary files older than ``lease_seconds``. It deletes only resources
+temporary files older than ``lease_seconds``; a restore's temporary image
+that Glance could not delete because the new volume is a clone of it
+(tagged ``kvg_held_by_volume``) goes once that volume is gone. It deletes
+only resources
 tagged by a run of this very bank (:data:`~..format.runs.BANK_TAG`) as
 temporary or unfinished: never a user's own snapshot or volume, nor a
 restored volume the restore finished (untagged then).
@@ -284,7 +287,20 @@ class Sweep:
                 self._row(resource.kind, "kept: run alive", id=resource.id,
                           **fields)
                 continue
+            holder = tags.get(runs_format.HOLDER_TAG)
+            if holder and self._held(holder):
+                self._row(resource.kind, f"kept: held by volume {holder}",
+                          id=resource.id, **fields)
+                continue
             self._delete(resource.kind, resource.id, **fields)
+
+    def _held(self, volume_id):
+        """Whether a restore's leftover image's holder volume still exists
+        (Glance on Cinder's Ceph: the volume is a clone of the image)."""
+        try:
+            return self._cloud.volume_exists(volume_id)
+        except Exception:  # cannot tell: keep it
+            return True
 
     def _bank_files(self, prefix, older_than=None):
         try:
