@@ -117,7 +117,7 @@ def backend_of(section):
 
 def temporary_files(section, prefix):
     """The backend's temporary files of unfinished writes under absolute
-    ``prefix`` (``[(path, age seconds)]``); [] for a backend without any."""
+    ``prefix`` (``[(name, age seconds)]``); [] for a backend without any."""
     backend = backend_of(section)
     finder = getattr(backend, "temporary_files", None)
     return [] if finder is None else finder(prefix)

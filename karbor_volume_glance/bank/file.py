@@ -422,10 +422,11 @@ class FileBackend(BankBackend):
     # --- temporary files of writes that never finished -----------------------
 
     def temporary_files(self, prefix="/"):
-        """``[(path, age in seconds)]`` of the temporary files (``~tmp-``) of
+        """``[(name, age in seconds)]`` of the temporary files (``~tmp-``) of
         writes that never finished (their writer died), under the objects of
-        absolute section ``prefix``; never listed as objects. The age is by
-        the file system's clock (mtime)."""
+        absolute section ``prefix``; never listed as objects. ``name`` is
+        the file's path below ``objects/``; the age is by the file system's
+        clock (mtime)."""
         parts = [part for part in prefix.split("/") if part]
         if not all(map(keys.is_valid_part, parts)):
             return []
@@ -441,14 +442,15 @@ class FileBackend(BankBackend):
                     age = now - os.stat(path).st_mtime
                 except FileNotFoundError:
                     continue
-                found.append((path, age))
+                found.append((os.path.relpath(path, self._objects_root), age))
         return sorted(found)
 
-    def remove_temporary_file(self, path):
+    def remove_temporary_file(self, name):
         """Remove one of :meth:`temporary_files`; True if it was there."""
+        path = os.path.normpath(os.path.join(self._objects_root, name))
         if (TEMP_MARKER + "-" not in os.path.basename(path)
                 or not path.startswith(self._objects_root + os.sep)):
-            raise BankError(f"{path} is not a temporary file of this bank")
+            raise BankError(f"{name} is not a temporary file of this bank")
         try:
             os.unlink(path)
         except FileNotFoundError:

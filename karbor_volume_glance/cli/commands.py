@@ -481,9 +481,8 @@ def _show(shown, fmt):
     output.emit(rows, fmt)
 
 
-#: The sweep report's columns in a table, in this order.
-SWEEP_COLUMNS = ("kind", "id", "name", "action", "run_id", "checkpoint_id",
-                 "operation", "volume_id", "found_by")
+#: The sweep report's columns in a table, in this order (JSON has them all).
+SWEEP_COLUMNS = ("kind", "id", "name", "action", "checkpoint_id", "found_by")
 
 
 def _sweep_report(report, fmt):
