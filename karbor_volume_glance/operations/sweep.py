@@ -102,16 +102,14 @@ class Sweep:
 
     def volume(self, volume_id):
         """The dead runs of one volume; the report's rows."""
-        for found in runs.runs_of(self._any, volume_id):
-            self._run(found)
+        self._runs(runs.runs_of(self._any, volume_id))
         return self.rows
 
     def all(self):
         """Every dead run, then tagged leftovers of finished runs and old
         temporary bank files; the report."""
         found_runs = runs.runs_of(self._any)
-        for found in found_runs:
-            self._run(found)
+        self._runs(found_runs)
         if self._cloud is not None:
             self._orphans({(r.volume_id, r.run_id): r for r in found_runs})
         self._bank_files("/", older_than=self._lease_seconds)
@@ -123,6 +121,12 @@ class Sweep:
                 "resources": list(self.rows)}
 
     # --- one run ------------------------------------------------------------
+
+    def _runs(self, found_runs):
+        """Live runs first: what they made is never a dead run's."""
+        for found in sorted(found_runs, key=lambda r: r.dead(
+                self._lease_seconds, self._now)):
+            self._run(found)
 
     def _run(self, found):
         journal = found.journal or {}
@@ -191,12 +195,13 @@ class Sweep:
                   if t.kind == record["kind"]
                   and t.tags.get(runs_format.RUN_TAG) == run_id]
         if tagged or record["kind"] != "image":
-            return [t.id for t in tagged]
+            return [t.id for t in tagged if t.id not in self._handled]
         since = runs_format.renewed_at({"renewed_at": record.get("at")})
         return [image_id for image_id, made, properties
                 in self._cloud.images_named(record["name"])
                 if runs_format.RUN_TAG not in properties and since and made
-                and made >= since - IMAGE_CLOCK_SKEW]
+                and made >= since - IMAGE_CLOCK_SKEW
+                and image_id not in self._handled]  # a live run's
 
     def _tagged_resources(self):
         if self._tagged is None:

@@ -180,6 +180,11 @@ class Case:
         return outcome.new_volume_id
 
 
+def _summary(report):
+    return [(row["kind"], row["action"], row.get("found_by"))
+            for row in report["resources"]]
+
+
 @pytest.fixture(params=BANKS)
 def bank_url(request, tmp_path):
     if request.param == "file":
@@ -237,27 +242,28 @@ def test_kill_9_then_sweep_leaves_nothing(case, operation, step):
                 if row["action"].startswith(("failed", "kept"))]
     print(f"\n{operation} killed at {step}: left {sorted(leftovers)} and "
           f"{len(files)} temporary bank files; swept "
-          f"{sorted((r['kind'], r['action']) for r in swept['resources'])}; "
+          f"{sorted(_summary(swept))}; "
           f"after: {case.site.inventory()}, {len(case.temporary_files())} files")
     assert case.site.inventory() == user
     assert case.temporary_files() == []
     assert case.bank.list_objects(prefix=runs_format.RUNS_ROOT) == []
 
     runner = case.runner()
+    killed = [c["id"] for c in runner.list() if c["id"] != parent.checkpoint_id]
     if operation == "protect":
-        [killed] = [c for c in runner.list() if c["id"] != parent.checkpoint_id]
-        assert runner.show(killed["id"])["status"] == "error"
-        section = runner.checkpoint(killed["id"]).get_resource_bank_section(
+        assert [runner.show(i)["status"] for i in killed] == ["error"]
+        section = runner.checkpoint(killed[0]).get_resource_bank_section(
             case.volume_id)
         assert section.get_object("status") == "error"
         assert section.get_object("status_reason") == "run died"
-        assert runner.delete(killed["id"]).ok
     # the parent of the killed incremental (and the restored checkpoint) is
-    # freed by its delete
+    # freed by its delete, the killed one still in the bank
     assert runner.delete(parent.checkpoint_id).ok
     parent_section = runner.checkpoint(parent.checkpoint_id) \
         .get_resource_bank_section(case.volume_id)
     assert parent_section.list_objects() == ["status"]
+    for checkpoint_id in killed:
+        assert runner.delete(checkpoint_id).ok
     full = runner.protect([case.volume_id], {case.volume_id: {
         "backup_name": "full"}})
     incremental = runner.protect([case.volume_id], {case.volume_id: {
