@@ -162,10 +162,16 @@ class Operation:
                         "resources untracked", run.volume_id, self.name)
             return self._work_in_run(run)
         self.sweep_volume(run)
-        run.journal = runs.RunJournal.start(
-            run.section, self.name, getattr(run.checkpoint, "id", None),
-            run.volume_id, getattr(run.context, "project_id", None),
-            self._settings.lease_seconds)
+        try:
+            run.journal = runs.RunJournal.start(
+                run.section, self.name, getattr(run.checkpoint, "id", None),
+                run.volume_id, getattr(run.context, "project_id", None),
+                self._settings.lease_seconds)
+        except Exception as exc:  # nothing is made without a journal
+            LOG.error("%s of volume %s cannot start its journal: %s",
+                      self.name.capitalize(), run.volume_id,
+                      bookkeeping.describe(exc))
+            raise self.error(run.volume_id, exc) from exc
         run.journal.lease.start()
         try:
             result = self._work_in_run(run)
