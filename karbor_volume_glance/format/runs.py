@@ -28,6 +28,11 @@ a live lease is at most ``lease_seconds / 3`` old (and one bank write), so a
 reader whose clock is up to ``2/3 × lease_seconds`` ahead of the writer's
 still sees it alive.
 
+The standalone runner (the command line's ``protect`` and ``plan
+protect``) keeps a run for the checkpoint itself, under the "volume"
+``checkpoint@<checkpoint id>``, with no resources: a runner killed between
+two volumes leaves it, so the checkpoint is found too.
+
 A finished run (success or a handled failure, with its temporary resources
 deleted) removes its section. So a run section found with a dead lease is a
 run that died; and a resource carrying a run's tags whose run has no section
@@ -76,6 +81,19 @@ TAGS = (RUN_TAG, CHECKPOINT_TAG, VOLUME_TAG, BANK_TAG, TEMPORARY_TAG,
 
 #: The reason a dead protect's backup and checkpoint get.
 RUN_DIED = "run died"
+
+
+#: The "volume" under which a checkpoint's own run (the standalone runner's
+#: protect of all its volumes) is kept: ``checkpoint@<checkpoint id>``.
+CHECKPOINT_RUN = "checkpoint@"
+
+
+def checkpoint_run(checkpoint_id):
+    return f"{CHECKPOINT_RUN}{checkpoint_id}"
+
+
+def is_checkpoint_run(volume_id):
+    return volume_id.startswith(CHECKPOINT_RUN)
 
 
 def volume_prefix(volume_id):

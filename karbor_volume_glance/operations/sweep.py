@@ -87,6 +87,7 @@ class Sweep:
         self._bank_id = runs.bank_id(any_section)
         self._tagged = None
         self._handled = set()
+        self._live_checkpoints = set()
         self.rows = []
 
     def _row(self, kind, action, **fields):
@@ -141,6 +142,8 @@ class Sweep:
             for record in journal.get("resources", []):
                 if record.get("id"):
                     self._handled.add(record["id"])
+            if journal.get("checkpoint_id"):
+                self._live_checkpoints.add(journal["checkpoint_id"])
             return
         complete = self._cloud_part(found, journal)
         if journal.get("operation") == runs_format.PROTECT:
@@ -227,6 +230,9 @@ class Sweep:
         checkpoint_id, volume_id = journal.get("checkpoint_id"), journal["volume_id"]
         if not checkpoint_id:
             return
+        if runs_format.is_checkpoint_run(volume_id):
+            self._dead_checkpoint(checkpoint_id)
+            return
         section = compat.section_at(
             self._any, checkpoint_format.resource_prefix(checkpoint_id, volume_id))
         status = compat.read_optional(section, STATUS_KEY)
@@ -251,6 +257,8 @@ class Sweep:
         self._dead_checkpoint(checkpoint_id)
 
     def _dead_checkpoint(self, checkpoint_id):
+        if checkpoint_id in self._live_checkpoints:
+            return  # its runner lives on: it says how the checkpoint ends
         records = compat.section_at(self._any, checkpoint_format.CHECKPOINTS_ROOT)
         key = checkpoint_format.record_key(checkpoint_id)
         record = compat.read_optional(records, key)

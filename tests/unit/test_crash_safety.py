@@ -288,3 +288,43 @@ def test_a_restore_from_a_read_only_bank_runs_without_a_journal(harness):
         harness.cloud.volume_data(volume_id)[:OBJECT_SIZE]
     assert _run_keys(harness) == []
     assert {rid for _, rid, _ in harness.cloud.leftovers()} == {new_id}
+
+
+def test_a_run_whose_journal_cannot_be_written_makes_nothing(cloud):
+    from karbor_volume_glance.bank import Bank
+    from karbor_volume_glance.bank.memory import MemoryBackend
+
+    class NoRuns(MemoryBackend):
+        def update_object(self, key, value, context=None):
+            if key.startswith(runs_format.RUNS_ROOT):
+                raise exceptions.BankError(f"refused {key}", key=key)
+            return super().update_object(key, value, context=context)
+
+    harness = Harness(cloud, Bank(NoRuns()), bank_retries=0)
+    volume_id = cloud.add_volume(data=os.urandom(OBJECT_SIZE))
+    with pytest.raises(exceptions.ProtectFailed) as info:
+        harness.protect(volume_id)
+    assert "refused /volume_glance/runs/" in str(info.value)
+    assert cloud.leftovers() == []
+
+
+def test_a_runner_killed_between_two_volumes_leaves_an_error_checkpoint(crash):
+    from karbor_volume_glance.standalone.runner import Runner
+
+    volumes = [crash.cloud.add_volume(data=os.urandom(OBJECT_SIZE))
+               for _ in range(2)]
+    runner = Runner(crash.plugin, crash.bank, crash.context)
+    # the checkpoint's run, the first volume's, then the second's: killed
+    crash.arm(runs.RunJournal, "start", nth=3)
+    with pytest.raises(Killed):
+        runner.protect(volumes, {v: {"backup_name": "b"} for v in volumes})
+    crash.undo()
+    [checkpoint] = runner.list()
+    assert checkpoint["status"] == "protecting"
+    assert _sweeper(crash).all()["resources"][0]["action"] == "kept: run alive"
+    report = _sweeper(crash, now=_later()).all()
+    assert ("checkpoint", "marked error") in {
+        (row["kind"], row["action"]) for row in report["resources"]}
+    assert runner.show(checkpoint["id"])["status"] == "error"
+    assert crash.cloud.leftovers() == []
+    assert _run_keys(crash) == []
