@@ -181,30 +181,33 @@ class Sweep:
             return False
         complete = True
         for record in reversed(records):
-            ids = ([record["id"]] if record.get("id")
-                   else self._lookup(found.run_id, record))
+            if record.get("id"):
+                ids, found_by = [record["id"]], "journal"
+            else:
+                ids, found_by = self._lookup(found.run_id, record)
             if not ids:
                 self._row(record["kind"], "gone", id=None,
-                          name=record.get("name"), found_by="journal", **where)
+                          name=record.get("name"), found_by=found_by, **where)
             for resource_id in ids:
                 complete &= self._delete(record["kind"], resource_id,
                                          name=record.get("name"),
-                                         found_by="journal", **where)
+                                         found_by=found_by, **where)
         return complete
 
     def _lookup(self, run_id, record):
-        """The ids of an intent whose id never reached the journal."""
+        """The ids of an intent whose id never reached the journal, and how
+        they were found (``tag``, or ``name`` for Cinder's image)."""
         tagged = [t for t in self._tagged_resources()
                   if t.kind == record["kind"]
                   and t.tags.get(runs_format.RUN_TAG) == run_id]
         if tagged or record["kind"] != "image":
-            return [t.id for t in tagged if t.id not in self._handled]
+            return [t.id for t in tagged if t.id not in self._handled], "tag"
         since = runs_format.renewed_at({"renewed_at": record.get("at")})
         return [image_id for image_id, made, properties
                 in self._cloud.images_named(record["name"])
                 if runs_format.RUN_TAG not in properties and since and made
                 and made >= since - IMAGE_CLOCK_SKEW
-                and image_id not in self._handled]  # a live run's
+                and image_id not in self._handled], "name"  # not a live run's
 
     def _tagged_resources(self):
         if self._tagged is None:
@@ -257,8 +260,9 @@ class Sweep:
         self._dead_checkpoint(checkpoint_id)
 
     def _dead_checkpoint(self, checkpoint_id):
-        if checkpoint_id in self._live_checkpoints:
-            return  # its runner lives on: it says how the checkpoint ends
+        if checkpoint_id in self._live_checkpoints | self._handled:
+            return  # its runner lives on (it says how it ends), or done
+        self._handled.add(checkpoint_id)
         records = compat.section_at(self._any, checkpoint_format.CHECKPOINTS_ROOT)
         key = checkpoint_format.record_key(checkpoint_id)
         record = compat.read_optional(records, key)

@@ -99,6 +99,11 @@ PROTECT_KILLS = {
 }
 
 
+#: How the sweep finds what a kill left, where not by the journal alone.
+FOUND_BY = {"journal update": {"journal", "tag"},
+            "image id": {"journal", "name"}}
+
+
 @pytest.mark.parametrize("step", PROTECT_KILLS)
 def test_a_killed_protect_leaves_nothing_after_a_sweep(crash, step):
     volume_id = crash.cloud.add_volume(data=os.urandom(3 * OBJECT_SIZE))
@@ -122,6 +127,9 @@ def test_a_killed_protect_leaves_nothing_after_a_sweep(crash, step):
     deleted = {row["id"] for row in report["resources"]
                if row["action"] == "deleted"}
     assert deleted == {rid for _, rid, _ in left}
+    found_by = {row["found_by"] for row in report["resources"]
+                if row["action"] == "deleted"}
+    assert found_by == FOUND_BY.get(step, {"journal"})
     assert crash.cloud.leftovers() == []
     section = crash.section(volume_id)
     assert section.get_object("status") == "error"
