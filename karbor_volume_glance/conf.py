@@ -156,6 +156,17 @@ volume_glance_opts = [
         "notification even if fewer than progress_notification_chunks "
         "chunks have passed.",
     ),
+    cfg.IntOpt(
+        "lease_seconds",
+        default=300,
+        min=3,
+        help="The lease of a running protect, restore or delete: the run "
+        "renews it in the bank every lease_seconds / 3 seconds, and a run "
+        "whose lease was not renewed for lease_seconds is dead, so that "
+        "sweep (and the next run on the same volume) deletes what it left. "
+        "Judged with the clocks of the hosts that write and read the lease, "
+        "which may differ by up to 2/3 of it (200 seconds at the default).",
+    ),
     _seconds(
         "init_check_interval", 60.0,
         "Seconds between readiness checks of the bank and the cloud by a "

@@ -198,6 +198,10 @@ class InvalidBackupMetadata(VolumeGlanceError):
         super().__init__(f"backup metadata of volume {resource_id}: {reason}")
 
 
+class BackupDeleted(InvalidBackupMetadata):
+    """The backup was deleted while it was being made: it stays deleted."""
+
+
 class ChunkIntegrityError(VolumeGlanceError):
     """A chunk of backup data is missing, truncated or corrupted."""
 

@@ -13,6 +13,9 @@ bytes it stored itself. ``check`` probes the configuration, the bank and the
 cloud's endpoints; the other commands check the same before they start and
 fail with ``not ready: <reason>`` (``--wait-ready SECONDS`` keeps checking),
 except ``delete``, which needs only the bank.
+``sweep [--dry-run]`` deletes what dead runs left in the cloud and the bank
+(:mod:`karbor_volume_glance.operations.sweep`) and prints a row per thing
+it found and what it did.
 ``plan protect|restore|list|prune PLAN`` run a YAML plan file (its bank, its
 sites by clouds.yaml name, its volumes and their options; see
 :mod:`karbor_volume_glance.plans`): ``plan protect PLAN --site A [--resume
@@ -155,6 +158,11 @@ def build_parser():
         commands.add_parser(name, help=text).add_argument("checkpoint")
     commands.add_parser("check", help="check that the configuration, the bank "
                         "and the cloud's endpoints are ready")
+    sweep = commands.add_parser(
+        "sweep", help="delete what dead runs (killed protects, restores and "
+        "deletes) left in the cloud and the bank")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="only list what would be done")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
     _add_plan_parser(commands)
@@ -473,6 +481,27 @@ def _show(shown, fmt):
     output.emit(rows, fmt)
 
 
+#: The sweep report's columns in a table, in this order (JSON has them all).
+SWEEP_COLUMNS = ("kind", "id", "name", "action", "checkpoint_id", "found_by")
+
+
+def _sweep_report(report, fmt):
+    """Print a sweep's report; True unless something could not be done."""
+    rows = report["resources"]
+    if fmt == "json":
+        output.emit(report, fmt)
+    else:
+        print(f"sweep{' --dry-run' if report['dry_run'] else ''}: "
+              f"{len(rows)} found")
+        output.emit([{key: row.get(key) for key in SWEEP_COLUMNS if key in row}
+                     for row in rows], fmt)
+    failed = [row for row in rows if row["action"].startswith("failed")]
+    for row in failed:
+        print(f"karbor-volume-glance: {row['kind']} {row.get('id')}: "
+              f"{row['action']}", file=sys.stderr)
+    return not failed
+
+
 #: Plan actions that need the site's cloud; the others need the bank only.
 PLAN_CLOUD_ACTIONS = ("protect", "restore")
 
@@ -605,6 +634,8 @@ def run(args):
         elif args.command == "list":
             output.emit(runner.list(all_projects=args.all_projects), args.format)
             ok = True
+        elif args.command == "sweep":
+            ok = _sweep_report(runner.sweep(dry_run=args.dry_run), args.format)
         else:
             _show(runner.show(args.checkpoint), args.format)
             ok = True

@@ -12,6 +12,7 @@ from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.format.checkpoint import STANDALONE_PROVIDER_ID
+from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.standalone.resources import Resource
 
 
@@ -44,6 +45,15 @@ class Checkpoint:
             record_format.resource_prefix(self.id, resource_id))
 
     def set_status(self, status):
+        """Record ``status``; a checkpoint deleted meanwhile (by another
+        process) stays ``deleted``: that is final."""
+        if status != CheckpointStatus.DELETED:
+            stored = compat.read_optional(
+                self._store._checkpoints, record_format.record_key(self.id))
+            if isinstance(stored, dict) and \
+                    stored.get("status") == CheckpointStatus.DELETED:
+                self.index["status"] = CheckpointStatus.DELETED
+                return
         self.index["status"] = status
         self._store.save(self)
 

@@ -7,14 +7,16 @@ checkpoint's status (``protecting`` → ``available`` or ``error``;
 not stop the others; each volume's outcome is returned.
 """
 
+import contextlib
 import dataclasses
 
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
 from karbor_volume_glance.bank import retrying
+from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import CheckpointStatus
-from karbor_volume_glance.operations import bookkeeping
+from karbor_volume_glance.operations import bookkeeping, runs
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.records import OperationRecord
@@ -144,12 +146,33 @@ class Runner:
                                        plan_name=plan_name)
         LOG.info("Checkpoint %s: protecting %d volumes", checkpoint.id,
                  len(resources))
-        result = self._each("get_protect_operation", checkpoint, resources,
-                            parameters)
-        checkpoint.index["extra_info"] = _failure_info(result)
-        checkpoint.set_status(CheckpointStatus.AVAILABLE if result.ok
-                              else CheckpointStatus.ERROR)
+        with self.checkpoint_run(checkpoint):
+            result = self._each("get_protect_operation", checkpoint, resources,
+                                parameters)
+            checkpoint.index["extra_info"] = _failure_info(result)
+            checkpoint.set_status(CheckpointStatus.AVAILABLE if result.ok
+                                  else CheckpointStatus.ERROR)
         return result
+
+    @contextlib.contextmanager
+    def checkpoint_run(self, checkpoint):
+        """A run with a lease for the checkpoint itself while its volumes
+        are protected (:mod:`..format.runs`): a runner killed between two
+        volumes leaves a dead run whose sweep marks the checkpoint error."""
+        run = runs.RunJournal.start(
+            self.bank.get_sub_section("/"), runs_format.PROTECT, checkpoint.id,
+            runs_format.checkpoint_run(checkpoint.id), self.context.project_id,
+            self.plugin.settings.lease_seconds)
+        run.lease.start()
+        try:
+            yield run
+        except Exception:
+            run.finish()
+            raise
+        except BaseException:
+            run.abandon()
+            raise
+        run.finish()
 
     def restore(self, checkpoint_id, parameters):
         """Restore every volume of the checkpoint; ``parameters`` per volume id."""
@@ -183,6 +206,12 @@ class Runner:
         else:
             checkpoint.set_status(CheckpointStatus.ERROR_DELETING)
         return result
+
+    def sweep(self, dry_run=False):
+        """Delete what dead runs left in this bank and this project's cloud
+        (:meth:`VolumeGlanceProtectionPlugin.sweep`)."""
+        self.ensure_ready()
+        return self.plugin.sweep(self.bank, self.context, dry_run=dry_run)
 
     def list(self, all_projects=False):
         """This project's checkpoints (every project's with ``all_projects``)."""
