@@ -25,7 +25,9 @@ The options of every command (``--os-cloud``, ``--bank``, ``--config-file``,
 Commands over several volumes print a row per volume, failed ones with their
 reason (:mod:`karbor_volume_glance.cli.results`).
 Exit status 0 on success; otherwise non-zero with a one-line reason on
-stderr, and a traceback only with ``--debug``.
+stderr, and a traceback only with ``--debug``. Every line printed, tables,
+JSON and log lines alike, has its untrusted text escaped
+(:mod:`karbor_volume_glance.safetext`).
 """
 
 import argparse
@@ -307,6 +309,8 @@ def _setup_logging(debug):
     config.set_override("debug", debug)
     config.set_override("use_stderr", True)
     logging.setup(config, "karbor-volume-glance")
+    for handler in std_logging.getLogger().handlers:
+        handler.addFilter(output.EscapingFilter())
     if not debug:
         # a command line says what failed itself, one line per volume; the
         # logs keep to warnings, such as a temporary resource left behind
@@ -392,7 +396,7 @@ def _check(args):
         output.emit(result.to_dict(), args.format)
     else:
         output.emit([c.to_dict() for c in result.components], args.format)
-        print("ready" if result.ready else f"not ready: {result.reason()}")
+        output.say("ready" if result.ready else f"not ready: {result.reason()}")
     return result.ready
 
 
@@ -449,7 +453,7 @@ def _report(result, fmt, details=None, restored=False):
     if fmt == "json":
         output.emit(data, fmt)
     else:
-        print(f"checkpoint {result.checkpoint_id}")
+        output.say(f"checkpoint {result.checkpoint_id}")
         output.emit(data["volumes"], fmt)
     results.print_failures(data)
     return result.ok
@@ -509,15 +513,16 @@ def _plan_report(result, args, details=None):
         output.emit(data, args.format)
     else:
         verb = "restored " if args.plan_command == "restore" else ""
-        print(f"plan {result.plan}: {verb}checkpoint {result.checkpoint_id} "
-              f"({result.status}) at site {result.site}")
+        output.say(f"plan {result.plan}: {verb}checkpoint "
+                   f"{result.checkpoint_id} ({result.status}) at site "
+                   f"{result.site}")
         output.emit(data["volumes"], args.format)
     results.print_failures(data)
     if args.plan_command == "protect" and not result.ok:
-        print(f"karbor-volume-glance: checkpoint {result.checkpoint_id} is "
-              f"{result.status}; redo its failed volumes with: plan protect "
-              f"{args.plan_file} --site {result.site} --resume "
-              f"{result.checkpoint_id}", file=sys.stderr)
+        output.say(f"karbor-volume-glance: checkpoint {result.checkpoint_id} "
+                   f"is {result.status}; redo its failed volumes with: plan "
+                   f"protect {args.plan_file} --site {result.site} --resume "
+                   f"{result.checkpoint_id}", sys.stderr)
     return result.ok
 
 
@@ -526,13 +531,13 @@ def _plan_prune_report(pruned, fmt):
         output.emit(pruned, fmt)
     else:
         verb = "would delete" if pruned["dry_run"] else "deleted"
-        print(f"plan {pruned['plan']}: {verb} {len(pruned['deleted'])}, "
-              f"kept {len(pruned['kept'])}")
+        output.say(f"plan {pruned['plan']}: {verb} {len(pruned['deleted'])}, "
+                   f"kept {len(pruned['kept'])}")
         output.emit(pruned["deleted"] + pruned["skipped"], fmt)
     for row in pruned["deleted"]:
         if row.get("ok") is False:
-            print(f"karbor-volume-glance: checkpoint {row['id']}: "
-                  f"{results.reason(row['error'])}", file=sys.stderr)
+            output.say(f"karbor-volume-glance: checkpoint {row['id']}: "
+                       f"{results.reason(row['error'])}", sys.stderr)
     return all(row.get("ok", True) for row in pruned["deleted"])
 
 
@@ -621,7 +626,7 @@ def main(argv=None):
     except exceptions.VolumeGlanceError as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: {results.reason(exc)}", file=sys.stderr)
+        output.say(f"karbor-volume-glance: {results.reason(exc)}", sys.stderr)
         return FAILED
     except KeyboardInterrupt:
         print("karbor-volume-glance: interrupted", file=sys.stderr)
@@ -629,6 +634,6 @@ def main(argv=None):
     except Exception as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: "
-              f"{results.reason(exc)} (--debug shows where)", file=sys.stderr)
+        output.say(f"karbor-volume-glance: unexpected {type(exc).__name__}: "
+                   f"{results.reason(exc)} (--debug shows where)", sys.stderr)
         return FAILED

@@ -18,13 +18,16 @@ restore's ``new_volume_id``); ``restore`` also maps each restored volume to
 its new one (``new_volume_ids``). The reason is the operation's error
 message with passwords, tokens, keys and a URL's credentials masked
 (oslo.utils' ``mask_password``), as is each failure's line on stderr and
-the command's own error line.
+the command's own error line. Every line here is printed escaped
+(:func:`karbor_volume_glance.cli.output.say`): a reason can quote the bank.
 """
 
 import re
 import sys
 
 from oslo_utils import strutils
+
+from karbor_volume_glance.cli import output
 
 OK = "ok"
 FAILED = "failed"
@@ -79,8 +82,8 @@ def print_failures(data, out=None):
     out = out or sys.stderr
     for row in data["volumes"]:
         if not row["ok"]:
-            print(f"karbor-volume-glance: volume {row['volume_id']}: "
-                  f"{row['error']}", file=out)
+            output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
+                       f"{row['error']}", out)
         elif row.get("warning"):
-            print(f"karbor-volume-glance: volume {row['volume_id']}: warning: "
-                  f"{row['warning']}", file=out)
+            output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
+                       f"warning: {row['warning']}", out)
