@@ -9,10 +9,14 @@ the bank at ``--bank`` (``file:///path``; or ``KARBOR_VOLUME_GLANCE_BANK``).
 since the parent backup; ``protect --snapshot SNAPSHOT VOLUME`` protects that
 existing snapshot. ``show`` (and ``protect``) tell per volume whether a
 backup is incremental, its parent, its point in time, its snapshot and the
-bytes it stored itself. ``check`` probes the configuration, the bank and the
-cloud's endpoints; the other commands check the same before they start and
-fail with ``not ready: <reason>`` (``--wait-ready SECONDS`` keeps checking),
-except ``delete``, which needs only the bank.
+bytes it stored itself. ``verify`` checks every stored object's size;
+``verify --deep`` reads and checks every chunk, naming each damaged one, and
+``verify --read-data-subset N%`` a random N % of them (restic's ``check
+--read-data`` and ``--read-data-subset``). ``check`` probes the
+configuration, the bank and the cloud's endpoints; the other commands check
+the same before they start and fail with ``not ready: <reason>``
+(``--wait-ready SECONDS`` keeps checking), except ``delete``, which needs
+only the bank.
 ``plan protect|restore|list|prune PLAN`` run a YAML plan file (its bank, its
 sites by clouds.yaml name, its volumes and their options; see
 :mod:`karbor_volume_glance.plans`): ``plan protect PLAN --site A [--resume
@@ -152,16 +156,17 @@ def build_parser():
                          "device (the original is detached, never deleted)")
 
     for name, text in (("delete", "delete a checkpoint's data from the bank"),
-                       ("verify", "read a checkpoint's data back and check it"),
                        ("show", "show a checkpoint and its volumes")):
         commands.add_parser(name, help=text).add_argument("checkpoint")
+    verify = _add_verify_parser(commands)
     commands.add_parser("check", help="check that the configuration, the bank "
                         "and the cloud's endpoints are ready")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
     _add_plan_parser(commands)
     # for parse_args' errors
-    parser.command_parsers = {"protect": protect, "restore": restore}
+    parser.command_parsers = {"protect": protect, "restore": restore,
+                              "verify": verify}
     return parser
 
 
@@ -198,6 +203,65 @@ def _at_least_one(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
+
+
+def _percent(text):
+    """``N%`` (or ``N``): a percentage above 0 and at most 100."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage above 0 and at most 100 such as 5%, "
+            f"got {text!r}")
+    return value
+
+
+def _seed(text):
+    from karbor_volume_glance.operations.verify import SEED_LIMIT
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to {SEED_LIMIT - 1}, got {text!r}")
+    return value
+
+
+def _add_verify_parser(commands):
+    """``verify CHECKPOINT [--deep | --read-data-subset N% [--seed S]]``."""
+    verify = commands.add_parser(
+        "verify", help="read a checkpoint's data back and check it: every "
+        "object's stored size, or with --deep every chunk's sha256, or with "
+        "--read-data-subset a random share of them")
+    verify.add_argument("checkpoint")
+    how = verify.add_mutually_exclusive_group()
+    how.add_argument("--deep", action="store_true",
+                     help="read, decompress and check every chunk and the "
+                     "whole image's sha256; names every damaged chunk")
+    how.add_argument("--read-data-subset", type=_percent, metavar="N%",
+                     help="check as --deep a random N%% of the chunks (at "
+                     "least one), other ones each run")
+    verify.add_argument("--seed", type=_seed, metavar="SEED",
+                        help="with --read-data-subset: the random choice's "
+                        "seed, to check the chunks of an earlier run again "
+                        "(default: a new one, shown)")
+    return verify
+
+
+def verify_options(args):
+    """The VERIFY_SCHEMA options of ``verify``'s flags ({} for shallow)."""
+    options = {}
+    if args.deep:
+        options["deep"] = True
+    if args.read_data_subset is not None:
+        options["read_data_subset"] = args.read_data_subset
+    if args.seed is not None:
+        options["seed"] = args.seed
+    return options
 
 
 def _add_plan_parser(commands):
@@ -264,6 +328,10 @@ def parse_args(argv=None):
             protect_options(args)
         except UsageError as exc:
             parser.command_parsers["protect"].error(str(exc))
+    if (args.command == "verify" and args.seed is not None
+            and args.read_data_subset is None):
+        parser.command_parsers["verify"].error(
+            "--seed needs --read-data-subset (it chooses that subset)")
     return args
 
 
@@ -442,19 +510,35 @@ def _protect_details(runner, result):
             for volume_id, info in volumes.items()}
 
 
-def _report(result, fmt, details=None, restored=False):
+def _checked_briefly(row):
+    """A verify row as its table shows it: how many chunks were checked, the
+    damaged ones' names (each one's reason is a line on stderr)."""
+    row = dict(row)
+    if "checked" in row:
+        row["checked"] = len(row["checked"])
+    if "bad" in row:
+        if row["bad"] and "error" in row:
+            row["error"] = (f"{len(row['bad'])} damaged, each named on "
+                            "stderr")
+        row["bad"] = ", ".join(item["object"] for item in row["bad"]) or "none"
+    return row
+
+
+def _report(result, fmt, details=None, restored=False, brief=None):
     """Print an operation's result; True when every volume succeeded.
 
     Every volume is a row (:mod:`.results`), a failed one with its reason;
     ``details`` (volume id -> dict) is added to each successful volume's row;
-    ``restored`` adds the original -> new volume id mapping.
+    ``restored`` adds the original -> new volume id mapping; ``brief(row)``
+    is how a table shows a row (JSON shows it whole).
     """
     data = results.document(result, details, restored=restored)
     if fmt == "json":
         output.emit(data, fmt)
     else:
         output.say(f"checkpoint {result.checkpoint_id}")
-        output.emit(data["volumes"], fmt)
+        output.emit([brief(row) if brief else row for row in data["volumes"]],
+                    fmt)
     results.print_failures(data)
     return result.ok
 
@@ -604,9 +688,11 @@ def run(args):
         elif args.command == "restore":
             ok = _report(_restore(runner, args), args.format,
                          restored=True)
-        elif args.command in ("delete", "verify"):
-            ok = _report(getattr(runner, args.command)(args.checkpoint),
-                         args.format)
+        elif args.command == "delete":
+            ok = _report(runner.delete(args.checkpoint), args.format)
+        elif args.command == "verify":
+            ok = _report(runner.verify(args.checkpoint, verify_options(args)),
+                         args.format, brief=_checked_briefly)
         elif args.command == "list":
             output.emit(runner.list(all_projects=args.all_projects), args.format)
             ok = True
