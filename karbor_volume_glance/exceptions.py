@@ -211,6 +211,24 @@ class ChunkIntegrityError(VolumeGlanceError):
         super().__init__(f"chunk {chunk}: {reason}")
 
 
+class BackupDamaged(VolumeGlanceError):
+    """A deep verify found damage: every bad chunk (or the manifest) named.
+
+    ``bad`` holds one ``{"kind": "chunk" or "manifest", "object": ...,
+    "reason": ...}`` per damaged object; ``report`` is what the verify
+    checked (its JSON output).
+    """
+
+    def __init__(self, resource_id, bad, report=None):
+        self.resource_id = resource_id
+        self.bad = list(bad)
+        self.report = report
+        named = "; ".join(f"{item['kind']} {item['object']}: {item['reason']}"
+                          for item in self.bad)
+        super().__init__(f"backup of volume {resource_id}: {len(self.bad)} "
+                         f"damaged: {named}")
+
+
 class ImageIntegrityError(VolumeGlanceError):
     """The image as Glance stored it differs from the bytes we sent or got."""
 

@@ -36,6 +36,9 @@ class Outcome:
     #: What a successful operation reported beside its success (a restore's
     #: attribute the target could not honour, a temporary image left behind).
     warning: str | None = None
+    #: What the operation reports of its work when asked (a deep verify's
+    #: chunks checked and damaged ones), failed or not.
+    details: dict | None = None
 
     def to_dict(self):
         return {key: value for key, value in dataclasses.asdict(self).items()
@@ -105,26 +108,32 @@ class Runner:
         return run_operation(operation, checkpoint, resource, self.context,
                              parameters, progress=self.progress, **kwargs)
 
-    def _each(self, getter, checkpoint, resources, parameters, extra=dict):
+    def _each(self, getter, checkpoint, resources, parameters, extra=dict,
+              details=False):
         """Run one operation on every resource; a failure does not stop the rest.
 
         ``parameters`` maps volume ids to their parameters; ``extra()`` makes
         the keywords Karbor passes that operation (fresh for each resource).
+        With ``details``, each outcome keeps the operation's result (or the
+        ``report`` its error carries).
         """
         outcomes = []
         for resource in resources:
             kwargs = extra()
             try:
-                self._run(getter, checkpoint, resource,
-                          parameters.get(resource.id, {}), **kwargs)
+                value = self._run(getter, checkpoint, resource,
+                                  parameters.get(resource.id, {}), **kwargs)
             except exceptions.VolumeGlanceError as exc:
-                outcomes.append(Outcome(resource.id, False, str(exc)))
+                report = getattr(getattr(exc, "cause", exc), "report", None)
+                outcomes.append(Outcome(resource.id, False, str(exc),
+                                        details=report if details else None))
                 continue
             new_volume_id = kwargs.get("new_resources", {}).get(resource.id)
             record = kwargs.get("restore") or kwargs.get("verify")
             warning = None if record is None else record.reason_of(resource)
             outcomes.append(Outcome(resource.id, True, new_volume_id=new_volume_id,
-                                    warning=warning))
+                                    warning=warning,
+                                    details=value if details else None))
         return Result(checkpoint.id, outcomes)
 
     def checkpoint(self, checkpoint_id):
@@ -182,12 +191,18 @@ class Runner:
             "get_restore_operation", checkpoint, checkpoint.resources, parameters,
             lambda: {"restore": OperationRecord(), "new_resources": {}})
 
-    def verify(self, checkpoint_id):
+    def verify(self, checkpoint_id, options=None):
+        """Verify every volume of the checkpoint with ``options`` (the
+        VERIFY_SCHEMA's: ``deep``, ``read_data_subset``, ``seed``); with any,
+        each outcome's ``details`` says what was checked and found damaged."""
         self.ensure_ready(cloud=False)  # only the bank is read
         checkpoint = self.checkpoint(checkpoint_id)
+        options = dict(options or {})
         return self._each(
-            "get_verify_operation", checkpoint, checkpoint.resources, {},
-            lambda: {"verify": OperationRecord(), "new_resources": {}})
+            "get_verify_operation", checkpoint, checkpoint.resources,
+            {resource.id: dict(options) for resource in checkpoint.resources},
+            lambda: {"verify": OperationRecord(), "new_resources": {}},
+            details=bool(options))
 
     def delete(self, checkpoint_id):
         """Delete every volume's data; the checkpoint ends ``deleted``.
