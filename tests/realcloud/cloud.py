@@ -150,26 +150,17 @@ class RealCloud:
         cc, gc = self.cinder(version="3.44"), self.glance()
         mine = {"all_tenants": 1, "project_id": project_id}
         volumes = cc.volumes.list(search_opts=mine)
-        snapshots = cc.volume_snapshots.list(search_opts=mine)
         for volume in volumes:
             if volume.status not in ("available", "error"):
                 cc.volumes.reset_state(volume, "available", attach_status="detached")
-        # children first: RBD keeps a parent with clones as "<name>.deleted"
-        # (freed only when its last clone goes), so clones go before their
-        # source volumes and snapshots, and snapshots before their volumes
-        left = {volume.id: volume for volume in volumes}
-        while left:
-            sources = {v.source_volid for v in left.values()}
-            sources |= {s.volume_id for s in snapshots
-                        if s.id in {v.snapshot_id for v in left.values()}}
-            leaves = [v for v in left.values() if v.id not in sources] \
-                or list(left.values())
-            for volume in leaves:
-                with contextlib.suppress(exceptions.NotFound):
-                    cc.volumes.delete(volume, cascade=True)
-            for volume in leaves:
-                self.wait_gone(lambda v=volume.id: cc.volumes.get(v))
-                del left[volume.id]
+        # newest first, one at a time: a clone is newer than its source, and
+        # Cinder's RBD driver keeps a source deleted while it still has
+        # clones as "<name>.deleted", which a later test finds left in the
+        # pool (seen with a clone of a Cinder snapshot already deleted)
+        for volume in sorted(volumes, key=lambda v: v.created_at, reverse=True):
+            with contextlib.suppress(exceptions.NotFound):
+                cc.volumes.delete(volume, cascade=True)
+            self.wait_gone(lambda v=volume.id: cc.volumes.get(v))
         for image in [i for i in gc.images.list(filters={"owner": project_id})]:
             if image.get("protected"):
                 gc.images.update(image["id"], protected=False)

@@ -139,7 +139,7 @@ def test_a_temporary_resource_refused_as_busy_is_deleted_again(harness, caplog,
 
 
 def test_a_deletion_refused_until_the_timeout_is_a_named_leftover(cloud, bank):
-    harness = Harness(cloud, bank, volume_timeout=0.05)
+    harness = Harness(cloud, bank, volume_timeout=0.5)  # room for a loaded machine
     volume_id = cloud.add_volume(data=os.urandom(OBJECT_SIZE))
     cloud.inject("volume.delete", "busy", times=None)
     meta = harness.protect(volume_id)
