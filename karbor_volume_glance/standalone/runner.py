@@ -171,9 +171,11 @@ class Runner:
 
         Works on a checkpoint in any status, so a failed backup can always be
         deleted; a volume whose data cannot be removed leaves the checkpoint
-        ``error-deleting``, and deleting again retries it.
+        ``error-deleting``, and deleting again retries it. A checkpoint whose
+        record is damaged is deleted too: the volumes found under it, its
+        index keys and its record.
         """
-        checkpoint = self.checkpoint(checkpoint_id)
+        checkpoint = self.store.open(checkpoint_id)
         checkpoint.set_status(CheckpointStatus.DELETING)
         result = self._each("get_delete_operation", checkpoint,
                             checkpoint.resources, {})
