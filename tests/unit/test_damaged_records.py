@@ -7,14 +7,18 @@ and verify refuse it with InvalidCheckpointRecord. A damaged index entry or
 manifest of an incremental's parent makes the backup full, with the reason.
 """
 
+import json
 import os
 
 import pytest
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import open_bank
+from karbor_volume_glance.cli import commands as cli
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
+from karbor_volume_glance.testing import FakeCloud
 from tests.unit import chains
 from tests.unit.chains import INCREMENTAL
 from tests.unit.harness import OBJECT_SIZE, plugin_config
@@ -163,3 +167,32 @@ def test_a_delete_beside_a_damaged_index_entry_refuses_naming_it(harness):
     with pytest.raises(exceptions.DeleteFailed, match=f"index entry {second.id}"):
         harness.delete(volume_id, checkpoint=first.checkpoint)
     assert set(kept) <= set(section.list_objects())  # + its status_reason
+
+
+def test_the_cli_lists_shows_and_deletes_beside_a_truncated_record(
+        tmp_path, monkeypatch, capsys):
+    cloud = FakeCloud(project_id="demo")
+    monkeypatch.setattr(cli, "_connect",
+                        lambda args: (cloud.client_factory(), cloud.context()))
+    config = tmp_path / "plugin.conf"
+    config.write_text("[volume_glance_plugin]\npoll_interval = 0.001\n"
+                      f"backup_image_object_size = {OBJECT_SIZE}\n")
+    common = ["--bank", f"file://{tmp_path}/bank", "--config-file", str(config)]
+
+    def run(*argv, fmt="json"):
+        status = cli.main([*common, *argv, "--format", fmt])
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        return json.loads(out) if fmt == "json" else out
+
+    made = [run("protect", cloud.add_volume(data=os.urandom(1000 + i)))
+            for i in range(3)]
+    ids = [result["checkpoint_id"] for result in made]
+    truncate_record(open_bank(f"file://{tmp_path}/bank"), ids[1])
+    rows = {row["id"]: row for row in run("list")}
+    assert sorted(rows) == sorted(ids)
+    assert rows[ids[1]]["status"] == "damaged"
+    assert "damaged" in run("list", fmt="table")
+    assert run("show", ids[1])["status"] == "damaged"
+    assert run("delete", ids[1])["ok"] is True
+    assert sorted(row["id"] for row in run("list")) == sorted([ids[0], ids[2]])
