@@ -48,7 +48,7 @@ def record_key(checkpoint_id):
 def truncate_record(bank, checkpoint_id):
     """Cut the record in half: on disk for a file bank, as a bank value else."""
     key = record_key(checkpoint_id)
-    path = getattr(bank, "_object_path", None)
+    path = getattr(bank.backend, "_object_path", None)
     if path is None:  # the memory bank keeps values: store a cut JSON text
         bank.update_object(key, '{"id": "' + checkpoint_id)
         return

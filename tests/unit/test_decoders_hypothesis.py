@@ -12,6 +12,7 @@ import copy
 import datetime
 import hashlib
 import json
+import tempfile
 import zlib
 
 import zstandard
@@ -19,7 +20,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.bank import codec, owner
+from karbor_volume_glance.bank import codec, open_bank, owner
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.format import chunks, compression, delta, index, manifest
 from karbor_volume_glance.standalone.resources import volume_resource
@@ -456,3 +457,20 @@ def test_hypothesis_random_payloads_fail_only_named(kind, payload):
         codec.decode(kind, payload, key="k")
     except exceptions.BankError as exc:
         assert exc.key == "k"
+
+
+@given(st.data())
+def test_hypothesis_a_damaged_file_bank_object_reads_only_as_bank_error(draw):
+    value = draw.draw(JSON | st.binary(max_size=40) | st.text(max_size=40))
+    with tempfile.TemporaryDirectory() as root:
+        bank = open_bank(f"file://{root}/bank")
+        bank.update_object("/a/b", value)
+        path = bank.backend._object_path("/a/b")
+        with open(path, "rb") as stream:
+            stored = stream.read()
+        with open(path, "wb") as stream:
+            stream.write(draw.draw(mutated_bytes(stored) | st.binary(max_size=80)))
+        try:
+            bank.get_object("/a/b")
+        except exceptions.BankError as exc:
+            assert exc.key == "/a/b"
