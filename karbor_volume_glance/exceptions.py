@@ -279,6 +279,16 @@ class NotReady(VolumeGlanceError):
         super().__init__(f"not ready: {reason}")
 
 
+class InvalidCheckpointRecord(VolumeGlanceError):
+    """A checkpoint's record (its ``index.json``) or an index key pointing at
+    it is damaged: unreadable, or not the shape Karbor's layout has."""
+
+    def __init__(self, checkpoint_id, reason):
+        self.checkpoint_id = checkpoint_id
+        self.reason = reason
+        super().__init__(f"checkpoint {checkpoint_id}: record damaged: {reason}")
+
+
 class CheckpointNotFound(VolumeGlanceError):
     """No checkpoint with that id in the bank (or not in this project)."""
 

@@ -209,9 +209,11 @@ class Runner:
 
         Works on a checkpoint in any status, so a failed backup can always be
         deleted; a volume whose data cannot be removed leaves the checkpoint
-        ``error-deleting``, and deleting again retries it.
+        ``error-deleting``, and deleting again retries it. A checkpoint whose
+        record is damaged is deleted too: the volumes found under it, its
+        index keys and its record.
         """
-        checkpoint = self.checkpoint(checkpoint_id)
+        checkpoint = self.store.open(checkpoint_id)
         checkpoint.set_status(CheckpointStatus.DELETING)
         result = self._each("get_delete_operation", checkpoint,
                             checkpoint.resources, {})
@@ -235,8 +237,10 @@ class Runner:
 
     def show(self, checkpoint_id):
         """The checkpoint and, per volume, what the bank says of its backup:
-        the saved info, plus :func:`backup_details` when there is a manifest."""
-        checkpoint = self.checkpoint(checkpoint_id)
+        the saved info, plus :func:`backup_details` when there is a manifest.
+        A damaged checkpoint is shown as such, with the volumes found under
+        it; a volume whose records cannot be read says why (``damage``)."""
+        checkpoint = self.store.open(checkpoint_id)
         shown = checkpoint.to_dict()
         shown["volumes"] = {
             resource.id: self._volume_info(checkpoint, resource)
@@ -245,9 +249,15 @@ class Runner:
         return shown
 
     def _volume_info(self, checkpoint, resource):
-        info = self.plugin.get_saved_info(checkpoint, resource) or {"status": None}
-        section = checkpoint.get_resource_bank_section(resource.id)
-        info.update(backup_details(bookkeeping.read_manifest(section)))
+        try:
+            info = (self.plugin.get_saved_info(checkpoint, resource)
+                    or {"status": None})
+            section = checkpoint.get_resource_bank_section(resource.id)
+            info.update(backup_details(bookkeeping.read_manifest(section)))
+        except exceptions.VolumeGlanceError as exc:
+            LOG.warning("Checkpoint %s, volume %s: %s", checkpoint.id,
+                        resource.id, exc)
+            return {"status": None, "damage": str(exc)}
         return info
 
 
