@@ -17,6 +17,7 @@ from oslo_config import cfg, types
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.format import compression as _compression
+from karbor_volume_glance.format import manifest as _manifest
 
 GROUP = "volume_glance_plugin"
 
@@ -28,10 +29,10 @@ COMPRESSIONS = _compression.ALGORITHMS
 
 
 class MultipleOf(types.Integer):
-    """An integer that is a positive multiple of ``factor``."""
+    """An integer that is a positive multiple of ``factor`` (at most ``maximum``)."""
 
-    def __init__(self, factor):
-        super().__init__(min=factor,
+    def __init__(self, factor, maximum=None):
+        super().__init__(min=factor, max=maximum,
                          type_name=f"integer value, a multiple of {factor}")
         self.factor = factor
 
@@ -83,11 +84,13 @@ volume_glance_opts = [
     ),
     cfg.Opt(
         "backup_image_object_size",
-        type=MultipleOf(GLANCE_READ_SIZE),
+        type=MultipleOf(GLANCE_READ_SIZE, _manifest.MAX_CHUNK_SIZE),
         default=32 * MiB,
         help="The size in bytes of each chunk, one data object in the bank. "
         f"A positive multiple of {GLANCE_READ_SIZE} (Glance's read size). "
-        "The memory a transfer takes grows with it (see parallelism).",
+        "The memory a transfer takes grows with it (see parallelism). At "
+        f"most {_manifest.MAX_CHUNK_SIZE} (1 GiB): readers refuse a manifest "
+        "with larger chunks, so a bank cannot make them hold more.",
     ),
     cfg.StrOpt(
         "compression",
@@ -155,6 +158,17 @@ volume_glance_opts = [
         "Seconds after which the next chunk sends a progress "
         "notification even if fewer than progress_notification_chunks "
         "chunks have passed.",
+    ),
+    cfg.IntOpt(
+        "lease_seconds",
+        default=300,
+        min=3,
+        help="The lease of a running protect, restore or delete: the run "
+        "renews it in the bank every lease_seconds / 3 seconds, and a run "
+        "whose lease was not renewed for lease_seconds is dead, so that "
+        "sweep (and the next run on the same volume) deletes what it left. "
+        "Judged with the clocks of the hosts that write and read the lease, "
+        "which may differ by up to 2/3 of it (200 seconds at the default).",
     ),
     _seconds(
         "init_check_interval", 60.0,

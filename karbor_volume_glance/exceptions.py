@@ -198,6 +198,10 @@ class InvalidBackupMetadata(VolumeGlanceError):
         super().__init__(f"backup metadata of volume {resource_id}: {reason}")
 
 
+class BackupDeleted(InvalidBackupMetadata):
+    """The backup was deleted while it was being made: it stays deleted."""
+
+
 class ChunkIntegrityError(VolumeGlanceError):
     """A chunk of backup data is missing, truncated or corrupted."""
 
@@ -205,6 +209,24 @@ class ChunkIntegrityError(VolumeGlanceError):
         self.chunk = chunk
         self.reason = reason
         super().__init__(f"chunk {chunk}: {reason}")
+
+
+class BackupDamaged(VolumeGlanceError):
+    """A deep verify found damage: every bad chunk (or the manifest) named.
+
+    ``bad`` holds one ``{"kind": "chunk" or "manifest", "object": ...,
+    "reason": ...}`` per damaged object; ``report`` is what the verify
+    checked (its JSON output).
+    """
+
+    def __init__(self, resource_id, bad, report=None):
+        self.resource_id = resource_id
+        self.bad = list(bad)
+        self.report = report
+        named = "; ".join(f"{item['kind']} {item['object']}: {item['reason']}"
+                          for item in self.bad)
+        super().__init__(f"backup of volume {resource_id}: {len(self.bad)} "
+                         f"damaged: {named}")
 
 
 class ImageIntegrityError(VolumeGlanceError):
@@ -255,6 +277,16 @@ class NotReady(VolumeGlanceError):
     def __init__(self, reason):
         self.reason = reason
         super().__init__(f"not ready: {reason}")
+
+
+class InvalidCheckpointRecord(VolumeGlanceError):
+    """A checkpoint's record (its ``index.json``) or an index key pointing at
+    it is damaged: unreadable, or not the shape Karbor's layout has."""
+
+    def __init__(self, checkpoint_id, reason):
+        self.checkpoint_id = checkpoint_id
+        self.reason = reason
+        super().__init__(f"checkpoint {checkpoint_id}: record damaged: {reason}")
 
 
 class CheckpointNotFound(VolumeGlanceError):

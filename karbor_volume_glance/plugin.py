@@ -106,6 +106,24 @@ class VolumeGlanceProtectionPlugin:
         :class:`~karbor_volume_glance.readiness.Readiness`."""
         return readiness.check(self.settings, bank, self._client_factory, context)
 
+    # --- after a crash ---------------------------------------------------
+
+    def sweep(self, bank, context=None, dry_run=False):
+        """Delete what dead runs left in ``bank`` and in the cloud of
+        ``context`` (None: the bank only): the report of
+        :meth:`karbor_volume_glance.operations.sweep.Sweep.all`. For Karbor's
+        service as for ``karbor-volume-glance sweep``."""
+        from karbor_volume_glance.bank import retrying
+        from karbor_volume_glance.cloud import facade
+        from karbor_volume_glance.operations import sweep
+
+        bank = retrying.retrying(bank, retries=self.settings.bank_retries)
+        cloud = (facade.Cloud(self._client_factory, context, self.settings)
+                 if context is not None else None)
+        return sweep.Sweep(bank.get_sub_section("/"), cloud, self.settings,
+                           getattr(context, "project_id", None),
+                           dry_run=dry_run).all()
+
     # --- operations -----------------------------------------------------
 
     def _operation(self, operation_class, resource):

@@ -147,6 +147,23 @@ VERIFY_SCHEMA = {
             "and checks its size.",
             "default": False,
         },
+        "read_data_subset": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 100,
+            "title": "Read data subset (%)",
+            "description": "Check as deep does, but only a random N percent "
+            "of the chunks (at least one), different ones each run: a daily "
+            "5 covers about all of a year's data. Not with deep.",
+        },
+        "seed": {
+            "type": "integer",
+            "minimum": 0,
+            "title": "Seed",
+            "description": "The seed of read_data_subset's random choice, to "
+            "check the same chunks again (default: a new one each run, "
+            "reported).",
+        },
     },
     "additionalProperties": False,
 }

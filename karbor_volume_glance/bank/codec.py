@@ -66,7 +66,9 @@ def decode(kind, payload, key=None):
             return bytes(payload).decode("utf-8")
         if kind == JSON:
             return json.loads(bytes(payload).decode("utf-8"))
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+    # UnicodeDecodeError and JSONDecodeError included; RecursionError: JSON
+    # nested deeper than the interpreter's stack
+    except (ValueError, RecursionError) as exc:
         raise BankError(
             f"the {kind} payload{where} does not decode: {exc}", key=key
         ) from exc

@@ -101,3 +101,27 @@ def section_at(section, prefix, is_writable=True):
     bank's public ``get_sub_section`` (a section wrapped by :mod:`.retrying`
     gives a wrapped one)."""
     return bank_of(section).get_sub_section(prefix, is_writable=is_writable)
+
+
+def backend_of(section):
+    """The backend under one of our sections (through a retrying wrapper),
+    or None for a section of Karbor's own banks."""
+    from karbor_volume_glance.bank import retrying
+
+    try:
+        bank = retrying.unwrap(bank_of(section))
+    except AttributeError:
+        return None
+    return getattr(retrying.unwrap(bank), "backend", None)
+
+
+def temporary_files(section, prefix):
+    """The backend's temporary files of unfinished writes under absolute
+    ``prefix`` (``[(name, age seconds)]``); [] for a backend without any."""
+    backend = backend_of(section)
+    finder = getattr(backend, "temporary_files", None)
+    return [] if finder is None else finder(prefix)
+
+
+def remove_temporary_file(section, path):
+    return backend_of(section).remove_temporary_file(path)

@@ -14,7 +14,9 @@ header line ``KVGB1 <kind>\\n`` followed by the payload from
 Writes go to a temporary file in the target's directory (its name contains
 ``~tmp`` and is never listed), which is flushed, fsynced and renamed over the
 target, and then the directory is fsynced: a reader sees the old or the new
-value, never a partial one. Deleting an object prunes the directories it
+value, never a partial one. A writer that dies leaves its temporary file:
+:meth:`FileBackend.temporary_files` finds them and ``delete`` and ``sweep``
+remove them. Deleting an object prunes the directories it
 leaves empty. Files are created with mode 0666 less the umask; a bank
 directory this backend creates is mode 0700.
 """
@@ -416,3 +418,42 @@ class FileBackend(BankBackend):
 
     def get_owner_id(self, context=None):
         return self._owner_id
+
+    # --- temporary files of writes that never finished -----------------------
+
+    def temporary_files(self, prefix="/"):
+        """``[(name, age in seconds)]`` of the temporary files (``~tmp-``) of
+        writes that never finished (their writer died), under the objects of
+        absolute section ``prefix``; never listed as objects. ``name`` is
+        the file's path below ``objects/``; the age is by the file system's
+        clock (mtime)."""
+        parts = [part for part in prefix.split("/") if part]
+        if not all(map(keys.is_valid_part, parts)):
+            return []
+        top = os.path.join(self._objects_root, *parts)
+        now = time.time()
+        found = []
+        for directory, _dirs, files in os.walk(top):
+            for name in files:
+                if TEMP_MARKER + "-" not in name:
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    age = now - os.stat(path).st_mtime
+                except FileNotFoundError:
+                    continue
+                found.append((os.path.relpath(path, self._objects_root), age))
+        return sorted(found)
+
+    def remove_temporary_file(self, name):
+        """Remove one of :meth:`temporary_files`; True if it was there."""
+        path = os.path.normpath(os.path.join(self._objects_root, name))
+        if (TEMP_MARKER + "-" not in os.path.basename(path)
+                or not path.startswith(self._objects_root + os.sep)):
+            raise BankError(f"{name} is not a temporary file of this bank")
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        self._prune_empty_directories(os.path.dirname(path))
+        return True

@@ -36,7 +36,7 @@ def parse(data, where):
     damaged = f"{where} is damaged"
     try:
         record = json.loads(bytes(data).decode("utf-8"))
-    except ValueError as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise BankError(f"{damaged}: {exc}") from exc
     if not isinstance(record, dict):
         raise BankError(f"{damaged}: not a JSON object")

@@ -9,10 +9,17 @@ the bank at ``--bank`` (``file:///path``; or ``KARBOR_VOLUME_GLANCE_BANK``).
 since the parent backup; ``protect --snapshot SNAPSHOT VOLUME`` protects that
 existing snapshot. ``show`` (and ``protect``) tell per volume whether a
 backup is incremental, its parent, its point in time, its snapshot and the
-bytes it stored itself. ``check`` probes the configuration, the bank and the
-cloud's endpoints; the other commands check the same before they start and
-fail with ``not ready: <reason>`` (``--wait-ready SECONDS`` keeps checking),
-except ``delete``, which needs only the bank.
+bytes it stored itself. ``verify`` checks every stored object's size;
+``verify --deep`` reads and checks every chunk, naming each damaged one, and
+``verify --read-data-subset N%`` a random N % of them (restic's ``check
+--read-data`` and ``--read-data-subset``). ``check`` probes the
+configuration, the bank and the cloud's endpoints; the other commands check
+the same before they start and fail with ``not ready: <reason>``
+(``--wait-ready SECONDS`` keeps checking), except ``delete``, which needs
+only the bank.
+``sweep [--dry-run]`` deletes what dead runs left in the cloud and the bank
+(:mod:`karbor_volume_glance.operations.sweep`) and prints a row per thing
+it found and what it did.
 ``plan protect|restore|list|prune PLAN`` run a YAML plan file (its bank, its
 sites by clouds.yaml name, its volumes and their options; see
 :mod:`karbor_volume_glance.plans`): ``plan protect PLAN --site A [--resume
@@ -25,7 +32,9 @@ The options of every command (``--os-cloud``, ``--bank``, ``--config-file``,
 Commands over several volumes print a row per volume, failed ones with their
 reason (:mod:`karbor_volume_glance.cli.results`).
 Exit status 0 on success; otherwise non-zero with a one-line reason on
-stderr, and a traceback only with ``--debug``.
+stderr, and a traceback only with ``--debug``. Every line printed, tables,
+JSON and log lines alike, has its untrusted text escaped
+(:mod:`karbor_volume_glance.safetext`).
 """
 
 import argparse
@@ -150,16 +159,22 @@ def build_parser():
                          "device (the original is detached, never deleted)")
 
     for name, text in (("delete", "delete a checkpoint's data from the bank"),
-                       ("verify", "read a checkpoint's data back and check it"),
                        ("show", "show a checkpoint and its volumes")):
         commands.add_parser(name, help=text).add_argument("checkpoint")
+    verify = _add_verify_parser(commands)
     commands.add_parser("check", help="check that the configuration, the bank "
                         "and the cloud's endpoints are ready")
+    sweep = commands.add_parser(
+        "sweep", help="delete what dead runs (killed protects, restores and "
+        "deletes) left in the cloud and the bank")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="only list what would be done")
     listing = commands.add_parser("list", help="list this project's checkpoints")
     listing.add_argument("--all-projects", action="store_true")
     _add_plan_parser(commands)
     # for parse_args' errors
-    parser.command_parsers = {"protect": protect, "restore": restore}
+    parser.command_parsers = {"protect": protect, "restore": restore,
+                              "verify": verify}
     return parser
 
 
@@ -196,6 +211,65 @@ def _at_least_one(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
+
+
+def _percent(text):
+    """``N%`` (or ``N``): a percentage above 0 and at most 100."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage above 0 and at most 100 such as 5%, "
+            f"got {text!r}")
+    return value
+
+
+def _seed(text):
+    from karbor_volume_glance.operations.verify import SEED_LIMIT
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to {SEED_LIMIT - 1}, got {text!r}")
+    return value
+
+
+def _add_verify_parser(commands):
+    """``verify CHECKPOINT [--deep | --read-data-subset N% [--seed S]]``."""
+    verify = commands.add_parser(
+        "verify", help="read a checkpoint's data back and check it: every "
+        "object's stored size, or with --deep every chunk's sha256, or with "
+        "--read-data-subset a random share of them")
+    verify.add_argument("checkpoint")
+    how = verify.add_mutually_exclusive_group()
+    how.add_argument("--deep", action="store_true",
+                     help="read, decompress and check every chunk and the "
+                     "whole image's sha256; names every damaged chunk")
+    how.add_argument("--read-data-subset", type=_percent, metavar="N%",
+                     help="check as --deep a random N%% of the chunks (at "
+                     "least one), other ones each run")
+    verify.add_argument("--seed", type=_seed, metavar="SEED",
+                        help="with --read-data-subset: the random choice's "
+                        "seed, to check the chunks of an earlier run again "
+                        "(default: a new one, shown)")
+    return verify
+
+
+def verify_options(args):
+    """The VERIFY_SCHEMA options of ``verify``'s flags ({} for shallow)."""
+    options = {}
+    if args.deep:
+        options["deep"] = True
+    if args.read_data_subset is not None:
+        options["read_data_subset"] = args.read_data_subset
+    if args.seed is not None:
+        options["seed"] = args.seed
+    return options
 
 
 def _add_plan_parser(commands):
@@ -262,6 +336,10 @@ def parse_args(argv=None):
             protect_options(args)
         except UsageError as exc:
             parser.command_parsers["protect"].error(str(exc))
+    if (args.command == "verify" and args.seed is not None
+            and args.read_data_subset is None):
+        parser.command_parsers["verify"].error(
+            "--seed needs --read-data-subset (it chooses that subset)")
     return args
 
 
@@ -307,6 +385,8 @@ def _setup_logging(debug):
     config.set_override("debug", debug)
     config.set_override("use_stderr", True)
     logging.setup(config, "karbor-volume-glance")
+    for handler in std_logging.getLogger().handlers:
+        handler.addFilter(output.EscapingFilter())
     if not debug:
         # a command line says what failed itself, one line per volume; the
         # logs keep to warnings, such as a temporary resource left behind
@@ -392,7 +472,7 @@ def _check(args):
         output.emit(result.to_dict(), args.format)
     else:
         output.emit([c.to_dict() for c in result.components], args.format)
-        print("ready" if result.ready else f"not ready: {result.reason()}")
+        output.say("ready" if result.ready else f"not ready: {result.reason()}")
     return result.ready
 
 
@@ -438,19 +518,35 @@ def _protect_details(runner, result):
             for volume_id, info in volumes.items()}
 
 
-def _report(result, fmt, details=None, restored=False):
+def _checked_briefly(row):
+    """A verify row as its table shows it: how many chunks were checked, the
+    damaged ones' names (each one's reason is a line on stderr)."""
+    row = dict(row)
+    if "checked" in row:
+        row["checked"] = len(row["checked"])
+    if "bad" in row:
+        if row["bad"] and "error" in row:
+            row["error"] = (f"{len(row['bad'])} damaged, each named on "
+                            "stderr")
+        row["bad"] = ", ".join(item["object"] for item in row["bad"]) or "none"
+    return row
+
+
+def _report(result, fmt, details=None, restored=False, brief=None):
     """Print an operation's result; True when every volume succeeded.
 
     Every volume is a row (:mod:`.results`), a failed one with its reason;
     ``details`` (volume id -> dict) is added to each successful volume's row;
-    ``restored`` adds the original -> new volume id mapping.
+    ``restored`` adds the original -> new volume id mapping; ``brief(row)``
+    is how a table shows a row (JSON shows it whole).
     """
     data = results.document(result, details, restored=restored)
     if fmt == "json":
         output.emit(data, fmt)
     else:
-        print(f"checkpoint {result.checkpoint_id}")
-        output.emit(data["volumes"], fmt)
+        output.say(f"checkpoint {result.checkpoint_id}")
+        output.emit([brief(row) if brief else row for row in data["volumes"]],
+                    fmt)
     results.print_failures(data)
     return result.ok
 
@@ -471,6 +567,27 @@ def _show(shown, fmt):
                    if key != "volume_id")
         rows.append(row)
     output.emit(rows, fmt)
+
+
+#: The sweep report's columns in a table, in this order (JSON has them all).
+SWEEP_COLUMNS = ("kind", "id", "name", "action", "checkpoint_id", "found_by")
+
+
+def _sweep_report(report, fmt):
+    """Print a sweep's report; True unless something could not be done."""
+    rows = report["resources"]
+    if fmt == "json":
+        output.emit(report, fmt)
+    else:
+        print(f"sweep{' --dry-run' if report['dry_run'] else ''}: "
+              f"{len(rows)} found")
+        output.emit([{key: row.get(key) for key in SWEEP_COLUMNS if key in row}
+                     for row in rows], fmt)
+    failed = [row for row in rows if row["action"].startswith("failed")]
+    for row in failed:
+        print(f"karbor-volume-glance: {row['kind']} {row.get('id')}: "
+              f"{row['action']}", file=sys.stderr)
+    return not failed
 
 
 #: Plan actions that need the site's cloud; the others need the bank only.
@@ -509,15 +626,16 @@ def _plan_report(result, args, details=None):
         output.emit(data, args.format)
     else:
         verb = "restored " if args.plan_command == "restore" else ""
-        print(f"plan {result.plan}: {verb}checkpoint {result.checkpoint_id} "
-              f"({result.status}) at site {result.site}")
+        output.say(f"plan {result.plan}: {verb}checkpoint "
+                   f"{result.checkpoint_id} ({result.status}) at site "
+                   f"{result.site}")
         output.emit(data["volumes"], args.format)
     results.print_failures(data)
     if args.plan_command == "protect" and not result.ok:
-        print(f"karbor-volume-glance: checkpoint {result.checkpoint_id} is "
-              f"{result.status}; redo its failed volumes with: plan protect "
-              f"{args.plan_file} --site {result.site} --resume "
-              f"{result.checkpoint_id}", file=sys.stderr)
+        output.say(f"karbor-volume-glance: checkpoint {result.checkpoint_id} "
+                   f"is {result.status}; redo its failed volumes with: plan "
+                   f"protect {args.plan_file} --site {result.site} --resume "
+                   f"{result.checkpoint_id}", sys.stderr)
     return result.ok
 
 
@@ -526,13 +644,13 @@ def _plan_prune_report(pruned, fmt):
         output.emit(pruned, fmt)
     else:
         verb = "would delete" if pruned["dry_run"] else "deleted"
-        print(f"plan {pruned['plan']}: {verb} {len(pruned['deleted'])}, "
-              f"kept {len(pruned['kept'])}")
+        output.say(f"plan {pruned['plan']}: {verb} {len(pruned['deleted'])}, "
+                   f"kept {len(pruned['kept'])}")
         output.emit(pruned["deleted"] + pruned["skipped"], fmt)
     for row in pruned["deleted"]:
         if row.get("ok") is False:
-            print(f"karbor-volume-glance: checkpoint {row['id']}: "
-                  f"{results.reason(row['error'])}", file=sys.stderr)
+            output.say(f"karbor-volume-glance: checkpoint {row['id']}: "
+                       f"{results.reason(row['error'])}", sys.stderr)
     return all(row.get("ok", True) for row in pruned["deleted"])
 
 
@@ -599,12 +717,16 @@ def run(args):
         elif args.command == "restore":
             ok = _report(_restore(runner, args), args.format,
                          restored=True)
-        elif args.command in ("delete", "verify"):
-            ok = _report(getattr(runner, args.command)(args.checkpoint),
-                         args.format)
+        elif args.command == "delete":
+            ok = _report(runner.delete(args.checkpoint), args.format)
+        elif args.command == "verify":
+            ok = _report(runner.verify(args.checkpoint, verify_options(args)),
+                         args.format, brief=_checked_briefly)
         elif args.command == "list":
             output.emit(runner.list(all_projects=args.all_projects), args.format)
             ok = True
+        elif args.command == "sweep":
+            ok = _sweep_report(runner.sweep(dry_run=args.dry_run), args.format)
         else:
             _show(runner.show(args.checkpoint), args.format)
             ok = True
@@ -621,7 +743,7 @@ def main(argv=None):
     except exceptions.VolumeGlanceError as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: {results.reason(exc)}", file=sys.stderr)
+        output.say(f"karbor-volume-glance: {results.reason(exc)}", sys.stderr)
         return FAILED
     except KeyboardInterrupt:
         print("karbor-volume-glance: interrupted", file=sys.stderr)
@@ -629,6 +751,6 @@ def main(argv=None):
     except Exception as exc:
         if args.debug:
             raise
-        print(f"karbor-volume-glance: unexpected {type(exc).__name__}: "
-              f"{results.reason(exc)} (--debug shows where)", file=sys.stderr)
+        output.say(f"karbor-volume-glance: unexpected {type(exc).__name__}: "
+                   f"{results.reason(exc)} (--debug shows where)", sys.stderr)
         return FAILED

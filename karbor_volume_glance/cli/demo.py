@@ -23,6 +23,7 @@ from karbor_volume_glance.cli.output import ProgressBars
 from karbor_volume_glance.cloud import facade, factory
 from karbor_volume_glance.datapath import IterableReader
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+from karbor_volume_glance.safetext import escape
 from karbor_volume_glance.standalone.runner import Runner
 from karbor_volume_glance.testing.localcloud import LocalCloud
 
@@ -61,7 +62,7 @@ class Steps:
         self.out = out
 
     def say(self, text):
-        print(text, file=self.out, flush=True)
+        print(escape(text), file=self.out, flush=True)
 
     def run(self, title, call, size=None):
         start = time.monotonic()

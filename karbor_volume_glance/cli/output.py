@@ -1,14 +1,43 @@
-"""What the CLI shows: results as a table or JSON, and transfer progress bars."""
+"""What the CLI shows: results as a table or JSON, lines, and progress bars.
+
+Everything the command line prints goes through :func:`emit` or :func:`say`,
+which escape untrusted text (:func:`karbor_volume_glance.safetext.escape`):
+names, descriptions and reasons come from the bank and the cloud. JSON is
+printed from the escaped data, so it parses to the escaped text.
+"""
 
 import json
+import logging
 import sys
 
 from tqdm import tqdm
 
+from karbor_volume_glance.safetext import escape, escape_data
+
+
+def say(text, out=None):
+    """Print one line of ``text``, escaped, on ``out`` (stdout)."""
+    print(escape(text), file=out or sys.stdout)
+
+
+class EscapingFilter(logging.Filter):
+    """A log handler's filter that escapes each record's message: log lines
+    quote bank and cloud text too (a backup's name, a server's reason)."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 -- logging reports its own errors
+            return True
+        record.msg, record.args = escape(message), None
+        return True
+
 
 def emit(data, fmt, out=None):
-    """Print ``data`` (a dict or a list of dicts) as JSON or as a table."""
+    """Print ``data`` (a dict or a list of dicts) as JSON or as a table,
+    every string in it escaped."""
     out = out or sys.stdout
+    data = escape_data(data)
     if fmt == "json":
         print(json.dumps(data, indent=2, sort_keys=True), file=out)
         return
@@ -20,8 +49,8 @@ def emit(data, fmt, out=None):
 
 def _cell(value):
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return "" if value is None else str(value)
+        return json.dumps(escape_data(value), sort_keys=True)
+    return "" if value is None else escape(value)
 
 
 def table(rows):
@@ -32,8 +61,9 @@ def table(rows):
     """
     if not rows:
         return "(none)"
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    columns = [escape(key) for key in keys]
+    cells = [[_cell(row.get(key)) for key in keys] for row in rows]
     widths = [max(len(column), *(len(line[i]) for line in cells))
               for i, column in enumerate(columns)]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
@@ -60,7 +90,7 @@ class ProgressBars:
         bar = self._bars.get(volume_id)
         if bar is None:
             bar = self._bars[volume_id] = tqdm(
-                total=total, desc=f"{self._title} {volume_id[:8]}", unit="B",
+                total=total, desc=escape(f"{self._title} {volume_id[:8]}"), unit="B",
                 unit_scale=True, unit_divisor=1024, file=self._out,
                 disable=None, leave=False,
             )

@@ -15,16 +15,21 @@ kept because the restored volume is a clone of it) carries it as
 ``warning``, shown like a failure's reason on stderr; it does not change the
 exit status. A successful row may carry the command's details (protect's backup details,
 restore's ``new_volume_id``); ``restore`` also maps each restored volume to
-its new one (``new_volume_ids``). The reason is the operation's error
+its new one (``new_volume_ids``). A row, failed or not, also carries the
+outcome's ``details`` when it has some (``verify --deep``'s chunks checked
+and damaged ones). The reason is the operation's error
 message with passwords, tokens, keys and a URL's credentials masked
 (oslo.utils' ``mask_password``), as is each failure's line on stderr and
-the command's own error line.
+the command's own error line. Every line here is printed escaped
+(:func:`karbor_volume_glance.cli.output.say`): a reason can quote the bank.
 """
 
 import re
 import sys
 
 from oslo_utils import strutils
+
+from karbor_volume_glance.cli import output
 
 OK = "ok"
 FAILED = "failed"
@@ -54,6 +59,7 @@ def volume_row(outcome, details=None):
         row.update(details or {})
     else:
         row["error"] = reason(outcome.error)
+    row.update(getattr(outcome, "details", None) or {})
     return row
 
 
@@ -74,13 +80,19 @@ def document(result, details=None, restored=False):
 
 
 def print_failures(data, out=None):
-    """One line on stderr per failed volume of a :func:`document`, and one
-    per warning of a successful one."""
+    """One line on stderr per failed volume of a :func:`document` (per
+    damaged object of a deep verify's), and one per warning of a
+    successful one."""
     out = out or sys.stderr
     for row in data["volumes"]:
-        if not row["ok"]:
-            print(f"karbor-volume-glance: volume {row['volume_id']}: "
-                  f"{row['error']}", file=out)
+        if not row["ok"] and row.get("bad"):  # a deep verify: each damage
+            for item in row["bad"]:
+                output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
+                           f"{item['kind']} {item['object']}: "
+                           f"{item['reason']}", out)
+        elif not row["ok"]:
+            output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
+                       f"{row['error']}", out)
         elif row.get("warning"):
-            print(f"karbor-volume-glance: volume {row['volume_id']}: warning: "
-                  f"{row['warning']}", file=out)
+            output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
+                       f"warning: {row['warning']}", out)

@@ -94,6 +94,17 @@ class SnapshotInfo:
     size: int | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Tagged:
+    """A snapshot, volume or image found by its tags."""
+
+    kind: str
+    id: str
+    name: str | None
+    status: str | None
+    tags: dict
+
+
 def parse_time(value):
     """An aware UTC datetime from a Cinder/Glance time; None if there is none.
 
@@ -313,6 +324,21 @@ class Cloud:
             VOLUME_BUSY, self._settings.volume_timeout, self.cinder.volumes.delete)
         LOG.info("Deleted volume %s", volume_id)
 
+    def remove_volume_metadata(self, volume_id, keys):
+        """Remove ``keys`` from a volume's metadata (the others stay)."""
+        with self._calling(f"removing metadata {sorted(keys)} of volume "
+                           f"{volume_id}", "volume", volume_id):
+            current = dict(_field(self.cinder.volumes.get(volume_id), "metadata")
+                           or {})
+            kept = {key: value for key, value in current.items()
+                    if key not in keys}
+            if kept != current:
+                self.cinder.volumes.update_all_metadata(volume_id, kept)
+
+    def volume_exists(self, volume_id):
+        """Whether the volume exists (in any status)."""
+        return self._volume_status(volume_id) is not polling.GONE
+
     def volume_attributes(self, volume):
         """What a restore needs to make the volume again (see
         :func:`volume_attributes`)."""
@@ -401,10 +427,12 @@ class Cloud:
     def _snapshot_status(self, snapshot_id):
         return self._status(self.cinder.volume_snapshots, "snapshot", snapshot_id)
 
-    def create_snapshot(self, volume_id, name, force=False, description=None):
+    def create_snapshot(self, volume_id, name, force=False, description=None,
+                        metadata=None):
         with self._calling(f"snapshotting volume {volume_id}", "volume", volume_id):
             snapshot = self.cinder.volume_snapshots.create(
-                volume_id, force=force, name=name, description=description
+                volume_id, force=force, name=name, description=description,
+                metadata=metadata or None,
             )
         LOG.info("Created snapshot %s of volume %s", snapshot.id, volume_id)
         return snapshot.id
@@ -537,6 +565,54 @@ class Cloud:
             self._settings.image_timeout, gone_statuses=IMAGE_GONE,
         )
         LOG.info("Deleted image %s", image_id)
+
+    # --- what runs left: resources by their tags ---------------------------
+
+    def tagged_resources(self, is_tagged):
+        """Every snapshot, volume and image of the project whose metadata
+        (properties for an image) ``is_tagged(mapping)`` accepts, as
+        :class:`Tagged`, snapshots first, then volumes, then images."""
+        found = []
+        with self._calling("listing snapshots", "snapshot", None):
+            snapshots = list(self.cinder.volume_snapshots.list(detailed=True))
+        for snapshot in snapshots:
+            metadata = dict(_field(snapshot, "metadata") or {})
+            if is_tagged(metadata):
+                found.append(Tagged("snapshot", _field(snapshot, "id"),
+                                    _field(snapshot, "name"),
+                                    _field(snapshot, "status"), metadata))
+        with self._calling("listing volumes", "volume", None):
+            volumes = list(self.cinder.volumes.list(detailed=True))
+        for volume in volumes:
+            metadata = dict(_field(volume, "metadata") or {})
+            if is_tagged(metadata):
+                found.append(Tagged("volume", _field(volume, "id"),
+                                    _field(volume, "name"),
+                                    _field(volume, "status"), metadata))
+        with self._calling("listing images", "image", None):
+            images = list(self.glance.images.list())
+        for image in images:
+            properties = {key: value for key, value in dict(image).items()
+                          if isinstance(value, str)}
+            if is_tagged(properties):
+                found.append(Tagged("image", properties.get("id"),
+                                    properties.get("name"),
+                                    properties.get("status"), properties))
+        return found
+
+    def images_named(self, name):
+        """``[(id, created_at, properties)]`` of the project's images named
+        ``name``."""
+        with self._calling(f"listing images named {name!r}", "image", None):
+            images = [dict(image) for image in
+                      self.glance.images.list(filters={"name": name})]
+        return [(image["id"], parse_time(image.get("created_at")), image)
+                for image in images if image.get("name") == name]
+
+    def delete(self, kind, resource_id):
+        """Delete a snapshot, volume or image by kind (idempotent)."""
+        return {"snapshot": self.delete_snapshot, "volume": self.delete_volume,
+                "image": self.delete_image}[kind](resource_id)
 
     # --- servers (Nova) -------------------------------------------------
     #

@@ -4,10 +4,18 @@
 a chunk that does not shrink is stored plain, and so is a chunk whose first
 64 KiB does not shrink (random or already-compressed data: trying the whole
 chunk would cost CPU and a second chunk-sized buffer for nothing).
-:data:`ALGORITHMS` are the names the manifest's ``compression`` fields hold;
-:func:`decompress` is bounded by the chunk's recorded length.
+:data:`ALGORITHMS` are the names the manifest's ``compression`` fields hold.
+
+:func:`decompress` is bounded by the length the manifest records: it streams
+and stops at ``bound + 1`` output bytes, whatever the stored bytes claim (a
+zstd frame header's content size is not trusted: python-zstandard's one-shot
+``decompress`` would allocate it whole, ignoring ``max_output_size``), so no
+stored object, however crafted, makes a reader hold more than the chunk.
+Every failure, ``MemoryError`` included, is a ChunkIntegrityError naming the
+chunk.
 """
 
+import io
 import zlib
 
 import zstandard
@@ -28,15 +36,40 @@ def _zstd_compress(data):
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
 
 
-def _zstd_decompress(data, max_size):
-    return zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size)
+class _TooLong(Exception):
+    """The stream would give more than its bound."""
 
 
-def _zlib_decompress(data, max_size):
+def _zstd_decompress(data, bound):
+    """At most ``bound`` bytes from a zstd stream, read ``bound + 1`` at most.
+
+    A stream reader never allocates more than asked, whatever the frame
+    header declares; frames after the first count against the bound too.
+    """
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        io.BytesIO(data), read_across_frames=True)
+    pieces, size = [], 0
+    while size <= bound:
+        piece = reader.read(bound + 1 - size)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    if size > bound:
+        raise _TooLong()
+    return b"".join(pieces)
+
+
+def _zlib_decompress(data, bound):
     decompressor = zlib.decompressobj()
-    out = decompressor.decompress(data, max_size)
-    if decompressor.unconsumed_tail or not decompressor.eof:
-        raise ValueError(f"zlib stream is longer than {max_size} bytes or cut short")
+    out = decompressor.decompress(data, bound + 1)
+    if len(out) > bound:
+        raise _TooLong()
+    if not decompressor.eof:
+        raise ValueError("the zlib stream is cut short")
+    if decompressor.unused_data:
+        raise ValueError(f"{len(decompressor.unused_data)} bytes follow the "
+                         "zlib stream")
     return out
 
 
@@ -63,16 +96,26 @@ def compress(data, algorithm):
 def decompress(chunk_name, algorithm, stored, length):
     """The plain bytes of a stored chunk; ChunkIntegrityError if it is damaged.
 
-    ``length`` bounds the output, so a corrupted stream cannot inflate into
-    unbounded memory.
+    ``length`` (the manifest's) bounds the output: a stream that would give
+    more fails as soon as it passes it, so a corrupted or crafted stream
+    cannot inflate into more memory than the chunk.
     """
     if algorithm == NONE:
         return stored
-    try:
-        return _DECOMPRESS[algorithm](bytes(stored), length)
-    except KeyError:
+    decompressor = _DECOMPRESS.get(algorithm)
+    if decompressor is None:
         raise exceptions.ChunkIntegrityError(
-            chunk_name, f"unknown compression {algorithm!r}") from None
-    except (zlib.error, zstandard.ZstdError, ValueError) as exc:
+            chunk_name, f"unknown compression {algorithm!r}")
+    try:
+        return decompressor(bytes(stored), length)
+    except _TooLong:
+        raise exceptions.ChunkIntegrityError(
+            chunk_name, f"decompresses ({algorithm}) past the {length} bytes "
+            "the manifest records") from None
+    except MemoryError:
+        raise exceptions.ChunkIntegrityError(
+            chunk_name, f"could not be decompressed ({algorithm}) within "
+            f"memory (bound {length} bytes)") from None
+    except (zlib.error, zstandard.ZstdError, ValueError, OverflowError) as exc:
         raise exceptions.ChunkIntegrityError(
             chunk_name, f"does not decompress with {algorithm}: {exc}") from exc

@@ -112,6 +112,11 @@ def size_of(length, blocks, block_size=BLOCK_SIZE):
             + _data_size(blocks, length, block_size))
 
 
+def max_size(length, block_size=BLOCK_SIZE):
+    """The largest delta object of a ``length``-byte chunk: every block in it."""
+    return _HEADER.size + _INDEX_SIZE * _block_count(length, block_size) + length
+
+
 def apply(name, base, delta, length, block_size=BLOCK_SIZE):
     """The plain bytes of chunk ``name``: ``base`` patched with ``delta``.
 

@@ -85,6 +85,19 @@ def parse_entry(raw, key, volume_id):
         entry = Entry(**raw)
     except TypeError as exc:
         raise fault(str(exc)) from None
+    for field in ("checkpoint_id", "volume_id", "status"):
+        if not isinstance(getattr(entry, field), str):
+            raise fault(f"{field} must be a string, got "
+                        f"{getattr(entry, field)!r}")
+    for field in ("data_timestamp", "parent_checkpoint_id", "updated_at"):
+        value = getattr(entry, field)
+        if value is not None and not isinstance(value, str):
+            raise fault(f"{field} must be a string or null, got {value!r}")
+    if entry.chunk_size is not None and not _is_count(entry.chunk_size, 1):
+        raise fault(f"chunk_size {entry.chunk_size!r} is not a positive integer")
+    if not isinstance(entry.retains, list) or not all(
+            _is_count(i) for i in entry.retains):
+        raise fault("retains must be a list of chunk indices")
     if not isinstance(entry.section, str) or not SECTION_PATTERN.match(
             entry.section):
         raise fault(f"section {entry.section!r} is not an absolute bank section")
@@ -93,18 +106,22 @@ def parse_entry(raw, key, volume_id):
     if entry.checkpoint_id != key.rsplit("/", 1)[-1]:
         raise fault(f"checkpoint_id {entry.checkpoint_id!r} is not its key's")
     if not isinstance(entry.uses, dict) or not all(
-            isinstance(indices, list)
-            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
-                    for i in indices)
-            for indices in entry.uses.values()):
+            isinstance(checkpoint_id, str) and isinstance(indices, list)
+            and all(_is_count(i) for i in indices)
+            for checkpoint_id, indices in entry.uses.items()):
         raise fault("uses must map checkpoint ids to lists of chunk indices")
     if entry.data_timestamp is not None:
         try:
             entry.moment  # noqa: B018 - parses it
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise fault(f"data_timestamp {entry.data_timestamp!r} is not an "
                         "ISO 8601 time") from None
     return entry
+
+
+def _is_count(value, minimum=0):
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and value >= minimum)
 
 
 def needed(entries):

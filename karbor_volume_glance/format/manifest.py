@@ -14,13 +14,20 @@ backup (its checkpoint id) to its section, and nothing else can be
 referenced. ``volume_attributes`` (optional: older manifests lack it) holds
 what a restore needs to make the volume again besides its bytes (its type,
 zone, bootable flag, image metadata, metadata ...): :data:`ATTRIBUTE_TYPES`.
+
+Whatever the bank holds, :func:`parse` fails only with InvalidBackupMetadata
+(naming the field) or ChunkIntegrityError (naming the chunk), and what it
+returns bounds every reader: ``chunk_size`` is at most
+:data:`MAX_CHUNK_SIZE`, each chunk's ``length`` at most ``chunk_size`` and
+a delta's ``delta_size`` at most what a delta of that chunk can be, so the
+decompression bounds (:mod:`.compression`) hold the memory a reader takes.
 """
 
 import dataclasses
 import re
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.format import compression
+from karbor_volume_glance.format import compression, delta
 from karbor_volume_glance.format.chunks import BaseRef, ChunkRecord, chunk_name
 from karbor_volume_glance.format.index import SECTION_PATTERN
 
@@ -29,6 +36,9 @@ READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
 GiB = 1024 ** 3
 METADATA_KEY = "metadata"
 HASH_ALGORITHM = "sha256"
+#: The largest chunk_size a manifest may hold: a reader holds up to
+#: ``parallelism`` chunks at once, so a bank cannot make it take more.
+MAX_CHUNK_SIZE = 1024 ** 3
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _STORED_KEYS = {"index", "offset", "length", "sha256", "object", "stored_size",
@@ -209,7 +219,8 @@ def _parse_base(name, raw, length, sources):
     _chunk_fault(name, isinstance(raw, dict), "its base is not an object")
     unknown = sorted(set(raw) - _BASE_KEYS)
     _chunk_fault(name, not unknown, f"base has unknown fields {unknown}")
-    _chunk_fault(name, raw.get("source") in sources,
+    _chunk_fault(name, isinstance(raw.get("source"), str)
+                 and raw["source"] in sources,
                  f"base source {raw.get('source')!r} is not in sources")
     sha256, algorithm, stored = (raw.get("sha256"), raw.get("compression"),
                                  raw.get("stored_size"))
@@ -239,9 +250,10 @@ def _parse_chunk(raw, index, chunk_size, version, sources=None):
                _STORED_KEYS | _REFERENCE_KEYS if version >= 3 else _STORED_KEYS)
     unknown = sorted(set(raw) - allowed)
     _chunk_fault(name, not unknown, f"record has unknown fields {unknown}")
-    _chunk_fault(name, raw.get("index") == index,
+    _chunk_fault(name, _is_int(raw.get("index")) and raw["index"] == index,
                  f"record out of place: index {raw.get('index')!r} at {index}")
-    _chunk_fault(name, raw.get("offset") == index * chunk_size,
+    _chunk_fault(name, _is_int(raw.get("offset"))
+                 and raw["offset"] == index * chunk_size,
                  f"offset {raw.get('offset')!r} is not {index * chunk_size}")
     length = raw.get("length")
     _chunk_fault(name, _is_int(length, 1, chunk_size),
@@ -260,13 +272,15 @@ def _parse_chunk(raw, index, chunk_size, version, sources=None):
     _chunk_fault(name, _is_int(stored, 1),
                  f"stored_size {stored!r} is not a positive integer")
     source, base, delta_size = raw.get("source"), None, 0
-    _chunk_fault(name, source is None or source in (sources or {}),
+    _chunk_fault(name, source is None
+                 or (isinstance(source, str) and source in (sources or {})),
                  f"source {source!r} is not in sources")
     if "base" in raw:
         base = _parse_base(name, raw["base"], length, sources or {})
         delta_size = raw.get("delta_size")
-        _chunk_fault(name, _is_int(delta_size, 1),
-                     f"delta_size {delta_size!r} is not a positive integer")
+        largest = delta.max_size(length)
+        _chunk_fault(name, _is_int(delta_size, 1, largest),
+                     f"delta_size {delta_size!r} is not in 1..{largest}")
         _chunk_fault(name, algorithm != compression.NONE or stored == delta_size,
                      f"stored_size {stored!r} does not fit delta_size "
                      f"{delta_size} (none)")
@@ -284,15 +298,13 @@ def _parse_chunk(raw, index, chunk_size, version, sources=None):
 
 def _parse_legacy(raw, volume_id):
     """Karbor's own layout: metadata without chunk records, data_1 … data_N."""
-    image_metadata = raw.get("image_metadata")
-    _require(isinstance(image_metadata, dict), volume_id,
-             "image_metadata must be an object")
+    image_metadata = _image_metadata(raw, volume_id)
     checksum = image_metadata.get("checksum")
     _require(isinstance(checksum, str) and bool(re.match(r"^[0-9a-f]{32}$",
                                                          checksum)),
              volume_id, f"image_metadata.checksum {checksum!r} is not an md5")
     return BackupMetadata(
-        volume_id=raw.get("volume_id", volume_id),
+        volume_id=_volume_id(raw, volume_id),
         volume_size=_integer(raw, "volume_size", volume_id, minimum=1),
         image_metadata=image_metadata,
         chunks_num=_integer(raw, "chunks_num", volume_id),
@@ -315,10 +327,10 @@ def parse(raw, volume_id):
     volume_size = _integer(raw, "volume_size", volume_id, minimum=1)
     image_size = _integer(raw, "image_size", volume_id)
     chunk_size = _integer(raw, "chunk_size", volume_id, minimum=1)
+    _require(chunk_size <= MAX_CHUNK_SIZE, volume_id,
+             f"chunk_size {chunk_size} exceeds {MAX_CHUNK_SIZE}")
     chunks_num = _integer(raw, "chunks_num", volume_id)
-    image_metadata = raw.get("image_metadata")
-    _require(isinstance(image_metadata, dict), volume_id,
-             "image_metadata must be an object")
+    image_metadata = _image_metadata(raw, volume_id)
     sha256 = raw.get("sha256")
     _require(isinstance(sha256, str) and bool(_SHA256.match(sha256)), volume_id,
              f"sha256 {sha256!r} is malformed")
@@ -347,7 +359,7 @@ def parse(raw, volume_id):
              f"chunk lengths add up to {sum(c.length for c in chunks)}, "
              f"not image_size {image_size}")
     return BackupMetadata(
-        volume_id=raw.get("volume_id", volume_id),
+        volume_id=_volume_id(raw, volume_id),
         volume_size=volume_size,
         image_metadata=image_metadata,
         chunks_num=chunks_num,
@@ -356,8 +368,8 @@ def parse(raw, volume_id):
         chunk_size=chunk_size,
         sha256=sha256,
         format_version=version,
-        backup_name=raw.get("backup_name", ""),
-        description=raw.get("description", ""),
+        backup_name=_text(raw, "backup_name", volume_id),
+        description=_text(raw, "description", volume_id),
         sources=sources,
         data_timestamp=_optional_string(raw, "data_timestamp", volume_id),
         snapshot_id=_optional_string(raw, "snapshot_id", volume_id),
@@ -365,6 +377,38 @@ def parse(raw, volume_id):
                                               volume_id),
         volume_attributes=_parse_attributes(raw, volume_id),
     )
+
+
+def _volume_id(raw, volume_id):
+    value = raw.get("volume_id", volume_id)
+    _require(isinstance(value, str) and bool(value), volume_id,
+             f"volume_id must be a non-empty string, got {value!r}")
+    return value
+
+
+def _text(raw, field, volume_id):
+    value = raw.get(field, "")
+    if value is None:
+        return ""
+    _require(isinstance(value, str), volume_id,
+             f"{field} must be a string, got {type(value).__name__}")
+    return value
+
+
+#: image_metadata fields the readers use, each a string or null.
+_IMAGE_STRINGS = ("checksum", "disk_format", "container_format",
+                  "os_hash_algo", "os_hash_value")
+
+
+def _image_metadata(raw, volume_id):
+    image_metadata = raw.get("image_metadata")
+    _require(isinstance(image_metadata, dict), volume_id,
+             "image_metadata must be an object")
+    for field in _IMAGE_STRINGS:
+        value = image_metadata.get(field)
+        _require(value is None or isinstance(value, str), volume_id,
+                 f"image_metadata.{field} must be a string, got {value!r}")
+    return image_metadata
 
 
 def _parse_attributes(raw, volume_id):
@@ -401,7 +445,8 @@ def _parse_sources(raw, volume_id):
     sources = raw.get("sources", {})
     _require(isinstance(sources, dict), volume_id, "sources must be an object")
     for checkpoint_id, section in sources.items():
-        _require(bool(checkpoint_id) and isinstance(section, str)
+        _require(isinstance(checkpoint_id, str) and bool(checkpoint_id)
+                 and isinstance(section, str)
                  and bool(SECTION_PATTERN.match(section)),
                  volume_id, f"sources[{checkpoint_id!r}] {section!r} is not "
                  "an absolute bank section")

@@ -60,3 +60,6 @@ class CheckpointStatus(enum.StrEnum):
     DELETING = "deleting"
     DELETED = "deleted"
     ERROR_DELETING = "error-deleting"
+    #: Only reported (by ``list`` and ``show``), never written: the
+    #: checkpoint's record cannot be read.
+    DAMAGED = "damaged"

@@ -12,7 +12,13 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 1. **validate** the parameters (:meth:`Operation.validate`);
 2. send ``<operation>.start`` with :attr:`~Operation.working` and
    :meth:`~Operation.start_fields`;
-3. mark the work started: the section's ``status`` (when
+3. for a journaled operation (:attr:`~Operation.journaled`: protect,
+   restore, delete), first sweep what dead runs left for this volume
+   (:mod:`.sweep`), then start the run: its lease and journal in the bank
+   (:mod:`.runs`), the lease renewed by a thread while the run works (not
+   where the bank section is read-only: a restore there runs as before,
+   without them);
+   mark the work started: the section's ``status`` (when
    :attr:`~Operation.tracks_section`) or Karbor's record (when
    :attr:`~Operation.marks_record`) gets :attr:`~Operation.working`;
 4. do the operation's **steps** (:meth:`Operation.steps`); any error there
@@ -24,17 +30,32 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 6. send ``<operation>.end`` with :attr:`~Operation.done` and
    :meth:`~Operation.end_fields`.
 
+A run that ends, by success or by a failure it reported, removes its
+journal (its temporary resources are gone by then, or tagged for a sweep);
+one interrupted otherwise (``KeyboardInterrupt``, ``SystemExit``) keeps it
+for the sweep once its lease runs out.
+
 Any error from step 1 on sends ``<operation>.error`` and is raised.
 """
 
 import dataclasses
+
+from oslo_log import log as logging
 
 from karbor_volume_glance import notifications
 from karbor_volume_glance.bank import retrying
 from karbor_volume_glance.cloud import facade
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
-from karbor_volume_glance.operations import bookkeeping, transfer, volume_index
+from karbor_volume_glance.operations import (
+    bookkeeping,
+    runs,
+    sweep,
+    transfer,
+    volume_index,
+)
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -48,6 +69,9 @@ class Run:
     events: notifications.OperationEvents
     kwargs: dict
     params: dict | None = None
+    #: The run's journal in the bank (:class:`.runs.RunJournal`), when the
+    #: operation is :attr:`Operation.journaled`.
+    journal: object = None
 
     @property
     def volume_id(self):
@@ -76,6 +100,9 @@ class Operation:
     record = None
     #: Whether that record gets :attr:`working` when the work starts.
     marks_record = False
+    #: Whether the work is a run with a journal and a lease (:mod:`.runs`),
+    #: preceded by a sweep of the volume's dead runs.
+    journaled = False
 
     def __init__(self, settings, client_factory, notifier=None):
         self._settings = settings
@@ -126,7 +153,54 @@ class Operation:
         return result
 
     def _work(self, run):
-        """Steps 3 to 5 of the module's docstring."""
+        """Steps 3 to 5 of the module's docstring, in a run when journaled."""
+        if not self.journaled:
+            return self._work_in_run(run)
+        if not getattr(run.section, "is_writable", True):
+            LOG.warning("Volume %s: the bank is read-only here, so this %s "
+                        "keeps no journal: a crash would leave its temporary "
+                        "resources untracked", run.volume_id, self.name)
+            return self._work_in_run(run)
+        self.sweep_volume(run)
+        try:
+            run.journal = runs.RunJournal.start(
+                run.section, self.name, getattr(run.checkpoint, "id", None),
+                run.volume_id, getattr(run.context, "project_id", None),
+                self._settings.lease_seconds)
+        except Exception as exc:  # nothing is made without a journal
+            LOG.error("%s of volume %s cannot start its journal: %s",
+                      self.name.capitalize(), run.volume_id,
+                      bookkeeping.describe(exc))
+            raise self.error(run.volume_id, exc) from exc
+        run.journal.lease.start()
+        try:
+            result = self._work_in_run(run)
+        except Exception:
+            run.journal.finish()
+            raise
+        except BaseException:
+            run.journal.abandon()
+            raise
+        run.journal.finish()
+        return result
+
+    def sweep_volume(self, run):
+        """Clean up what dead runs left for this volume; a sweep that fails
+        is logged and does not stop the run."""
+        try:
+            cloud = (self.cloud(run.context) if self._client_factory is not None
+                     else None)
+            found = sweep.Sweep(run.section, cloud, self._settings,
+                                getattr(run.context, "project_id", None)
+                                ).volume(run.volume_id)
+        except Exception as exc:
+            LOG.warning("Volume %s: could not sweep what dead runs left: %s",
+                        run.volume_id, bookkeeping.describe(exc))
+            return
+        for row in found:
+            LOG.info("Volume %s: swept %s", run.volume_id, row)
+
+    def _work_in_run(self, run):
         status = (bookkeeping.SectionStatus(run.section, run.volume_id)
                   if self.tracks_section else None)
         record = run.kwargs.get(self.record) if self.record else None

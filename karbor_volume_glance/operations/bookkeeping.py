@@ -37,6 +37,14 @@ class SectionStatus:
         return compat.read_optional(self._section, STATUS_KEY)
 
     def set(self, status, reason=None):
+        """Record ``status``; ``deleted`` is final: over it, ``deleting`` is
+        not written and any other status raises BackupDeleted."""
+        if status != BackupStatus.DELETED and self.get() == BackupStatus.DELETED:
+            if status == BackupStatus.DELETING:
+                return
+            raise exceptions.BackupDeleted(
+                self._resource_id, f"the backup is deleted; it stays so "
+                f"(not {status})")
         if reason is not None:
             self._section.update_object(REASON_KEY, reason)
         self._section.update_object(STATUS_KEY, status)
@@ -46,6 +54,9 @@ class SectionStatus:
         """Record ``error`` with the reason; a bank that fails too is only logged."""
         try:
             self.set(BackupStatus.ERROR, describe(exc))
+        except exceptions.BackupDeleted:
+            LOG.info("Backup of volume %s failed (%s) after it was deleted: "
+                     "it stays deleted", self._resource_id, describe(exc))
         except Exception as bank_exc:
             LOG.error(
                 "Could not record status error for volume %s: %s "

@@ -9,7 +9,8 @@ half-way has only some chunks), and the section is marked ``deleted``. The
 entry goes, or stays ``retained`` with the chunks kept. Chunks kept earlier
 by deleted backups of the same volume that nothing uses any more are
 deleted too, so once the last backup of a chain goes none of its data
-remains. Running it again is harmless. Nothing in the cloud is touched.
+remains; so are the file bank's temporary files of writes into the section
+that never finished. Running it again is harmless. Nothing in the cloud is touched.
 """
 
 from oslo_log import log as logging
@@ -31,6 +32,7 @@ class DeleteOperation(base.Operation):
     done = BackupStatus.DELETED
     error = exceptions.DeleteFailed
     tracks_section = True
+    journaled = True
 
     def start_fields(self, run):
         return payload.from_manifest(bookkeeping.read_manifest(run.section))
@@ -70,7 +72,8 @@ class DeleteOperation(base.Operation):
                      len(keep), checkpoint_id)
         elif entry is not None:
             index.remove(checkpoint_id)
-        return deleted + self._sweep(index, entries, needed, checkpoint_id)
+        deleted += self._sweep(index, entries, needed, checkpoint_id)
+        return deleted + _remove_temporary_files(section)
 
     def _sweep(self, index, entries, needed, deleting_id):
         """Delete what earlier deletes kept and no live backup uses now."""
@@ -94,3 +97,14 @@ class DeleteOperation(base.Operation):
 
     def _delete_object(self, section, key):
         return compat.delete_if_present(section, key)
+
+
+def _remove_temporary_files(section):
+    """The file bank's temporary files of writes into the section that
+    never finished (a writer killed half-way); the count removed."""
+    removed = 0
+    for path, _age in compat.temporary_files(section, compat.prefix_of(section)):
+        removed += bool(compat.remove_temporary_file(section, path))
+    if removed:
+        LOG.info("Removed %d temporary files of unfinished writes", removed)
+    return removed

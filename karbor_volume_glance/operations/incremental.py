@@ -107,8 +107,15 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id):
         if params.get("parent_checkpoint_id"):
             raise _refuse(lacking)
         return Lineage().drop(lacking)
-    entries = [e for e in index.entries() if e.checkpoint_id != checkpoint_id]
     named = params.get("parent_checkpoint_id")
+    try:
+        entries = [e for e in index.entries() if e.checkpoint_id != checkpoint_id]
+    except exceptions.InvalidBackupMetadata as exc:  # a damaged entry
+        if named:
+            raise _refuse(f"the index of volume {volume.id}'s backups cannot "
+                          f"be read: {exc}") from exc
+        return Lineage().drop(f"the index of volume {volume.id}'s backups "
+                              f"cannot be read: {exc}")
     if named:
         entry = _named_parent(entries, named, volume.id, moment)
     else:

@@ -43,7 +43,12 @@ from karbor_volume_glance.bank import compat
 from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format import index as index_format
 from karbor_volume_glance.format import manifest
-from karbor_volume_glance.format.status import BackupStatus, EntryStatus
+from karbor_volume_glance.format.status import (
+    REASON_KEY,
+    STATUS_KEY,
+    BackupStatus,
+    EntryStatus,
+)
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import base, incremental
 
@@ -61,6 +66,7 @@ class ProtectOperation(base.Operation):
     working = BackupStatus.PROTECTING
     error = exceptions.ProtectFailed
     tracks_section = True
+    journaled = True
 
     def validate(self, parameters, run):
         return schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
@@ -80,7 +86,7 @@ class ProtectOperation(base.Operation):
     def steps(self, run):
         return self._protect(self.cloud(run.context), run.checkpoint.id,
                              run.section, run.volume_id, run.params,
-                             run.progress(), run.events)
+                             run.progress(), run.events, run.journal)
 
     def finished(self, run, result):
         LOG.info("Protected volume %s: %d bytes in %d chunks%s", run.volume_id,
@@ -92,7 +98,7 @@ class ProtectOperation(base.Operation):
         return payload.from_manifest(result)
 
     def _protect(self, cloud, checkpoint_id, section, volume_id, params,
-                 progress=None, events=None):
+                 progress=None, events=None, journal=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
         attributes = cloud.volume_attributes(volume)
@@ -118,23 +124,22 @@ class ProtectOperation(base.Operation):
             return self._protect_registered(cloud, section, volume, snapshot,
                                             params, progress, index, entry,
                                             lineage.confirm(index), started_at,
-                                            attributes)
+                                            attributes, journal)
+        except exceptions.BackupDeleted:
+            _remove_written(section, checkpoint_id)
+            raise
         except BaseException:
-            entry.status, entry.uses = EntryStatus.ERROR, {}
-            try:
-                index.put(entry)
-            except Exception:
-                LOG.exception("Could not mark the index entry of checkpoint %s "
-                              "failed", checkpoint_id)
+            _mark_entry_failed(index, entry)
             raise
 
     def _protect_registered(self, cloud, section, volume, snapshot, params,
                             progress, index, entry, lineage, started_at,
-                            attributes):
+                            attributes, journal=None):
         volume_id = volume.id
         chunk_size = entry.chunk_size
         algorithm = params.get("compression") or self._settings.compression
-        with cleanup.TemporaryResources(f"protect of volume {volume_id}") as temps:
+        with cleanup.TemporaryResources(f"protect of volume {volume_id}",
+                                        journal) as temps:
             image_id, moment, path = self._make_image(cloud, temps, volume,
                                                       snapshot)
             lineage = lineage.check_older(moment)
@@ -165,7 +170,7 @@ class ProtectOperation(base.Operation):
                                 sources=lineage.sources_of(records))
         current = index.get(entry.checkpoint_id)
         if current is None or current.status != EntryStatus.PROTECTING:
-            raise exceptions.InvalidBackupMetadata(
+            raise exceptions.BackupDeleted(
                 volume_id, f"the index entry of checkpoint {entry.checkpoint_id} "
                 f"is {current.status if current else 'gone'}: the backup was "
                 "deleted while it was being made")
@@ -203,24 +208,23 @@ class ProtectOperation(base.Operation):
                 cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
                 return image_id, moment, (VOLUME, "backup_from_snapshot is false")
         if snapshot is None:
-            snapshot_id = temps.add(
-                "snapshot",
-                cloud.create_snapshot(
-                    volume_id, f"temporary_snapshot_of_{volume_id}",
-                    force=in_use,
-                ),
+            name = f"temporary_snapshot_of_{volume_id}"
+            snapshot_id = temps.create(
+                "snapshot", name,
+                lambda tags: cloud.create_snapshot(volume_id, name, force=in_use,
+                                                   metadata=tags),
                 cloud.delete_snapshot,
             )
             cloud.wait_snapshot(snapshot_id)
             moment = cloud.get_snapshot(snapshot_id).created_at or _now()
         else:
             snapshot_id, moment = snapshot.id, snapshot.created_at
-        source_id = temps.add(
-            "volume",
-            cloud.create_volume(
-                volume.size, f"temporary_volume_of_{volume_id}",
-                snapshot_id=snapshot_id,
-            ),
+        name = f"temporary_volume_of_{volume_id}"
+        source_id = temps.create(
+            "volume", name,
+            lambda tags: cloud.create_volume(volume.size, name,
+                                             snapshot_id=snapshot_id,
+                                             metadata=tags or None),
             cloud.delete_volume,
         )
         cloud.wait_volume(source_id)
@@ -228,16 +232,53 @@ class ProtectOperation(base.Operation):
 
     @staticmethod
     def _upload(cloud, temps, volume_id, source_id, force=False):
-        """Step 4: upload ``source_id`` to the temporary image, wait for it."""
-        image_id = temps.add(
-            "image",
-            cloud.upload_volume_to_image(
-                source_id, f"temporary_image_of_{volume_id}", force=force
-            ),
-            cloud.delete_image,
-        )
+        """Step 4: upload ``source_id`` to the temporary image, wait for it.
+
+        Cinder makes the image: its tags are set as soon as its id is known
+        (a failure to tag it fails the protect, which deletes it)."""
+        name = f"temporary_image_of_{volume_id}"
+        tagging = []
+
+        def upload(tags):
+            tagging.append(tags)
+            return cloud.upload_volume_to_image(source_id, name, force=force)
+
+        image_id = temps.create("image", name, upload, cloud.delete_image)
+        if tagging[0]:
+            cloud.set_image_properties(image_id, tagging[0])
         cloud.wait_upload(image_id, source_id)
         return image_id
+
+
+def _mark_entry_failed(index, entry):
+    """A failed protect's entry: ``error``, with no ``uses`` — unless a
+    delete has taken it over meanwhile (it is the delete's then)."""
+    try:
+        current = index.get(entry.checkpoint_id)
+        if current is not None and current.status != EntryStatus.PROTECTING:
+            return
+        if current is None and entry.status != EntryStatus.PROTECTING:
+            return
+        entry.status, entry.uses = EntryStatus.ERROR, {}
+        index.put(entry)
+    except Exception:
+        LOG.exception("Could not mark the index entry of checkpoint %s failed",
+                      entry.checkpoint_id)
+
+
+def _remove_written(section, checkpoint_id):
+    """A protect that found its backup deleted removes what it wrote since
+    (chunks, manifest); the ``status`` stays the delete's."""
+    try:
+        removed = sum(compat.delete_if_present(section, key)
+                      for key in compat.list_all(section)
+                      if key not in (STATUS_KEY, REASON_KEY))
+    except Exception:
+        LOG.exception("Could not remove what the protect of checkpoint %s "
+                      "wrote after its delete", checkpoint_id)
+        return
+    LOG.info("Checkpoint %s was deleted while it was being protected: removed "
+             "the %d objects written since", checkpoint_id, removed)
 
 
 def _user_snapshot(cloud, volume_id, snapshot_id):

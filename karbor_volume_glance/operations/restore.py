@@ -29,9 +29,12 @@ names, each checked against the volume's index):
    (Cinder's own keys ``image_id``, ``image_name`` ... and any property
    Glance did not take; all removed when the original had none);
 4. delete the temporary image (on every path; on failure the half-made
-   volume too). When Glance cannot delete it because the new volume is a
-   clone of it (Glance on Cinder's Ceph with direct URLs), the image is
-   tagged (:data:`LEFTOVER_PROPERTY`, :data:`HOLDER_PROPERTY`) for a later
+   volume too). The new volume carries the run's tags (``kvg_unfinished``,
+   :mod:`..format.runs`) from its create call until step 3 is done, when
+   they are removed: a restore that dies leaves a volume a sweep deletes.
+   When Glance cannot delete the image because the new volume is a clone
+   of it (Glance on Cinder's Ceph with direct URLs), the image is tagged
+   (:data:`LEFTOVER_PROPERTY`, :data:`HOLDER_PROPERTY`) for a later
    sweep and reported; the restore still succeeds;
 5. with ``server_id``: attach the volume to that server, or with
    ``replace_volume`` put it in the original volume's place there (see
@@ -57,6 +60,7 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions, schemas
 from karbor_volume_glance.cloud import cleanup, facade
+from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
@@ -70,9 +74,9 @@ from karbor_volume_glance.operations import (
 LOG = logging.getLogger(__name__)
 
 #: Set on a temporary image a restore could not delete: what made it.
-LEFTOVER_PROPERTY = "kvg_leftover_of"
+LEFTOVER_PROPERTY = runs_format.LEFTOVER_TAG
 #: ... and the volume that holds it (delete the image once that one is gone).
-HOLDER_PROPERTY = "kvg_held_by_volume"
+HOLDER_PROPERTY = runs_format.HOLDER_TAG
 
 
 @dataclasses.dataclass
@@ -97,6 +101,7 @@ class RestoreOperation(base.Operation):
     error = exceptions.RestoreFailed
     record = "restore"
     marks_record = True
+    journaled = True
 
     def validate(self, parameters, run):
         return restore_parameters(parameters, run.checkpoint, run.volume_id)
@@ -116,7 +121,8 @@ class RestoreOperation(base.Operation):
         cloud = self.cloud(run.context)
         plan = target.prepare(cloud, backup, run.params,
                               getattr(run.context, "project_id", None))
-        restored = self._restore(cloud, transfer, backup, run.params, plan)
+        restored = self._restore(cloud, transfer, backup, run.params, plan,
+                                 run.journal)
         run.restored = restored
         new_volume_id = restored.volume_id
         placement.place_restored_volume(
@@ -148,29 +154,32 @@ class RestoreOperation(base.Operation):
                                    for leftover in restored.leftovers]
         return fields
 
-    def _restore(self, cloud, transfer, backup, params, plan):
+    def _restore(self, cloud, transfer, backup, params, plan, journal=None):
         volume_id = backup.volume_id
         purpose = f"restore of volume {volume_id}"
-        with cleanup.TemporaryResources(purpose) as temps:
-            image_id = temps.add(
-                "image", _temporary_image(cloud, backup, plan),
+        with cleanup.TemporaryResources(purpose, journal) as temps:
+            image_id = temps.create(
+                "image", _temporary_image_name(backup),
+                lambda tags: _temporary_image(cloud, backup, plan, tags),
                 cloud.delete_image,
             )
             self._upload(cloud, image_id, transfer, backup)
-            new_volume_id = temps.add(
-                "volume",
-                cloud.create_volume(
+            new_volume_id = temps.create(
+                "volume", params["restore_name"],
+                lambda tags: cloud.create_volume(
                     backup.volume_size, params["restore_name"],
                     description=plan.description, image_id=image_id,
                     volume_type=plan.volume_type,
                     availability_zone=plan.availability_zone,
-                    metadata=plan.metadata,
+                    metadata={**(plan.metadata or {}), **tags} or None,
                 ),
-                cloud.delete_volume,
+                cloud.delete_volume, role=runs_format.RESTORED,
             )
             cloud.wait_volume(new_volume_id)
-            temps.forget(new_volume_id)  # restored: it is the user's now
             _set_attributes(cloud, new_volume_id, plan)
+            if journal is not None:  # finished: no longer ours to sweep
+                _untag(cloud, new_volume_id)
+            temps.forget(new_volume_id)  # restored: it is the user's now
         leftovers = list(temps.failures)
         for leftover in leftovers:
             plan.warn(_left_behind(cloud, leftover, new_volume_id))
@@ -247,15 +256,21 @@ def _check_os_hash(image_id, info, recorded, digest):
             f"backup's data's {expected}")
 
 
-def _temporary_image(cloud, backup, plan):
-    """Step 1's image, with the original's image properties; without them
-    (and a warning) when Glance refuses them (its property protections)."""
-    name = f"temporary_image_for_restore_of_{backup.volume_id}"
+def _temporary_image_name(backup):
+    return f"temporary_image_for_restore_of_{backup.volume_id}"
+
+
+def _temporary_image(cloud, backup, plan, tags=None):
+    """Step 1's image, with the original's image properties and the run's
+    ``tags``; without the properties (and a warning) when Glance refuses
+    them (its property protections)."""
+    name = _temporary_image_name(backup)
+    tags = tags or {}
     try:
         return cloud.create_image(
             name, backup.disk_format, backup.container_format,
-            properties=plan.image_properties, min_disk=plan.min_disk,
-            min_ram=plan.min_ram)
+            properties={**(plan.image_properties or {}), **tags} or None,
+            min_disk=plan.min_disk, min_ram=plan.min_ram)
     except exceptions.CloudError as exc:
         if not (plan.image_properties and facade.forbidden(exc)):
             raise
@@ -264,7 +279,8 @@ def _temporary_image(cloud, backup, plan):
                   "instead")
         plan.image_properties = {}
     return cloud.create_image(name, backup.disk_format, backup.container_format,
-                              min_disk=plan.min_disk, min_ram=plan.min_ram)
+                              properties=tags or None, min_disk=plan.min_disk,
+                              min_ram=plan.min_ram)
 
 
 def _set_attributes(cloud, volume_id, plan):
@@ -293,6 +309,17 @@ def _set_attributes(cloud, volume_id, plan):
     except exceptions.CloudError as exc:
         plan.warn("the restored volume's image metadata names the temporary "
                   f"image: {exc}")
+
+
+def _untag(cloud, volume_id):
+    """Remove the run's tags from the restored volume: from its metadata,
+    and from the image metadata Cinder copied from the tagged image."""
+    cloud.remove_volume_metadata(volume_id, runs_format.TAGS)
+    copied = getattr(cloud.get_volume(volume_id), "volume_image_metadata",
+                     None) or {}
+    tags = [key for key in copied if key in runs_format.TAGS]
+    if tags:
+        cloud.unset_volume_image_metadata(volume_id, tags)
 
 
 def _left_behind(cloud, leftover, new_volume_id):

@@ -109,19 +109,27 @@ class Transfer:
     def check_present(self, backup):
         """Raise ChunkIntegrityError for the first object the backup needs
         that is not in the bank (its own, or in a backup it references)."""
+        missing = self.missing(backup)
+        if missing:
+            raise exceptions.ChunkIntegrityError(missing[0],
+                                                 "is missing from the bank")
+
+    def missing(self, backup):
+        """The labels of every object the backup needs that is not in the
+        bank, in the backup's order."""
         if backup.legacy:
             needed = [(None, name) for name in backup.stored_objects()]
         else:
             needed = [(source, record.object)
                       for source, record in backup.locations()]
-        listed = {}
+        listed, found = {}, []
         for source, name in needed:
             if source not in listed:
                 listed[source] = set(compat.list_all(
                     self._section_of(source), prefix=chunks.CHUNK_PREFIX))
             if name not in listed[source]:
-                raise exceptions.ChunkIntegrityError(
-                    _label(name, source), "is missing from the bank")
+                found.append(_label(name, source))
+        return found
 
     def _get(self, name, source=None):
         label = _label(name, source)
@@ -166,6 +174,23 @@ class Transfer:
             done += len(data)
             self._report(done, total)
             yield data
+
+    def check_each(self, records):
+        """Yield ``(record, plain bytes, None)`` or ``(record, None, error)``
+        for each record, in order, ``parallelism`` ahead: unlike
+        :meth:`read_verified`, a damaged chunk does not stop the others."""
+        def attempt(record):
+            try:
+                return record, self._fetch(record), None
+            except Exception as exc:  # noqa: BLE001 -- each is reported
+                return record, None, exc
+
+        done = 0
+        total = sum(record.length for record in records)
+        for found in datapath.ordered_map(attempt, records, self.parallelism):
+            done += found[0].length
+            self._report(done, total)
+            yield found
 
     def read_legacy(self, backup):
         """Yield a Karbor-layout backup's objects in order (no hashes to check)."""

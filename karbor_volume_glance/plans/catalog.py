@@ -75,9 +75,12 @@ def order_key(checkpoint):
 def checkpoints(store, plan):
     """The plan's listed checkpoints in ``store``, oldest first."""
     indices = store.bank.get_sub_section(record_format.INDICES_ROOT)
-    ids = {record_format.parse_index_key(key)[1]
-           for key in compat.list_all(indices,
-                                         prefix=record_format.plan_prefix(plan.id))}
+    ids = set()
+    for key in compat.list_all(indices, prefix=record_format.plan_prefix(plan.id)):
+        try:
+            ids.add(record_format.parse_index_key(key)[1])
+        except exceptions.InvalidBankKey as exc:
+            LOG.warning("Plan %s: %s", plan.name, exc)
     found = []
     for checkpoint_id in ids:
         try:
@@ -85,6 +88,8 @@ def checkpoints(store, plan):
         except exceptions.CheckpointNotFound:
             LOG.warning("The by-plan index of plan %s lists checkpoint %s, "
                         "which is not in the bank", plan.name, checkpoint_id)
+        except exceptions.InvalidCheckpointRecord as damage:
+            LOG.warning("Plan %s: %s", plan.name, damage)
     return sorted(found, key=order_key)
 
 

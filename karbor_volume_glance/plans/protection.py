@@ -73,14 +73,15 @@ def protect(runner, plan, site, resume=None, parallelism=None, now=None):
 
     LOG.info("Plan %s: checkpoint %s, protecting %d volumes at %s",
              plan.name, checkpoint.id, len(todo), site.name)
-    outcomes = engine.run(
-        f"plan-protect-{checkpoint.id}",
-        [(volume_id, _bind(job, volume_id)) for volume_id in todo],
-        parallelism or plan.parallelism,
-        begin=lambda: _begin(checkpoint),
-        abort=lambda failures: _abort(checkpoint, failures),
-        finish=lambda done: _finish(checkpoint, done),
-    )
+    with runner.checkpoint_run(checkpoint):
+        outcomes = engine.run(
+            f"plan-protect-{checkpoint.id}",
+            [(volume_id, _bind(job, volume_id)) for volume_id in todo],
+            parallelism or plan.parallelism,
+            begin=lambda: _begin(checkpoint),
+            abort=lambda failures: _abort(checkpoint, failures),
+            finish=lambda done: _finish(checkpoint, done),
+        )
     return _result(plan, site, checkpoint, outcomes, kept)
 
 

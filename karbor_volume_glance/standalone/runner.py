@@ -7,14 +7,16 @@ checkpoint's status (``protecting`` → ``available`` or ``error``;
 not stop the others; each volume's outcome is returned.
 """
 
+import contextlib
 import dataclasses
 
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
 from karbor_volume_glance.bank import retrying
+from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import CheckpointStatus
-from karbor_volume_glance.operations import bookkeeping
+from karbor_volume_glance.operations import bookkeeping, runs
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.records import OperationRecord
@@ -34,6 +36,9 @@ class Outcome:
     #: What a successful operation reported beside its success (a restore's
     #: attribute the target could not honour, a temporary image left behind).
     warning: str | None = None
+    #: What the operation reports of its work when asked (a deep verify's
+    #: chunks checked and damaged ones), failed or not.
+    details: dict | None = None
 
     def to_dict(self):
         return {key: value for key, value in dataclasses.asdict(self).items()
@@ -103,26 +108,32 @@ class Runner:
         return run_operation(operation, checkpoint, resource, self.context,
                              parameters, progress=self.progress, **kwargs)
 
-    def _each(self, getter, checkpoint, resources, parameters, extra=dict):
+    def _each(self, getter, checkpoint, resources, parameters, extra=dict,
+              details=False):
         """Run one operation on every resource; a failure does not stop the rest.
 
         ``parameters`` maps volume ids to their parameters; ``extra()`` makes
         the keywords Karbor passes that operation (fresh for each resource).
+        With ``details``, each outcome keeps the operation's result (or the
+        ``report`` its error carries).
         """
         outcomes = []
         for resource in resources:
             kwargs = extra()
             try:
-                self._run(getter, checkpoint, resource,
-                          parameters.get(resource.id, {}), **kwargs)
+                value = self._run(getter, checkpoint, resource,
+                                  parameters.get(resource.id, {}), **kwargs)
             except exceptions.VolumeGlanceError as exc:
-                outcomes.append(Outcome(resource.id, False, str(exc)))
+                report = getattr(getattr(exc, "cause", exc), "report", None)
+                outcomes.append(Outcome(resource.id, False, str(exc),
+                                        details=report if details else None))
                 continue
             new_volume_id = kwargs.get("new_resources", {}).get(resource.id)
             record = kwargs.get("restore") or kwargs.get("verify")
             warning = None if record is None else record.reason_of(resource)
             outcomes.append(Outcome(resource.id, True, new_volume_id=new_volume_id,
-                                    warning=warning))
+                                    warning=warning,
+                                    details=value if details else None))
         return Result(checkpoint.id, outcomes)
 
     def checkpoint(self, checkpoint_id):
@@ -144,12 +155,33 @@ class Runner:
                                        plan_name=plan_name)
         LOG.info("Checkpoint %s: protecting %d volumes", checkpoint.id,
                  len(resources))
-        result = self._each("get_protect_operation", checkpoint, resources,
-                            parameters)
-        checkpoint.index["extra_info"] = _failure_info(result)
-        checkpoint.set_status(CheckpointStatus.AVAILABLE if result.ok
-                              else CheckpointStatus.ERROR)
+        with self.checkpoint_run(checkpoint):
+            result = self._each("get_protect_operation", checkpoint, resources,
+                                parameters)
+            checkpoint.index["extra_info"] = _failure_info(result)
+            checkpoint.set_status(CheckpointStatus.AVAILABLE if result.ok
+                                  else CheckpointStatus.ERROR)
         return result
+
+    @contextlib.contextmanager
+    def checkpoint_run(self, checkpoint):
+        """A run with a lease for the checkpoint itself while its volumes
+        are protected (:mod:`..format.runs`): a runner killed between two
+        volumes leaves a dead run whose sweep marks the checkpoint error."""
+        run = runs.RunJournal.start(
+            self.bank.get_sub_section("/"), runs_format.PROTECT, checkpoint.id,
+            runs_format.checkpoint_run(checkpoint.id), self.context.project_id,
+            self.plugin.settings.lease_seconds)
+        run.lease.start()
+        try:
+            yield run
+        except Exception:
+            run.finish()
+            raise
+        except BaseException:
+            run.abandon()
+            raise
+        run.finish()
 
     def restore(self, checkpoint_id, parameters):
         """Restore every volume of the checkpoint; ``parameters`` per volume id."""
@@ -159,21 +191,29 @@ class Runner:
             "get_restore_operation", checkpoint, checkpoint.resources, parameters,
             lambda: {"restore": OperationRecord(), "new_resources": {}})
 
-    def verify(self, checkpoint_id):
+    def verify(self, checkpoint_id, options=None):
+        """Verify every volume of the checkpoint with ``options`` (the
+        VERIFY_SCHEMA's: ``deep``, ``read_data_subset``, ``seed``); with any,
+        each outcome's ``details`` says what was checked and found damaged."""
         self.ensure_ready(cloud=False)  # only the bank is read
         checkpoint = self.checkpoint(checkpoint_id)
+        options = dict(options or {})
         return self._each(
-            "get_verify_operation", checkpoint, checkpoint.resources, {},
-            lambda: {"verify": OperationRecord(), "new_resources": {}})
+            "get_verify_operation", checkpoint, checkpoint.resources,
+            {resource.id: dict(options) for resource in checkpoint.resources},
+            lambda: {"verify": OperationRecord(), "new_resources": {}},
+            details=bool(options))
 
     def delete(self, checkpoint_id):
         """Delete every volume's data; the checkpoint ends ``deleted``.
 
         Works on a checkpoint in any status, so a failed backup can always be
         deleted; a volume whose data cannot be removed leaves the checkpoint
-        ``error-deleting``, and deleting again retries it.
+        ``error-deleting``, and deleting again retries it. A checkpoint whose
+        record is damaged is deleted too: the volumes found under it, its
+        index keys and its record.
         """
-        checkpoint = self.checkpoint(checkpoint_id)
+        checkpoint = self.store.open(checkpoint_id)
         checkpoint.set_status(CheckpointStatus.DELETING)
         result = self._each("get_delete_operation", checkpoint,
                             checkpoint.resources, {})
@@ -184,6 +224,12 @@ class Runner:
             checkpoint.set_status(CheckpointStatus.ERROR_DELETING)
         return result
 
+    def sweep(self, dry_run=False):
+        """Delete what dead runs left in this bank and this project's cloud
+        (:meth:`VolumeGlanceProtectionPlugin.sweep`)."""
+        self.ensure_ready()
+        return self.plugin.sweep(self.bank, self.context, dry_run=dry_run)
+
     def list(self, all_projects=False):
         """This project's checkpoints (every project's with ``all_projects``)."""
         project_id = None if all_projects else self.context.project_id
@@ -191,8 +237,10 @@ class Runner:
 
     def show(self, checkpoint_id):
         """The checkpoint and, per volume, what the bank says of its backup:
-        the saved info, plus :func:`backup_details` when there is a manifest."""
-        checkpoint = self.checkpoint(checkpoint_id)
+        the saved info, plus :func:`backup_details` when there is a manifest.
+        A damaged checkpoint is shown as such, with the volumes found under
+        it; a volume whose records cannot be read says why (``damage``)."""
+        checkpoint = self.store.open(checkpoint_id)
         shown = checkpoint.to_dict()
         shown["volumes"] = {
             resource.id: self._volume_info(checkpoint, resource)
@@ -201,9 +249,15 @@ class Runner:
         return shown
 
     def _volume_info(self, checkpoint, resource):
-        info = self.plugin.get_saved_info(checkpoint, resource) or {"status": None}
-        section = checkpoint.get_resource_bank_section(resource.id)
-        info.update(backup_details(bookkeeping.read_manifest(section)))
+        try:
+            info = (self.plugin.get_saved_info(checkpoint, resource)
+                    or {"status": None})
+            section = checkpoint.get_resource_bank_section(resource.id)
+            info.update(backup_details(bookkeeping.read_manifest(section)))
+        except exceptions.VolumeGlanceError as exc:
+            LOG.warning("Checkpoint %s, volume %s: %s", checkpoint.id,
+                        resource.id, exc)
+            return {"status": None, "damage": str(exc)}
         return info
 
 

@@ -213,3 +213,37 @@ def test_failed_volumes_are_in_the_json_with_their_reason(sites, tmp_path,
             == sites.a.volume_bytes(done["volume_id"])[:OBJECT_SIZE])
     assert (f"karbor-volume-glance: volume {failed['volume_id']}: "
             f"{failed['error']}") in err
+
+
+def test_hostile_names_are_shown_escaped_and_deep_verify_names_each_chunk(
+        sites, tmp_path, config_file):
+    """Issue 14, items 6 and 7, through the local clouds over HTTP: a backup
+    named to take a terminal over is shown escaped; a flipped byte passes
+    the plain verify and fails --deep and --read-data-subset 100%, named."""
+    from karbor_volume_glance.bank import open_bank
+    from karbor_volume_glance.safetext import escape
+    from karbor_volume_glance.standalone.checkpoints import CheckpointStore
+
+    hostile = "\x1b[2J\x1b]8;;https://evil.example/\x1b\\x\x1b]8;;\x1b\\\u202eexe"
+    volume_id = sites.a.create_volume(os.urandom(3 * OBJECT_SIZE))
+    bank = f"file://{tmp_path}/bank"
+    common = ["--os-cloud", "site-a", "--bank", bank, "--config-file",
+              config_file]
+    protected, _ = cli(*common, "protect", volume_id, "--name", hostile)
+    checkpoint_id = protected["checkpoint_id"]
+    shown, _ = cli(*common, "show", checkpoint_id)
+    assert shown["volumes"][volume_id]["backup_name"] == escape(hostile)
+
+    section = CheckpointStore(open_bank(bank)).get(
+        checkpoint_id).get_resource_bank_section(volume_id)
+    chunk = bytearray(section.get_object("data_2"))
+    chunk[3] ^= 1
+    section.update_object("data_2", bytes(chunk))
+    assert cli(*common, "verify", checkpoint_id)[0]["ok"] is True
+    for flags in (["--deep"], ["--read-data-subset", "100%"]):
+        verified, err = cli(*common, "verify", checkpoint_id, *flags, expect=1)
+        [row] = verified["volumes"]
+        assert row["checked"] == [f"data_{i}"
+                                  for i in range(1, row["chunks"] + 1)]
+        assert [item["object"] for item in row["bad"]] == ["data_2"]
+        assert f"volume {volume_id}: chunk data_2: sha256 " in err

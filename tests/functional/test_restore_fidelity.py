@@ -53,8 +53,14 @@ def test_d1_glance_on_rbd_keeps_and_tags_the_temporary_image(sites, bank):
     shown = cinder.volumes.get(new_id)
     assert not any(key.startswith("kvg_")
                    for key in getattr(shown, "volume_image_metadata", {}))
-    sites.a.facade.delete_volume(new_id)  # the sweep: holder gone, image goes
-    sites.a.facade.delete_image(left[0]["id"])
+    # a sweep keeps the image while its holder lives, deletes it after
+    swept = sites.a.plugin.sweep(bank, sites.a.context)["resources"]
+    assert [(row["id"], row["action"]) for row in swept] == [
+        (left[0]["id"], f"kept: held by volume {new_id}")]
+    sites.a.facade.delete_volume(new_id)
+    swept = sites.a.plugin.sweep(bank, sites.a.context)["resources"]
+    assert [(row["id"], row["action"]) for row in swept] == [
+        (left[0]["id"], "deleted")]
     assert sites.a.inventory()["images"] == []
 
 

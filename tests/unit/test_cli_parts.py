@@ -309,8 +309,8 @@ def test_the_demo_without_the_localcloud_extra_names_it():
 #: Every command line, as far as its own arguments go.
 COMMAND_LINES = [
     ["demo"], ["check"], ["list"], ["protect", "v1"], ["restore", "c1"],
-    ["verify", "c1"], ["delete", "c1"], ["show", "c1"],
-    ["plan", "protect", "p.yaml"],
+    ["verify", "c1"], ["delete", "c1"], ["show", "c1"], ["sweep"],
+    ["sweep", "--dry-run"], ["plan", "protect", "p.yaml"],
     ["plan", "restore", "p.yaml", "--checkpoint", "latest"],
     ["plan", "list", "p.yaml"], ["plan", "prune", "p.yaml", "--keep", "1"],
 ]
@@ -503,3 +503,30 @@ def test_a_restore_that_leaves_its_image_says_so_and_succeeds(capsys, fake_sites
     assert kind == "image" and name.startswith("temporary_image_for_restore_of_")
     assert image_id in row["warning"]
     assert f"karbor-volume-glance: volume {volume}: warning: " in err
+
+
+# --- sweep's report (issue 13) ------------------------------------------------
+
+SWEPT = {"dry_run": False, "bank": "b", "lease_seconds": 3, "resources": [
+    {"kind": "image", "id": "i1", "name": "temporary_image_of_v",
+     "run_id": "r", "checkpoint_id": "c", "found_by": "journal",
+     "action": "deleted"},
+    {"kind": "run", "id": "r", "operation": "protect", "volume_id": "v",
+     "checkpoint_id": "c", "host": "h", "pid": 1, "action": "removed"}]}
+
+
+def test_sweep_prints_a_row_per_thing_and_succeeds(capsys):
+    assert cli._sweep_report(SWEPT, "table") is True
+    out = capsys.readouterr().out
+    assert out.startswith("sweep: 2 found\n")
+    assert "temporary_image_of_v" in out and "removed" in out
+    assert cli._sweep_report(SWEPT, "json") is True
+    assert json.loads(capsys.readouterr().out) == SWEPT
+
+
+def test_sweep_fails_when_something_could_not_be_deleted(capsys):
+    failed = dict(SWEPT, resources=[dict(SWEPT["resources"][0],
+                                         action="failed: CloudError: 500")])
+    assert cli._sweep_report(failed, "json") is False
+    assert ("karbor-volume-glance: image i1: failed: CloudError: 500"
+            in capsys.readouterr().err)

@@ -80,7 +80,8 @@ def test_verify_of_a_good_backup(harness):
     assert result == {"deep": False, "objects": 3, "bytes": len(data)}
     assert record.status_of(volume_resource(volume_id)) == "available"
     deep = harness.verify(volume_id, params={"deep": True})
-    assert deep == {"deep": True, "objects": 3, "bytes": len(data)}
+    assert deep == {"deep": True, "objects": 3, "bytes": len(data), "chunks": 3,
+                    "checked": ["data_1", "data_2", "data_3"], "bad": []}
     assert harness.cloud.calls.count("image.create") == 0
 
 

@@ -541,6 +541,24 @@ class BlockStorage:
                     "cannot be found.")
             del volume.image_metadata[key]
 
+    def volume_metadata(self, ctx, volume_id):
+        with self.state.lock:
+            return dict(self.volume(ctx, volume_id).metadata)
+
+    def update_volume_metadata(self, ctx, volume_id, metadata, replace):
+        """``POST`` (merge) or ``PUT`` (``replace``) a volume's metadata, as
+        Cinder does in any status but ``maintenance``."""
+        with self.state.lock:
+            volume = self.volume(ctx, volume_id)
+            if volume.status == "maintenance":
+                raise _invalid_volume(
+                    f"Volume {volume_id} status must not be maintenance.")
+            if replace:
+                volume.metadata = dict(metadata)
+            else:
+                volume.metadata.update(metadata)
+            return dict(volume.metadata)
+
     # --- snapshots ----------------------------------------------------------
 
     def create_snapshot(self, ctx, volume_id, force=False, name=None,

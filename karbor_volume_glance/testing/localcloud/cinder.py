@@ -1,7 +1,8 @@
 """Cinder v3 over HTTP, at ``/volume``.
 
 ``/v3[/<project_id>]/volumes`` (create, list, ``detail``, show, delete with
-``?cascade``), ``.../volumes/<id>/action`` (``os-volume_upload_image``,
+``?cascade``), ``.../volumes/<id>/metadata`` (show, ``POST`` merges, ``PUT`` replaces),
+``.../volumes/<id>/action`` (``os-volume_upload_image``,
 ``os-reset_status``, ``os-force_delete``, ``os-set_bootable``,
 ``os-set_image_metadata``, ``os-unset_image_metadata``),
 ``.../snapshots`` (create, list, ``detail``, show, delete) and
@@ -107,6 +108,9 @@ class CinderService(service.Service):
         add("DELETE", "/volumes/{volume_id}", self.delete_volume,
             step="volume.delete")
         add("POST", "/volumes/{volume_id}/action", self.volume_action)
+        add("GET", "/volumes/{volume_id}/metadata", self.show_volume_metadata)
+        add("POST", "/volumes/{volume_id}/metadata", self.update_volume_metadata)
+        add("PUT", "/volumes/{volume_id}/metadata", self.replace_volume_metadata)
         add("GET", "/snapshots/detail", self.list_snapshots_detail,
             step="snapshot.list")
         add("GET", "/snapshots", self.list_snapshots, step="snapshot.list")
@@ -309,6 +313,21 @@ class CinderService(service.Service):
                                    fail=call.failing, busy=call.busy,
                                    extra=call.extra)
         return webutil.empty_response(202)
+
+    def show_volume_metadata(self, call, volume_id):
+        return webutil.json_response(
+            {"metadata": self.volumes.volume_metadata(call.token, volume_id)})
+
+    def _set_volume_metadata(self, call, volume_id, replace):
+        metadata = _metadata(webutil.read_json(call.request).get("metadata"))
+        return webutil.json_response({"metadata": self.volumes.update_volume_metadata(
+            call.token, volume_id, metadata, replace)})
+
+    def update_volume_metadata(self, call, volume_id):
+        return self._set_volume_metadata(call, volume_id, replace=False)
+
+    def replace_volume_metadata(self, call, volume_id):
+        return self._set_volume_metadata(call, volume_id, replace=True)
 
     def volume_action(self, call, volume_id):
         name, args = self._action(call)
