@@ -573,22 +573,16 @@ class Cloud:
         (properties for an image) ``is_tagged(mapping)`` accepts, as
         :class:`Tagged`, snapshots first, then volumes, then images."""
         found = []
-        with self._calling("listing snapshots", "snapshot", None):
-            snapshots = list(self.cinder.volume_snapshots.list(detailed=True))
-        for snapshot in snapshots:
-            metadata = dict(_field(snapshot, "metadata") or {})
-            if is_tagged(metadata):
-                found.append(Tagged("snapshot", _field(snapshot, "id"),
-                                    _field(snapshot, "name"),
-                                    _field(snapshot, "status"), metadata))
-        with self._calling("listing volumes", "volume", None):
-            volumes = list(self.cinder.volumes.list(detailed=True))
-        for volume in volumes:
-            metadata = dict(_field(volume, "metadata") or {})
-            if is_tagged(metadata):
-                found.append(Tagged("volume", _field(volume, "id"),
-                                    _field(volume, "name"),
-                                    _field(volume, "status"), metadata))
+        for kind, manager in (("snapshot", self.cinder.volume_snapshots),
+                              ("volume", self.cinder.volumes)):
+            with self._calling(f"listing {kind}s", kind, None):
+                listed = list(manager.list(detailed=True))
+            for item in listed:
+                metadata = dict(_field(item, "metadata") or {})
+                if is_tagged(metadata):
+                    found.append(Tagged(kind, _field(item, "id"),
+                                        _field(item, "name"),
+                                        _field(item, "status"), metadata))
         with self._calling("listing images", "image", None):
             images = list(self.glance.images.list())
         for image in images:

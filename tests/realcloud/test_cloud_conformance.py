@@ -10,14 +10,13 @@ against the services themselves; a difference fails here first.
 """
 
 import contextlib
-import time
 import uuid
 
 import pytest
 
 from tests import cloud_conformance
 from tests.cloud_conformance import Door
-from tests.realcloud import cloud as rc
+from tests.functional.localcloud.helpers import wait_for
 
 globals().update(cloud_conformance.portable_tests(vars(cloud_conformance)))
 
@@ -81,19 +80,9 @@ class RealDoor(Door):
         return self.real.rbd_read(volume_id, length)
 
     @staticmethod
-    def wait(fetch, done, timeout=TIMEOUT):
+    def wait(fetch, done):
         """Poll the real cloud until ``done``; the distinct values seen."""
-        seen = []
-        deadline = time.monotonic() + timeout
-        while True:
-            value = fetch()
-            if not seen or seen[-1] != value:
-                seen.append(value)
-            if done(value):
-                return seen
-            rc.require(time.monotonic() < deadline,
-                       f"not done after {timeout} s; seen {seen}")
-            time.sleep(0.2)
+        return wait_for(fetch, done, timeout=TIMEOUT, interval=0.2)
 
 
 @pytest.fixture
