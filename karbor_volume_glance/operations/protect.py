@@ -71,6 +71,15 @@ class ProtectOperation(base.Operation):
     def validate(self, parameters, run):
         return schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
 
+    def check(self, volume_id, parameters):
+        """Protect's options checked before anything is made, in the bank or
+        the cloud: ProtectFailed naming the volume, its cause
+        InvalidParameters naming the field. Returns the options."""
+        try:
+            return self.validate(parameters, None)
+        except exceptions.VolumeGlanceError as exc:
+            raise self.error(volume_id, exc) from exc
+
     def start_fields(self, run):
         params = run.params
         return dict(backup_name=params["backup_name"],

@@ -55,6 +55,8 @@ def protect(runner, plan, site, resume=None, parallelism=None, now=None):
     """
     runner.ensure_ready()
     if resume is None:
+        runner.check_protect(plan.volume_ids,
+                             plan.protect_parameters(plan.volume_ids))
         checkpoint = _create(runner, plan, site, now)
         todo, kept = plan.volume_ids, []
     else:

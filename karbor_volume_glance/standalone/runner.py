@@ -148,8 +148,10 @@ class Runner:
     def protect(self, volume_ids, parameters, plan_name="karbor-volume-glance"):
         """One checkpoint holding every volume; ``parameters`` per volume id.
 
-        Nothing is created unless the bank and the cloud answer (NotReady)."""
+        Nothing is created unless the bank and the cloud answer (NotReady)
+        and every volume's options are valid (:meth:`check_protect`)."""
         self.ensure_ready()
+        self.check_protect(volume_ids, parameters)
         resources = [volume_resource(volume_id) for volume_id in volume_ids]
         checkpoint = self.store.create(resources, self.context.project_id,
                                        plan_name=plan_name)
@@ -162,6 +164,16 @@ class Runner:
             checkpoint.set_status(CheckpointStatus.AVAILABLE if result.ok
                                   else CheckpointStatus.ERROR)
         return result
+
+    def check_protect(self, volume_ids, parameters):
+        """Refuse, before a checkpoint is created, a protect whose options
+        are wrong (ProtectFailed naming the volume and the field): a refused
+        protect leaves nothing in the bank. A volume that is missing or
+        failed is not refused here: it fails alone, in the checkpoint, and
+        the others are protected."""
+        for volume_id in volume_ids:
+            self.plugin.get_protect_operation(volume_resource(volume_id)).check(
+                volume_id, parameters.get(volume_id, {}))
 
     @contextlib.contextmanager
     def checkpoint_run(self, checkpoint):

@@ -403,18 +403,45 @@ def run_json(capsys, argv, expect=0):
 
 def test_a_failed_protect_names_each_volume_and_its_reason(capsys, fake_sites):
     clouds, common = fake_sites
+    bad = clouds["site-a"].add_volume(data=b"b" * 1000)
     good = clouds["site-a"].add_volume(data=b"a" * 1000)
-    bad = clouds["site-a"].add_volume(data=b"b" * 1000, status="error")
+    clouds["site-a"].inject("snapshot.create", "error")  # the first volume's
     data, err = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
-                                  good, bad], expect=cli.FAILED)
+                                  bad, good], expect=cli.FAILED)
     assert data["ok"] is False
     rows = {row["volume_id"]: row for row in data["volumes"]}
-    assert list(rows) == [good, bad]
+    assert list(rows) == [bad, good]
     assert rows[good]["status"] == "ok" and rows[good]["ok"] is True
     assert "error" not in rows[good]
     assert rows[bad]["status"] == "failed" and rows[bad]["ok"] is False
-    assert "error" in rows[bad]["error"]  # the volume's status, as Cinder says
+    assert "error" in rows[bad]["error"]  # the snapshot's status, as Cinder says
     assert f"karbor-volume-glance: volume {bad}: {rows[bad]['error']}" in err
+
+
+def _checkpoints(capsys, common):
+    listed, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "list"])
+    return listed
+
+
+@pytest.mark.parametrize("case", ["unknown option", "wrong type"])
+def test_a_refused_protect_names_why_and_leaves_nothing(capsys, fake_sites, case):
+    """Issue 14: the options are checked before a checkpoint is created;
+    nothing is left in the bank or the cloud."""
+    clouds, common = fake_sites
+    cloud = clouds["site-a"]
+    good = cloud.add_volume(data=b"a" * 1000)
+    volumes, extra, named = {
+        "unknown option": ([good], ["--option", "colour=blue"], "colour"),
+        "wrong type": ([good], ["--option", "incremental=maybe"], "incremental"),
+    }[case]
+    before = cloud.created()
+    status = cli.main([*common, "--os-cloud", "site-a", "protect", *volumes,
+                       *extra])
+    _, err = capsys.readouterr()
+    assert status == cli.FAILED
+    assert named in err
+    assert _checkpoints(capsys, common) == []
+    assert cloud.created() == before
 
 
 def test_a_failed_restore_names_each_volume_and_its_reason(capsys, fake_sites):
