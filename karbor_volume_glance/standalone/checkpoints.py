@@ -11,6 +11,7 @@ import uuid
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
+from karbor_volume_glance.format import owner as owner_format
 from karbor_volume_glance.format.checkpoint import STANDALONE_PROVIDER_ID
 from karbor_volume_glance.standalone.resources import Resource
 
@@ -59,6 +60,9 @@ class Checkpoint:
             "plan": plan.get("name"),
             "resources": [r.id for r in self.resources],
             "extra_info": self.index.get("extra_info"),
+            "owner": owner_format.owner_of(self.index),
+            "shared_with": [owner_format.format_share(entry) for entry
+                            in owner_format.shares_of(self.index)],
         }
 
 
@@ -72,14 +76,22 @@ class CheckpointStore:
         self._indices = bank.get_sub_section(record_format.INDICES_ROOT)
 
     def create(self, resources, project_id, plan_name="karbor-volume-glance",
-               plan_id=None, extra_info=None, now=None):
-        """A new checkpoint, ``protecting``, for ``resources`` of ``project_id``."""
+               plan_id=None, extra_info=None, now=None, owner=None,
+               shared_with=()):
+        """A new checkpoint, ``protecting``, for ``resources`` of ``project_id``.
+
+        ``owner`` (:func:`~karbor_volume_glance.format.owner.new_owner`) and
+        ``shared_with`` (share entries) are recorded in it."""
         now = now or datetime.datetime.now(datetime.UTC)
         checkpoint_id = str(uuid.uuid4())
         plan_id = plan_id or str(uuid.uuid5(uuid.NAMESPACE_URL, plan_name))
         index = record_format.new_record(
             checkpoint_id, resources, self.bank.get_owner_id(), self.provider_id,
             project_id, plan_id, plan_name, extra_info, now)
+        if owner is not None:
+            index[owner_format.OWNER] = owner
+        for entry in shared_with:
+            owner_format.add_share(index, entry)
         checkpoint = Checkpoint(self, checkpoint_id, index)
         self.save(checkpoint)
         for key in record_format.index_keys(index):

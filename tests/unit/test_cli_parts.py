@@ -378,8 +378,8 @@ def fake_sites(tmp_path, monkeypatch):
     from karbor_volume_glance.testing import FakeCloud
     from tests.unit.harness import OBJECT_SIZE
 
-    found = {"site-a": FakeCloud(project_id="project-a"),
-             "site-b": FakeCloud(project_id="project-b")}
+    found = {"site-a": FakeCloud(project_id="project-a", project_name="team"),
+             "site-b": FakeCloud(project_id="project-b", project_name="team")}
 
     def connect(args):
         cloud = found[args.os_cloud]
@@ -489,7 +489,7 @@ def test_a_restore_that_leaves_its_image_says_so_and_succeeds(capsys, fake_sites
     from karbor_volume_glance.testing import FakeCloud
 
     clouds, common = fake_sites
-    clouds["site-b"] = FakeCloud(project_id="project-b",
+    clouds["site-b"] = FakeCloud(project_id="project-b", project_name="team",
                                  glance_rbd_direct_url=True)
     volume = clouds["site-a"].add_volume(data=b"v" * 1000)
     protected, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",

@@ -14,8 +14,8 @@ from tests.unit.harness import OBJECT_SIZE
 @pytest.fixture
 def clouds(monkeypatch):
     """Two fake clouds behind the clouds.yaml names cloud-a and cloud-b."""
-    found = {"cloud-a": FakeCloud(project_id="project-a"),
-             "cloud-b": FakeCloud(project_id="project-b")}
+    found = {"cloud-a": FakeCloud(project_id="project-a", project_name="team"),
+             "cloud-b": FakeCloud(project_id="project-b", project_name="team")}
 
     def connect(args):
         cloud = found[args.os_cloud]
