@@ -12,7 +12,14 @@ backup is incremental, its parent, its point in time, its snapshot and the
 bytes it stored itself. ``check`` probes the configuration, the bank and the
 cloud's endpoints; the other commands check the same before they start and
 fail with ``not ready: <reason>`` (``--wait-ready SECONDS`` keeps checking),
-except ``delete``, which needs only the bank.
+except ``delete``, ``share`` and ``unshare``, which need only the bank and
+Keystone. Every command sees only the caller's own checkpoints and those
+shared with its project (the admin role: all; ``list --all-projects``
+needs it); ``protect --share-with PROJECT[@DOMAIN]``, ``share`` and
+``unshare CHECKPOINT PROJECT[@DOMAIN]`` share a checkpoint and revoke it; a
+caller Keystone does not authenticate changes nothing, and ``delete
+--bank-only`` (any checkpoint, whatever its owner record) needs the admin
+role (:mod:`karbor_volume_glance.standalone.tenancy`).
 ``plan protect|restore|list|prune PLAN`` run a YAML plan file (its bank, its
 sites by clouds.yaml name, its volumes and their options; see
 :mod:`karbor_volume_glance.plans`): ``plan protect PLAN --site A [--resume

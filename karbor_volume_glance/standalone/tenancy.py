@@ -80,7 +80,8 @@ def owns(record, caller):
         return False
     found = owner_format.owner_of(record)
     if found is None:  # an old checkpoint: its project id alone
-        return record.get("project_id") == caller.project_id
+        return (isinstance(record, dict)
+                and record.get("project_id") == caller.project_id)
     return owner_format.matches_owner(found, caller.project_id,
                                       caller.project_name, caller.domain_name)
 
