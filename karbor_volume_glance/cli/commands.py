@@ -399,11 +399,14 @@ def _runner(args):
             "(an operator with the admin role can use delete --bank-only)"
         ) from exc
     if getattr(args, "bank_only", False):
-        if not context.is_admin:
+        from karbor_volume_glance.standalone import tenancy
+
+        caller = tenancy.caller_of(context)
+        if not caller.is_admin:
+            roles = ", ".join(getattr(context, "roles", None) or ()) or "none"
             raise exceptions.NotAuthorized(
                 "delete --bank-only needs credentials with the admin role; "
-                f"Keystone gave project {context.project_name or context.project_id} "
-                f"the roles: {', '.join(context.roles) or 'none'}")
+                f"Keystone gave {caller.describe()} the roles: {roles}")
         clients = None  # the bank alone: the cloud's services are not used
     progress = output.ProgressBars(args.command)
     return Runner(_plugin(args, clients), bank, context, progress=progress,

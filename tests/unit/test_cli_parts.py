@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from karbor_volume_glance import exceptions
 from karbor_volume_glance.cli import commands as cli
 from karbor_volume_glance.cli import output
 
@@ -503,3 +504,44 @@ def test_a_restore_that_leaves_its_image_says_so_and_succeeds(capsys, fake_sites
     assert kind == "image" and name.startswith("temporary_image_for_restore_of_")
     assert image_id in row["warning"]
     assert f"karbor-volume-glance: volume {volume}: warning: " in err
+
+
+# --- owners: authentication before any change (issue 14) ----------------------
+
+def test_delete_without_authentication_deletes_nothing(capsys, fake_sites,
+                                                       monkeypatch):
+    clouds, common = fake_sites
+    volume = clouds["site-a"].add_volume(data=b"v" * 1000)
+    made, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
+                                volume])
+    connect = cli._connect
+
+    def refused(args):
+        if args.os_cloud == "wrong":
+            raise exceptions.NotReady("cloud 'wrong': cannot authenticate: "
+                                      "Unauthorized: 401")
+        return connect(args)
+
+    monkeypatch.setattr(cli, "_connect", refused)
+    for flags in ([], ["--bank-only"]):
+        status = cli.main([*common, "--os-cloud", "wrong", "delete",
+                           made["checkpoint_id"], *flags])
+        _, err = capsys.readouterr()
+        assert status == cli.FAILED
+        assert err.strip() == (
+            "karbor-volume-glance: not authorized: cloud 'wrong': cannot "
+            "authenticate: Unauthorized: 401; delete needs an authenticated "
+            "caller (an operator with the admin role can use delete "
+            "--bank-only)")
+    # not an admin: --bank-only is refused, the owner's plain delete works
+    status = cli.main([*common, "--os-cloud", "site-a", "delete", "--bank-only",
+                       made["checkpoint_id"]])
+    assert status == cli.FAILED
+    assert "delete --bank-only needs credentials with the admin role" in (
+        capsys.readouterr().err)
+    shown, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "show",
+                                 made["checkpoint_id"]])
+    assert shown["status"] == "available"
+    deleted, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "delete",
+                                   made["checkpoint_id"]])
+    assert deleted["ok"] is True
