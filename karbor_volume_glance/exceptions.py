@@ -262,7 +262,7 @@ class CheckpointNotFound(VolumeGlanceError):
 
     def __init__(self, checkpoint_id):
         self.checkpoint_id = checkpoint_id
-        super().__init__(f"checkpoint {checkpoint_id} is not in the bank")
+        super().__init__(f"checkpoint {checkpoint_id} could not be found")
 
 
 class NotAuthorized(VolumeGlanceError):

@@ -72,7 +72,7 @@ def tenants(tmp_path, clouds_yaml, monkeypatch, config_file):
 
 def not_found(err, checkpoint_id):
     return err.strip() == (f"karbor-volume-glance: checkpoint {checkpoint_id} "
-                           "is not in the bank")
+                           "could not be found")
 
 
 def test_two_projects_one_bank_refusals_admin_sharing_and_cross_site(tenants):

@@ -120,7 +120,7 @@ def test_each_project_sees_its_own_checkpoints_and_admins_all(runner, cloud,
     for call in (other.show, other.verify, other.delete,
                  lambda c: other.restore(c, {}), lambda c: other.share(c, "x")):
         with pytest.raises(exceptions.CheckpointNotFound,
-                           match=f"^checkpoint {made} is not in the bank$"):
+                           match=f"^checkpoint {made} could not be found$"):
             call(made)
     # same names at another site (another id): the owner
     twin = as_("id-at-site-b", cloud.project_name)
