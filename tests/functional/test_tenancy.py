@@ -153,13 +153,13 @@ def test_share_with_at_protect_time_and_the_owner_deletes(tenants):
     assert run("other-a", "list")[0] == []
 
 
-def _plan_file(tmp_path, bank, cloud, volume_id, config_file):
+def _plan_file(tmp_path, bank, cloud, volume_id, config_file, **more):
     path = tmp_path / cloud / "nightly.yaml"
-    path.parent.mkdir()
+    path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump({
         "name": "nightly", "bank": bank,
         "sites": {"here": {"cloud": cloud, "config_file": config_file}},
-        "resources": [volume_id],
+        "resources": [volume_id], **more,
     }))
     return str(path)
 
@@ -197,3 +197,15 @@ def test_two_projects_plans_of_one_name_are_two_plans(tenants, tmp_path,
     _, err = run("team-a", "plan", "restore", team_plan, "--checkpoint",
                  other_made[-1], expect=1)
     assert not_found(err, other_made[-1])
+    # plan files that say they are one plan (one id:, the same volumes) are
+    # still two owners' plans: prune keeps to the caller's checkpoints
+    for cloud, volume in (("team-a", other_volume), ("other-a", other_volume)):
+        _plan_file(tmp_path, tenants.bank, cloud, volume, config_file,
+                   id="nightly-shared")
+    other_shared = [run("other-a", "plan", "protect", other_plan)[0]["checkpoint_id"]
+                    for _ in range(2)]
+    assert run("team-a", "plan", "list", team_plan)[0] == []
+    pruned, _ = run("team-a", "plan", "prune", team_plan, "--keep", "1")
+    assert pruned["deleted"] == [] and pruned["kept"] == []
+    assert [c["id"] for c in run("other-a", "plan", "list", other_plan)[0]] == (
+        other_shared)
