@@ -8,12 +8,16 @@ by Karbor's CheckpointCollection); this module reads and writes them.
 import datetime
 import uuid
 
+from oslo_log import log as logging
+
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.format import owner as owner_format
 from karbor_volume_glance.format.checkpoint import STANDALONE_PROVIDER_ID
 from karbor_volume_glance.standalone.resources import Resource
+
+LOG = logging.getLogger(__name__)
 
 
 def deserialize_resources(serialized):
@@ -121,6 +125,20 @@ class CheckpointStore:
         keys = compat.list_all(self._indices, prefix=prefix)
         stamped = sorted(record_format.parse_index_key(key) for key in keys)
         return [self.get(checkpoint_id) for _, checkpoint_id in stamped]
+
+    def each(self, project_id=None):
+        """Like :meth:`list`, but an index entry whose record is missing or
+        not a record is skipped (with a warning), so one project's damaged
+        record never hides another's checkpoints."""
+        prefix = record_format.provider_prefix(self.provider_id, project_id)
+        keys = compat.list_all(self._indices, prefix=prefix)
+        for _, checkpoint_id in sorted(record_format.parse_index_key(key)
+                                       for key in keys):
+            try:
+                yield self.get(checkpoint_id)
+            except exceptions.CheckpointNotFound:
+                LOG.warning("The index lists checkpoint %s, whose record is "
+                            "missing or unreadable", checkpoint_id)
 
     def remove_indices(self, checkpoint):
         """Unlist a deleted checkpoint, as Karbor does; its index.json stays."""

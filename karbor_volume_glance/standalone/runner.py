@@ -266,7 +266,9 @@ class Runner:
                 f"{self.caller.describe()} no admin role)")
         if all_projects:
             return [c.to_dict() for c in self.store.list()]
-        return [c.to_dict() for c in self.store.list()
+        # every project's entries: the same tenant at another site has
+        # another project id; only the caller's records are decoded further
+        return [c.to_dict() for c in self.store.each()
                 if tenancy.owns(c.index, self.caller)
                 or tenancy.shared_with(c.index, self.caller)]
 

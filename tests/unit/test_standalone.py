@@ -205,3 +205,15 @@ def test_progress_reaches_the_total(runner, cloud):
     seen.clear()
     runner.restore(runner.list()[0]["id"], {})
     assert seen[-1] == (volume_id, total, total)
+
+
+def test_another_projects_damaged_record_does_not_hide_mine(runner, cloud, bank):
+    volume_id = cloud.add_volume(data=b"abc")
+    mine = runner.protect([volume_id], params(volume_id)).checkpoint_id
+    other = Runner(runner.plugin, bank, FakeContext(
+        project_id="other", user_id="u", project_name="other",
+        project_domain_name="Default"))
+    theirs = other.store.create([], "other", owner={"project_id": "other"})
+    bank.update_object(f"/checkpoints/{theirs.id}/index.json", ["not", "a",
+                                                                 "record"])
+    assert [c["id"] for c in runner.list()] == [mine]
