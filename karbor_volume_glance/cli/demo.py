@@ -141,7 +141,8 @@ def _demo(steps, tmp, site_a, site_b, config, size):
 
     def runner(site):
         plugin = VolumeGlanceProtectionPlugin(config, client_factory=factories[site])
-        context = types.SimpleNamespace(project_id=projects[site])
+        # who Keystone says it is: the same tenant (names) at both sites
+        context = factory.session_context(factories[site].session)
         return Runner(plugin, bank, context)
 
     runner_a, runner_b = runner("site-a"), runner("site-b")
