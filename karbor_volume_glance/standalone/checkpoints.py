@@ -176,8 +176,34 @@ class CheckpointStore:
             LOG.warning("%s; %d volume section(s) found under it", damage,
                         len(found))
             return Checkpoint(self, checkpoint_id,
-                              {"project_id": project_id}, damage=damage,
-                              found_resources=found)
+                              self._what_is_left(checkpoint_id, project_id),
+                              damage=damage, found_resources=found)
+
+    def _what_is_left(self, checkpoint_id, project_id):
+        """Whose a damaged checkpoint is, as far as the bank still says: the
+        record's ``project_id``, ``owner`` and ``shared_with`` where it is
+        still an object (the tenancy rules take any value and grant nothing
+        on a malformed one), else the project of its by-provider index key."""
+        left = {"project_id": project_id}
+        try:
+            raw = compat.read_optional(self._checkpoints,
+                                       record_format.record_key(checkpoint_id))
+        except exceptions.VolumeGlanceError:
+            raw = None
+        if isinstance(raw, dict):
+            left.update({key: raw[key] for key in
+                         ("project_id", "owner", "shared_with") if key in raw})
+        if left["project_id"] is None:
+            prefix = record_format.provider_prefix(self.provider_id)
+            try:
+                keys = compat.list_all(self._indices, prefix=prefix)
+            except exceptions.BankError:
+                keys = []
+            for key in keys:
+                if key.endswith(f"@{checkpoint_id}") and key.count("/") >= 3:
+                    left["project_id"] = key.split("/")[-2]
+                    break
+        return left
 
     def _found_resources(self, checkpoint_id):
         try:

@@ -14,8 +14,8 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
 from karbor_volume_glance.bank import retrying
-from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format import owner as owner_format
+from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.operations import bookkeeping, runs
 from karbor_volume_glance.standalone import checkpoints as cps
@@ -340,8 +340,11 @@ class Runner:
         """The checkpoint and, per volume, what the bank says of its backup:
         the saved info, plus :func:`backup_details` when there is a manifest.
         A damaged checkpoint is shown as such, with the volumes found under
-        it; a volume whose records cannot be read says why (``damage``)."""
-        checkpoint = self.store.open(checkpoint_id)
+        it; a volume whose records cannot be read says why (``damage``). The
+        caller must be allowed to read it, as for :meth:`checkpoint`."""
+        checkpoint = self.store.open(checkpoint_id)  # a damaged one too
+        if not tenancy.can_read(checkpoint.index, self.caller):
+            raise exceptions.CheckpointNotFound(checkpoint_id)
         shown = checkpoint.to_dict()
         shown["volumes"] = {
             resource.id: self._volume_info(checkpoint, resource)
