@@ -294,4 +294,14 @@ class CheckpointNotFound(VolumeGlanceError):
 
     def __init__(self, checkpoint_id):
         self.checkpoint_id = checkpoint_id
-        super().__init__(f"checkpoint {checkpoint_id} is not in the bank")
+        super().__init__(f"checkpoint {checkpoint_id} could not be found")
+
+
+class NotAuthorized(VolumeGlanceError):
+    """The caller may not do this: not authenticated, or without the admin
+    role where it is needed (``list --all-projects``, ``delete
+    --bank-only``)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(f"not authorized: {reason}")

@@ -15,8 +15,15 @@ bytes it stored itself. ``verify`` checks every stored object's size;
 --read-data`` and ``--read-data-subset``). ``check`` probes the
 configuration, the bank and the cloud's endpoints; the other commands check
 the same before they start and fail with ``not ready: <reason>``
-(``--wait-ready SECONDS`` keeps checking), except ``delete``, which needs
-only the bank.
+(``--wait-ready SECONDS`` keeps checking), except ``delete``, ``share`` and
+``unshare``, which need only the bank and Keystone. Every command sees only
+the caller's own checkpoints and those shared with its project (the admin
+role: all; ``list --all-projects`` needs it); ``protect --share-with
+PROJECT[@DOMAIN]``, ``share`` and ``unshare CHECKPOINT PROJECT[@DOMAIN]``
+share a checkpoint and revoke it; a caller Keystone does not authenticate
+changes nothing, and ``delete --bank-only`` (any checkpoint, whatever its
+owner record) needs the admin role
+(:mod:`karbor_volume_glance.standalone.tenancy`).
 ``sweep [--dry-run]`` deletes what dead runs left in the cloud and the bank
 (:mod:`karbor_volume_glance.operations.sweep`) and prints a row per thing
 it found and what it did.
@@ -42,7 +49,6 @@ import json
 import logging as std_logging
 import os
 import sys
-import types
 
 from oslo_log import log as logging
 
@@ -54,8 +60,9 @@ LOG = logging.getLogger(__name__)
 MiB = 1024 * 1024
 USAGE_ERROR = 2
 FAILED = 1
-#: Commands that need the bank only, so they run even when the cloud is down.
-BANK_ONLY = ("delete",)
+#: Commands that need the bank and Keystone only (who asks), not the
+#: cloud's other services.
+BANK_ONLY = ("delete", "share", "unshare")
 
 
 class CommandError(exceptions.VolumeGlanceError):
@@ -140,6 +147,12 @@ def build_parser():
     protect.add_argument("--parent", metavar="CHECKPOINT",
                          help="the checkpoint whose backup is the parent of an "
                          "incremental backup (needs --incremental)")
+    protect.add_argument("--share-with", action="append", default=[],
+                         metavar="PROJECT[@DOMAIN]",
+                         help="share the new checkpoint with this project "
+                         "(a name, in DOMAIN or your own domain; or an id): "
+                         "it can list, show, verify and restore it, never "
+                         "delete it (repeatable; revoke with unshare)")
     protect.add_argument("--snapshot", metavar="SNAPSHOT",
                          help="protect this existing, available snapshot of the "
                          "volume instead of a temporary one (only with exactly "
@@ -158,10 +171,25 @@ def build_parser():
                          "original's place on that server, at the same "
                          "device (the original is detached, never deleted)")
 
-    for name, text in (("delete", "delete a checkpoint's data from the bank"),
-                       ("show", "show a checkpoint and its volumes")):
-        commands.add_parser(name, help=text).add_argument("checkpoint")
+    delete = commands.add_parser("delete", help="delete a checkpoint's data "
+                                 "from the bank (yours; any with the admin "
+                                 "role)")
+    delete.add_argument("checkpoint")
+    delete.add_argument("--bank-only", action="store_true",
+                        help="an operator's delete of any checkpoint, "
+                        "whatever its owner record says (an old or damaged "
+                        "one): needs credentials with the admin role, "
+                        "checked by Keystone; the cloud's other services "
+                        "are not used")
+    commands.add_parser("show", help="show a checkpoint and its "
+                        "volumes").add_argument("checkpoint")
     verify = _add_verify_parser(commands)
+    for name, text in (("share", "share your checkpoint with another project "
+                        "(it can list, show, verify and restore it)"),
+                       ("unshare", "revoke a share")):
+        sharing = commands.add_parser(name, help=text)
+        sharing.add_argument("checkpoint")
+        sharing.add_argument("project", metavar="PROJECT[@DOMAIN]")
     commands.add_parser("check", help="check that the configuration, the bank "
                         "and the cloud's endpoints are ready")
     sweep = commands.add_parser(
@@ -169,8 +197,11 @@ def build_parser():
         "deletes) left in the cloud and the bank")
     sweep.add_argument("--dry-run", action="store_true",
                        help="only list what would be done")
-    listing = commands.add_parser("list", help="list this project's checkpoints")
-    listing.add_argument("--all-projects", action="store_true")
+    listing = commands.add_parser("list", help="list your project's "
+                                  "checkpoints and those shared with it")
+    listing.add_argument("--all-projects", action="store_true",
+                         help="every project's checkpoints (the admin role "
+                         "only)")
     _add_plan_parser(commands)
     # for parse_args' errors
     parser.command_parsers = {"protect": protect, "restore": restore,
@@ -282,6 +313,8 @@ def _add_plan_parser(commands):
                         commands.common)
     plan_help = "the plan file (YAML: name, bank, sites, resources)"
     site_help = "the plan's site to run at (default: the plan's only site)"
+    who_help = ("the site whose Keystone says who you are (and whose config "
+                "file is used; default: the plan's only site)")
     workers_help = ("volumes at once (default: the plan's parallelism, "
                     "else 2)")
 
@@ -308,7 +341,7 @@ def _add_plan_parser(commands):
     listing = actions.add_parser("list", help="the plan's checkpoints, oldest "
                                  "first")
     listing.add_argument("plan_file", metavar="PLAN", help=plan_help)
-    listing.add_argument("--site", help="use this site's config file")
+    listing.add_argument("--site", help=who_help)
 
     prune = actions.add_parser(
         "prune", help="delete all but the newest N available checkpoints of "
@@ -319,7 +352,7 @@ def _add_plan_parser(commands):
                        "keep, newest first (at least 1)")
     prune.add_argument("--dry-run", action="store_true",
                        help="only show what would be deleted")
-    prune.add_argument("--site", help="use this site's config file")
+    prune.add_argument("--site", help=who_help)
 
 
 def parse_args(argv=None):
@@ -416,10 +449,7 @@ def _connect(args):
 
     try:
         clients = factory.from_cloud_config(args.os_cloud)
-        context = types.SimpleNamespace(
-            project_id=clients.session.get_project_id(),
-            user_id=clients.session.get_user_id(),
-        )
+        context = factory.session_context(clients.session)
     except Exception as exc:
         raise exceptions.NotReady(
             f"cloud {args.os_cloud!r}: cannot authenticate: "
@@ -443,10 +473,21 @@ def _runner(args):
     except exceptions.NotReady as exc:
         if args.command not in BANK_ONLY:
             raise
-        # a failed backup can always be deleted: the bank is all it needs
-        LOG.warning("%s; going on with the bank alone", exc)
-        clients, context = None, types.SimpleNamespace(project_id=None,
-                                                       user_id=None)
+        # who asks decides what may be changed: never the bank alone
+        raise exceptions.NotAuthorized(
+            f"{exc.reason}; {args.command} needs an authenticated caller "
+            "(an operator with the admin role can use delete --bank-only)"
+        ) from exc
+    if getattr(args, "bank_only", False):
+        from karbor_volume_glance.standalone import tenancy
+
+        caller = tenancy.caller_of(context)
+        if not caller.is_admin:
+            roles = ", ".join(getattr(context, "roles", None) or ()) or "none"
+            raise exceptions.NotAuthorized(
+                "delete --bank-only needs credentials with the admin role; "
+                f"Keystone gave {caller.describe()} the roles: {roles}")
+        clients = None  # the bank alone: the cloud's services are not used
     progress = output.ProgressBars(args.command)
     return Runner(_plugin(args, clients), bank, context, progress=progress,
                   wait_ready=args.wait_ready)
@@ -485,6 +526,9 @@ def _protect(runner, args):
         if args.description is not None:
             options.setdefault("description", args.description)
         parameters[volume_id] = options
+    if args.share_with:
+        return runner.protect(args.volumes, parameters,
+                              share_with=args.share_with)
     return runner.protect(args.volumes, parameters)
 
 
@@ -604,11 +648,11 @@ def _plan_runner(args, plan, site):
         site_args.os_cloud = site.cloud
         site_args.config_file = site.config_file or args.config_file
     bank = _open_bank(site_args)
-    if args.plan_command in PLAN_CLOUD_ACTIONS:
-        clients, context = _connect(site_args)
-    else:
-        clients, context = None, types.SimpleNamespace(project_id=None,
-                                                       user_id=None)
+    # every action asks Keystone who the caller is: a plan's checkpoints are
+    # its owner's (list and prune use no other service of the cloud)
+    clients, context = _connect(site_args)
+    if args.plan_command not in PLAN_CLOUD_ACTIONS:
+        clients = None
     return Runner(_plugin(site_args, clients), bank, context,
                   progress=output.ProgressBars(f"plan {args.plan_command}"),
                   wait_ready=args.wait_ready)
@@ -665,9 +709,12 @@ def _plan(args):
     )
 
     plan = plans.load(args.plan_file)
-    site = (plan.site(args.site)
-            if args.plan_command in PLAN_CLOUD_ACTIONS or args.site else None)
+    if args.site or args.plan_command in PLAN_CLOUD_ACTIONS:
+        site = plan.site(args.site)
+    else:  # who asks is the same tenant at every site: the first one says
+        site = next(iter(plan.sites.values()))
     runner = _plan_runner(args, plan, site)
+    plan = plan.for_caller(runner.caller)
     try:
         if args.plan_command == "protect":
             result = protection.protect(runner, plan, site, resume=args.resume,
@@ -717,11 +764,18 @@ def run(args):
         elif args.command == "restore":
             ok = _report(_restore(runner, args), args.format,
                          restored=True)
+        elif args.command == "delete" and args.bank_only:
+            ok = _report(runner.delete_bank_only(args.checkpoint), args.format)
         elif args.command == "delete":
             ok = _report(runner.delete(args.checkpoint), args.format)
         elif args.command == "verify":
             ok = _report(runner.verify(args.checkpoint, verify_options(args)),
                          args.format, brief=_checked_briefly)
+        elif args.command in ("share", "unshare"):
+            shares = getattr(runner, args.command)(args.checkpoint, args.project)
+            output.emit({"checkpoint_id": args.checkpoint,
+                         "shared_with": shares}, args.format)
+            ok = True
         elif args.command == "list":
             output.emit(runner.list(all_projects=args.all_projects), args.format)
             ok = True

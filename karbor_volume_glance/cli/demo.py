@@ -141,7 +141,8 @@ def _demo(steps, tmp, site_a, site_b, config, size):
 
     def runner(site):
         plugin = VolumeGlanceProtectionPlugin(config, client_factory=factories[site])
-        context = types.SimpleNamespace(project_id=projects[site])
+        # who Keystone says it is: the same tenant (names) at both sites
+        context = factory.session_context(factories[site].session)
         return Runner(plugin, bank, context)
 
     runner_a, runner_b = runner("site-a"), runner("site-b")
@@ -168,11 +169,13 @@ def _demo(steps, tmp, site_a, site_b, config, size):
 
     original = file_sha256(site_a.volume_path(volume_id))
     copy = file_sha256(site_b.volume_path(new_volume_id))
-    steps.say(f"  sha256 at A {original}\n  sha256 at B {copy}")
+    steps.say(f"  sha256 at A {original}")
+    steps.say(f"  sha256 at B {copy}")
     verified = steps.run("verify (every stored object and its size)",
                          lambda: runner_a.verify(checkpoint_id), volume_bytes)
     left_a, left_b = _leftovers(factories["site-a"]), _leftovers(factories["site-b"])
-    steps.say(f"  left at A: {left_a}\n  left at B: {left_b}")
+    steps.say(f"  left at A: {left_a}")
+    steps.say(f"  left at B: {left_b}")
     steps.run("delete the checkpoint", lambda: runner_a.delete(checkpoint_id))
     clean = (left_a == {"volumes": ["demo-volume"], "snapshots": [], "images": []}
              and left_b["snapshots"] == [] and left_b["images"] == []

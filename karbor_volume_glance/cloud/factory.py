@@ -219,3 +219,19 @@ class _cloud_errors:
         raise exceptions.CloudError(
             f"{self.action} failed: {type(exc).__name__}: {exc}", kind=self.kind
         ) from exc
+
+
+def session_context(session):
+    """A request context of who a keystoneauth1 session's token is, as
+    Keystone reported it (keystoneauth's access info): ``project_id``,
+    ``project_name``, ``project_domain_name``, ``user_id``, ``roles`` and
+    ``is_admin`` (the ``admin`` role), as Karbor's RequestContext has them."""
+    import types
+
+    access = session.auth.get_access(session)
+    roles = tuple(access.role_names or ())
+    return types.SimpleNamespace(
+        project_id=access.project_id, user_id=access.user_id,
+        project_name=access.project_name,
+        project_domain_name=access.project_domain_name,
+        roles=roles, is_admin="admin" in roles)

@@ -2,9 +2,14 @@
 
 Every checkpoint is listed under Karbor's by-plan index,
 ``/indices/by-plan/<plan id>/<project>/<date>/<timestamp>@<id>``; a plan's
-checkpoints are those under its id, of every project (each site's Keystone
-gives the same tenant its own project id). Deleted checkpoints are unlisted
-by their delete, so they do not appear.
+checkpoints are those under its ids (:attr:`~.model.Plan.ids`) that the
+caller *owns* (by project id, or by project and domain names at another
+site, whose Keystone gives the same tenant its own project id: see
+:mod:`karbor_volume_glance.standalone.tenancy`) and that hold only the
+plan's volumes. So ``plan list``, ``restore`` and ``prune`` never touch
+another owner's checkpoint, even one filed under the same plan id (a
+hand-written ``id:`` copied from another team's file). Deleted checkpoints
+are unlisted by their delete, so they do not appear.
 
 A plan checkpoint's ``extra_info`` holds ``plan``: ``{"name", "site",
 "cloud", "created_at", "runs"}`` where ``created_at`` is the moment it was
@@ -23,6 +28,7 @@ from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
 from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.plans.errors import PlanError
+from karbor_volume_glance.standalone import tenancy
 
 LOG = logging.getLogger(__name__)
 
@@ -47,12 +53,33 @@ def plan_id_of(checkpoint):
     return (checkpoint.index.get("protection_plan") or {}).get("id")
 
 
-def require_plan(checkpoint, plan):
-    """Raise PlanError unless ``checkpoint`` was made by ``plan``."""
-    if plan_id_of(checkpoint) != plan.id:
+def bound(plan, caller):
+    """``plan`` owned by ``caller`` (as it is, when already bound)."""
+    return plan if plan.owner is not None else plan.for_caller(caller)
+
+
+def belongs(checkpoint, plan, caller):
+    """Whether ``checkpoint`` is one of ``plan``'s, owned by ``caller``, and
+    holds only the plan's volumes."""
+    volumes = set(plan.volume_ids)
+    try:
+        resources = {r.id for r in checkpoint.resources}
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (plan_id_of(checkpoint) in plan.ids
+            and tenancy.owns(checkpoint.index, caller)
+            and bool(resources) and resources <= volumes)
+
+
+def require_plan(checkpoint, plan, caller=None):
+    """Raise PlanError unless ``checkpoint`` was made by ``plan`` (and, with
+    ``caller``, is the caller's and holds only the plan's volumes)."""
+    if plan_id_of(checkpoint) not in plan.ids:
         other = (checkpoint.index.get("protection_plan") or {}).get("name")
         raise PlanError(f"checkpoint {checkpoint.id} is not a checkpoint of "
                         f"plan {plan.name!r} (its plan: {other!r})", plan.source)
+    if caller is not None and not belongs(checkpoint, plan, caller):
+        raise exceptions.CheckpointNotFound(checkpoint.id)
     return checkpoint
 
 
@@ -72,30 +99,37 @@ def order_key(checkpoint):
             checkpoint.id)
 
 
-def checkpoints(store, plan):
-    """The plan's listed checkpoints in ``store``, oldest first."""
+def checkpoints(store, plan, caller):
+    """The plan's listed checkpoints in ``store`` that :func:`belongs` to
+    ``caller``, oldest first."""
     indices = store.bank.get_sub_section(record_format.INDICES_ROOT)
     ids = set()
-    for key in compat.list_all(indices, prefix=record_format.plan_prefix(plan.id)):
-        try:
-            ids.add(record_format.parse_index_key(key)[1])
-        except exceptions.InvalidBankKey as exc:
-            LOG.warning("Plan %s: %s", plan.name, exc)
+    for plan_id in plan.ids:
+        for key in compat.list_all(indices,
+                                   prefix=record_format.plan_prefix(plan_id)):
+            try:
+                ids.add(record_format.parse_index_key(key)[1])
+            except exceptions.InvalidBankKey as exc:
+                LOG.warning("Plan %s: %s", plan.name, exc)
     found = []
     for checkpoint_id in ids:
         try:
-            found.append(store.get(checkpoint_id))
+            checkpoint = store.get(checkpoint_id)
         except exceptions.CheckpointNotFound:
             LOG.warning("The by-plan index of plan %s lists checkpoint %s, "
                         "which is not in the bank", plan.name, checkpoint_id)
+            continue
         except exceptions.InvalidCheckpointRecord as damage:
             LOG.warning("Plan %s: %s", plan.name, damage)
+            continue
+        if belongs(checkpoint, plan, caller):
+            found.append(checkpoint)
     return sorted(found, key=order_key)
 
 
-def latest_available(store, plan):
+def latest_available(store, plan, caller):
     """The id of the plan's newest ``available`` checkpoint; PlanError if none."""
-    available = [c for c in checkpoints(store, plan)
+    available = [c for c in checkpoints(store, plan, caller)
                  if c.status == CheckpointStatus.AVAILABLE]
     if not available:
         raise PlanError(f"plan {plan.name!r} has no available checkpoint",
@@ -123,5 +157,6 @@ def listing(runner, plan):
     """``plan list``: a :func:`summary` per checkpoint of the plan, oldest
     first, reading each volume's backup details from the bank (read only,
     so without the readiness probe, which writes, as the plain ``list``)."""
+    plan = bound(plan, runner.caller)
     return [summary(checkpoint, runner.show(checkpoint.id).get("volumes"))
-            for checkpoint in checkpoints(runner.store, plan)]
+            for checkpoint in checkpoints(runner.store, plan, runner.caller)]

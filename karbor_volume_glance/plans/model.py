@@ -3,11 +3,16 @@
 :func:`load` reads a plan file (the layout is in :mod:`.schema`) and returns
 a :class:`Plan`:
 
-- ``name``: the plan's name, kept in each checkpoint's ``protection_plan``;
-  the plan's id (:func:`plan_id`) is a UUID 5 of it, so the same name gives
-  the same id on every machine and ``plan list`` finds every checkpoint the
-  plan made, whichever site and project made it. Renaming a plan starts a
-  new series of checkpoints.
+- ``name``: the plan's name, kept in each checkpoint's ``protection_plan``.
+- ``id``: the plan's id, given in the file (``id:``), or else derived from
+  the name *and* the owner (:func:`owned_plan_id`: a UUID 5 of the caller's
+  domain and project names and the plan's name, so the same tenant gets the
+  same id at every site, and two projects' plans of one name are two
+  plans). :meth:`Plan.for_caller` binds a loaded plan to its caller. Plans
+  made before plans had owners used :func:`plan_id` (the name alone):
+  :attr:`Plan.ids` includes it so their checkpoints are still found (and
+  still filtered by owner). Renaming a plan without ``id:`` starts a new
+  series of checkpoints.
 - ``bank``: the bank URL every command of the plan uses (``--bank`` and
   ``$KARBOR_VOLUME_GLANCE_BANK`` are not used by plan commands).
 - ``sites``: site name -> :class:`Site` (the clouds.yaml cloud name, and a
@@ -41,8 +46,14 @@ _NAME_PLACEHOLDER = "<checkpoint id>@<volume id>"
 
 
 def plan_id(name):
-    """The stable id of the plan called ``name``."""
+    """The id plans called ``name`` had before plans had owners."""
     return str(uuid.uuid5(PLAN_ID_NAMESPACE, name))
+
+
+def owned_plan_id(name, owner):
+    """The id of the plan called ``name`` of ``owner`` (a text naming the
+    project: ``project@domain``, or the project id when names are unknown)."""
+    return str(uuid.uuid5(PLAN_ID_NAMESPACE, f"{owner}\n{name}"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +84,37 @@ class Plan:
     restore_defaults: dict = dataclasses.field(default_factory=dict)
     description: str | None = None
     source: str | None = None
+    #: ``id:`` from the file, or None.
+    given_id: str | None = None
+    #: Whose plan it is (:meth:`for_caller`): ``project@domain`` or a
+    #: project id; None until bound.
+    owner: str | None = None
 
     @property
     def id(self):
-        return plan_id(self.name)
+        """The plan's id: ``id:``, else from its name and owner."""
+        if self.given_id:
+            return self.given_id
+        if self.owner is None:
+            raise PlanError("the plan's id depends on its owner: bind it to "
+                            "the caller first (Plan.for_caller)", self.source)
+        return owned_plan_id(self.name, self.owner)
+
+    @property
+    def ids(self):
+        """Every id the plan's checkpoints may be filed under: :attr:`id`,
+        and the name-only id of plans made before plans had owners."""
+        return list(dict.fromkeys([self.id, plan_id(self.name)]))
+
+    def for_caller(self, caller):
+        """This plan, owned by ``caller`` (a tenancy Caller)."""
+        if caller.project_name and caller.domain_name:
+            owner = f"{caller.project_name}@{caller.domain_name}"
+        elif caller.project_id:
+            owner = caller.project_id
+        else:
+            raise PlanError("a plan needs an authenticated caller", self.source)
+        return dataclasses.replace(self, owner=owner)
 
     @property
     def volume_ids(self):
@@ -185,6 +223,7 @@ def from_document(document, source=None, base_dir=None):
         restore_defaults=dict(restore_defaults),
         description=document.get("description"),
         source=source,
+        given_id=document.get("id"),
     )
 
 

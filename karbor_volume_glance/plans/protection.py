@@ -53,6 +53,7 @@ def protect(runner, plan, site, resume=None, parallelism=None, now=None):
     Returns a :class:`~.results.PlanResult`; raises NotReady before anything
     is created, PlanError for a checkpoint that cannot be resumed.
     """
+    plan = catalog.bound(plan, runner.caller)
     runner.ensure_ready()
     if resume is None:
         runner.check_protect(plan.volume_ids,
@@ -60,7 +61,7 @@ def protect(runner, plan, site, resume=None, parallelism=None, now=None):
         checkpoint = _create(runner, plan, site, now)
         todo, kept = plan.volume_ids, []
     else:
-        checkpoint = runner.checkpoint(resume)
+        checkpoint = runner.owned_checkpoint(resume)
         todo, kept = _unfinished(runner, plan, site, checkpoint)
         if not todo and checkpoint.status == CheckpointStatus.AVAILABLE:
             return _result(plan, site, checkpoint, [], kept)
@@ -98,12 +99,13 @@ def _create(runner, plan, site, now):
     return runner.store.create(
         [volume_resource(volume_id) for volume_id in plan.volume_ids],
         runner.context.project_id, plan_name=plan.name, plan_id=plan.id,
-        extra_info={catalog.PLAN_INFO: info}, now=now)
+        extra_info={catalog.PLAN_INFO: info}, now=now,
+        owner=runner.caller.owner_record())
 
 
 def _unfinished(runner, plan, site, checkpoint):
     """(volume ids to redo, volume ids already protected) of a checkpoint."""
-    catalog.require_plan(checkpoint, plan)
+    catalog.require_plan(checkpoint, plan, runner.caller)
     if checkpoint.status not in RESUMABLE:
         raise PlanError(f"checkpoint {checkpoint.id} is {checkpoint.status}; "
                         "only an error or protecting checkpoint has "

@@ -29,10 +29,13 @@ def restore(runner, plan, site, checkpoint_id, parallelism=None):
     """Restore the checkpoint's volumes at ``site`` with ``runner`` (of that
     site and the plan's bank); a :class:`~.results.PlanResult` whose outcomes
     carry the new volume ids."""
+    plan = catalog.bound(plan, runner.caller)
     runner.ensure_ready()
     if checkpoint_id == LATEST:
-        checkpoint_id = catalog.latest_available(runner.store, plan)
-    checkpoint = catalog.require_plan(runner.checkpoint(checkpoint_id), plan)
+        checkpoint_id = catalog.latest_available(runner.store, plan,
+                                                 runner.caller)
+    checkpoint = catalog.require_plan(runner.checkpoint(checkpoint_id), plan,
+                                      runner.caller)
     if checkpoint.status not in RESTORABLE:
         raise PlanError(f"checkpoint {checkpoint.id} is {checkpoint.status}; "
                         "only an available (or error) checkpoint can be "

@@ -16,7 +16,10 @@ delete operation: it keeps the chunks that later (incremental) backups still
 reference and removes them once nothing uses them, so pruning never breaks
 a kept checkpoint, whatever the chain. A delete that fails leaves that
 checkpoint ``error-deleting`` (a later prune retries it) and does not stop
-the others. It first checks that the bank answers (NotReady otherwise);
+the others. Only the caller's own checkpoints of the plan are candidates
+(:func:`.catalog.checkpoints`), whatever the plan file says, and each
+delete checks the owner again. It first checks that the bank answers
+(NotReady otherwise);
 no cloud is needed. With ``dry_run`` nothing is deleted (nor probed).
 """
 
@@ -74,14 +77,17 @@ def prune(runner, plan, keep, dry_run=False):
     "skipped": [rows]}``; each deleted row has the checkpoint's id,
     created_at, status (before), reason and ``ok`` (and ``error``).
     """
+    plan = catalog.bound(plan, runner.caller)
     if not dry_run:
         runner.ensure_ready(cloud=False)  # the bank only: deletes need no cloud
-    selection = select(catalog.checkpoints(runner.store, plan), keep)
+    selection = select(catalog.checkpoints(runner.store, plan, runner.caller),
+                       keep)
     deleted = []
     for checkpoint, reason in selection.delete:
         row = {"id": checkpoint.id, "created_at": catalog.created_at(checkpoint),
                "status": checkpoint.status, "reason": reason}
         if not dry_run:
+            # the runner checks again that the caller owns it
             result = runner.delete(checkpoint.id)
             row["ok"] = result.ok
             if not result.ok:

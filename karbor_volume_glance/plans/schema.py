@@ -2,7 +2,9 @@
 
 A plan file is YAML (see :mod:`.model` for what each field means)::
 
-    name: nightly-db                  # required; the plan id derives from it
+    name: nightly-db                  # required
+    id: 6f1c...                       # optional: the plan's id (default: from
+                                      #   the name and the caller's project)
     bank: file:///srv/backups         # required; a bank URL, as --bank
     parallelism: 2                    # optional: volumes at once (1-64)
     sites:                            # required: site name -> clouds.yaml cloud
@@ -85,6 +87,8 @@ PLAN_SCHEMA = {
     "type": "object",
     "properties": {
         "name": _NAME,
+        "id": {"type": "string", "minLength": 1, "maxLength": 64,
+               "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
         "description": {"type": "string"},
         "bank": {"type": "string", "minLength": 1},
         "parallelism": {"type": "integer", "minimum": 1,

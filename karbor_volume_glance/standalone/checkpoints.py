@@ -19,6 +19,7 @@ from oslo_log import log as logging
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.format import checkpoint as record_format
+from karbor_volume_glance.format import owner as owner_format
 from karbor_volume_glance.format.checkpoint import STANDALONE_PROVIDER_ID
 from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.plugin import VOLUME_RESOURCE_TYPE
@@ -96,6 +97,9 @@ class Checkpoint:
             "plan": plan.get("name"),
             "resources": [r.id for r in self.resources],
             "extra_info": self.index.get("extra_info"),
+            "owner": owner_format.owner_of(self.index),
+            "shared_with": [owner_format.format_share(entry) for entry
+                            in owner_format.shares_of(self.index)],
         }
 
 
@@ -109,14 +113,22 @@ class CheckpointStore:
         self._indices = bank.get_sub_section(record_format.INDICES_ROOT)
 
     def create(self, resources, project_id, plan_name="karbor-volume-glance",
-               plan_id=None, extra_info=None, now=None):
-        """A new checkpoint, ``protecting``, for ``resources`` of ``project_id``."""
+               plan_id=None, extra_info=None, now=None, owner=None,
+               shared_with=()):
+        """A new checkpoint, ``protecting``, for ``resources`` of ``project_id``.
+
+        ``owner`` (:func:`~karbor_volume_glance.format.owner.new_owner`) and
+        ``shared_with`` (share entries) are recorded in it."""
         now = now or datetime.datetime.now(datetime.UTC)
         checkpoint_id = str(uuid.uuid4())
         plan_id = plan_id or str(uuid.uuid5(uuid.NAMESPACE_URL, plan_name))
         index = record_format.new_record(
             checkpoint_id, resources, self.bank.get_owner_id(), self.provider_id,
             project_id, plan_id, plan_name, extra_info, now)
+        if owner is not None:
+            index[owner_format.OWNER] = owner
+        for entry in shared_with:
+            owner_format.add_share(index, entry)
         checkpoint = Checkpoint(self, checkpoint_id, index)
         self.save(checkpoint)
         for key in record_format.index_keys(index):
@@ -164,8 +176,34 @@ class CheckpointStore:
             LOG.warning("%s; %d volume section(s) found under it", damage,
                         len(found))
             return Checkpoint(self, checkpoint_id,
-                              {"project_id": project_id}, damage=damage,
-                              found_resources=found)
+                              self._what_is_left(checkpoint_id, project_id),
+                              damage=damage, found_resources=found)
+
+    def _what_is_left(self, checkpoint_id, project_id):
+        """Whose a damaged checkpoint is, as far as the bank still says: the
+        record's ``project_id``, ``owner`` and ``shared_with`` where it is
+        still an object (the tenancy rules take any value and grant nothing
+        on a malformed one), else the project of its by-provider index key."""
+        left = {"project_id": project_id}
+        try:
+            raw = compat.read_optional(self._checkpoints,
+                                       record_format.record_key(checkpoint_id))
+        except exceptions.VolumeGlanceError:
+            raw = None
+        if isinstance(raw, dict):
+            left.update({key: raw[key] for key in
+                         ("project_id", "owner", "shared_with") if key in raw})
+        if left["project_id"] is None:
+            prefix = record_format.provider_prefix(self.provider_id)
+            try:
+                keys = compat.list_all(self._indices, prefix=prefix)
+            except exceptions.BankError:
+                keys = []
+            for key in keys:
+                if key.endswith(f"@{checkpoint_id}") and key.count("/") >= 3:
+                    left["project_id"] = key.split("/")[-2]
+                    break
+        return left
 
     def _found_resources(self, checkpoint_id):
         try:
@@ -205,6 +243,20 @@ class CheckpointStore:
                     damage=damage,
                     found_resources=self._found_resources(checkpoint_id)))
         return listed
+
+    def each(self, project_id=None):
+        """Like :meth:`list`, but an index entry whose record is missing or
+        not a record is skipped (with a warning), so one project's damaged
+        record never hides another's checkpoints."""
+        prefix = record_format.provider_prefix(self.provider_id, project_id)
+        keys = compat.list_all(self._indices, prefix=prefix)
+        for _, checkpoint_id in sorted(record_format.parse_index_key(key)
+                                       for key in keys):
+            try:
+                yield self.get(checkpoint_id)
+            except exceptions.CheckpointNotFound:
+                LOG.warning("The index lists checkpoint %s, whose record is "
+                            "missing or unreadable", checkpoint_id)
 
     def remove_indices(self, checkpoint):
         """Unlist a deleted checkpoint, as Karbor does; its index.json stays.

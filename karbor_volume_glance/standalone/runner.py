@@ -14,10 +14,12 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
 from karbor_volume_glance.bank import retrying
+from karbor_volume_glance.format import owner as owner_format
 from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import CheckpointStatus
 from karbor_volume_glance.operations import bookkeeping, runs
 from karbor_volume_glance.standalone import checkpoints as cps
+from karbor_volume_glance.standalone import tenancy
 from karbor_volume_glance.standalone.hooks import run_operation
 from karbor_volume_glance.standalone.records import OperationRecord
 from karbor_volume_glance.standalone.resources import volume_resource
@@ -68,8 +70,12 @@ class Runner:
     """Runs the plugin's operations on checkpoints of one bank for one project.
 
     ``context`` needs ``project_id``; it is handed to the plugin's client
-    factory as Karbor hands its request context. ``progress`` (optional) is
-    passed to the operations as ``progress(volume_id, done, total)``.
+    factory as Karbor hands its request context. Who it is
+    (:func:`~karbor_volume_glance.standalone.tenancy.caller_of`: project id
+    and names, admin role) decides which checkpoints it sees and may change
+    (:mod:`~karbor_volume_glance.standalone.tenancy`). ``progress``
+    (optional) is passed to the operations as ``progress(volume_id, done,
+    total)``.
     """
 
     def __init__(self, plugin, bank, context, progress=None, wait_ready=0.0):
@@ -79,6 +85,7 @@ class Runner:
         self.bank = retrying.retrying(bank, retries=plugin.settings.bank_retries)
         self.store = cps.CheckpointStore(self.bank)
         self.context = context
+        self.caller = tenancy.caller_of(context)
         self.progress = progress
         self.wait_ready = wait_ready
 
@@ -137,24 +144,54 @@ class Runner:
         return Result(checkpoint.id, outcomes)
 
     def checkpoint(self, checkpoint_id):
-        """The checkpoint by id, whichever project made it.
+        """The checkpoint by id, if the caller may read it (its own, one
+        shared with its project, or any for an admin); CheckpointNotFound
+        otherwise, as for a checkpoint that does not exist.
 
         Another site's Keystone gives the same tenant another project id, so
-        a cross-site restore cannot match projects; whoever reaches the bank
-        reaches its checkpoints (as with Karbor's own banks).
+        the owner is also matched by its project and domain names.
         """
-        return self.store.get(checkpoint_id)
+        checkpoint = self.store.get(checkpoint_id)
+        if not tenancy.can_read(checkpoint.index, self.caller):
+            raise exceptions.CheckpointNotFound(checkpoint_id)
+        return checkpoint
 
-    def protect(self, volume_ids, parameters, plan_name="karbor-volume-glance"):
+    def owned_checkpoint(self, checkpoint_id):
+        """The checkpoint, if the caller may change (delete, share) it: an
+        authenticated owner, or an admin. NotAuthorized for an anonymous
+        caller, CheckpointNotFound for anyone else's (and for a checkpoint
+        shared with the caller, which it may read but not change)."""
+        if not self.caller.authenticated:
+            raise exceptions.NotAuthorized(
+                "changing or deleting a checkpoint needs an authenticated "
+                "caller")
+        checkpoint = self.checkpoint(checkpoint_id)
+        if not tenancy.can_change(checkpoint.index, self.caller):
+            raise exceptions.CheckpointNotFound(checkpoint_id)
+        return checkpoint
+
+    def _require_authenticated(self):
+        if not self.caller.authenticated:
+            raise exceptions.NotAuthorized(
+                "making a checkpoint needs an authenticated caller")
+
+    def protect(self, volume_ids, parameters, plan_name="karbor-volume-glance",
+                share_with=()):
         """One checkpoint holding every volume; ``parameters`` per volume id.
 
-        Nothing is created unless the bank and the cloud answer (NotReady)
-        and every volume's options are valid (:meth:`check_protect`)."""
+        The checkpoint records its owner (the caller) and is shared with the
+        projects of ``share_with`` (``PROJECT[@DOMAIN]`` texts, or share
+        entries). Nothing is created unless the bank and the cloud answer
+        (NotReady) and every volume's options are valid (:meth:`check_protect`)."""
+        self._require_authenticated()
+        shares = [self._share_entry(share) for share in share_with]
         self.ensure_ready()
         self.check_protect(volume_ids, parameters)
         resources = [volume_resource(volume_id) for volume_id in volume_ids]
         checkpoint = self.store.create(resources, self.context.project_id,
-                                       plan_name=plan_name)
+                                       plan_name=plan_name,
+                                       owner=self.caller.owner_record(),
+                                       shared_with=shares)
         LOG.info("Checkpoint %s: protecting %d volumes", checkpoint.id,
                  len(resources))
         with self.checkpoint_run(checkpoint):
@@ -225,7 +262,13 @@ class Runner:
         record is damaged is deleted too: the volumes found under it, its
         index keys and its record.
         """
-        checkpoint = self.store.open(checkpoint_id)
+        if not self.caller.authenticated:
+            raise exceptions.NotAuthorized(
+                "changing or deleting a checkpoint needs an authenticated "
+                "caller")
+        checkpoint = self.store.open(checkpoint_id)  # a damaged one too
+        if not tenancy.can_change(checkpoint.index, self.caller):
+            raise exceptions.CheckpointNotFound(checkpoint_id)
         checkpoint.set_status(CheckpointStatus.DELETING)
         result = self._each("get_delete_operation", checkpoint,
                             checkpoint.resources, {})
@@ -242,17 +285,66 @@ class Runner:
         self.ensure_ready()
         return self.plugin.sweep(self.bank, self.context, dry_run=dry_run)
 
+    def delete_bank_only(self, checkpoint_id):
+        """An admin's delete whatever the checkpoint's owner record says (an
+        old or damaged one): NotAuthorized without the admin role."""
+        if not self.caller.is_admin:
+            raise exceptions.NotAuthorized(
+                "deleting with the bank alone needs the admin role")
+        return self.delete(checkpoint_id)
+
+    def _share_entry(self, share):
+        if isinstance(share, dict):
+            return share
+        try:
+            return owner_format.parse_share(
+                share, self.caller.domain_name or owner_format.DEFAULT_DOMAIN)
+        except ValueError as exc:
+            raise exceptions.InvalidParameters("share_with", str(exc)) from exc
+
+    def share(self, checkpoint_id, project):
+        """Share the caller's checkpoint with ``PROJECT[@DOMAIN]``: that
+        project then lists, shows, verifies and restores it (never deletes
+        it). Returns the checkpoint's shares."""
+        entry = self._share_entry(project)
+        checkpoint = self.owned_checkpoint(checkpoint_id)
+        if owner_format.add_share(checkpoint.index, entry):
+            self.store.save(checkpoint)
+        return checkpoint.to_dict()["shared_with"]
+
+    def unshare(self, checkpoint_id, project):
+        """Revoke a share made by :meth:`share` (or ``--share-with``)."""
+        entry = self._share_entry(project)
+        checkpoint = self.owned_checkpoint(checkpoint_id)
+        if owner_format.remove_share(checkpoint.index, entry):
+            self.store.save(checkpoint)
+        return checkpoint.to_dict()["shared_with"]
+
     def list(self, all_projects=False):
-        """This project's checkpoints (every project's with ``all_projects``)."""
-        project_id = None if all_projects else self.context.project_id
-        return [checkpoint.to_dict() for checkpoint in self.store.list(project_id)]
+        """The caller's checkpoints and those shared with its project (with
+        ``all_projects``, every project's: the admin role only)."""
+        if all_projects and not self.caller.is_admin:
+            raise exceptions.NotAuthorized(
+                "--all-projects needs the admin role (Keystone gave "
+                f"{self.caller.describe()} no admin role)")
+        # every project's entries: the same tenant at another site has
+        # another project id (a damaged record has no owner: admins only)
+        checkpoints = self.store.list()
+        if all_projects:
+            return [c.to_dict() for c in checkpoints]
+        return [c.to_dict() for c in checkpoints
+                if tenancy.owns(c.index, self.caller)
+                or tenancy.shared_with(c.index, self.caller)]
 
     def show(self, checkpoint_id):
         """The checkpoint and, per volume, what the bank says of its backup:
         the saved info, plus :func:`backup_details` when there is a manifest.
         A damaged checkpoint is shown as such, with the volumes found under
-        it; a volume whose records cannot be read says why (``damage``)."""
-        checkpoint = self.store.open(checkpoint_id)
+        it; a volume whose records cannot be read says why (``damage``). The
+        caller must be allowed to read it, as for :meth:`checkpoint`."""
+        checkpoint = self.store.open(checkpoint_id)  # a damaged one too
+        if not tenancy.can_read(checkpoint.index, self.caller):
+            raise exceptions.CheckpointNotFound(checkpoint_id)
         shown = checkpoint.to_dict()
         shown["volumes"] = {
             resource.id: self._volume_info(checkpoint, resource)

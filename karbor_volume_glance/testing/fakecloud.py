@@ -59,6 +59,8 @@ class FakeContext:
     auth_token: str = "fake-token"
     service_catalog: tuple | list = ()
     is_admin: bool = False
+    project_name: str | None = None
+    project_domain_name: str | None = None
     request_id: str = dataclasses.field(default_factory=lambda: f"req-{uuid.uuid4()}")
 
     def to_dict(self):
@@ -77,7 +79,8 @@ class FakeCloud:
     """Volumes, snapshots, images, servers and attachments of one project."""
 
     def __init__(self, transition_polls=1, project_id="fake-project",
-                 user_id="fake-user", glance_rbd_direct_url=False):
+                 user_id="fake-user", glance_rbd_direct_url=False,
+                 project_name=None):
         if (
             not isinstance(transition_polls, int)
             or isinstance(transition_polls, bool)
@@ -89,6 +92,9 @@ class FakeCloud:
         self.transition_polls = transition_polls
         self.project_id = project_id
         self.user_id = user_id
+        #: the project's name (default: its id); two clouds with one name
+        #: and two ids are one tenant at two sites
+        self.project_name = project_name or project_id
         build_model(
             self, datafiles.MemoryStore(),
             lambda state, _jobs: pacing.PollPacer(state, transition_polls), GIB,
@@ -96,7 +102,7 @@ class FakeCloud:
         )
         self.catalog.base_url = BASE_URL
         self.catalog.interfaces = ("public",)
-        project = Project(project_id, project_id)
+        project = Project(project_id, self.project_name)
         self._user = User(user_id, user_id, secrets.token_urlsafe(16), project_id)
         self.state.projects[project.id] = project
         self.state.users[self._user.id] = self._user
@@ -206,7 +212,9 @@ class FakeCloud:
 
     def context(self):
         """A request context for this cloud's project and user."""
-        return FakeContext(project_id=self.project_id, user_id=self.user_id)
+        return FakeContext(project_id=self.project_id, user_id=self.user_id,
+                           project_name=self.project_name,
+                           project_domain_name="Default")
 
     def client_factory(self):
         """An object whose ``create_client(service, context)`` gives real clients."""

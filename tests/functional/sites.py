@@ -5,7 +5,6 @@ volumes move in milliseconds.
 """
 
 import io
-import types
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.cloud import facade, factory
@@ -24,7 +23,7 @@ class Site:
         self.name = name
         self.clients = factory.from_cloud_config(name, clouds_yaml)
         self.project_id = self.clients.session.get_project_id()
-        self.context = types.SimpleNamespace(project_id=self.project_id)
+        self.context = factory.session_context(self.clients.session)
         self.config = conf.make_config(poll_interval=0.01,
                                        backup_image_object_size=OBJECT_SIZE)
         self.plugin = VolumeGlanceProtectionPlugin(self.config,

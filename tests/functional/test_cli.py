@@ -70,7 +70,7 @@ def test_failures_exit_non_zero_with_one_line_each(sites, tmp_path, config_file)
     assert "not found" in line
     _, err = cli(*common, "restore", "no-such-checkpoint", expect=1)
     assert err.strip() == ("karbor-volume-glance: checkpoint no-such-checkpoint "
-                           "is not in the bank")
+                           "could not be found")
     _, err = cli(*common, "protect", sites.a.create_volume(b"x"),
                  "--option", "bogus=1", expect=1)
     assert "bogus: Additional properties are not allowed" in err

@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from karbor_volume_glance import exceptions
 from karbor_volume_glance.cli import commands as cli
 from karbor_volume_glance.cli import output
 
@@ -378,8 +379,8 @@ def fake_sites(tmp_path, monkeypatch):
     from karbor_volume_glance.testing import FakeCloud
     from tests.unit.harness import OBJECT_SIZE
 
-    found = {"site-a": FakeCloud(project_id="project-a"),
-             "site-b": FakeCloud(project_id="project-b")}
+    found = {"site-a": FakeCloud(project_id="project-a", project_name="team"),
+             "site-b": FakeCloud(project_id="project-b", project_name="team")}
 
     def connect(args):
         cloud = found[args.os_cloud]
@@ -516,7 +517,7 @@ def test_a_restore_that_leaves_its_image_says_so_and_succeeds(capsys, fake_sites
     from karbor_volume_glance.testing import FakeCloud
 
     clouds, common = fake_sites
-    clouds["site-b"] = FakeCloud(project_id="project-b",
+    clouds["site-b"] = FakeCloud(project_id="project-b", project_name="team",
                                  glance_rbd_direct_url=True)
     volume = clouds["site-a"].add_volume(data=b"v" * 1000)
     protected, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
@@ -557,3 +558,44 @@ def test_sweep_fails_when_something_could_not_be_deleted(capsys):
     assert cli._sweep_report(failed, "json") is False
     assert ("karbor-volume-glance: image i1: failed: CloudError: 500"
             in capsys.readouterr().err)
+
+
+# --- owners: authentication before any change (issue 14) ----------------------
+
+def test_delete_without_authentication_deletes_nothing(capsys, fake_sites,
+                                                       monkeypatch):
+    clouds, common = fake_sites
+    volume = clouds["site-a"].add_volume(data=b"v" * 1000)
+    made, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
+                                volume])
+    connect = cli._connect
+
+    def refused(args):
+        if args.os_cloud == "wrong":
+            raise exceptions.NotReady("cloud 'wrong': cannot authenticate: "
+                                      "Unauthorized: 401")
+        return connect(args)
+
+    monkeypatch.setattr(cli, "_connect", refused)
+    for flags in ([], ["--bank-only"]):
+        status = cli.main([*common, "--os-cloud", "wrong", "delete",
+                           made["checkpoint_id"], *flags])
+        _, err = capsys.readouterr()
+        assert status == cli.FAILED
+        assert err.strip() == (
+            "karbor-volume-glance: not authorized: cloud 'wrong': cannot "
+            "authenticate: Unauthorized: 401; delete needs an authenticated "
+            "caller (an operator with the admin role can use delete "
+            "--bank-only)")
+    # not an admin: --bank-only is refused, the owner's plain delete works
+    status = cli.main([*common, "--os-cloud", "site-a", "delete", "--bank-only",
+                       made["checkpoint_id"]])
+    assert status == cli.FAILED
+    assert "delete --bank-only needs credentials with the admin role" in (
+        capsys.readouterr().err)
+    shown, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "show",
+                                 made["checkpoint_id"]])
+    assert shown["status"] == "available"
+    deleted, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "delete",
+                                   made["checkpoint_id"]])
+    assert deleted["ok"] is True

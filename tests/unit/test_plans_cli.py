@@ -14,8 +14,8 @@ from tests.unit.harness import OBJECT_SIZE
 @pytest.fixture
 def clouds(monkeypatch):
     """Two fake clouds behind the clouds.yaml names cloud-a and cloud-b."""
-    found = {"cloud-a": FakeCloud(project_id="project-a"),
-             "cloud-b": FakeCloud(project_id="project-b")}
+    found = {"cloud-a": FakeCloud(project_id="project-a", project_name="team"),
+             "cloud-b": FakeCloud(project_id="project-b", project_name="team")}
 
     def connect(args):
         cloud = found[args.os_cloud]
@@ -144,8 +144,8 @@ def test_plan_errors_are_one_line(capsys, tmp_path, plan_file):
                            "sites (site-a, site-b): give --site")
     _, err = run(capsys, "plan", "restore", path, "--checkpoint", "nope",
                  "--site", "site-b", expect=cli.FAILED)
-    assert err.strip() == ("karbor-volume-glance: checkpoint nope is not in "
-                           "the bank")
+    assert err.strip() == ("karbor-volume-glance: checkpoint nope could not "
+                           "be found")
 
 
 def test_not_ready_creates_nothing(capsys, clouds, plan_file):

@@ -96,12 +96,13 @@ def test_one_checkpoint_holds_every_volume_of_the_plan(runner, cloud, bank):
     assert checkpoint.status == "available"
     assert [r.id for r in checkpoint.resources] == volume_ids
     assert checkpoint.index["protection_plan"]["name"] == "nightly"
-    assert checkpoint.index["protection_plan"]["id"] == plan.id
+    plan_id = plan.for_caller(runner.caller).id
+    assert checkpoint.index["protection_plan"]["id"] == plan_id
     info = catalog.plan_info(checkpoint)
     assert info["site"] == "site-a" and info["cloud"] == "cloud-a"
     assert info["runs"] == 1
     assert "failed_volumes" not in checkpoint.index["extra_info"]
-    assert bank.list_objects(f"/indices/by-plan/{plan.id}/")
+    assert bank.list_objects(f"/indices/by-plan/{plan_id}/")
     # each volume got the plan's options: backup_name is the plan's name
     shown = runner.show(result.checkpoint_id)["volumes"]
     assert {info["backup_name"] for info in shown.values()} == {"nightly"}

@@ -7,6 +7,7 @@ import yaml
 
 from karbor_volume_glance.plans import PlanError, load, model
 from karbor_volume_glance.plans.schema import check
+from karbor_volume_glance.standalone.tenancy import Caller
 
 
 def write(tmp_path, document, name="plan.yaml"):
@@ -63,13 +64,33 @@ def test_a_full_plan_merges_defaults_and_resolves_paths(tmp_path):
 
 
 def test_defaults_and_the_stable_plan_id(tmp_path):
-    plan = load(write(tmp_path, minimal()))
+    team = Caller("id-1", "team", "Default")
+    unbound = load(write(tmp_path, minimal()))
+    with pytest.raises(PlanError, match="depends on its owner"):
+        unbound.id  # noqa: B018
+    plan = unbound.for_caller(team)
     assert plan.parallelism == model.DEFAULT_PARALLELISM == 2
-    assert plan.id == load(write(tmp_path, minimal(), "again.yaml")).id
-    assert plan.id != load(write(tmp_path, minimal(name="other"), "o.yaml")).id
-    # not the plain CLI's plan id for the same name
+    again = load(write(tmp_path, minimal(), "again.yaml"))
+    assert plan.id == again.for_caller(team).id
+    # the same tenant at another site: another id, the same names
+    assert plan.id == again.for_caller(Caller("id-2", "team", "Default")).id
+    # two projects' plans of one name are two plans
+    assert plan.id != again.for_caller(Caller("id-3", "other", "Default")).id
+    assert plan.id != again.for_caller(Caller("id-1", "team", "Other")).id
+    assert plan.id != load(write(tmp_path, minimal(name="other"),
+                                 "o.yaml")).for_caller(team).id
+    # not the plain CLI's plan id for the same name, nor the name-only one
     assert plan.id != str(uuid.uuid5(uuid.NAMESPACE_URL, "nightly"))
+    assert plan.ids == [plan.id, model.plan_id("nightly")]
     assert plan.site() is plan.sites["a"]  # the only site
+
+
+def test_a_plan_id_given_in_the_file_is_the_plans_id(tmp_path):
+    plan = load(write(tmp_path, minimal(id="nightly-db-7")))
+    assert plan.id == "nightly-db-7"
+    assert plan.for_caller(Caller("id-1", "team", "Default")).id == "nightly-db-7"
+    with pytest.raises(PlanError, match="id"):
+        load(write(tmp_path, minimal(id="../up"), "bad.yaml"))
 
 
 def test_choosing_a_site():

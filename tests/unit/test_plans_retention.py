@@ -87,6 +87,7 @@ def test_keep_must_be_a_positive_integer(keep):
 def test_require_plan_names_both_plans():
     class Plan:
         id, name, source = "other-id", "other", "p.yaml"
+        ids = ["other-id"]
 
     with pytest.raises(PlanError, match=r"^p.yaml: checkpoint c1 is not a "
                        r"checkpoint of plan 'other' \(its plan: 'n'\)$"):

@@ -90,8 +90,8 @@ def test_an_error_message_is_escaped(capsys, monkeypatch):
     monkeypatch.setattr(cli, "_runner", refuse)
     assert cli.main(["show", "x", "--bank", "file:///b"]) == cli.FAILED
     err = capsys.readouterr().err
-    assert err == (f"karbor-volume-glance: checkpoint {escape(HOSTILE)} is "
-                   "not in the bank\n")
+    assert err == (f"karbor-volume-glance: checkpoint {escape(HOSTILE)} could "
+                   "not be found\n")
 
 
 def test_log_lines_are_escaped():

@@ -97,16 +97,86 @@ def test_a_failed_checkpoint_can_be_deleted(runner, cloud):
     assert runner.delete(result.checkpoint_id).ok
 
 
-def test_list_shows_this_projects_checkpoints_and_ids_reach_any(runner, cloud, bank):
+def test_each_project_sees_its_own_checkpoints_and_admins_all(runner, cloud,
+                                                              bank):
     volume_id = cloud.add_volume(data=b"abc")
     result = runner.protect([volume_id], params(volume_id))
-    # another site's Keystone: same bank, another project id
-    other = Runner(runner.plugin, bank, FakeContext(project_id="other",
-                                                    user_id="u"))
+    made = result.checkpoint_id
+    owner = runner.store.get(made).index["owner"]
+    assert owner == {"project_id": cloud.project_id,
+                     "project_name": cloud.project_name,
+                     "domain_name": "Default", "user_id": cloud.user_id}
+
+    def as_(project_id, name=None, domain="Default", **more):
+        return Runner(runner.plugin, bank, FakeContext(
+            project_id=project_id, user_id="u", project_name=name,
+            project_domain_name=domain, **more))
+
+    other = as_("other", "other")
     assert other.list() == []
-    assert [c["id"] for c in other.list(all_projects=True)] == [
-        result.checkpoint_id]
-    assert other.restore(result.checkpoint_id, {}).ok
+    with pytest.raises(exceptions.NotAuthorized, match="--all-projects needs "
+                       "the admin role"):
+        other.list(all_projects=True)
+    for call in (other.show, other.verify, other.delete,
+                 lambda c: other.restore(c, {}), lambda c: other.share(c, "x")):
+        with pytest.raises(exceptions.CheckpointNotFound,
+                           match=f"^checkpoint {made} could not be found$"):
+            call(made)
+    # same names at another site (another id): the owner
+    twin = as_("id-at-site-b", cloud.project_name)
+    assert [c["id"] for c in twin.list()] == [made]
+    # the same project name in another domain is another project
+    assert as_("x", cloud.project_name, domain="Other").list() == []
+    admin = as_("admin-project", "admin", is_admin=True)
+    assert admin.list() == []  # its own project's, unless all projects
+    assert [c["id"] for c in admin.list(all_projects=True)] == [made]
+    assert admin.show(made)["id"] == made
+    # an anonymous caller changes nothing
+    with pytest.raises(exceptions.NotAuthorized):
+        Runner(runner.plugin, bank, None).delete(made)
+
+
+def test_sharing_lets_a_project_read_but_not_delete_and_is_revocable(
+        runner, cloud, bank):
+    volume_id = cloud.add_volume(data=b"abc")
+    made = runner.protect([volume_id], params(volume_id),
+                          share_with=["dr-team"]).checkpoint_id
+    dr = Runner(runner.plugin, bank, FakeContext(
+        project_id="dr-id", user_id="u", project_name="dr-team",
+        project_domain_name="Default"))
+    assert [c["shared_with"] for c in dr.list()] == [["dr-team@Default"]]
+    assert dr.restore(made, {}).ok
+    with pytest.raises(exceptions.CheckpointNotFound):
+        dr.delete(made)
+    with pytest.raises(exceptions.CheckpointNotFound):
+        dr.unshare(made, "dr-team")
+    assert runner.unshare(made, "dr-team@Default") == []
+    assert dr.list() == []
+    with pytest.raises(exceptions.CheckpointNotFound):
+        dr.show(made)
+    assert runner.share(made, "dr-id") == ["dr-id@Default"]
+    assert [c["id"] for c in dr.list()] == [made]
+    with pytest.raises(exceptions.InvalidParameters):
+        runner.share(made, "bad name@")
+
+
+def test_an_old_checkpoint_without_owner_is_its_project_ids_and_admins(
+        runner, cloud, bank):
+    volume_id = cloud.add_volume(data=b"abc")
+    made = runner.protect([volume_id], params(volume_id)).checkpoint_id
+    checkpoint = runner.store.get(made)
+    del checkpoint.index["owner"]
+    runner.store.save(checkpoint)
+    assert [c["id"] for c in runner.list()] == [made]
+    twin = Runner(runner.plugin, bank, FakeContext(
+        project_id="id-at-site-b", user_id="u", project_name=cloud.project_name,
+        project_domain_name="Default"))
+    assert twin.list() == []
+    admin = Runner(runner.plugin, bank, FakeContext(
+        project_id="a", user_id="u", is_admin=True))
+    assert admin.delete_bank_only(made).ok
+    with pytest.raises(exceptions.NotAuthorized):
+        twin.delete_bank_only(made)
 
 
 def test_unknown_or_malformed_checkpoint_ids_are_not_found(runner):
@@ -135,3 +205,15 @@ def test_progress_reaches_the_total(runner, cloud):
     seen.clear()
     runner.restore(runner.list()[0]["id"], {})
     assert seen[-1] == (volume_id, total, total)
+
+
+def test_another_projects_damaged_record_does_not_hide_mine(runner, cloud, bank):
+    volume_id = cloud.add_volume(data=b"abc")
+    mine = runner.protect([volume_id], params(volume_id)).checkpoint_id
+    other = Runner(runner.plugin, bank, FakeContext(
+        project_id="other", user_id="u", project_name="other",
+        project_domain_name="Default"))
+    theirs = other.store.create([], "other", owner={"project_id": "other"})
+    bank.update_object(f"/checkpoints/{theirs.id}/index.json", ["not", "a",
+                                                                 "record"])
+    assert [c["id"] for c in runner.list()] == [mine]

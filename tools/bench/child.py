@@ -23,7 +23,6 @@ import re
 import resource
 import sys
 import time
-import types
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
@@ -120,8 +119,7 @@ def _config(spec):
 
 def _runner(spec):
     client_factory = factory.from_cloud_config(spec.cloud, spec.clouds_yaml)
-    context = types.SimpleNamespace(
-        project_id=client_factory.session.get_project_id())
+    context = factory.session_context(client_factory.session)
     plugin = VolumeGlanceProtectionPlugin(_config(spec),
                                           client_factory=client_factory)
     return Runner(plugin, open_bank(spec.bank_url), context)
