@@ -5,6 +5,8 @@ volumes move in milliseconds.
 """
 
 import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.cloud import facade, factory
@@ -59,3 +61,15 @@ class Site:
             "snapshots": sorted(s.id for s in cinder.volume_snapshots.list()),
             "images": sorted(i["id"] for i in glance.images.list()),
         }
+
+
+def cli(*args, expect=0):
+    """Run the command line in this process with ``--format json``: (its
+    parsed JSON output or None, its stderr); ``expect`` is its exit status."""
+    from karbor_volume_glance.cli import commands
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = commands.main(["--format", "json", *args])
+    assert status == expect, err.getvalue()
+    return (json.loads(out.getvalue()) if out.getvalue() else None), err.getvalue()

@@ -14,21 +14,9 @@ from glanceclient import Client as GlanceClient
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from karbor_volume_glance.cli import commands
-from tests.functional.sites import OBJECT_SIZE
+from tests.functional.sites import OBJECT_SIZE, cli
 
 BIN = os.path.dirname(sys.executable)
-
-
-def cli(*args, expect=0):
-    """Run the command in this process; return its parsed JSON output."""
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        status = commands.main(["--format", "json", *args])
-    assert status == expect, err.getvalue()
-    return (json.loads(out.getvalue()) if out.getvalue() else None), err.getvalue()
 
 
 def test_protect_list_show_verify_restore_delete(sites, tmp_path, config_file):

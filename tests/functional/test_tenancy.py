@@ -6,31 +6,18 @@ has ``team`` again (the same tenant: the same names, another project id) and
 ``dr`` (carol). All of them point at one file bank.
 """
 
-import io
-import json
 import os
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 import yaml
 
-from karbor_volume_glance.cli import commands
 from tests.functional.conftest import _start
-from tests.functional.sites import OBJECT_SIZE, Site
+from tests.functional.sites import OBJECT_SIZE, Site, cli
 
 USERS_A = {"admin": ("secret", "admin"), "alice": ("pw-a", "team"),
            "bob": ("pw-b", "other")}
 USERS_B = {"admin": ("secret", "admin"), "alice": ("pw-a", "team"),
            "carol": ("pw-c", "dr")}
-
-
-def cli(*args, expect=0):
-    """Run the command in this process: (parsed JSON output, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        status = commands.main(["--format", "json", *args])
-    assert status == expect, err.getvalue()
-    return (json.loads(out.getvalue()) if out.getvalue() else None), err.getvalue()
 
 
 @pytest.fixture
