@@ -244,20 +244,6 @@ class CheckpointStore:
                     found_resources=self._found_resources(checkpoint_id)))
         return listed
 
-    def each(self, project_id=None):
-        """Like :meth:`list`, but an index entry whose record is missing or
-        not a record is skipped (with a warning), so one project's damaged
-        record never hides another's checkpoints."""
-        prefix = record_format.provider_prefix(self.provider_id, project_id)
-        keys = compat.list_all(self._indices, prefix=prefix)
-        for _, checkpoint_id in sorted(record_format.parse_index_key(key)
-                                       for key in keys):
-            try:
-                yield self.get(checkpoint_id)
-            except exceptions.CheckpointNotFound:
-                LOG.warning("The index lists checkpoint %s, whose record is "
-                            "missing or unreadable", checkpoint_id)
-
     def remove_indices(self, checkpoint):
         """Unlist a deleted checkpoint, as Karbor does; its index.json stays.
 
