@@ -74,6 +74,26 @@ class BankObjectNotFound(BankError):
         super().__init__(f"bank object {key!r} does not exist", key=key)
 
 
+class BankObjectTooLarge(BankError):
+    """A bank object read with a bound is larger than the bound; it was not
+    read whole (``size`` is what the store says of it, or None)."""
+
+    def __init__(self, key, max_size, size=None):
+        self.max_size = max_size
+        self.size = size
+        held = f"holds {size} bytes" if size is not None else "holds more"
+        super().__init__(f"bank object {key!r} {held}, more than the "
+                         f"{max_size} expected: it was not read", key=key)
+
+
+def check_object_size(key, payload, max_size):
+    """``payload``; BankObjectTooLarge if it is longer than ``max_size``
+    (None: no bound)."""
+    if max_size is not None and len(payload) > max_size:
+        raise BankObjectTooLarge(key, max_size, len(payload))
+    return payload
+
+
 class BankReadOnly(BankError):
     def __init__(self, key=None):
         where = f" (key {key!r})" if key else ""
@@ -139,6 +159,17 @@ class ResourceTimeout(CloudError):
             kind=kind,
             resource_id=resource_id,
         )
+
+
+class ResourceUnusable(ResourceFailed):
+    """A resource is, before anything was asked of it, in a status from which
+    it will not reach what an operation needs (one of Cinder's failure
+    statuses)."""
+
+    def __init__(self, kind, resource_id, status, expected):
+        super().__init__(kind, resource_id, status, expected)
+        self.args = (f"{kind} {resource_id} is {status!r}: it will not become "
+                     f"{'/'.join(self.expected)}",)
 
 
 class ResourceGone(CloudError):
@@ -269,6 +300,18 @@ class DeleteFailed(OperationFailed):
 
 class VerifyFailed(OperationFailed):
     operation = "verify"
+
+
+class ProtectRefused(VolumeGlanceError):
+    """A protect refused before a checkpoint was created: ``failures`` holds
+    one ProtectFailed per volume that cannot be protected, each naming it."""
+
+    def __init__(self, failures):
+        self.failures = list(failures)
+        super().__init__(
+            f"protect refused, nothing was created: {len(self.failures)} "
+            f"volume(s) cannot be protected: "
+            + "; ".join(str(failure) for failure in self.failures))
 
 
 class NotReady(VolumeGlanceError):

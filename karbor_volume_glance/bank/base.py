@@ -15,6 +15,7 @@ The contract, which ``tests/unit/bank`` checks for every backend:
   are no directories, only keys.
 * A missing object raises :class:`BankObjectNotFound` on get and delete.
 * Listing returns absolute keys as :func:`listing.select_keys` defines them.
+* A read bounded by ``max_size`` never reads much more than the bound.
 * Backends are safe to call from several threads at once.
 """
 
@@ -50,8 +51,14 @@ class BankBackend(abc.ABC):
         """Store ``value`` under ``key``, replacing any old value atomically."""
 
     @abc.abstractmethod
-    def get_object(self, key, context=None):
-        """Return the value under ``key``; raise BankObjectNotFound if none."""
+    def get_object(self, key, context=None, max_size=None):
+        """Return the value under ``key``; raise BankObjectNotFound if none.
+
+        With ``max_size``, an object whose stored payload is longer raises
+        BankObjectTooLarge, having read at most ``max_size`` + 1 bytes of it
+        (a bank's contents are untrusted: a reader that knows how large an
+        object should be never holds more of it in memory).
+        """
 
     @abc.abstractmethod
     def list_objects(

@@ -11,6 +11,9 @@ trips as they can:
   own banks say nothing more precise than ``BankGetObjectFailed`` for a
   missing object, so only after a get that failed otherwise does one listing
   tell "missing" from "failed".
+* :func:`read_bounded` reads at most about ``max_size`` bytes of an object
+  from our banks (``get_object(max_size=…)``); Karbor's own banks read
+  whole, so there the bound is checked after the read.
 * :func:`delete_if_present` is one ``delete_object``, likewise.
 * :func:`section_at` reaches another section through the bank's public
   ``get_sub_section`` (Karbor's ``Bank`` has it since 1.0, as ours does),
@@ -19,7 +22,7 @@ trips as they can:
 
 import re
 
-from karbor_volume_glance.exceptions import BankObjectNotFound
+from karbor_volume_glance.exceptions import BankObjectNotFound, check_object_size
 
 PAGE_SIZE = 1000
 #: An absolute section prefix: ``/`` + parts of Karbor's key characters + ``/``.
@@ -54,6 +57,20 @@ def _is_not_found(error):
             return True
         error = error.__cause__
     return False
+
+
+def read_bounded(section, key, max_size):
+    """The object at ``key``; BankObjectTooLarge, naming it, when its payload
+    (bytes, or the UTF-8 of a str or of JSON) is longer than ``max_size``.
+    Our banks stop reading past the bound; Karbor's read whole first."""
+    if getattr(section, "bounded_reads", False):
+        return section.get_object(key, max_size=max_size)
+    value = section.get_object(key)
+    if isinstance(value, bytes | bytearray):
+        check_object_size(key, value, max_size)
+    elif isinstance(value, str):
+        check_object_size(key, value.encode("utf-8"), max_size)
+    return value
 
 
 def read_optional(section, key):

@@ -37,6 +37,7 @@ from karbor_volume_glance.exceptions import (
     BankError,
     BankObjectNotFound,
     InvalidBankKey,
+    check_object_size,
 )
 
 LOG = logging.getLogger(__name__)
@@ -298,12 +299,13 @@ class FileBackend(BankBackend):
                 continue
             _fsync_directory(parent)
 
-    def get_object(self, key, context=None):
+    def get_object(self, key, context=None, max_size=None):
         path = self._object_path(key)
         try:
             with open(path, "rb") as stream:
                 header = stream.readline(_HEADER_LIMIT)
-                payload = stream.read()
+                payload = stream.read(-1 if max_size is None else max_size + 1)
+                check_object_size(key, payload, max_size)
         except FileNotFoundError:
             raise BankObjectNotFound(key) from None
         except OSError as exc:

@@ -12,7 +12,11 @@ from oslo_log import log as logging
 
 from karbor_volume_glance.bank import capabilities, codec, listing
 from karbor_volume_glance.bank.base import BankBackend
-from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
+from karbor_volume_glance.exceptions import (
+    BankError,
+    BankObjectNotFound,
+    check_object_size,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -45,12 +49,13 @@ class MemoryBackend(BankBackend):
         with self._lock:
             self._objects[key] = encoded
 
-    def get_object(self, key, context=None):
+    def get_object(self, key, context=None, max_size=None):
         with self._lock:
             try:
                 kind, payload = self._objects[key]
             except KeyError:
                 raise BankObjectNotFound(key) from None
+        check_object_size(key, payload, max_size)
         return codec.decode(kind, payload, key=key)
 
     def list_objects(

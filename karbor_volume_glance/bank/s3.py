@@ -92,7 +92,9 @@ from karbor_volume_glance.bank.s3_client import (  # noqa: F401 - re-exported
 from karbor_volume_glance.exceptions import (
     BankError,
     BankObjectNotFound,
+    BankObjectTooLarge,
     InvalidBankKey,
+    check_object_size,
 )
 
 LOG = logging.getLogger(__name__)
@@ -500,13 +502,18 @@ class S3Backend(BankBackend):
 
     # --- reading -------------------------------------------------------------
 
-    def get_object(self, key, context=None):
+    def get_object(self, key, context=None, max_size=None):
         name = self.object_name(key)
         for attempt in range(1, _READ_ATTEMPTS + 1):
             response = self._call("read", key, self._client.get_object, Key=name)
             try:
                 with response["Body"] as body:
-                    payload = body.read()
+                    length = response.get("ContentLength")
+                    if (max_size is not None and isinstance(length, int)
+                            and length > max_size):
+                        raise BankObjectTooLarge(key, max_size, length)
+                    payload = check_object_size(key, body.read(
+                        None if max_size is None else max_size + 1), max_size)
                 break
             except (ResponseStreamingError, BotoCoreError) as exc:
                 if attempt == _READ_ATTEMPTS:

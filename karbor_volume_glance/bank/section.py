@@ -40,9 +40,17 @@ class Bank:
         """Store ``value`` (bytes, str or JSON-serialisable) under ``key``."""
         self._backend.update_object(keys.normalize_key(key), value, context=context)
 
-    def get_object(self, key, context=None):
-        """The value under ``key``; BankObjectNotFound if there is none."""
-        return self._backend.get_object(keys.normalize_key(key), context=context)
+    #: ``get_object`` takes ``max_size`` (:meth:`.base.BankBackend.get_object`);
+    #: Karbor's own Bank and BankSection do not (:func:`.compat.read_bounded`).
+    bounded_reads = True
+
+    def get_object(self, key, context=None, max_size=None):
+        """The value under ``key``; BankObjectNotFound if there is none, and
+        BankObjectTooLarge if its payload is longer than ``max_size``."""
+        key = keys.normalize_key(key)
+        if max_size is None:  # a backend of another package may not bound
+            return self._backend.get_object(key, context=context)
+        return self._backend.get_object(key, context=context, max_size=max_size)
 
     def list_objects(
         self, prefix=None, limit=None, marker=None, sort_dir=None, context=None
@@ -117,9 +125,13 @@ class BankSection:
             keys.join_key(self._prefix, key), value, context=context
         )
 
-    def get_object(self, key, context=None):
-        """The value under relative ``key``; BankObjectNotFound if none."""
-        return self._bank.get_object(keys.join_key(self._prefix, key), context=context)
+    bounded_reads = True
+
+    def get_object(self, key, context=None, max_size=None):
+        """The value under relative ``key``; BankObjectNotFound if none, and
+        BankObjectTooLarge if its payload is longer than ``max_size``."""
+        return self._bank.get_object(keys.join_key(self._prefix, key),
+                                     context=context, max_size=max_size)
 
     def list_objects(
         self, prefix=None, limit=None, marker=None, sort_dir=None, context=None

@@ -90,6 +90,7 @@ from karbor_volume_glance.bank.swift_connection import (  # noqa: F401 - re-expo
 )
 from karbor_volume_glance.exceptions import (
     BankError,
+    BankObjectTooLarge,
     VolumeGlanceError,
 )
 
@@ -114,6 +115,8 @@ FORMAT = owner.FORMAT
 #: object's old segments deleted under the reader) are tried this many times.
 READ_ATTEMPTS = 3
 READ_RETRY_DELAY = 0.05
+#: A read bounded by ``max_size`` takes the body in pieces of this size.
+BOUNDED_READ_PIECE = 1024 * 1024
 
 KIND_HEADER = "X-Object-Meta-Kvg-Kind"
 MD5_HEADER = "X-Object-Meta-Kvg-Md5"
@@ -552,16 +555,14 @@ class SwiftBackend(BankBackend):
 
     # --- reading --------------------------------------------------------------
 
-    def get_object(self, key, context=None):
+    def get_object(self, key, context=None, max_size=None):
         name = self.object_name(key)
         problem = None
         for attempt in range(READ_ATTEMPTS):
             if attempt:
                 time.sleep(READ_RETRY_DELAY * attempt)
             try:
-                headers, body = self._request("read", key, self._container,
-                                              "get_object", self._container, name,
-                                              missing="raise")
+                headers, body = self._read(key, name, max_size)
             except SwiftBankError as exc:
                 # 409: a large object's segment was gone when the read began;
                 # a cut-off body: gone while it was read. A replaced object's
@@ -583,6 +584,38 @@ class SwiftBackend(BankBackend):
             f"{self._container!r}: {problem}",
             key=key, operation="read", container=self._container,
         )
+
+    def _read(self, key, name, max_size):
+        """``(headers, body)`` of one GET of object ``name``. With
+        ``max_size`` the body is read piece by piece and refused
+        (BankObjectTooLarge) as soon as Swift's length or the pieces pass it."""
+        if max_size is None:
+            return self._request("read", key, self._container, "get_object",
+                                 self._container, name, missing="raise")
+        headers, pieces = self._request(
+            "read", key, self._container, "get_object", self._container, name,
+            missing="raise", resp_chunk_size=BOUNDED_READ_PIECE)
+        try:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > max_size:
+                raise BankObjectTooLarge(key, max_size, int(length))
+            body = bytearray()
+            if isinstance(pieces, bytes | bytearray):  # a client that read it all
+                pieces = [pieces]
+            try:
+                for piece in pieces:
+                    body += piece
+                    if len(body) > max_size:
+                        raise BankObjectTooLarge(key, max_size)
+            except VolumeGlanceError:
+                raise
+            except Exception as exc:  # requests, urllib3, sockets …
+                raise self._error("read", key, self._container, exc) from exc
+            return headers, bytes(body)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
 
     @staticmethod
     def _check_body(key, headers, body):

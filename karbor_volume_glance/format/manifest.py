@@ -39,6 +39,10 @@ HASH_ALGORITHM = "sha256"
 #: The largest chunk_size a manifest may hold: a reader holds up to
 #: ``parallelism`` chunks at once, so a bank cannot make it take more.
 MAX_CHUNK_SIZE = 1024 ** 3
+#: The largest object of Karbor's own layout (``data_1`` … ``data_N``, one
+#: per piece glanceclient yielded: 64 KiB in Karbor's time, 1 MiB with
+#: glanceclient 4) that a restore reads; a larger one is damaged, not read.
+LEGACY_OBJECT_LIMIT = 16 * 1024 ** 2
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _STORED_KEYS = {"index", "offset", "length", "sha256", "object", "stored_size",

@@ -26,7 +26,7 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions
 from karbor_volume_glance.bank import compat
-from karbor_volume_glance.format import chunks
+from karbor_volume_glance.format import chunks, manifest
 
 LOG = logging.getLogger(__name__)
 
@@ -131,10 +131,14 @@ class Transfer:
                 found.append(_label(name, source))
         return found
 
-    def _get(self, name, source=None):
+    def _get(self, name, source=None, max_size=None):
+        """The object ``name`` (of backup ``source``), read no further than
+        ``max_size`` bytes; any failure is ChunkIntegrityError naming it."""
         label = _label(name, source)
         try:
-            return self._section_of(source).get_object(name)
+            if max_size is None:
+                return self._section_of(source).get_object(name)
+            return compat.read_bounded(self._section_of(source), name, max_size)
         except exceptions.ChunkIntegrityError:
             raise
         except Exception as exc:
@@ -142,7 +146,7 @@ class Transfer:
                 label, f"cannot be read: {type(exc).__name__}: {exc}") from exc
 
     def _get_bytes(self, name):
-        data = self._get(name)
+        data = self._get(name, max_size=manifest.LEGACY_OBJECT_LIMIT)
         if not isinstance(data, bytes | bytearray):
             raise exceptions.ChunkIntegrityError(
                 name, f"holds a {type(data).__name__}, not bytes")
@@ -150,7 +154,7 @@ class Transfer:
 
     def _decode(self, record, base_data=None):
         """``record``'s verified plain bytes; errors name where it lives."""
-        stored = self._get(record.object, record.source)
+        stored = self._get(record.object, record.source, record.stored_size)
         try:
             return chunks.decode(record, stored, base_data)
         except exceptions.ChunkIntegrityError as exc:
@@ -206,7 +210,7 @@ class Transfer:
         stored size; the bytes read."""
         def size_of(location):
             source, record = location
-            stored = self._get(record.object, source)
+            stored = self._get(record.object, source, record.stored_size)
             try:
                 return len(chunks.check_stored(record, stored))
             except exceptions.ChunkIntegrityError as exc:

@@ -166,3 +166,30 @@ def test_deep_verify_and_restore_of_a_bomb_stay_within_the_budget(harness, bomb)
     assert isinstance(raised, exceptions.RestoreFailed), raised
     assert "chunk data_2" in str(raised)
     assert peak < budget + 4 * MiB, f"restore of {bomb}: peak {peak} bytes"
+
+
+@pytest.mark.parametrize("name", ["data_1", "data_2"])
+def test_an_object_far_larger_than_its_record_is_not_read_whole(harness, name):
+    """Issue 14: a chunk object larger than its recorded stored size is
+    refused naming the chunk, having read no more than the record's size
+    (plus one byte) of it: on the file bank the 64 MiB object never enters
+    memory, on the memory bank it is never copied."""
+    volume_id = harness.cloud.add_volume(data=os.urandom(3 * OBJECT_SIZE))
+    harness.protect(volume_id, {"backup_name": "b", "compression": "none"})
+    section = harness.section(volume_id)
+    section.update_object(name, os.urandom(1024) * (EXPANDS_TO // 1024))
+    parallelism = harness.plugin.settings.parallelism
+    budget = parallelism * 2 * OBJECT_SIZE + 4 * MiB
+    raised, peak = peak_of(
+        lambda: harness.verify(volume_id, params={"deep": True}))
+    assert isinstance(raised, exceptions.VerifyFailed), raised
+    assert f"chunk {name}" in str(raised) and "BankObjectTooLarge" in str(raised)
+    assert peak < budget, f"deep verify: peak {peak} bytes"
+    raised, peak = peak_of(lambda: harness.verify(volume_id))
+    assert isinstance(raised, exceptions.VerifyFailed), raised
+    assert f"chunk {name}" in str(raised)
+    assert peak < budget, f"shallow verify: peak {peak} bytes"
+    raised, peak = peak_of(lambda: harness.restore(volume_id))
+    assert isinstance(raised, exceptions.RestoreFailed), raised
+    assert f"chunk {name}" in str(raised)
+    assert peak < budget + 4 * MiB, f"restore: peak {peak} bytes"

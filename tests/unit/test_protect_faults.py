@@ -229,9 +229,9 @@ class FlakyBank(MemoryBackend):
         self._maybe_fail("write", key)
         return super().update_object(key, value, context=context)
 
-    def get_object(self, key, context=None):
+    def get_object(self, key, context=None, max_size=None):
         self._maybe_fail("read", key)
-        return super().get_object(key, context=context)
+        return super().get_object(key, context=context, max_size=max_size)
 
 
 def test_transient_bank_errors_are_retried(cloud):

@@ -11,6 +11,7 @@ from karbor_volume_glance.bank.memory import MemoryBackend
 from karbor_volume_glance.exceptions import (
     BankError,
     BankObjectNotFound,
+    BankObjectTooLarge,
     BankReadOnly,
     InvalidBankKey,
 )
@@ -107,6 +108,26 @@ def test_missing_objects(bank):
     with pytest.raises(BankObjectNotFound) as caught:
         bank.delete_object("nope/deeper")
     assert caught.value.key == "/nope/deeper"
+
+
+def test_a_bounded_read_refuses_an_object_past_its_bound(bank):
+    """Issue 14: a reader that knows an object's size reads no more of it."""
+    payload = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
+    bank.update_object("/big", payload)
+    bank.update_object("/text", "é" * 10)  # 20 bytes of UTF-8
+    section = bank.get_sub_section("/")
+    assert bank.get_object("/big", max_size=len(payload)) == payload
+    assert section.get_object("big", max_size=len(payload) + 1) == payload
+    assert bank.get_object("/text", max_size=20) == "é" * 10
+    for reader, key, bound in ((bank, "/big", len(payload) - 1),
+                               (section, "big", 1), (bank, "/text", 19)):
+        with pytest.raises(BankObjectTooLarge) as caught:
+            reader.get_object(key, max_size=bound)
+        assert caught.value.key == "/" + key.lstrip("/")
+        assert caught.value.max_size == bound
+        assert f"more than the {bound} expected" in str(caught.value)
+    with pytest.raises(BankObjectNotFound):
+        bank.get_object("/nope", max_size=10)
 
 
 def test_delete(bank):

@@ -108,3 +108,22 @@ def test_another_section_is_reached_through_the_banks_get_sub_section():
     bank.update_object("/elsewhere/k", "v")
     other = compat.section_at(Section(bank), "/elsewhere/")
     assert other.get_object("k") == "v"
+
+
+def test_a_bounded_read_of_a_karbor_section_checks_the_bound_after_the_read():
+    """Karbor's own sections take no max_size: the bound is checked after."""
+    section = Bank(MemoryBackend()).get_sub_section("/s/")
+    section.update_object("chunk", b"x" * 100)
+    section.update_object("text", "y" * 100)
+
+    class KarborSection:
+        def get_object(self, key):
+            return section.get_object(key)
+
+    karbor = KarborSection()
+    assert compat.read_bounded(karbor, "chunk", 100) == b"x" * 100
+    assert compat.read_bounded(section, "chunk", 100) == b"x" * 100
+    for reader in (karbor, section):
+        for key in ("chunk", "text"):
+            with pytest.raises(exceptions.BankObjectTooLarge, match="100 bytes"):
+                compat.read_bounded(reader, key, 99)

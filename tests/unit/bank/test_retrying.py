@@ -37,9 +37,9 @@ class FlakyBackend(MemoryBackend):
         self._maybe_fail("update", key)
         return super().update_object(key, value, context=context)
 
-    def get_object(self, key, context=None):
+    def get_object(self, key, context=None, max_size=None):
         self._maybe_fail("get", key)
-        return super().get_object(key, context=context)
+        return super().get_object(key, context=context, max_size=max_size)
 
     def list_objects(self, prefix=None, limit=None, marker=None, sort_dir=None,
                      context=None):
