@@ -303,6 +303,22 @@ class Cloud:
                 self._settings.volume_timeout,
             )
 
+    def check_volume_usable(self, volume_id):
+        """With one GET, refuse a volume that does not exist (or this project
+        cannot see: ResourceGone) or is in one of Cinder's failure statuses
+        (ResourceUnusable, with Cinder's reason). A volume on its way to
+        available or in-use passes: the operation waits for it. Returns the
+        status."""
+        with self._explained(volume_id):
+            status = self._volume_status(volume_id)
+            if status is polling.GONE:
+                raise exceptions.ResourceGone("volume", volume_id, VOLUME_USABLE,
+                                              existed=False)
+            if _cinder_failure(status):
+                raise exceptions.ResourceUnusable("volume", volume_id, status,
+                                                  VOLUME_USABLE)
+        return status
+
     def create_volume(self, size, name, description=None, snapshot_id=None,
                       image_id=None, volume_type=None, availability_zone=None,
                       metadata=None):

@@ -71,12 +71,20 @@ class ProtectOperation(base.Operation):
     def validate(self, parameters, run):
         return schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
 
-    def check(self, volume_id, parameters):
-        """Protect's options checked before anything is made, in the bank or
-        the cloud: ProtectFailed naming the volume, its cause
-        InvalidParameters naming the field. Returns the options."""
+    def check(self, volume_id, parameters, context=None):
+        """Protect's input checked before anything is made, in the bank or
+        the cloud: the options (InvalidParameters naming the field) and, with
+        a request ``context``, the volume (it exists for this project and is
+        not in a failure status) and a ``snapshot_id`` (the volume's own,
+        available). Raises ProtectFailed naming the volume, its cause the
+        reason; returns the options."""
         try:
-            return self.validate(parameters, None)
+            options = self.validate(parameters, None)
+            if context is not None:
+                cloud = self.cloud(context)
+                cloud.check_volume_usable(volume_id)
+                _user_snapshot(cloud, volume_id, options.get("snapshot_id"))
+            return options
         except exceptions.VolumeGlanceError as exc:
             raise self.error(volume_id, exc) from exc
 

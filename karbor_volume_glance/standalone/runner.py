@@ -203,14 +203,21 @@ class Runner:
         return result
 
     def check_protect(self, volume_ids, parameters):
-        """Refuse, before a checkpoint is created, a protect whose options
-        are wrong (ProtectFailed naming the volume and the field): a refused
-        protect leaves nothing in the bank. A volume that is missing or
-        failed is not refused here: it fails alone, in the checkpoint, and
-        the others are protected."""
+        """Refuse, before a checkpoint is created, a protect that cannot
+        succeed: wrong options, a volume missing or in a failure status, a
+        snapshot that is not the volume's or not available. Every volume is
+        checked; ProtectRefused names each one refused and why. A refused
+        protect leaves nothing in the bank or the cloud."""
+        failures = []
         for volume_id in volume_ids:
-            self.plugin.get_protect_operation(volume_resource(volume_id)).check(
-                volume_id, parameters.get(volume_id, {}))
+            operation = self.plugin.get_protect_operation(volume_resource(volume_id))
+            try:
+                operation.check(volume_id, parameters.get(volume_id, {}),
+                                self.context)
+            except exceptions.ProtectFailed as exc:
+                failures.append(exc)
+        if failures:
+            raise exceptions.ProtectRefused(failures)
 
     @contextlib.contextmanager
     def checkpoint_run(self, checkpoint):

@@ -121,10 +121,12 @@ def test_a_corrupted_chunk_is_named_and_nothing_is_left(sites, bank):
 
 def test_another_projects_token_cannot_see_the_volume(sites, bank):
     volume_id = sites.a.create_volume(b"secret")
-    result = protect(sites.a_demo, bank, volume_id)
-    assert not result.ok
-    assert volume_id in result.outcomes[0].error
-    assert "not found" in result.outcomes[0].error
+    with pytest.raises(exceptions.ProtectRefused) as refused:
+        protect(sites.a_demo, bank, volume_id)  # before any checkpoint
+    assert [failure.resource_id for failure in refused.value.failures] == [
+        volume_id]
+    assert "not found" in str(refused.value)
+    assert sites.a_demo.runner(bank).list() == []
     demo_cinder = sites.a_demo.clients.create_client("cinder", None)
     assert [v.id for v in demo_cinder.volumes.list()] == []
 

@@ -126,8 +126,11 @@ def test_a_two_site_plan_protects_restores_increments_and_prunes(sites, plan):
         assert sha256(sites.b.volume_bytes(new)) == at_second[original]
 
 
-def test_a_missing_volume_fails_alone_and_the_rest_restore(sites, plan,
-                                                           tmp_path):
+def test_a_missing_volume_refuses_the_plan_before_its_checkpoint(sites, plan,
+                                                                tmp_path):
+    """Issue 14: a plan naming a volume that does not exist is refused
+    before its checkpoint is made, naming the volume; without it, the plan
+    protects and restores the rest."""
     path, volume_ids = plan
     document = yaml.safe_load(open(path))
     document["resources"].insert(1, "no-such-volume")
@@ -138,18 +141,17 @@ def test_a_missing_volume_fails_alone_and_the_rest_restore(sites, plan,
     with redirect_stdout(out), redirect_stderr(err):
         assert commands.main(["--format", "json", "plan", "protect", path,
                               "--site", "site-a"]) == commands.FAILED
-    result = json.loads(out.getvalue())
-    assert result["status"] == "error"
-    assert [(row["volume_id"], row["ok"]) for row in result["volumes"]] == [
-        (volume_ids[0], True), ("no-such-volume", False),
-        (volume_ids[1], True), (volume_ids[2], True)]
-    assert "--resume " + result["checkpoint_id"] in err.getvalue()
-    [listed] = cli("plan", "list", path)
-    assert listed["failed"] == ["no-such-volume"]
+    assert "no-such-volume" in err.getvalue()
+    assert "nothing was created" in err.getvalue()
+    assert cli("plan", "list", path) == []
 
+    document["resources"].remove("no-such-volume")
+    with open(path, "w") as stream:
+        yaml.safe_dump(document, stream)
+    result = cli("plan", "protect", path, "--site", "site-a")
+    assert result["status"] == "available"
     restored = cli("plan", "restore", path, "--checkpoint",
-                   result["checkpoint_id"], "--site", "site-b",
-                   expect=commands.FAILED)
+                   result["checkpoint_id"], "--site", "site-b")
     assert sorted(restored["new_volume_ids"]) == sorted(volume_ids)
     for original, new in restored["new_volume_ids"].items():
         assert sites.b.volume_bytes(new) == sites.a.volume_bytes(original)

@@ -82,3 +82,21 @@ class Harness:
                              checkpoint or self.checkpoint, resource,
                              self.context, params or {},
                              verify=record or FakeRecord())
+
+
+def fail_after(monkeypatch, target, name, cloud, volume_id):
+    """Put ``volume_id`` of ``cloud`` in ``error`` right after the first call
+    of ``target.name`` (the call that creates a checkpoint): a volume that
+    passed the checks before the checkpoint and fails during the protect."""
+    original = getattr(target, name)
+    done = []
+
+    def call_then_fail(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not done:
+            done.append(result)
+            with cloud.lock:
+                cloud.state.volumes[volume_id].status = "error"
+        return result
+
+    monkeypatch.setattr(target, name, call_then_fail)

@@ -424,23 +424,44 @@ def _checkpoints(capsys, common):
     return listed
 
 
-@pytest.mark.parametrize("case", ["unknown option", "wrong type"])
+@pytest.mark.parametrize("case", ["unknown option", "wrong type",
+                                  "missing volume", "volume in error",
+                                  "another volume's snapshot",
+                                  "snapshot in error"])
 def test_a_refused_protect_names_why_and_leaves_nothing(capsys, fake_sites, case):
-    """Issue 14: the options are checked before a checkpoint is created;
+    """Issue 14: the options, the volumes and a named snapshot are checked
+    before a checkpoint is created; every volume refused is named, and
     nothing is left in the bank or the cloud."""
     clouds, common = fake_sites
     cloud = clouds["site-a"]
     good = cloud.add_volume(data=b"a" * 1000)
-    volumes, extra, named = {
-        "unknown option": ([good], ["--option", "colour=blue"], "colour"),
-        "wrong type": ([good], ["--option", "incremental=maybe"], "incremental"),
-    }[case]
+    other = cloud.add_volume(data=b"o" * 1000)
+    missing = "8f0c5a52-52c9-4c1f-9a55-0d1b2b3c4d5e"
+    if case == "missing volume":
+        volumes, extra, named = [good, missing, other], [], [missing]
+    elif case == "volume in error":
+        failed = cloud.add_volume(data=b"e" * 1000, status="error")
+        volumes, extra, named = [failed, good, missing], [], [failed, missing]
+    elif case == "another volume's snapshot":
+        snapshot = cloud.add_snapshot(other)
+        volumes, extra, named = [good], ["--snapshot", snapshot], [other]
+    elif case == "snapshot in error":
+        snapshot = cloud.add_snapshot(good, status="error")
+        volumes, extra, named = [good], ["--snapshot", snapshot], [snapshot]
+    else:
+        volumes, extra, named = {
+            "unknown option": ([good], ["--option", "colour=blue"], ["colour"]),
+            "wrong type": ([good], ["--option", "incremental=maybe"],
+                           ["incremental"]),
+        }[case]
     before = cloud.created()
     status = cli.main([*common, "--os-cloud", "site-a", "protect", *volumes,
                        *extra])
     _, err = capsys.readouterr()
     assert status == cli.FAILED
-    assert named in err
+    for name in named:
+        assert name in err
+    assert "nothing was created" in err
     assert _checkpoints(capsys, common) == []
     assert cloud.created() == before
 

@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from karbor_volume_glance.cli import commands as cli
+from karbor_volume_glance.plans import protection
 from karbor_volume_glance.testing import FakeCloud
-from tests.unit.harness import OBJECT_SIZE
+from tests.unit.harness import OBJECT_SIZE, fail_after
 
 
 @pytest.fixture
@@ -86,11 +87,10 @@ def test_protect_restore_list_prune(capsys, clouds, plan_file):
 
 
 def test_a_failed_volume_exits_1_and_says_how_to_resume(capsys, clouds,
-                                                        plan_file):
+                                                        plan_file, monkeypatch):
     path, volume_ids = plan_file
     cloud = clouds["cloud-a"]
-    with cloud.lock:
-        cloud.state.volumes[volume_ids[1]].status = "error"
+    fail_after(monkeypatch, protection, "_create", cloud, volume_ids[1])
     result, err = run(capsys, "plan", "protect", path, "--site", "site-a",
                       expect=cli.FAILED)
     checkpoint_id = result["checkpoint_id"]

@@ -20,7 +20,7 @@ from karbor_volume_glance.plans import (
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.runner import Runner
-from tests.unit.harness import OBJECT_SIZE, plugin_config
+from tests.unit.harness import OBJECT_SIZE, fail_after, plugin_config
 
 
 class Counting:
@@ -124,10 +124,29 @@ def test_parallelism_is_bounded(runner, plugin, cloud):
     assert plugin.peak == 3
 
 
+def test_a_plan_with_a_missing_or_failed_volume_is_refused_before_its_checkpoint(
+        runner, cloud, bank):
+    """Issue 14: every volume of the plan is checked before its checkpoint
+    is made; each one refused is named, and nothing is left in the bank."""
+    good = volumes(cloud, 1)
+    failed = cloud.add_volume(data=os.urandom(100), status="error")
+    missing = "0b6ad5d0-3c1e-4a0e-9c52-4ad1f0a3e2b7"
+    before = bank.list_objects()
+    with pytest.raises(exceptions.ProtectRefused) as caught:
+        protection.protect(runner, make_plan([good[0], failed, missing]),
+                           make_plan([good[0]]).site("site-a"))
+    assert [failure.resource_id for failure in caught.value.failures] == [
+        failed, missing]
+    assert "'error'" in str(caught.value) and "not found" in str(caught.value)
+    assert bank.list_objects() == before
+    assert runner.list() == []
+
+
 def test_a_failing_volume_does_not_stop_the_others_and_a_resume_redoes_it(
-        runner, plugin, cloud):
+        runner, plugin, cloud, monkeypatch):
     good = volumes(cloud, 2)
-    bad = cloud.add_volume(data=os.urandom(100), status="error")
+    bad = cloud.add_volume(data=os.urandom(100))
+    fail_after(monkeypatch, protection, "_create", cloud, bad)
     plan = make_plan([good[0], bad, good[1]])
     result = protection.protect(runner, plan, plan.site("site-a"))
     assert not result.ok and result.status == "error"

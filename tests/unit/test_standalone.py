@@ -9,7 +9,7 @@ from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone.runner import Runner
 from karbor_volume_glance.testing import FakeContext
-from tests.unit.harness import OBJECT_SIZE, plugin_config
+from tests.unit.harness import OBJECT_SIZE, fail_after, plugin_config
 
 
 @pytest.fixture
@@ -62,9 +62,10 @@ def test_karbors_layout_index_and_indices(runner, cloud, bank):
     assert bank.get_object(section + "status") == "available"
 
 
-def test_one_failing_volume_does_not_stop_the_others(runner, cloud):
+def test_one_failing_volume_does_not_stop_the_others(runner, cloud, monkeypatch):
     good = cloud.add_volume(data=b"good")
-    bad = cloud.add_volume(data=b"bad", status="error")
+    bad = cloud.add_volume(data=b"bad")
+    fail_after(monkeypatch, runner.store, "create", cloud, bad)
     result = runner.protect([bad, good], params(bad, good))
     assert not result.ok
     assert [(o.volume_id, o.ok) for o in result.outcomes] == [(bad, False),
