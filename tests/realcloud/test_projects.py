@@ -24,6 +24,7 @@ def test_a_protect_by_demo_of_the_admin_projects_volume_fails_naming_it(
     result = kvg("protect", sources.a, "--name", "not-yours", cloud=rc.DEMO)
     assert result.rc != 0, result
     assert sources.a in result.err, result
+    assert "nothing was created" in result.err, result  # refused before
     assert real.temporaries() == []
 
 
