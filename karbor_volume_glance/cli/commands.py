@@ -595,6 +595,22 @@ def _report(result, fmt, details=None, restored=False, brief=None):
     return result.ok
 
 
+def _report_refused(refused, volume_ids, fmt):
+    """Print a protect refused before its checkpoint: every volume a row,
+    one line on stderr per refused volume, then that nothing was created.
+    Returns the exit status."""
+    data = results.refused_document(refused, volume_ids)
+    if fmt == "json":
+        output.emit(data, fmt)
+    else:
+        output.say("no checkpoint: the protect was refused")
+        output.emit(data["volumes"], fmt)
+    results.print_failures(data)
+    output.say("karbor-volume-glance: protect refused, nothing was created",
+               sys.stderr)
+    return FAILED
+
+
 def _show(shown, fmt):
     """A checkpoint: as JSON, or its fields and then a row per volume."""
     if fmt == "json":
@@ -758,7 +774,10 @@ def run(args):
     runner = _runner(args)
     try:
         if args.command == "protect":
-            result = _protect(runner, args)
+            try:
+                result = _protect(runner, args)
+            except exceptions.ProtectRefused as refused:
+                return _report_refused(refused, args.volumes, args.format)
             ok = _report(result, args.format,
                          details=_protect_details(runner, result))
         elif args.command == "restore":

@@ -9,6 +9,10 @@ included::
     {"volume_id": ..., "ok": true, "status": "ok", "new_volume_id": ...}
     {"volume_id": ..., "ok": false, "status": "failed", "error": "<reason>"}
 
+A protect refused before its checkpoint (a volume missing or in error)
+prints ``checkpoint_id`` null and rows ``refused`` (with the reason) and
+``not run`` (:func:`refused_document`).
+
 A successful row whose operation reported something beside its success (a
 restore's attribute the target could not honour, a temporary image Glance
 kept because the restored volume is a clone of it) carries it as
@@ -33,6 +37,10 @@ from karbor_volume_glance.cli import output
 
 OK = "ok"
 FAILED = "failed"
+#: A protect refused before its checkpoint: the volumes that failed a check,
+#: and the others, which were not run.
+REFUSED = "refused"
+NOT_RUN = "not run"
 #: What a failure without a message says.
 UNKNOWN = "failed for an unknown reason"
 #: ``scheme://user:secret@host``: the secret of a URL's credentials.
@@ -79,6 +87,22 @@ def document(result, details=None, restored=False):
     return data
 
 
+def refused_document(refused, volume_ids):
+    """A protect refused before its checkpoint (ProtectRefused) as the
+    commands print it: no checkpoint, every volume a row, the refused ones
+    ``refused`` with the reason, the others ``not run``."""
+    reasons = {failure.resource_id: reason(failure.cause)
+               for failure in refused.failures}
+    rows = []
+    for volume_id in volume_ids:
+        row = {"volume_id": volume_id, "ok": False,
+               "status": REFUSED if volume_id in reasons else NOT_RUN}
+        if volume_id in reasons:
+            row["error"] = reasons[volume_id]
+        rows.append(row)
+    return {"checkpoint_id": None, "ok": False, "volumes": rows}
+
+
 def print_failures(data, out=None):
     """One line on stderr per failed volume of a :func:`document` (per
     damaged object of a deep verify's), and one per warning of a
@@ -90,7 +114,7 @@ def print_failures(data, out=None):
                 output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
                            f"{item['kind']} {item['object']}: "
                            f"{item['reason']}", out)
-        elif not row["ok"]:
+        elif not row["ok"] and "error" in row:  # not a volume not run
             output.say(f"karbor-volume-glance: volume {row['volume_id']}: "
                        f"{row['error']}", out)
         elif row.get("warning"):

@@ -52,10 +52,12 @@ def test_failures_exit_non_zero_with_one_line_each(sites, tmp_path, config_file)
     common = ["--os-cloud", "site-a", "--bank", f"file://{tmp_path}/bank",
               "--config-file", config_file]
     result, err = cli(*common, "protect", "no-such-volume", expect=1)
-    assert result["ok"] is False
-    [line] = err.strip().splitlines()
+    assert result["ok"] is False and result["checkpoint_id"] is None
+    line, refused = err.strip().splitlines()  # refused before a checkpoint
     assert line.startswith("karbor-volume-glance: volume no-such-volume: ")
     assert "not found" in line
+    assert refused == ("karbor-volume-glance: protect refused, nothing was "
+                       "created")
     _, err = cli(*common, "restore", "no-such-checkpoint", expect=1)
     assert err.strip() == ("karbor-volume-glance: checkpoint no-such-checkpoint "
                            "could not be found")
@@ -177,12 +179,14 @@ def test_failed_volumes_are_in_the_json_with_their_reason(sites, tmp_path,
     volumes = [sites.a.create_volume(bytes([i]) * OBJECT_SIZE) for i in range(2)]
     protected, err = _tool("protect", *volumes, "no-such-volume", *common,
                            "--format", "json", expect=1)
-    assert protected["ok"] is False
+    assert protected["ok"] is False and protected["checkpoint_id"] is None
     assert [(row["volume_id"], row["status"]) for row in protected["volumes"]] == [
-        (volumes[0], "ok"), (volumes[1], "ok"), ("no-such-volume", "failed")]
+        (volumes[0], "not run"), (volumes[1], "not run"),
+        ("no-such-volume", "refused")]  # checked before a checkpoint (#14)
     failed = protected["volumes"][2]
     assert "not found" in failed["error"] and failed["ok"] is False
     assert f"karbor-volume-glance: volume no-such-volume: {failed['error']}" in err
+    assert f"volume {volumes[0]}" not in err
 
     protected, _ = _tool(*common, "protect", *volumes, "--format", "json",
                          expect=0)

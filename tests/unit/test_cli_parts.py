@@ -456,12 +456,17 @@ def test_a_refused_protect_names_why_and_leaves_nothing(capsys, fake_sites, case
         }[case]
     before = cloud.created()
     status = cli.main([*common, "--os-cloud", "site-a", "protect", *volumes,
-                       *extra])
-    _, err = capsys.readouterr()
+                       *extra, "--format", "json"])
+    out, err = capsys.readouterr()
     assert status == cli.FAILED
     for name in named:
         assert name in err
     assert "nothing was created" in err
+    if case.endswith("volume") or case == "volume in error":
+        rows = json.loads(out)["volumes"]
+        assert [row["volume_id"] for row in rows] == volumes
+        assert {row["volume_id"] for row in rows
+                if row["status"] == "refused"} == set(named)
     assert _checkpoints(capsys, common) == []
     assert cloud.created() == before
 
