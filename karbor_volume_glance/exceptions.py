@@ -340,20 +340,20 @@ class KeyMissing(BankKeyError):
 class WrongKey(BankKeyError):
     """The key sources given open none of the bank's wrapped copies.
 
-    ``tried`` is ``[(source description, [copy ids of its kind])]``.
+    ``tried`` is ``[(source description, kind, [copy ids of that kind])]``.
     """
 
     def __init__(self, bank, tried, problems=()):
         self.bank = bank
-        self.tried = [(source, list(ids)) for source, ids in tried]
+        self.tried = [(source, kind, list(ids)) for source, kind, ids in tried]
         self.problems = list(problems)
         parts = []
-        for source, ids in self.tried:
+        for source, kind, ids in self.tried:
             if ids:
                 parts.append(f"{source} opens none of the bank's {len(ids)} "
-                             f"wrapped keys of its kind (ids {', '.join(ids)})")
+                             f"{kind} wrapped keys (ids {', '.join(ids)})")
             else:
-                parts.append(f"the bank has no wrapped key for {source}")
+                parts.append(f"the bank has no {kind} wrapped key for {source}")
         super().__init__(f"bank {bank} is encrypted: "
                          + "; ".join(parts + self.problems))
 
