@@ -280,8 +280,9 @@ def _create(ring, available, settings):
     if plain is not None:
         raise exceptions.EncryptionMismatch(
             ring.bank_id, "encrypt is true, but the bank holds plain backups "
-            f"({plain}): a bank never mixes plain and encrypted backups; use "
-            "a new bank for encrypted ones, or set encrypt = false")
+            f"({plain}) and no key record (or its key records were deleted): "
+            "a bank never mixes plain and encrypted backups; use a new bank "
+            "for encrypted ones, or set encrypt = false")
     master = MasterKey.generate()
     made = []
     for source in available:
