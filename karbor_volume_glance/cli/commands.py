@@ -492,6 +492,11 @@ def _connect(args):
         raise exceptions.NotReady(
             f"cloud {args.os_cloud!r}: cannot authenticate: "
             f"{type(exc).__name__}: {exc}") from exc
+    if conf.load_settings(conf.make_config(args.config_file)
+                          ).key_manager_secret_id:
+        # the key manager is asked as the caller (operations/keys.py)
+        context.key_manager_credential = _key_manager_credential(
+            clients.session, args.os_cloud)
     return clients, context
 
 
@@ -677,22 +682,28 @@ KEY_COLUMNS = ("id", "kind", "label", "created_at", "kdf", "fingerprint",
                "damage")
 
 
-def _key_manager_context(args):
-    """A castellan credential of the caller's clouds.yaml session, for the
-    key manager (a Keystone token; never printed)."""
-    from castellan.common.credentials import keystone_token
-
-    from karbor_volume_glance.cloud import factory
-
+def _key_manager_credential(session, cloud):
+    """A castellan credential of a clouds.yaml session, for the key manager
+    (the session's Keystone token; never printed). None without castellan:
+    the key source then says it is not installed."""
     try:
-        session = factory.from_cloud_config(args.os_cloud).session
+        from castellan.common.credentials import keystone_token
+    except ImportError:
+        return None
+    try:
         return keystone_token.KeystoneToken(
             token=session.get_token(), auth_url=session.auth.auth_url,
             project_id=session.get_project_id())
     except Exception as exc:
         raise exceptions.NotReady(
-            f"cloud {args.os_cloud!r}: cannot authenticate to the key "
-            f"manager: {type(exc).__name__}") from exc
+            f"cloud {cloud!r}: cannot authenticate to the key manager: "
+            f"{type(exc).__name__}") from exc
+
+
+def _key_manager_context(args):
+    """The context ``key add|remove`` ask the key manager as."""
+    _, context = _connect(args)
+    return getattr(context, "key_manager_credential", None) or context
 
 
 def _key(args):

@@ -23,8 +23,14 @@ path or secret id only.
 add|list|remove``; :func:`readiness` is ``check``'s ``encryption`` line.
 """
 
+import collections
 import dataclasses
+import hashlib
+import hmac
+import json
 import os
+import secrets
+import threading
 
 from oslo_log import log as logging
 
@@ -119,13 +125,17 @@ def key_manager(config):
 
 def key_manager_source(secret_id, manager, context):
     """The key manager secret ``secret_id``, fetched through ``manager`` (a
-    castellan KeyManager, or a callable making one) as ``context``."""
+    castellan KeyManager, or a callable making one) as ``context``: its
+    ``key_manager_credential`` (a castellan credential: the command line's
+    Keystone token) when it has one, else the context itself (Karbor's
+    RequestContext, which castellan takes as is)."""
     name = f"key manager secret {secret_id}"
+    who = getattr(context, "key_manager_credential", None) or context
 
     def read():
         try:
             api = manager() if callable(manager) else manager
-            managed = api.get(context, secret_id)
+            managed = api.get(who, secret_id)
             data = managed.get_encoded()
         except exceptions.KeySourceError:
             raise
@@ -232,6 +242,60 @@ class Keyring:
         return None
 
 
+class _Opened:
+    """The master keys this process opened, so that a protect of many
+    volumes runs the passphrase's KDF (128 MiB, a second or so) once, not
+    per volume. Keyed by the bank, the copy (its id and a digest of its whole
+    record, so a changed copy is opened again) and an HMAC of the secret
+    under a key of this process only, so a wrong secret never matches. Only
+    successful opens are kept, at most :attr:`SIZE`, the least recent first
+    out."""
+
+    SIZE = 32
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._keys = collections.OrderedDict()
+        self._salt = secrets.token_bytes(32)
+
+    def key(self, bank_id, copy, secret):
+        record = hashlib.sha256(json.dumps(copy.raw, sort_keys=True).encode())
+        return (bank_id, copy.id, record.hexdigest(),
+                hmac.new(self._salt, secret, hashlib.sha256).hexdigest())
+
+    def get(self, key):
+        with self._lock:
+            master = self._keys.get(key)
+            if master is not None:
+                self._keys.move_to_end(key)
+            return master
+
+    def put(self, key, master):
+        with self._lock:
+            self._keys[key] = master
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.SIZE:
+                self._keys.popitem(last=False)
+
+    def clear(self):
+        with self._lock:
+            self._keys.clear()
+
+
+OPENED = _Opened()
+
+
+def _unwrap(ring, copy, secret):
+    """The master key ``secret`` opens from ``copy``, through :data:`OPENED`."""
+    key = OPENED.key(ring.bank_id, copy, secret)
+    master = OPENED.get(key)
+    if master is None:
+        master = keyring.unwrap(copy, secret, ring.bank_id)
+        if master is not None:
+            OPENED.put(key, master)
+    return master
+
+
 @dataclasses.dataclass(frozen=True)
 class Opened:
     """A master key and how it was opened."""
@@ -256,7 +320,7 @@ def _try_sources(ring, available, copies, record):
             problems.append(exc)
             continue
         for copy in mine:
-            master = keyring.unwrap(copy, secret, ring.bank_id)
+            master = _unwrap(ring, copy, secret)
             if master is not None:
                 if record is not None:
                     keyring.check_record(record, master, ring.bank_id)

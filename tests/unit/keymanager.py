@@ -17,10 +17,16 @@ class SharedKeyManager(mock_key_manager.MockKeyManager):
     """MockKeyManager with one store for every instance."""
 
     shared = {}
+    #: The class names of the contexts ``get`` was asked with.
+    asked_as = []
 
     def __init__(self, configuration=None):
         super().__init__(configuration)
         self.keys = SharedKeyManager.shared
+
+    def get(self, context, managed_object_id, metadata_only=False):
+        SharedKeyManager.asked_as.append(type(context).__name__)
+        return super().get(context, managed_object_id, metadata_only)
 
 
 def new_secret(data, manager=None):

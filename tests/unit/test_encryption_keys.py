@@ -306,3 +306,26 @@ def test_no_source_repr_shows_its_secret(key_file):
     source = keys.passphrase_source(PW)
     assert "horse" not in repr(source) and "horse" not in str(source)
     assert json.dumps(keys.key_file_source(key_file).name).find(key_file) > 0
+
+
+def test_a_passphrase_is_stretched_once_per_process_and_copy(bank, monkeypatch):
+    keys.OPENED.clear()
+    calls = []
+    real = keyring.derive_kek
+    monkeypatch.setattr(keyring, "derive_kek",
+                        lambda kdf, secret: calls.append(1) or real(kdf, secret))
+    made = keys.open_master_key(bank, settings(encrypt=True), PW, create=True)
+    calls.clear()
+    for _ in range(3):
+        assert keys.open_master_key(bank, settings(), PW) == made
+    assert len(calls) == 1
+    with pytest.raises(exceptions.WrongKey):  # a wrong one is never cached
+        keys.open_master_key(bank, settings(), {keys.ENV_PASSPHRASE: "no"})
+    assert len(calls) == 2
+    # a copy changed in the bank is opened again (and here opens nothing)
+    [row] = keys.list_copies(bank)
+    key = f"{keyring.KEYRING_ROOT}wrapped/{row['id']}"
+    bank.update_object(key, dict(bank.get_object(key), label="changed"))
+    with pytest.raises(exceptions.WrongKey):
+        keys.open_master_key(bank, settings(), PW)
+    assert len(calls) == 3
