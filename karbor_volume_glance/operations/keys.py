@@ -283,6 +283,8 @@ class _Opened:
 
 
 OPENED = _Opened()
+#: The encrypted banks this process was told to read with encrypt false.
+_FOLLOWED = set()
 
 
 def _unwrap(ring, copy, secret):
@@ -393,10 +395,19 @@ def open_bank_key(bank, conf, environ=os.environ, create=False, *,
             return opened
         copies, _ = ring.copies()
         record = ring.record()
-    if not encrypt:
+    if not encrypt and ring.bank_id not in _FOLLOWED:
+        _FOLLOWED.add(ring.bank_id)  # said once per bank and process
         LOG.warning("Bank %s is encrypted: its backups are read and written "
                     "encrypted although [volume_glance_plugin] encrypt is "
                     "false", ring.bank_id)
+    if record is not None:
+        foreign = [copy for copy in copies
+                   if copy.fingerprint != record.fingerprint]
+        for copy in foreign:  # e.g. left by a first protect that lost a race
+            LOG.warning("Bank %s: wrapped key %s skipped: it holds master key "
+                        "%s, not the bank's %s", ring.bank_id, copy.id,
+                        copy.fingerprint, record.fingerprint)
+        copies = [copy for copy in copies if copy not in foreign]
     if not copies:
         raise exceptions.KeyMissing(
             ring.bank_id, "is encrypted, but holds no readable wrapped key: "

@@ -63,6 +63,7 @@ def test_the_first_protect_encrypts_a_new_bank_and_later_ones_open_it(bank):
 
 
 def test_an_encrypted_bank_stays_encrypted_with_encrypt_false(bank, caplog):
+    keys._FOLLOWED.clear()
     made = keys.open_master_key(bank, settings(encrypt=True), PW, create=True)
     with caplog.at_level(logging.WARNING):
         assert keys.open_master_key(bank, settings(), PW, create=True) == made
@@ -329,3 +330,16 @@ def test_a_passphrase_is_stretched_once_per_process_and_copy(bank, monkeypatch):
     with pytest.raises(exceptions.WrongKey):
         keys.open_master_key(bank, settings(), PW)
     assert len(calls) == 3
+
+
+def test_a_copy_of_another_master_key_is_skipped(bank, caplog):
+    from karbor_volume_glance.format.keys import MasterKey
+
+    made = keys.open_master_key(bank, settings(encrypt=True), PW, create=True)
+    stray = keyring.new_copy(MasterKey.generate(), PW[keys.ENV_PASSPHRASE]
+                             .encode(), keyring.PASSPHRASE, bank.get_owner_id(),
+                             copy_id="0" * 16)
+    bank.update_object(f"{keyring.KEYRING_ROOT}wrapped/{'0' * 16}", stray)
+    with caplog.at_level(logging.WARNING):
+        assert keys.open_master_key(bank, settings(), PW) == made
+    assert f"wrapped key {'0' * 16} skipped: it holds master key" in caplog.text
