@@ -715,11 +715,21 @@ def _key(args):
     settings = conf.load_settings(config)
     if args.key_command == "list":
         rows = keys.list_copies(bank)
+        record = keys.encryption_record(bank)
         if args.format == "json":
-            output.emit({"keys": rows}, args.format)
+            output.emit({**record, "keys": rows}, args.format)
+            return True
+        if record.get("cipher_suite"):
+            output.say(f"bank {record['bank']}: encrypted "
+                       f"({record['cipher_suite']}, backup format "
+                       f"{record['format_version']}) since "
+                       f"{record['created_at']}, master key "
+                       f"{record['fingerprint']}")
         else:
-            output.emit([{k: row[k] for k in KEY_COLUMNS if k in row}
-                         for row in rows], args.format)
+            state = "encrypted, no record" if record["encrypted"] else "plain"
+            output.say(f"bank {record['bank']}: {state}")
+        output.emit([{k: row[k] for k in KEY_COLUMNS if k in row}
+                     for row in rows], args.format)
         return True
     context = None
     if settings.key_manager_secret_id or getattr(

@@ -534,6 +534,19 @@ def list_copies(bank):
     return sorted(rows, key=lambda row: (row.get("created_at") or "", row["id"]))
 
 
+def encryption_record(bank):
+    """The bank's encryption record as ``key list`` shows it (as recorded:
+    without the key, its MAC is not checked), or ``{"encrypted": False}``."""
+    ring = Keyring(bank)
+    record = ring.record()
+    if record is None:
+        return {"bank": ring.bank_id, "encrypted": bool(ring.copies()[0])}
+    return {"bank": ring.bank_id, "encrypted": True,
+            "cipher_suite": record.cipher_suite,
+            "format_version": record.format_version,
+            "fingerprint": record.fingerprint, "created_at": record.created_at}
+
+
 def remove_copy(bank, conf, copy_id, environ=os.environ, *, context=None,
                 manager=None):
     """Remove one wrapped copy; the bank's key must open first, and at least

@@ -52,14 +52,19 @@ def test_key_add_list_remove_from_the_command_line(site, capsys, monkeypatch):
     common = ["--bank", bank, "--config-file", config, "--format", "json"]
     monkeypatch.setenv(keys.ENV_PASSPHRASE, PASSPHRASE)
     out, _ = run(capsys, "key", "list", *common)
-    assert json.loads(out) == {"keys": []}
+    assert json.loads(out) == {"keys": [], "encrypted": False,
+                               "bank": _bank(bank).get_owner_id()}
     # a new bank with encrypt = true: key add makes it encrypted first
     out, _ = run(capsys, "key", "add", *common, "--new-key-file", key_file,
                  "--label", "site B")
     added = json.loads(out)
     assert (added["kind"], added["label"]) == ("key_file", "site B")
     out, _ = run(capsys, "key", "list", *common)
-    rows = json.loads(out)["keys"]
+    listed = json.loads(out)
+    assert (listed["encrypted"], listed["cipher_suite"]) == (
+        True, keyring.CIPHER_SUITE)
+    rows = listed["keys"]
+    assert {r["fingerprint"] for r in rows} == {listed["fingerprint"]}
     assert sorted(r["kind"] for r in rows) == ["key_file", "passphrase"]
     [old] = [r["id"] for r in rows if r["kind"] == "passphrase"]
     # a passphrase change: add the new one, remove the old one
@@ -70,6 +75,7 @@ def test_key_add_list_remove_from_the_command_line(site, capsys, monkeypatch):
     monkeypatch.setenv(keys.ENV_PASSPHRASE, NEW_PASSPHRASE)
     out, _ = run(capsys, "key", "list", "--bank", bank)
     assert "| id " in out and "passphrase" in out and "key_file" in out
+    assert f"master key {listed['fingerprint']}" in out.splitlines()[0]
     # the old passphrase opens nothing any more, and says so
     monkeypatch.setenv(keys.ENV_PASSPHRASE, PASSPHRASE)
     _, err = run(capsys, "key", "remove", *common, "0" * 16, expect=1)
