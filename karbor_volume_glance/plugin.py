@@ -103,19 +103,22 @@ class VolumeGlanceProtectionPlugin:
 
     # --- readiness ------------------------------------------------------
 
-    def check_setup(self, bank=None, context=None):
+    def check_setup(self, bank=None, context=None, key_context=None):
         """Readiness of the configuration, of ``bank`` (a probe object) and,
         given a request context, of Cinder, Glance and Nova; a
         :class:`~karbor_volume_glance.readiness.Readiness`. For an encrypted
         bank, or with ``encrypt`` true, an ``encryption`` line says whether
         the key sources open it (:func:`operations.keys.readiness`), so a
-        missing or wrong key fails before anything is made."""
+        missing or wrong key fails before anything is made. The key manager
+        is asked as ``key_context`` (default: ``context``), so a check of the
+        bank alone can still open a key kept there."""
         found = readiness.check(self.settings, bank, self._client_factory,
                                 context)
         if bank is None:
             return found
         line = keys.readiness(bank, self._config if self._config is not None
-                              else self.settings, os.environ, context=context)
+                              else self.settings, os.environ,
+                              context=key_context or context)
         if line is None:
             return found
         return readiness.Readiness(

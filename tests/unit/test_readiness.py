@@ -189,3 +189,26 @@ def test_a_missing_or_wrong_key_fails_fast_and_creates_nothing(
     found = plugin(cloud).check_setup(bank, cloud.context())
     assert found.ready and "opened by the passphrase" in by_name(
         found)["encryption"].detail
+
+
+def test_a_bank_only_check_still_asks_the_key_manager_as_the_caller(
+        cloud, bank, monkeypatch):
+    """verify checks the bank alone (no cloud probes), and the key kept in
+    the key manager still opens: it is asked as the runner's context."""
+    from castellan import options as castellan_options
+
+    from karbor_volume_glance.operations import keys
+    from tests.unit import keymanager
+
+    monkeypatch.delenv(keys.ENV_PASSPHRASE, raising=False)
+    secret_id = keymanager.new_secret(os.urandom(32))
+    config = plugin_config(init_check_interval=0.01, encrypt=True,
+                           key_manager_secret_id=secret_id)
+    castellan_options.set_defaults(config, backend=keymanager.BACKEND)
+    keys.open_master_key(bank, config, {}, create=True,
+                         context=keymanager.CONTEXT)
+    runner = Runner(VolumeGlanceProtectionPlugin(
+        config, client_factory=cloud.client_factory()), bank, cloud.context())
+    found = runner.ensure_ready(cloud=False)
+    assert "opened by key manager secret" in by_name(found)["encryption"].detail
+    assert "cinder" not in by_name(found)
