@@ -343,3 +343,13 @@ def test_a_copy_of_another_master_key_is_skipped(bank, caplog):
     with caplog.at_level(logging.WARNING):
         assert keys.open_master_key(bank, settings(), PW) == made
     assert f"wrapped key {'0' * 16} skipped: it holds master key" in caplog.text
+
+
+def test_passphrase_kdf_argon2id_makes_argon2id_copies(bank):
+    options = settings(encrypt=True, passphrase_kdf=keyring.ARGON2ID)
+    made = keys.open_master_key(bank, options, PW, create=True)
+    [row] = keys.list_copies(bank)
+    assert row["kdf"] == "argon2id iterations=1 lanes=1 memory_cost=8"
+    assert keys.open_master_key(bank, settings(), PW) == made
+    with pytest.raises(exceptions.InvalidConfiguration):
+        settings(passphrase_kdf="pbkdf2")
