@@ -353,3 +353,12 @@ def test_passphrase_kdf_argon2id_makes_argon2id_copies(bank):
     assert keys.open_master_key(bank, settings(), PW) == made
     with pytest.raises(exceptions.InvalidConfiguration):
         settings(passphrase_kdf="pbkdf2")
+
+
+def test_a_read_only_section_of_another_site_opens_the_key(bank):
+    """A restore at another site may hold a read-only section only: opening
+    the key (create false) reads, never writes."""
+    made = keys.open_master_key(bank, settings(encrypt=True), PW, create=True)
+    section = bank.get_sub_section("/checkpoints/c1/resource-data/v1/",
+                                   is_writable=False)
+    assert keys.open_master_key(section, settings(), PW) == made
