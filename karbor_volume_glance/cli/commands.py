@@ -331,6 +331,11 @@ def _add_key_parser(commands):
     add.add_argument("--new-key-manager-secret", metavar="SECRET_ID",
                      help="the id of a key manager (Barbican) secret of at "
                      "least 32 bytes that will open the bank")
+    add.add_argument("--create-key-manager-secret", action="store_true",
+                     help="have the key manager make a new AES-256 secret and "
+                     "wrap the bank's key for it; prints its secret_id (set "
+                     "it as key_manager_secret_id where it is to open the "
+                     "bank)")
     add.add_argument("--label", help="a note shown by key list (default: the "
                      "source's kind, or the key file's name)")
     actions.add_parser("list", help="the bank's wrapped keys: id, kind, "
@@ -733,14 +738,33 @@ def _key(args):
         return True
     context = None
     if settings.key_manager_secret_id or getattr(
-            args, "new_key_manager_secret", None):
+            args, "new_key_manager_secret", None) or getattr(
+            args, "create_key_manager_secret", False):
         context = _key_manager_context(args)
     if args.key_command == "add":
+        secret_id = args.new_key_manager_secret
+        if args.create_key_manager_secret:
+            if secret_id:
+                raise UsageError("--create-key-manager-secret and "
+                                 "--new-key-manager-secret exclude each other")
+            # the bank's key must open before a secret is made for it
+            if keys.open_bank_key(bank, config, create=True,
+                                  context=context) is None:
+                raise exceptions.KeyringRefused(
+                    bank.get_owner_id(), "is not encrypted: set "
+                    "[volume_glance_plugin] encrypt = true to make it so "
+                    "(before its first backup)")
+            secret_id = keys.create_secret(
+                config, context, name="karbor-volume-glance bank "
+                f"{bank.get_owner_id()}")
         source = keys.new_source(key_file=args.new_key_file,
-                                 secret_id=args.new_key_manager_secret,
-                                 conf=config, context=context)
-        output.emit(keys.add_copy(bank, config, source, label=args.label,
-                                  context=context), args.format)
+                                 secret_id=secret_id, conf=config,
+                                 context=context)
+        row = keys.add_copy(bank, config, source, label=args.label,
+                            context=context)
+        if args.create_key_manager_secret:
+            row["secret_id"] = secret_id
+        output.emit(row, args.format)
         return True
     output.emit(keys.remove_copy(bank, config, args.key_id, context=context),
                 args.format)

@@ -476,6 +476,22 @@ def open_master_key(bank, conf, environ=os.environ, create=False, *,
 # --- key add, list, remove, and check ------------------------------------------------
 
 
+def create_secret(conf=None, context=None, manager=None, name=None):
+    """A new AES-256 key in the key manager, made by it (castellan's
+    ``create_key``): its id, for ``key add --create-key-manager-secret``."""
+    who = getattr(context, "key_manager_credential", None) or context
+    try:
+        api = manager if manager is not None else key_manager(
+            None if isinstance(conf, conf_module.Settings) else conf)
+        return api.create_key(who, "AES", 256, name=name)
+    except exceptions.KeySourceError:
+        raise
+    except Exception as exc:
+        raise exceptions.KeySourceError(
+            "key manager", f"cannot create a secret: {type(exc).__name__}"
+        ) from None
+
+
 def new_source(environ=os.environ, key_file=None, secret_id=None, conf=None,
                context=None, manager=None):
     """The source ``key add`` wraps a new copy for: the passphrase in

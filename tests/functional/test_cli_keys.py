@@ -72,3 +72,31 @@ def test_a_bank_keyed_in_the_key_manager(sites, tmp_path, config_file,
     [kms] = [r["id"] for r in listed["keys"] if r["kind"] == "key_manager"]
     removed, _ = cli(*common, "key", "remove", kms)
     assert removed == {"id": kms, "removed": True, "remaining": 1}
+
+
+def test_key_add_has_the_key_manager_make_a_secret(sites, tmp_path,
+                                                   config_file, monkeypatch):
+    backend = tmp_path / "km.conf"
+    backend.write_text(open(config_file).read() + "encrypt = true\n"
+                       f"[key_manager]\nbackend = {keymanager.BACKEND}\n")
+    common = ["--os-cloud", "site-a", "--config-file", str(backend), "--bank",
+              f"file://{tmp_path}/bank"]
+    _, err = cli(*common, "key", "add", "--create-key-manager-secret",
+                 expect=1)
+    assert "is to be encrypted" in err and "no passphrase in" in err
+    monkeypatch.setenv(keys.ENV_PASSPHRASE, "site A's passphrase")
+    added, _ = cli(*common, "key", "add", "--create-key-manager-secret")
+    assert added["kind"] == "key_manager"
+    secret_id = added["secret_id"]
+    assert added["label"] == f"key manager secret {secret_id}"
+    assert len(keymanager.SharedKeyManager.shared[secret_id].get_encoded()) == 32
+    # another site keyed by that secret alone
+    monkeypatch.delenv(keys.ENV_PASSPHRASE)
+    site_b = tmp_path / "site-b.conf"
+    site_b.write_text(open(config_file).read()
+                      + f"key_manager_secret_id = {secret_id}\n"
+                      f"[key_manager]\nbackend = {keymanager.BACKEND}\n")
+    found, _ = cli("--os-cloud", "site-b", "--config-file", str(site_b),
+                   "--bank", f"file://{tmp_path}/bank", "check")
+    assert f"opened by key manager secret {secret_id}" in _encryption(
+        found)["detail"]
