@@ -30,7 +30,8 @@ it found and what it did.
 ``key add|list|remove`` manage the wrapped copies of an encrypted bank's
 master key (:mod:`karbor_volume_glance.operations.keys`): ``add`` wraps it for
 the passphrase in ``KARBOR_VOLUME_GLANCE_NEW_PASSPHRASE``, ``--new-key-file``
-or ``--new-key-manager-secret``, ``list`` shows them without key material,
+or ``--new-key-manager-secret`` (or a secret the key manager makes,
+``--create-key-manager-secret``), ``list`` shows them without key material,
 ``remove ID`` refuses the last one; ``check`` says whether the key sources
 open the bank (its ``encryption`` line). Passphrases come from the
 environment only, never from arguments.
