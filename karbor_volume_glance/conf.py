@@ -17,6 +17,7 @@ from oslo_config import cfg, types
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.format import compression as _compression
+from karbor_volume_glance.format import keyring as _keyring
 from karbor_volume_glance.format import manifest as _manifest
 
 GROUP = "volume_glance_plugin"
@@ -176,6 +177,40 @@ volume_glance_opts = [
         "long-running standalone runner that found them not ready "
         "(--wait-ready).",
     ),
+    cfg.BoolOpt(
+        "encrypt",
+        default=False,
+        help="Encrypt the bank: its master key is made and stored, wrapped by "
+        "each key source given (key_file, key_manager_secret_id, or the "
+        "passphrase in the environment's KARBOR_VOLUME_GLANCE_PASSPHRASE), at "
+        "its first protect. Refused for a bank that holds plain backups, so "
+        "plain and encrypted backups never mix. A bank that is encrypted "
+        "stays so: with encrypt false, its backups are still read and written "
+        "encrypted (a warning says so), and a key source is needed.",
+    ),
+    cfg.StrOpt(
+        "key_file",
+        help="A file holding at least 32 random bytes (e.g. head -c 32 "
+        "/dev/urandom), read whole: its bytes open the bank's wrapped keys of "
+        "kind key_file. Keep it readable by the service only.",
+    ),
+    cfg.StrOpt(
+        "key_manager_secret_id",
+        help="The id of a secret in OpenStack's key manager (Barbican, through "
+        "castellan and its [key_manager] options; pip install "
+        "'karbor-volume-glance[barbican]') whose bytes (at least 32) open the "
+        "bank's wrapped keys of kind key_manager.",
+    ),
+    cfg.StrOpt(
+        "passphrase_kdf",
+        default=_keyring.SCRYPT,
+        choices=[(_keyring.SCRYPT, "scrypt, n=2^17, r=8, p=1 (128 MiB)"),
+                 (_keyring.ARGON2ID, "Argon2id, t=3, 64 MiB, 4 lanes (needs "
+                  "cryptography 44 or later)")],
+        help="The KDF that turns a passphrase into the key that wraps a new "
+        "passphrase copy of the master key. Existing copies keep the KDF and "
+        "parameters recorded with them.",
+    ),
 ]
 
 
@@ -202,6 +237,8 @@ def _check(self):
     """Pass every field through its option's type: bounds, shape, choices."""
     for opt in volume_glance_opts:
         value = getattr(self, opt.dest)
+        if value is None and opt.default is None:
+            continue  # an option that is not set (a key_file, a secret id)
         if isinstance(value, bool) and not isinstance(opt.type, types.Boolean):
             raise exceptions.InvalidConfiguration(
                 opt.dest, f"must be a number, not {value!r}")

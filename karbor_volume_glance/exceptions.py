@@ -348,3 +348,85 @@ class NotAuthorized(VolumeGlanceError):
     def __init__(self, reason):
         self.reason = reason
         super().__init__(f"not authorized: {reason}")
+
+
+# --- an encrypted bank's keys -------------------------------------------------
+
+
+class BankKeyError(VolumeGlanceError):
+    """An encrypted bank's master key cannot be opened, made or managed.
+
+    No message of this family ever holds key material, a passphrase or a
+    key-encryption key: only ids, kinds, fingerprints and paths.
+    """
+
+
+class InvalidKeyRecord(BankKeyError):
+    """A key record of the bank (its encryption record or a wrapped copy,
+    under ``/volume_glance/keys/``) is damaged or not this bank's."""
+
+    def __init__(self, key, reason):
+        self.key = key
+        self.reason = reason
+        super().__init__(f"key record {key}: {reason}")
+
+
+class KeyMissing(BankKeyError):
+    """The bank is encrypted (or is to be) and no key source is given."""
+
+    def __init__(self, bank, reason):
+        self.bank = bank
+        self.reason = reason
+        super().__init__(f"bank {bank} {reason}")
+
+
+class WrongKey(BankKeyError):
+    """The key sources given open none of the bank's wrapped copies.
+
+    ``tried`` is ``[(source description, kind, [copy ids of that kind])]``.
+    """
+
+    def __init__(self, bank, tried, problems=()):
+        self.bank = bank
+        self.tried = [(source, kind, list(ids)) for source, kind, ids in tried]
+        self.problems = list(problems)
+        parts = []
+        for source, kind, ids in self.tried:
+            if ids:
+                parts.append(f"{source} opens none of the bank's {len(ids)} "
+                             f"{kind} wrapped keys (ids {', '.join(ids)})")
+            else:
+                parts.append(f"the bank has no {kind} wrapped key for {source}")
+        super().__init__(f"bank {bank} is encrypted: "
+                         + "; ".join(parts + self.problems))
+
+
+class KeySourceError(BankKeyError):
+    """A key source cannot be read: a key file unreadable or too short, a key
+    manager secret that cannot be fetched. ``source`` names it (a path, a
+    secret id), never its content."""
+
+    def __init__(self, source, reason):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class EncryptionMismatch(BankKeyError):
+    """Plain and encrypted backups would mix: ``encrypt`` is true for a bank
+    that already holds plain backups."""
+
+    def __init__(self, bank, reason):
+        self.bank = bank
+        self.reason = reason
+        super().__init__(f"bank {bank}: {reason}")
+
+
+class KeyringRefused(BankKeyError):
+    """A change of the wrapped copies that is refused: removing the last
+    one, or one the bank does not have."""
+
+    def __init__(self, bank, reason):
+        self.bank = bank
+        self.reason = reason
+        super().__init__(f"bank {bank}: {reason}")

@@ -6,6 +6,8 @@ with the provider file's ConfigOpts. Which operation serves which call is all
 this module decides; the work is in :mod:`karbor_volume_glance.operations`.
 """
 
+import os
+
 from karbor_volume_glance import (
     conf,
     exceptions,
@@ -17,6 +19,7 @@ from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.operations import (
     bookkeeping,
     delete,
+    keys,
     protect,
     restore,
     verify,
@@ -100,11 +103,26 @@ class VolumeGlanceProtectionPlugin:
 
     # --- readiness ------------------------------------------------------
 
-    def check_setup(self, bank=None, context=None):
+    def check_setup(self, bank=None, context=None, key_context=None):
         """Readiness of the configuration, of ``bank`` (a probe object) and,
         given a request context, of Cinder, Glance and Nova; a
-        :class:`~karbor_volume_glance.readiness.Readiness`."""
-        return readiness.check(self.settings, bank, self._client_factory, context)
+        :class:`~karbor_volume_glance.readiness.Readiness`. For an encrypted
+        bank, or with ``encrypt`` true, an ``encryption`` line says whether
+        the key sources open it (:func:`operations.keys.readiness`), so a
+        missing or wrong key fails before anything is made. The key manager
+        is asked as ``key_context`` (default: ``context``), so a check of the
+        bank alone can still open a key kept there."""
+        found = readiness.check(self.settings, bank, self._client_factory,
+                                context)
+        if bank is None:
+            return found
+        line = keys.readiness(bank, self._config if self._config is not None
+                              else self.settings, os.environ,
+                              context=key_context or context)
+        if line is None:
+            return found
+        return readiness.Readiness(
+            found.components + (readiness.Component("encryption", *line),))
 
     # --- after a crash ---------------------------------------------------
 

@@ -27,6 +27,14 @@ owner record) needs the admin role
 ``sweep [--dry-run]`` deletes what dead runs left in the cloud and the bank
 (:mod:`karbor_volume_glance.operations.sweep`) and prints a row per thing
 it found and what it did.
+``key add|list|remove`` manage the wrapped copies of an encrypted bank's
+master key (:mod:`karbor_volume_glance.operations.keys`): ``add`` wraps it for
+the passphrase in ``KARBOR_VOLUME_GLANCE_NEW_PASSPHRASE``, ``--new-key-file``
+or ``--new-key-manager-secret`` (or a secret the key manager makes,
+``--create-key-manager-secret``), ``list`` shows them without key material,
+``remove ID`` refuses the last one; ``check`` says whether the key sources
+open the bank (its ``encryption`` line). Passphrases come from the
+environment only, never from arguments.
 ``plan protect|restore|list|prune PLAN`` run a YAML plan file (its bank, its
 sites by clouds.yaml name, its volumes and their options; see
 :mod:`karbor_volume_glance.plans`): ``plan protect PLAN --site A [--resume
@@ -203,6 +211,7 @@ def build_parser():
                          help="every project's checkpoints (the admin role "
                          "only)")
     _add_plan_parser(commands)
+    _add_key_parser(commands)
     # for parse_args' errors
     parser.command_parsers = {"protect": protect, "restore": restore,
                               "verify": verify}
@@ -301,6 +310,41 @@ def verify_options(args):
     if args.seed is not None:
         options["seed"] = args.seed
     return options
+
+
+def _add_key_parser(commands):
+    """``key add|list|remove``: the wrapped copies of an encrypted bank's
+    master key (:mod:`karbor_volume_glance.operations.keys`)."""
+    key = commands.add_parser(
+        "key", help="add, list or remove the wrapped copies of an encrypted "
+        "bank's master key (the key sources that open it); never shows key "
+        "material")
+    actions = _Commands(key.add_subparsers(dest="key_command", required=True,
+                                           metavar="ACTION"), commands.common)
+    add = actions.add_parser(
+        "add", help="wrap the bank's master key for one more key source: the "
+        "passphrase in $KARBOR_VOLUME_GLANCE_NEW_PASSPHRASE, --new-key-file "
+        "or --new-key-manager-secret (the bank's key is opened first, by "
+        "$KARBOR_VOLUME_GLANCE_PASSPHRASE, key_file or key_manager_secret_id)")
+    add.add_argument("--new-key-file", metavar="PATH",
+                     help="a file of at least 32 random bytes that will open "
+                     "the bank (head -c 32 /dev/urandom > PATH)")
+    add.add_argument("--new-key-manager-secret", metavar="SECRET_ID",
+                     help="the id of a key manager (Barbican) secret of at "
+                     "least 32 bytes that will open the bank")
+    add.add_argument("--create-key-manager-secret", action="store_true",
+                     help="have the key manager make a new AES-256 secret and "
+                     "wrap the bank's key for it; prints its secret_id (set "
+                     "it as key_manager_secret_id where it is to open the "
+                     "bank)")
+    add.add_argument("--label", help="a note shown by key list (default: the "
+                     "source's kind, or the key file's name)")
+    actions.add_parser("list", help="the bank's wrapped keys: id, kind, "
+                       "label, created, KDF and the master key's fingerprint")
+    remove = actions.add_parser(
+        "remove", help="remove one wrapped key (the bank's key must open; "
+        "removing the last one is refused)")
+    remove.add_argument("key_id", metavar="ID")
 
 
 def _add_plan_parser(commands):
@@ -454,6 +498,11 @@ def _connect(args):
         raise exceptions.NotReady(
             f"cloud {args.os_cloud!r}: cannot authenticate: "
             f"{type(exc).__name__}: {exc}") from exc
+    if conf.load_settings(conf.make_config(args.config_file)
+                          ).key_manager_secret_id:
+        # the key manager is asked as the caller (operations/keys.py)
+        context.key_manager_credential = _key_manager_credential(
+            clients.session, args.os_cloud)
     return clients, context
 
 
@@ -650,6 +699,95 @@ def _sweep_report(report, fmt):
     return not failed
 
 
+#: ``key list``'s columns in a table, in this order.
+KEY_COLUMNS = ("id", "kind", "label", "created_at", "kdf", "fingerprint",
+               "damage")
+
+
+def _key_manager_credential(session, cloud):
+    """A castellan credential of a clouds.yaml session, for the key manager
+    (the session's Keystone token; never printed). None without castellan:
+    the key source then says it is not installed."""
+    try:
+        from castellan.common.credentials import keystone_token
+    except ImportError:
+        return None
+    try:
+        return keystone_token.KeystoneToken(
+            token=session.get_token(), auth_url=session.auth.auth_url,
+            project_id=session.get_project_id())
+    except Exception as exc:
+        raise exceptions.NotReady(
+            f"cloud {cloud!r}: cannot authenticate to the key manager: "
+            f"{type(exc).__name__}") from exc
+
+
+def _key_manager_context(args):
+    """The context ``key add|remove`` ask the key manager as."""
+    _, context = _connect(args)
+    return getattr(context, "key_manager_credential", None) or context
+
+
+def _key(args):
+    """``key add|list|remove``; True on success."""
+    from karbor_volume_glance.operations import keys
+
+    bank = _open_bank(args)
+    config = conf.make_config(args.config_file)
+    settings = conf.load_settings(config)
+    if args.key_command == "list":
+        rows = keys.list_copies(bank)
+        record = keys.encryption_record(bank)
+        if args.format == "json":
+            output.emit({**record, "keys": rows}, args.format)
+            return True
+        if record.get("cipher_suite"):
+            output.say(f"bank {record['bank']}: encrypted "
+                       f"({record['cipher_suite']}, backup format "
+                       f"{record['format_version']}) since "
+                       f"{record['created_at']}, master key "
+                       f"{record['fingerprint']}")
+        else:
+            state = "encrypted, no record" if record["encrypted"] else "plain"
+            output.say(f"bank {record['bank']}: {state}")
+        output.emit([{k: row[k] for k in KEY_COLUMNS if k in row}
+                     for row in rows], args.format)
+        return True
+    context = None
+    if settings.key_manager_secret_id or getattr(
+            args, "new_key_manager_secret", None) or getattr(
+            args, "create_key_manager_secret", False):
+        context = _key_manager_context(args)
+    if args.key_command == "add":
+        secret_id = args.new_key_manager_secret
+        if args.create_key_manager_secret:
+            if secret_id:
+                raise UsageError("--create-key-manager-secret and "
+                                 "--new-key-manager-secret exclude each other")
+            # the bank's key must open before a secret is made for it
+            if keys.open_bank_key(bank, config, create=True,
+                                  context=context) is None:
+                raise exceptions.KeyringRefused(
+                    bank.get_owner_id(), "is not encrypted: set "
+                    "[volume_glance_plugin] encrypt = true to make it so "
+                    "(before its first backup)")
+            secret_id = keys.create_secret(
+                config, context, name="karbor-volume-glance bank "
+                f"{bank.get_owner_id()}")
+        source = keys.new_source(key_file=args.new_key_file,
+                                 secret_id=secret_id, conf=config,
+                                 context=context)
+        row = keys.add_copy(bank, config, source, label=args.label,
+                            context=context)
+        if args.create_key_manager_secret:
+            row["secret_id"] = secret_id
+        output.emit(row, args.format)
+        return True
+    output.emit(keys.remove_copy(bank, config, args.key_id, context=context),
+                args.format)
+    return True
+
+
 #: Plan actions that need the site's cloud; the others need the bank only.
 PLAN_CLOUD_ACTIONS = ("protect", "restore")
 
@@ -771,6 +909,8 @@ def run(args):
         return 0 if run_demo(args.size_mib * MiB, sys.stdout) else FAILED
     if args.command == "check":
         return 0 if _check(args) else FAILED
+    if args.command == "key":
+        return 0 if _key(args) else FAILED
     runner = _runner(args)
     try:
         if args.command == "protect":

@@ -94,7 +94,8 @@ class Runner:
         cloud's endpoints."""
         # the bank as it answers now: a readiness probe is not retried
         return self.plugin.check_setup(retrying.unwrap(self.bank),
-                                       self.context if cloud else None)
+                                       self.context if cloud else None,
+                                       key_context=self.context)
 
     def ensure_ready(self, cloud=True):
         """Raise NotReady unless the bank (and the cloud) answer.

@@ -118,6 +118,8 @@ def test_list_opts_names_every_option_in_its_group():
         "parallelism", "bank_retries", "download_retries",
         "progress_notification_chunks", "progress_notification_interval",
         "init_check_interval", "lease_seconds",
+        # issue 15: an encrypted bank's keys
+        "encrypt", "key_file", "key_manager_secret_id", "passphrase_kdf",
     }
     assert all(opt.help for group in groups.values() for opt in group)
 

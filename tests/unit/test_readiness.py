@@ -158,3 +158,57 @@ def test_every_backend_has_the_probe(tmp_path):
         bank = open_bank(url)
         probe.probe(bank)
         assert bank.list_objects("/") == []
+
+
+def test_a_missing_or_wrong_key_fails_fast_and_creates_nothing(
+        cloud, bank, monkeypatch):
+    """Issue 15: check_setup's encryption line, for an encrypted bank or with
+    encrypt true, stops the runner before anything is made."""
+    from karbor_volume_glance.format import keyring
+    from karbor_volume_glance.operations import keys
+
+    monkeypatch.setattr(keyring, "PASSPHRASE_KDF_DEFAULTS",
+                        {keyring.SCRYPT: {"n": 2**10, "r": 8, "p": 1}})
+    monkeypatch.delenv(keys.ENV_PASSPHRASE, raising=False)
+    volume_id = cloud.add_volume(data=os.urandom(OBJECT_SIZE))
+    runner = Runner(plugin(cloud, encrypt=True), bank, cloud.context())
+    with pytest.raises(exceptions.NotReady) as info:
+        runner.protect([volume_id], {volume_id: {"backup_name": "b"}})
+    assert str(info.value) == (
+        f"not ready: encryption: bank {bank.get_owner_id()} is to be "
+        "encrypted: no passphrase in KARBOR_VOLUME_GLANCE_PASSPHRASE, no "
+        "key_file, no key manager secret configured")
+    keys.open_master_key(bank, runner.plugin.settings,
+                         {keys.ENV_PASSPHRASE: "right"}, create=True)
+    monkeypatch.setenv(keys.ENV_PASSPHRASE, "wrong")
+    with pytest.raises(exceptions.NotReady, match="opens none"):
+        Runner(plugin(cloud), bank, cloud.context()).protect(
+            [volume_id], {volume_id: {"backup_name": "b"}})
+    assert cloud.created() == []
+    monkeypatch.setenv(keys.ENV_PASSPHRASE, "right")
+    found = plugin(cloud).check_setup(bank, cloud.context())
+    assert found.ready and "opened by the passphrase" in by_name(
+        found)["encryption"].detail
+
+
+def test_a_bank_only_check_still_asks_the_key_manager_as_the_caller(
+        cloud, bank, monkeypatch):
+    """verify checks the bank alone (no cloud probes), and the key kept in
+    the key manager still opens: it is asked as the runner's context."""
+    from castellan import options as castellan_options
+
+    from karbor_volume_glance.operations import keys
+    from tests.unit import keymanager
+
+    monkeypatch.delenv(keys.ENV_PASSPHRASE, raising=False)
+    secret_id = keymanager.new_secret(os.urandom(32))
+    config = plugin_config(init_check_interval=0.01, encrypt=True,
+                           key_manager_secret_id=secret_id)
+    castellan_options.set_defaults(config, backend=keymanager.BACKEND)
+    keys.open_master_key(bank, config, {}, create=True,
+                         context=keymanager.CONTEXT)
+    runner = Runner(VolumeGlanceProtectionPlugin(
+        config, client_factory=cloud.client_factory()), bank, cloud.context())
+    found = runner.ensure_ready(cloud=False)
+    assert "opened by key manager secret" in by_name(found)["encryption"].detail
+    assert "cinder" not in by_name(found)
