@@ -77,7 +77,7 @@ class Sweep:
     """
 
     def __init__(self, any_section, cloud, settings, project_id, dry_run=False,
-                 now=None):
+                 now=None, live_checkpoints=()):
         self._any = any_section
         self._cloud = cloud
         self._lease_seconds = settings.lease_seconds
@@ -87,7 +87,9 @@ class Sweep:
         self._bank_id = runs.bank_id(any_section)
         self._tagged = None
         self._handled = set()
-        self._live_checkpoints = set()
+        #: checkpoints whose runner is known to go on (a plan's conductor):
+        #: a dead run of one of their volumes does not end them
+        self._live_checkpoints = set(live_checkpoints)
         self.rows = []
 
     def _row(self, kind, action, **fields):
