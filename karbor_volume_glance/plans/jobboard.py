@@ -94,11 +94,13 @@ def board_conf(url):
     not one of :data:`BOARDS`)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port
+        # ZooKeeper's URL names several hosts, each with its port
+        port = None if parts.scheme == "zookeeper" else parts.port
     except ValueError as exc:
         raise JobboardError(f"jobboard URL: {exc}") from exc
     board = BOARDS.get(parts.scheme)
-    if board is None or not parts.hostname:
+    if board is None or not (parts.hostname or board == "zookeeper"
+                             and parts.netloc):
         raise JobboardError("jobboard URL: expected redis://host:port/db "
                             "(or rediss://, zookeeper://, etcd://), got "
                             f"{_without_password(url)!r}")
@@ -380,6 +382,15 @@ def restore(runner, plan, site, checkpoint_id, url, poll_interval=1.0,
 # --- the conductor --------------------------------------------------------
 
 
+def _import_in_main_thread():
+    """Import oslo.messaging (the notifier imports it when first needed) in
+    the thread that joins the workers: imported first in a worker, its
+    oslo.service import leaves that join hung when the conductor stops."""
+    from karbor_volume_glance.notifications import notifier
+
+    notifier._oslo_messaging()
+
+
 @dataclasses.dataclass
 class ConductorSettings:
     claim_seconds: float = 60.0
@@ -406,6 +417,7 @@ class Conductor:
         self.done = []  # (action, volume id, ok) of each job this one ran
 
     def run(self, stop):
+        _import_in_main_thread()
         with connected(self.url, name=self.name) as board:
             threads = [threading.Thread(target=self._work, args=(board, stop, n),
                                         name=f"conductor-{n}", daemon=True)

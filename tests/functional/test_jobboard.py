@@ -117,6 +117,7 @@ def _plan(tmp_path, sites, volume_ids):
 
 def test_three_conductors_protect_and_restore_a_plan_through_a_kill(
         sites, redis_server, tmp_path):
+    started = time.monotonic()
     data = {}
     for n in range(VOLUMES):
         content = os.urandom(CHUNKS * OBJECT_SIZE)
@@ -125,6 +126,7 @@ def test_three_conductors_protect_and_restore_a_plan_through_a_kill(
     originals = {v: sites.a.volume_bytes(v) for v in volume_ids}
     path, config = _plan(tmp_path, sites, volume_ids)
     url = redis_server.url
+    print(f"volumes made in {time.monotonic() - started:.1f} s")
 
     doomed = Conductor(tmp_path, "conductor-0", url, config, hold="mid-stream")
     others = []
@@ -180,6 +182,8 @@ def test_three_conductors_protect_and_restore_a_plan_through_a_kill(
         # nothing temporary left: no run in the bank, only the volumes
         bank = open_bank(f"file://{tmp_path}/bank")
         assert runs.runs_of(bank.get_sub_section("/")) == []
+        assert [name for _, _, files in os.walk(tmp_path / "bank")
+                for name in files if "~tmp-" in name] == []
         assert sites.a.inventory() == {"volumes": sorted(volume_ids),
                                        "snapshots": [], "images": []}
         assert {v: sites.a.volume_bytes(v) for v in volume_ids} == originals
