@@ -14,12 +14,10 @@ from hypothesis import strategies as st
 from karbor_volume_glance.cli import commands
 from karbor_volume_glance.format.status import BackupStatus, CheckpointStatus
 from karbor_volume_glance.plans import catalog, jobboard, jobs
-from tests.unit.test_plans_engine import (  # noqa: F401 (fixtures)
-    make_plan,
-    plugin,
-    runner,
-    volumes,
-)
+from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+from karbor_volume_glance.standalone.runner import Runner
+from tests.unit.harness import plugin_config
+from tests.unit.test_plans_engine import Counting, make_plan, volumes
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -142,6 +140,17 @@ def test_detach_needs_a_jobboard(capsys):
 # --- conductors on an in-memory board ----------------------------------------
 
 
+@pytest.fixture
+def plugin(cloud):
+    return Counting(VolumeGlanceProtectionPlugin(
+        plugin_config(), client_factory=cloud.client_factory()))
+
+
+@pytest.fixture
+def runner(plugin, bank, cloud):
+    return Runner(plugin, bank, cloud.context())
+
+
 class Job:
     def __init__(self, board, number, name, details):
         self.board, self.uuid, self.name = board, f"job-{number}", name
@@ -207,11 +216,11 @@ def board(monkeypatch):
     return board
 
 
-def conducting(runner, count=2):
+def conducting(site_runner, count=2):
     """``count`` conductors of one worker each, running in threads."""
     stop = threading.Event()
     conductors = [jobboard.Conductor(
-        URL, lambda payload: runner, jobboard.ConductorSettings(
+        URL, lambda payload: site_runner, jobboard.ConductorSettings(
             claim_seconds=30, poll_interval=0.01, workers=1),
         name=f"conductor-{n}") for n in range(count)]
     threads = [threading.Thread(target=c.run, args=(stop,)) for c in conductors]
