@@ -50,6 +50,8 @@ import warnings
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.bank import compat
+from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import (
     REASON_KEY,
     BackupStatus,
@@ -222,10 +224,7 @@ def volume_states(checkpoint):
         status = bookkeeping.SectionStatus(section, resource.id).get()
         reason = None
         if status == BackupStatus.ERROR:
-            with contextlib.suppress(Exception):
-                from karbor_volume_glance.bank import compat
-
-                reason = compat.read_optional(section, REASON_KEY)
+            reason = compat.read_optional(section, REASON_KEY)
         states[resource.id] = (status, reason)
     return states
 
@@ -414,6 +413,7 @@ class Conductor:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._runner_for = runner_for
         self._outcomes = None
+        self._outcomes_lock = threading.Lock()
         self.done = []  # (action, volume id, ok) of each job this one ran
 
     def run(self, stop):
@@ -562,13 +562,13 @@ class Conductor:
         section = checkpoint.get_resource_bank_section(payload.volume_id)
         backup = bookkeeping.SectionStatus(section, payload.volume_id)
         if backup.get() != BackupStatus.AVAILABLE:
-            self._await_dead_runs(runner, payload, "protect")
+            self._await_dead_runs(runner, payload, runs_format.PROTECT)
         if backup.get() == BackupStatus.AVAILABLE:  # maybe since the wait
             LOG.info("Volume %s is already protected in checkpoint %s: not "
                      "again", payload.volume_id, checkpoint.id)
             complete_if_done(runner.store, checkpoint.id)
             return Outcome(payload.volume_id, True)
-        self._sweep(runner, payload, "protect")
+        self._sweep(runner, payload, runs_format.PROTECT)
         resource = volume_resource(payload.volume_id)
 
         def job():
@@ -583,15 +583,16 @@ class Conductor:
         return outcome
 
     def _restore(self, runner, payload):
-        if self._outcomes is None:
-            self._outcomes = Outcomes(self.url)
+        with self._outcomes_lock:
+            if self._outcomes is None:
+                self._outcomes = Outcomes(self.url)
         known = self._outcomes.get(payload.batch, payload.volume_id)
         if known is not None:
             LOG.info("Volume %s is already restored in batch %s: not again",
                      payload.volume_id, payload.batch)
             return known
         checkpoint = runner.checkpoint(payload.checkpoint_id)
-        self._await_dead_runs(runner, payload, "restore")
+        self._await_dead_runs(runner, payload, runs_format.RESTORE)
         resource = volume_resource(payload.volume_id)
 
         def job():
