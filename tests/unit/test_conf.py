@@ -117,7 +117,8 @@ def test_list_opts_names_every_option_in_its_group():
         "snapshot_timeout", "volume_timeout", "image_timeout", "compression",
         "parallelism", "bank_retries", "download_retries",
         "progress_notification_chunks", "progress_notification_interval",
-        "init_check_interval", "lease_seconds",
+        "init_check_interval", "lease_seconds", "jobboard_claim_seconds",
+        "jobboard_poll_interval",
     }
     assert all(opt.help for group in groups.values() for opt in group)
 
