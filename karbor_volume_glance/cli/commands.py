@@ -806,6 +806,30 @@ def _plan_on_jobboard(args, runner, plan, site):
     return _plan_report(result, args, _protect_details(runner, result))
 
 
+def conductor_runners(args):
+    """``runner_for(payload)`` of a conductor: a Runner per bank, cloud and
+    config file of the jobs, made with this host's clouds.yaml, kept."""
+    import threading
+
+    from karbor_volume_glance.standalone.runner import Runner
+
+    runners, lock = {}, threading.Lock()
+
+    def runner_for(payload):
+        key = (payload.bank, payload.cloud, payload.config_file)
+        with lock:
+            if key not in runners:
+                site_args = argparse.Namespace(**vars(args))
+                site_args.bank, site_args.os_cloud = payload.bank, payload.cloud
+                site_args.config_file = payload.config_file or args.config_file
+                clients, context = _connect(site_args)
+                runners[key] = Runner(_plugin(site_args, clients),
+                                      _open_bank(site_args), context)
+            return runners[key]
+
+    return runner_for
+
+
 def _conductor(args):
     """``conductor``: claim and run jobs until SIGINT or SIGTERM."""
     import signal
@@ -817,22 +841,7 @@ def _conductor(args):
     # a conductor is a service: it says what it claims and finishes
     logging.getLogger("karbor_volume_glance.plans.jobboard").logger.setLevel(
         "INFO")
-    runners, lock = {}, threading.Lock()
-
-    def runner_for(payload):
-        key = (payload.bank, payload.cloud, payload.config_file)
-        with lock:
-            if key not in runners:
-                from karbor_volume_glance.standalone.runner import Runner
-
-                site_args = argparse.Namespace(**vars(args))
-                site_args.bank, site_args.os_cloud = payload.bank, payload.cloud
-                site_args.config_file = payload.config_file or args.config_file
-                clients, context = _connect(site_args)
-                runners[key] = Runner(_plugin(site_args, clients),
-                                      _open_bank(site_args), context)
-            return runners[key]
-
+    runner_for = conductor_runners(args)
     stop = threading.Event()
 
     def stopping(signum, frame):

@@ -308,3 +308,40 @@ def test_a_job_that_is_not_ours_is_trashed(runner, board):
             thread.join()
     assert [job.name for job in board.trashed] == ["other"]
     assert conductors[0].done == []
+
+
+# --- the command line: post detached, status, conductors, the result ---------
+
+
+def test_the_command_line_posts_detached_and_conductors_finish(
+        capsys, monkeypatch, board, tmp_path):
+    from tests.unit.test_plans_cli import clouds as clouds_fixture
+    from tests.unit.test_plans_cli import plan_file as plan_fixture
+    from tests.unit.test_plans_cli import run
+
+    found = clouds_fixture.__wrapped__(monkeypatch)
+    path, volume_ids = plan_fixture.__wrapped__(tmp_path, found)
+    posted, err = run(capsys, "plan", "protect", path, "--site", "site-a",
+                      "--jobboard", URL, "--detach")
+    assert posted["posted"] is True and posted["status"] == "protecting"
+    checkpoint_id = posted["checkpoint_id"]
+    shown, _ = run(capsys, "plan", "status", path, "--checkpoint",
+                   checkpoint_id)
+    assert (shown["status"], shown["done"], shown["total"]) == (
+        "protecting", 0, 2)
+    assert [row["status"] for row in shown["volumes"]] == ["pending"] * 2
+
+    args = commands.parse_args(["conductor", "--jobboard", URL])
+    runner_for = commands.conductor_runners(args)
+    conductor = jobboard.Conductor(URL, runner_for)
+    for job in list(board.jobs.values()):
+        payload_ = jobs.decode(job.details)
+        assert runner_for(payload_) is runner_for(payload_)  # kept
+        assert conductor._protect(runner_for(payload_), payload_).ok
+    shown, _ = run(capsys, "plan", "status", path, "--checkpoint",
+                   checkpoint_id)
+    assert (shown["status"], shown["done"]) == ("available", 2)
+    listed, _ = run(capsys, "plan", "list", path)
+    assert [(row["id"], row["status"]) for row in listed] == [
+        (checkpoint_id, "available")]
+    assert sorted(volume_ids) == sorted(r["volume_id"] for r in shown["volumes"])
