@@ -300,6 +300,7 @@ def protect(runner, plan, site, url, resume=None, detach=False,
             return protection._result(plan, site, checkpoint, [], kept)
     parameters = plan.protect_parameters(todo)
     protection._begin(checkpoint)
+    _requeue(checkpoint, todo)
     batch = uuid.uuid4().hex
     post(url, [_payload(jobs.PROTECT, batch, plan, site, checkpoint.id,
                         volume_id, parameters[volume_id])
@@ -313,6 +314,17 @@ def protect(runner, plan, site, url, resume=None, detach=False,
                           status=CheckpointStatus.PROTECTING, kept=list(kept))
     return wait_protect(runner, plan, site, checkpoint.id, kept,
                         poll_interval, report)
+
+
+def _requeue(checkpoint, volume_ids):
+    """A resume's failed volumes back to ``protecting``: until its conductor
+    redoes it, a volume still ``error`` would let another volume's end
+    decide the checkpoint (:func:`complete_if_done`) too early."""
+    for volume_id in volume_ids:
+        backup = bookkeeping.SectionStatus(
+            checkpoint.get_resource_bank_section(volume_id), volume_id)
+        if backup.get() in SETTLED:
+            backup.set(BackupStatus.PROTECTING)
 
 
 def wait_protect(runner, plan, site, checkpoint_id, kept=(), poll_interval=1.0,

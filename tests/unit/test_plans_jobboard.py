@@ -345,3 +345,37 @@ def test_the_command_line_posts_detached_and_conductors_finish(
     assert [(row["id"], row["status"]) for row in listed] == [
         (checkpoint_id, "available")]
     assert sorted(volume_ids) == sorted(r["volume_id"] for r in shown["volumes"])
+
+
+def test_a_resume_on_the_jobboard_redoes_the_failed_volumes_only(
+        runner, plugin, cloud, board):
+    good = volumes(cloud, 2)
+    bad = [cloud.add_volume(data=os.urandom(100), status="error")
+           for _ in range(2)]
+    plan = make_plan([*good, *bad]).for_caller(runner.caller)
+    site = plan.site("site-a")
+    posted = jobboard.protect(runner, plan, site, URL, detach=True)
+    conductor = jobboard.Conductor(URL, lambda payload: runner)
+    for job in list(board.jobs.values()):
+        conductor._protect(runner, jobs.decode(job.details))
+        board.jobs.pop(job.uuid)
+    assert runner.checkpoint(posted.checkpoint_id).status == "error"
+
+    with cloud.lock:  # the volumes are fixed
+        for volume_id in bad:
+            cloud.state.volumes[volume_id].status = "available"
+    plugin.started.clear()
+    resumed = jobboard.protect(runner, plan, site, URL,
+                               resume=posted.checkpoint_id, detach=True)
+    assert resumed.kept == good
+    shown = jobboard.status(runner, plan, posted.checkpoint_id)
+    assert shown["status"] == "protecting" and shown["done"] == 2
+    first, second = (jobs.decode(job.details) for job in board.jobs.values())
+    assert conductor._protect(runner, first).ok
+    # the other failed volume is not redone yet: the checkpoint goes on
+    assert runner.checkpoint(posted.checkpoint_id).status == "protecting"
+    assert conductor._protect(runner, second).ok
+    checkpoint = runner.checkpoint(posted.checkpoint_id)
+    assert checkpoint.status == "available"
+    assert "failed_volumes" not in checkpoint.index["extra_info"]
+    assert sorted(plugin.started) == sorted(bad)
