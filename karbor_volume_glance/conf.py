@@ -172,6 +172,22 @@ volume_glance_opts = [
         "which may differ by up to 2/3 of it (200 seconds at the default).",
     ),
     _seconds(
+        "jobboard_claim_seconds", 60.0,
+        "How long a conductor's claim of a plan's job on a jobboard lasts "
+        "(karbor-volume-glance conductor): the conductor extends it every "
+        "third of that while it works, and a conductor that dies leaves a "
+        "claim that expires after at most this long, when another conductor "
+        "claims the job. The reclaiming conductor then waits for the dead "
+        "run's lease (lease_seconds) before it sweeps and protects again, "
+        "so keep lease_seconds close to this.",
+    ),
+    _seconds(
+        "jobboard_poll_interval", 1.0,
+        "Seconds an idle conductor waits before it looks for jobs again, "
+        "and between two looks of plan protect --jobboard at its "
+        "checkpoint's progress in the bank.",
+    ),
+    _seconds(
         "init_check_interval", 60.0,
         "Seconds between readiness checks of the bank and the cloud by a "
         "long-running standalone runner that found them not ready "

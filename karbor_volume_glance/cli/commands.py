@@ -41,7 +41,12 @@ sites by clouds.yaml name, its volumes and their options; see
 CHECKPOINT]`` makes one checkpoint of all its volumes, ``plan restore PLAN
 --checkpoint ID|latest --site B`` restores them all, ``plan list PLAN`` shows
 the plan's checkpoints and ``plan prune PLAN --keep N [--dry-run]`` deletes
-all but the newest N available ones.
+all but the newest N available ones. ``plan protect|restore ... --jobboard
+URL`` posts one job per volume on a taskflow jobboard instead of running
+them here, and ``conductor --jobboard URL [--workers N]`` claims and runs
+such jobs on any host (:mod:`karbor_volume_glance.plans.jobboard`);
+``plan protect --jobboard --detach`` returns once the jobs are posted and
+``plan status PLAN --checkpoint ID`` shows how far the checkpoint is.
 The options of every command (``--os-cloud``, ``--bank``, ``--config-file``,
 ``--format``, ``--debug``, ``--wait-ready``) go before or after it.
 Commands over several volumes print a row per volume, failed ones with their
@@ -212,6 +217,13 @@ def build_parser():
                          "only)")
     _add_plan_parser(commands)
     _add_key_parser(commands)
+    conductor = commands.add_parser(
+        "conductor", help="claim plans' volume jobs from a taskflow jobboard "
+        "and run them, until interrupted")
+    conductor.add_argument("--jobboard", required=True, metavar="URL",
+                           help="the jobboard (redis://host:port/db)")
+    conductor.add_argument("--workers", type=_count, default=2, metavar="N",
+                           help="jobs at once (default 2)")
     # for parse_args' errors
     parser.command_parsers = {"protect": protect, "restore": restore,
                               "verify": verify}
@@ -361,6 +373,9 @@ def _add_plan_parser(commands):
                 "file is used; default: the plan's only site)")
     workers_help = ("volumes at once (default: the plan's parallelism, "
                     "else 2)")
+    jobboard_help = ("post one job per volume on this taskflow jobboard "
+                     "(redis://host:port/db) for conductors to run, and wait "
+                     "for them")
 
     protect = actions.add_parser(
         "protect", help="one new checkpoint holding every volume of the plan")
@@ -371,6 +386,10 @@ def _add_plan_parser(commands):
                          "volumes that failed or never finished")
     protect.add_argument("--parallelism", type=_count, metavar="N",
                          help=workers_help)
+    protect.add_argument("--jobboard", metavar="URL", help=jobboard_help)
+    protect.add_argument("--detach", action="store_true",
+                         help="with --jobboard: return once the jobs are "
+                         "posted (plan status shows the checkpoint)")
 
     restore = actions.add_parser(
         "restore", help="restore every volume of a checkpoint of the plan")
@@ -381,6 +400,15 @@ def _add_plan_parser(commands):
     restore.add_argument("--site", help=site_help)
     restore.add_argument("--parallelism", type=_count, metavar="N",
                          help=workers_help)
+    restore.add_argument("--jobboard", metavar="URL", help=jobboard_help)
+
+    status = actions.add_parser(
+        "status", help="a checkpoint of the plan and each volume's status "
+        "(how far a protect on a jobboard is)")
+    status.add_argument("plan_file", metavar="PLAN", help=plan_help)
+    status.add_argument("--checkpoint", required=True, metavar="ID",
+                        help="the checkpoint")
+    status.add_argument("--site", help=who_help)
 
     listing = actions.add_parser("list", help="the plan's checkpoints, oldest "
                                  "first")
@@ -413,6 +441,9 @@ def parse_args(argv=None):
             protect_options(args)
         except UsageError as exc:
             parser.command_parsers["protect"].error(str(exc))
+    if (args.command == "plan" and getattr(args, "detach", False)
+            and not args.jobboard):
+        parser.error("--detach needs --jobboard (a local run cannot detach)")
     if (args.command == "verify" and args.seed is not None
             and args.read_data_subset is None):
         parser.command_parsers["verify"].error(
@@ -857,6 +888,7 @@ def _plan(args):
     from karbor_volume_glance import plans
     from karbor_volume_glance.plans import (
         catalog,
+        jobboard,
         protection,
         restoration,
         retention,
@@ -870,6 +902,12 @@ def _plan(args):
     runner = _plan_runner(args, plan, site)
     plan = plan.for_caller(runner.caller)
     try:
+        if getattr(args, "jobboard", None):
+            return _plan_on_jobboard(args, runner, plan, site)
+        if args.plan_command == "status":
+            output.emit(jobboard.status(runner, plan, args.checkpoint),
+                        args.format)
+            return True
         if args.plan_command == "protect":
             result = protection.protect(runner, plan, site, resume=args.resume,
                                         parallelism=args.parallelism)
@@ -886,6 +924,93 @@ def _plan(args):
             args.format)
     finally:
         runner.progress.close()
+
+
+def _plan_on_jobboard(args, runner, plan, site):
+    """``plan protect|restore --jobboard``: post, then wait (and report)."""
+    from karbor_volume_glance.plans import jobboard
+
+    settings = conf.load_settings(conf.make_config(
+        site.config_file or args.config_file))
+
+    def report(done, total):
+        if args.format != "json":
+            output.say(f"plan {plan.name}: {done}/{total} volumes done",
+                       sys.stderr)
+
+    if args.plan_command == "restore":
+        return _plan_report(jobboard.restore(
+            runner, plan, site, args.checkpoint, args.jobboard,
+            poll_interval=settings.jobboard_poll_interval, report=report), args)
+    result = jobboard.protect(
+        runner, plan, site, args.jobboard, resume=args.resume,
+        detach=args.detach, poll_interval=settings.jobboard_poll_interval,
+        report=report)
+    if args.detach:
+        data = {"plan": result.plan, "site": result.site,
+                "checkpoint_id": result.checkpoint_id, "status": result.status,
+                "posted": True}
+        output.emit(data, args.format)
+        if args.format != "json":
+            output.say(f"plan {result.plan}: checkpoint {result.checkpoint_id} "
+                       "posted; see it with: plan status "
+                       f"{args.plan_file} --checkpoint {result.checkpoint_id}",
+                       sys.stderr)
+        return True
+    return _plan_report(result, args, _protect_details(runner, result))
+
+
+def conductor_runners(args):
+    """``runner_for(payload)`` of a conductor: a Runner per bank, cloud and
+    config file of the jobs, made with this host's clouds.yaml, kept."""
+    import threading
+
+    from karbor_volume_glance.standalone.runner import Runner
+
+    runners, lock = {}, threading.Lock()
+
+    def runner_for(payload):
+        key = (payload.bank, payload.cloud, payload.config_file)
+        with lock:
+            if key not in runners:
+                site_args = argparse.Namespace(**vars(args))
+                site_args.bank, site_args.os_cloud = payload.bank, payload.cloud
+                site_args.config_file = payload.config_file or args.config_file
+                clients, context = _connect(site_args)
+                runners[key] = Runner(_plugin(site_args, clients),
+                                      _open_bank(site_args), context)
+            return runners[key]
+
+    return runner_for
+
+
+def _conductor(args):
+    """``conductor``: claim and run jobs until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from karbor_volume_glance.plans import jobboard
+
+    settings = conf.load_settings(conf.make_config(args.config_file))
+    # a conductor is a service: it says what it claims and finishes
+    logging.getLogger("karbor_volume_glance.plans.jobboard").logger.setLevel(
+        "INFO")
+    runner_for = conductor_runners(args)
+    stop = threading.Event()
+
+    def stopping(signum, frame):
+        LOG.warning("Conductor: signal %d, finishing the jobs at work", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    conductor = jobboard.Conductor(
+        args.jobboard, runner_for, jobboard.ConductorSettings(
+            claim_seconds=settings.jobboard_claim_seconds,
+            poll_interval=settings.jobboard_poll_interval,
+            workers=args.workers))
+    conductor.run(stop)
+    return True
 
 
 #: What the ``[localcloud]`` extra installs for the local cloud (and the demo).
@@ -911,6 +1036,8 @@ def run(args):
         return 0 if _check(args) else FAILED
     if args.command == "key":
         return 0 if _key(args) else FAILED
+    if args.command == "conductor":
+        return 0 if _conductor(args) else FAILED
     runner = _runner(args)
     try:
         if args.command == "protect":

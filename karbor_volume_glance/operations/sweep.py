@@ -77,7 +77,7 @@ class Sweep:
     """
 
     def __init__(self, any_section, cloud, settings, project_id, dry_run=False,
-                 now=None):
+                 now=None, live_checkpoints=()):
         self._any = any_section
         self._cloud = cloud
         self._lease_seconds = settings.lease_seconds
@@ -87,7 +87,10 @@ class Sweep:
         self._bank_id = runs.bank_id(any_section)
         self._tagged = None
         self._handled = set()
-        self._live_checkpoints = set()
+        #: checkpoints whose runner is known to go on (a plan's conductor):
+        #: a dead run of one of their volumes does not end them
+        self._running_checkpoints = frozenset(live_checkpoints)
+        self._live_checkpoints = set(live_checkpoints)
         self.rows = []
 
     def _row(self, kind, action, **fields):
@@ -148,7 +151,13 @@ class Sweep:
         complete = self._cloud_part(found, journal)
         if journal.get("operation") == runs_format.PROTECT:
             self._dead_protect(journal)
-        if journal.get("checkpoint_id"):
+        if journal.get("checkpoint_id") in self._running_checkpoints:
+            # other volumes of it are being written: only this volume's
+            # files, and only those older than a lease (the dead run's)
+            self._bank_files(checkpoint_format.resource_prefix(
+                journal["checkpoint_id"], found.volume_id),
+                older_than=self._lease_seconds)
+        elif journal.get("checkpoint_id"):
             self._bank_files(checkpoint_format.CHECKPOINTS_ROOT
                              + journal["checkpoint_id"] + "/")
         if not complete:

@@ -12,7 +12,8 @@ tests share, as ``.shared_bucket``), ``s3_bucket`` (a test's place: that
 bucket and a fresh prefix, as ``.bucket``, ``.prefix`` and ``.server``) and
 ``swift_server``. A server that is not installed fails the tests that need
 it, saying to run ``tools/install-test-services``: never a skip, since a
-skipped test is not a passing one.
+skipped test is not a passing one. ``redis_server`` is a Redis of the test's
+own (:mod:`karbor_volume_glance.testing.jobboards`), for plans on a jobboard.
 """
 
 import contextlib
@@ -23,7 +24,7 @@ import pytest
 import yaml
 
 from karbor_volume_glance.bank import open_bank
-from karbor_volume_glance.testing import objstores
+from karbor_volume_glance.testing import jobboards, objstores
 from karbor_volume_glance.testing.localcloud import LocalCloud
 from tests.functional.sites import GIB, OBJECT_SIZE, Site
 
@@ -118,4 +119,11 @@ def swift_server(tmp_path_factory):
     """A one-node Swift for the whole session; each test takes containers of
     its own."""
     with _running(objstores.SwiftServer(tmp_path_factory.mktemp("swift"))) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A redis-server of the test's own on a free loopback port."""
+    with _running(jobboards.RedisServer(tmp_path / "redis")) as server:
         yield server

@@ -117,7 +117,8 @@ def test_list_opts_names_every_option_in_its_group():
         "snapshot_timeout", "volume_timeout", "image_timeout", "compression",
         "parallelism", "bank_retries", "download_retries",
         "progress_notification_chunks", "progress_notification_interval",
-        "init_check_interval", "lease_seconds",
+        "init_check_interval", "lease_seconds", "jobboard_claim_seconds",
+        "jobboard_poll_interval",
         # issue 15: an encrypted bank's keys
         "encrypt", "key_file", "key_manager_secret_id", "passphrase_kdf",
     }
