@@ -278,10 +278,12 @@ def test_a_volume_already_protected_is_not_protected_again(runner, plugin,
 def test_a_failed_volume_ends_the_checkpoint_error_naming_it(runner, cloud,
                                                             board):
     good = volumes(cloud, 1)
-    bad = cloud.add_volume(data=os.urandom(100), status="error")
+    bad = cloud.add_volume(data=os.urandom(100))
     plan = make_plan([*good, bad]).for_caller(runner.caller)
     posted = jobboard.protect(runner, plan, plan.site("site-a"), URL,
                               detach=True)
+    with cloud.lock:  # fails once posted: a failed volume refuses the post
+        cloud.state.volumes[bad].status = "error"
     conductor = jobboard.Conductor(URL, lambda payload: runner)
     for job in list(board.jobs.values()):
         conductor._protect(runner, jobs.decode(job.details))
@@ -350,11 +352,13 @@ def test_the_command_line_posts_detached_and_conductors_finish(
 def test_a_resume_on_the_jobboard_redoes_the_failed_volumes_only(
         runner, plugin, cloud, board):
     good = volumes(cloud, 2)
-    bad = [cloud.add_volume(data=os.urandom(100), status="error")
-           for _ in range(2)]
+    bad = [cloud.add_volume(data=os.urandom(100)) for _ in range(2)]
     plan = make_plan([*good, *bad]).for_caller(runner.caller)
     site = plan.site("site-a")
     posted = jobboard.protect(runner, plan, site, URL, detach=True)
+    with cloud.lock:  # fail once posted: a failed volume refuses the post
+        for volume_id in bad:
+            cloud.state.volumes[volume_id].status = "error"
     conductor = jobboard.Conductor(URL, lambda payload: runner)
     for job in list(board.jobs.values()):
         conductor._protect(runner, jobs.decode(job.details))
