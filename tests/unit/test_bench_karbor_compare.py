@@ -147,3 +147,9 @@ def test_the_note_names_the_piece_size_karbor_runs_with():
     note = kc.chunksize_note(1048576)
     assert "CHUNKSIZE = 65536" in note and "1048576" in note
     assert "one sixteenth" in note
+
+
+def test_the_machine_note_names_the_cores_and_the_load():
+    assert kc.machine_note(2, (6.5, 7.25, 7.0)) == (
+        "machine: 2 cores, load average 6.50 7.25 7.00 at the start (other "
+        "work on it slows every contestant)")

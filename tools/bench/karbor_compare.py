@@ -209,6 +209,15 @@ def chunksize_note(previous):
             f"one sixteenth of the image and its restore fails the checksum")
 
 
+def machine_note(cpus=None, load=None):
+    """The machine the figures come from: its cores and load at the start."""
+    cpus = cpus or os.cpu_count()
+    load = load or os.getloadavg()
+    return (f"machine: {cpus} cores, load average "
+            f"{' '.join(f'{value:.2f}' for value in load)} at the start "
+            "(other work on it slows every contestant)")
+
+
 # --- Karbor's machinery (imported only when it runs) ----------------------------
 
 
@@ -571,6 +580,7 @@ def compare(karbor, args, cloud_process, workdir, size, pattern, players, out,
         "each plugin runs in Karbor 1.6's own checkpoint and resource flow "
         "(its green-thread executor, not monkey-patched) in this process; "
         "every restore is checked byte for byte",
+        machine_note(),
     ]
     progress = err if args.json else out
     progress.write("".join(f"# {line}\n" for line in notes))
