@@ -33,4 +33,9 @@ python-swiftclient)::
         [--json] [--keep DIR]
 
 It exits 0 only when every case restored the exact bytes.
+
+``--compare karbor [--rounds N]`` runs :mod:`.karbor_compare` instead:
+Karbor 1.6's own volume-glance plugin (at its default ``poll_interval`` and
+at 1 s) and ours, alternating, on one volume, local cloud and bank, timed
+side by side (``tox -e bench-karbor``).
 """

@@ -104,6 +104,17 @@ def parse_parallelisms(text):
     return values
 
 
+#: What ``--compare`` takes (:mod:`.karbor_compare`).
+COMPARISONS = ("karbor",)
+
+
+def parse_rounds(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid rounds {text!r}: a whole number >= 1")
+    return int(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m tools.bench",
@@ -152,6 +163,17 @@ def build_parser():
     parser.add_argument("--timeout", type=float,
                         help="seconds a case may take (default: 600 plus 600 "
                         "per GiB of volume)")
+    parser.add_argument("--compare", choices=COMPARISONS,
+                        help="karbor: protect and restore one volume (the "
+                        "first --size and --pattern; half-zeros unless named) "
+                        "with Karbor 1.6's own volume-glance plugin at its "
+                        "default poll_interval and at 1 s, and with ours, "
+                        "alternating, in Karbor's flows and bank, and report "
+                        "the times and ratios (needs karbor: tox -e "
+                        "bench-karbor)")
+    parser.add_argument("--rounds", type=parse_rounds, default=1,
+                        help="with --compare: rounds, each running every "
+                        "contestant once (default: 1)")
     parser.add_argument("--one-case", metavar="JSON", help=argparse.SUPPRESS)
     return parser
 
