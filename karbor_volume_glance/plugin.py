@@ -34,12 +34,19 @@ class VolumeGlanceProtectionPlugin:
     :param client_factory: an object with ``create_client(service, context)``
         for ``'cinder'``, ``'glance'`` and ``'nova'``; None picks Karbor's
         factory inside Karbor and a keystoneauth1 one elsewhere.
+    :param keys: the bank's master key for encrypted backups: None (plain
+        backups, format 3), a :class:`~karbor_volume_glance.format.keys.MasterKey`,
+        or a callable ``keys(section, create=False)`` returning one (or
+        None) for the bank a run's section is in; handed to every operation
+        (:meth:`karbor_volume_glance.operations.base.Operation.volume_keys`).
     """
 
     _SUPPORTED_RESOURCE_TYPES = (VOLUME_RESOURCE_TYPE,)
 
-    def __init__(self, config=None, client_factory=None, notifier=None):
+    def __init__(self, config=None, client_factory=None, notifier=None,
+                 keys=None):
         self._config = config
+        self.keys = keys
         self.settings = conf.load_settings(config)
         self._client_factory = client_factory or factory.default_client_factory()
         self.notifier = (notifier if notifier is not None
@@ -128,7 +135,8 @@ class VolumeGlanceProtectionPlugin:
 
     def _operation(self, operation_class, resource):
         self._check_type(resource.type)
-        return operation_class(self.settings, self._client_factory, self.notifier)
+        return operation_class(self.settings, self._client_factory, self.notifier,
+                               keys=self.keys)
 
     def get_protect_operation(self, resource):
         return self._operation(protect.ProtectOperation, resource)
