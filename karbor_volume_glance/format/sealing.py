@@ -157,7 +157,10 @@ class VolumeKeys:
         if raw.get("volume_id") != self.volume_id:
             fail(f"is of volume {raw.get('volume_id')!r}")
         encryption = raw.get("encryption")
-        if not isinstance(encryption, dict) or encryption.get("aead") != AEAD:
+        if not isinstance(encryption, dict) or set(encryption) != {"aead",
+                                                                   "key"}:
+            fail('has no "encryption" of exactly "aead" and "key"')
+        if encryption.get("aead") != AEAD:
             fail(f"names no known AEAD (this version reads {AEAD})")
         key = encryption.get("key")
         if key != self.fingerprint:
