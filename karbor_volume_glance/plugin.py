@@ -14,6 +14,7 @@ from karbor_volume_glance import (
     schemas,
 )
 from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.format import sealing
 from karbor_volume_glance.operations import (
     bookkeeping,
     delete,
@@ -104,6 +105,16 @@ class VolumeGlanceProtectionPlugin:
         if status is not None:
             info["status"] = status
         return info
+
+    def readable_manifest(self, section, volume_id, checkpoint_id):
+        """A backup's manifest as a dict, for showing it: opened (and
+        authenticated) when it is sealed and this plugin has the bank's key,
+        else as stored (None when there is none)."""
+        raw = bookkeeping.read_manifest(section)
+        if not sealing.is_sealed(raw):
+            return raw
+        keys = sealing.volume_keys(self.keys, section, volume_id)
+        return raw if keys is None else keys.open_manifest(checkpoint_id, raw)
 
     # --- readiness ------------------------------------------------------
 

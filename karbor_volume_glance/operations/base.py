@@ -137,12 +137,10 @@ class Operation:
         :attr:`creates_key`. Called before anything is made, so a missing or
         wrong key fails the run first.
         """
-        if self._keys is None or not self.uses_key:
+        if not self.uses_key:
             return None
-        master = (self._keys(run.section, create=self.creates_key)
-                  if callable(self._keys) else self._keys)
-        return None if master is None else sealing.VolumeKeys(master,
-                                                              run.volume_id)
+        return sealing.volume_keys(self._keys, run.section, run.volume_id,
+                                   create=self.creates_key)
 
     def events(self, context, checkpoint, volume_id, section):
         """The notifications of this operation on one volume's backup."""

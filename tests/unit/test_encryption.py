@@ -433,3 +433,18 @@ def test_a_key_source_callable_is_asked_once_per_run_with_create(cloud, bank):
     chains.assert_restores(harness, volume_id, point)
     harness.delete(volume_id, checkpoint=point.checkpoint)
     assert asked == [True, False]  # protect may create it; delete needs none
+
+
+def test_show_opens_an_encrypted_backup_with_the_key_and_only_says_so_without(
+        cloud, bank, keyed):
+    from karbor_volume_glance.standalone.runner import Runner
+
+    volume_id = cloud.add_volume(data=mixed_data(6))
+    runner = Runner(keyed.plugin, bank, keyed.context)
+    checkpoint_id = runner.protect(
+        [volume_id], {volume_id: {"backup_name": "n"}}).checkpoint_id
+    shown = runner.show(checkpoint_id)["volumes"][volume_id]
+    assert shown["encrypted"] is True and shown["stored_bytes"] > 0
+    blind = Runner(Harness(cloud, bank).plugin, bank, keyed.context)
+    shown = blind.show(checkpoint_id)["volumes"][volume_id]
+    assert shown["encrypted"] is True and "stored_bytes" not in shown
