@@ -9,6 +9,7 @@ here); how a bank keeps wrapped copies of it is not this file's concern.
 import base64
 import dataclasses
 import json
+import logging
 import os
 import random
 
@@ -448,3 +449,26 @@ def test_show_opens_an_encrypted_backup_with_the_key_and_only_says_so_without(
     blind = Runner(Harness(cloud, bank).plugin, bank, keyed.context)
     shown = blind.show(checkpoint_id)["volumes"][volume_id]
     assert shown["encrypted"] is True and "stored_bytes" not in shown
+
+
+def test_no_key_material_in_any_log_line_at_debug(cloud, bank, caplog):
+    """What this half derives from the master key never reaches a log line:
+    the key, the per-backup data and manifest keys, the hash key."""
+    key = MasterKey.generate()
+    harness = Harness(cloud, bank, master_key=key)
+    volume_id = cloud.add_volume(data=mixed_data(7))
+    with caplog.at_level(logging.DEBUG):
+        point = chains.protect_point(harness, volume_id)
+        chains.assert_restores(harness, volume_id, point)
+        harness.verify(volume_id, checkpoint=point.checkpoint,
+                       params={"deep": True})
+        harness.delete(volume_id, checkpoint=point.checkpoint)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"checkpoint {point.id}" in text or point.id in text  # logs were seen
+    secrets = [key.material, key.derive(sealing.HASH_PURPOSE, volume_id),
+               key.derive(sealing.DATA_PURPOSE, volume_id, point.id),
+               key.derive(sealing.MANIFEST_PURPOSE, volume_id, point.id)]
+    for secret in secrets:
+        for shown in (secret.hex(), base64.b64encode(secret).decode(),
+                      repr(secret)):
+            assert shown not in text
