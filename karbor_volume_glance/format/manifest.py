@@ -82,6 +82,10 @@ class BackupMetadata:
     #: The volume's attributes (:data:`ATTRIBUTE_TYPES`); None when the
     #: manifest predates them (a restore then makes the volume as before).
     volume_attributes: dict | None = None
+    #: An encrypted backup's manifest as opened from its seal (a dict, for
+    #: what the notifications and ``show`` say of the backup); None else.
+    opened: dict | None = dataclasses.field(default=None, compare=False,
+                                            repr=False)
 
     @property
     def disk_format(self):
@@ -359,8 +363,9 @@ def parse(raw, volume_id, keys=None, checkpoint_id=None):
     _require(version in READABLE_VERSIONS and not isinstance(version, bool),
              volume_id, f"format_version {version!r} is not supported (this "
              f"version reads {', '.join(map(str, READABLE_VERSIONS))})")
+    opened = None
     if version == ENCRYPTED_VERSION:
-        raw = _open(raw, volume_id, keys, checkpoint_id)
+        raw = opened = _open(raw, volume_id, keys, checkpoint_id)
     volume_size = _integer(raw, "volume_size", volume_id, minimum=1)
     image_size = _integer(raw, "image_size", volume_id)
     chunk_size = _integer(raw, "chunk_size", volume_id, minimum=1)
@@ -415,6 +420,7 @@ def parse(raw, volume_id, keys=None, checkpoint_id=None):
         parent_checkpoint_id=_optional_string(raw, "parent_checkpoint_id",
                                               volume_id),
         volume_attributes=_parse_attributes(raw, volume_id),
+        opened=opened,
     )
 
 

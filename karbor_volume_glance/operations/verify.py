@@ -73,6 +73,8 @@ class VerifyOperation(base.Operation):
         run.events.update(**payload.from_manifest(bookkeeping.read_manifest(section)))
         backup = bookkeeping.load_available(section, volume_id, run.keys,
                                             getattr(run.checkpoint, "id", None))
+        if backup.opened is not None:  # sealed: what it says, once opened
+            run.events.update(**payload.from_manifest(backup.opened))
         sources = incremental.resolve_sources(self.index(section, volume_id),
                                               backup)
         transfer = self.transfer(section, volume_id, sources=sources,
