@@ -16,6 +16,7 @@ from karbor_volume_glance import (
 from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.format import sealing
 from karbor_volume_glance.operations import (
+    base,
     bookkeeping,
     delete,
     protect,
@@ -113,7 +114,7 @@ class VolumeGlanceProtectionPlugin:
         raw = bookkeeping.read_manifest(section)
         if not sealing.is_sealed(raw):
             return raw
-        keys = sealing.volume_keys(self.keys, section, volume_id)
+        keys = base.volume_keys(self.keys, section, volume_id)
         return raw if keys is None else keys.open_manifest(checkpoint_id, raw)
 
     # --- readiness ------------------------------------------------------

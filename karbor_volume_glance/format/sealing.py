@@ -96,20 +96,6 @@ def unseal(cipher, ad, sealed):
     return cipher.decrypt(bytes(view[:NONCE_BYTES]), view[NONCE_BYTES:], ad)
 
 
-def volume_keys(keys, section, volume_id, create=False):
-    """The :class:`VolumeKeys` of ``volume_id`` from a key source, or None.
-
-    ``keys`` is what the plugin and the operations are given: None (a plain
-    bank), a :class:`~karbor_volume_glance.format.keys.MasterKey`, or a
-    callable ``keys(section, create=...)`` returning one or None for the bank
-    ``section`` is in (the seam to the bank's wrapped key copies).
-    """
-    if keys is None:
-        return None
-    master = keys(section, create=create) if callable(keys) else keys
-    return None if master is None else VolumeKeys(master, volume_id)
-
-
 def is_sealed(raw):
     """Whether a manifest as stored is a sealed one (format 4)."""
     return isinstance(raw, dict) and "sealed" in raw and "encryption" in raw

@@ -9,7 +9,9 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 
 ``on_main`` is the same for every operation, in this order:
 
-1. **validate** the parameters (:meth:`Operation.validate`);
+1. **validate** the parameters (:meth:`Operation.validate`), and get the
+   volume's keys when the bank is encrypted (:meth:`Operation.volume_keys`:
+   a missing or wrong key fails here, before anything is made);
 2. send ``<operation>.start`` with :attr:`~Operation.working` and
    :meth:`~Operation.start_fields`;
 3. for a journaled operation (:attr:`~Operation.journaled`: protect,
@@ -57,6 +59,22 @@ from karbor_volume_glance.operations import (
 )
 
 LOG = logging.getLogger(__name__)
+
+
+def volume_keys(keys, section, volume_id, create=False):
+    """The keys of ``volume_id``'s encrypted backups
+    (:class:`~karbor_volume_glance.format.sealing.VolumeKeys`) from a key
+    source, or None.
+
+    ``keys`` is what the plugin and the operations are given: None (a plain
+    bank), a :class:`~karbor_volume_glance.format.keys.MasterKey`, or a
+    callable ``keys(section, create=...)`` returning one or None for the bank
+    ``section`` is in (the seam to the bank's wrapped key copies).
+    """
+    if keys is None:
+        return None
+    master = keys(section, create=create) if callable(keys) else keys
+    return None if master is None else sealing.VolumeKeys(master, volume_id)
 
 
 @dataclasses.dataclass
@@ -139,8 +157,8 @@ class Operation:
         """
         if not self.uses_key:
             return None
-        return sealing.volume_keys(self._keys, run.section, run.volume_id,
-                                   create=self.creates_key)
+        return volume_keys(self._keys, run.section, run.volume_id,
+                           create=self.creates_key)
 
     def events(self, context, checkpoint, volume_id, section):
         """The notifications of this operation on one volume's backup."""
