@@ -233,6 +233,27 @@ class BackupDeleted(InvalidBackupMetadata):
     """The backup was deleted while it was being made: it stays deleted."""
 
 
+class BackupKeyRequired(InvalidBackupMetadata):
+    """The backup is encrypted and no key of its bank was given."""
+
+    def __init__(self, resource_id, checkpoint_id, fingerprint):
+        self.checkpoint_id = checkpoint_id
+        self.fingerprint = fingerprint
+        super().__init__(
+            resource_id, f"the backup in checkpoint {checkpoint_id} is "
+            f"encrypted (key {fingerprint}) and no key of the bank was given")
+
+
+class BackupKeyMismatch(InvalidBackupMetadata):
+    """The backup is encrypted under another master key than the one given."""
+
+    def __init__(self, resource_id, checkpoint_id, recorded, given):
+        self.checkpoint_id = checkpoint_id
+        super().__init__(
+            resource_id, f"the backup in checkpoint {checkpoint_id} is "
+            f"encrypted under key {recorded!r}, the key given is {given}")
+
+
 class ChunkIntegrityError(VolumeGlanceError):
     """A chunk of backup data is missing, truncated or corrupted."""
 

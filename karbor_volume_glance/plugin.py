@@ -16,7 +16,9 @@ from karbor_volume_glance import (
     schemas,
 )
 from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.format import sealing
 from karbor_volume_glance.operations import (
+    base,
     bookkeeping,
     delete,
     keys,
@@ -37,16 +39,36 @@ class VolumeGlanceProtectionPlugin:
     :param client_factory: an object with ``create_client(service, context)``
         for ``'cinder'``, ``'glance'`` and ``'nova'``; None picks Karbor's
         factory inside Karbor and a keystoneauth1 one elsewhere.
+    :param keys: where the bank's master key for encrypted backups comes
+        from. By default (None) the bank's own key records, opened with the
+        key sources of ``config`` (``encrypt``, ``key_file``,
+        ``key_manager_secret_id``, ``KARBOR_VOLUME_GLANCE_PASSPHRASE``) as
+        the run's request context (:meth:`bank_keys`); a plain bank with
+        ``encrypt = false`` stays plain. Else a
+        :class:`~karbor_volume_glance.format.keys.MasterKey`, or a callable
+        ``keys(section, create=False, context=None)`` returning one (or None)
+        for the bank a run's section is in; handed to every operation
+        (:meth:`karbor_volume_glance.operations.base.Operation.volume_keys`).
     """
 
     _SUPPORTED_RESOURCE_TYPES = (VOLUME_RESOURCE_TYPE,)
 
-    def __init__(self, config=None, client_factory=None, notifier=None):
+    def __init__(self, config=None, client_factory=None, notifier=None,
+                 keys=None):
         self._config = config
+        self.keys = keys if keys is not None else self.bank_keys
         self.settings = conf.load_settings(config)
         self._client_factory = client_factory or factory.default_client_factory()
         self.notifier = (notifier if notifier is not None
                          else notifications.Notifier.from_config(config))
+
+    def bank_keys(self, section, create=False, context=None):
+        """The master key of the bank ``section`` is in, opened with this
+        plugin's key sources, or None for a plain bank
+        (:func:`~karbor_volume_glance.operations.keys.open_master_key`)."""
+        return keys.open_master_key(
+            section, self._config if self._config is not None else self.settings,
+            create=create, context=context)
 
     # --- Karbor's class-level interface -----------------------------------
 
@@ -101,6 +123,16 @@ class VolumeGlanceProtectionPlugin:
             info["status"] = status
         return info
 
+    def readable_manifest(self, section, volume_id, checkpoint_id):
+        """A backup's manifest as a dict, for showing it: opened (and
+        authenticated) when it is sealed and this plugin has the bank's key,
+        else as stored (None when there is none)."""
+        raw = bookkeeping.read_manifest(section)
+        if not sealing.is_sealed(raw):
+            return raw
+        keys = base.volume_keys(self.keys, section, volume_id)
+        return raw if keys is None else keys.open_manifest(checkpoint_id, raw)
+
     # --- readiness ------------------------------------------------------
 
     def check_setup(self, bank=None, context=None, key_context=None):
@@ -146,7 +178,8 @@ class VolumeGlanceProtectionPlugin:
 
     def _operation(self, operation_class, resource):
         self._check_type(resource.type)
-        return operation_class(self.settings, self._client_factory, self.notifier)
+        return operation_class(self.settings, self._client_factory, self.notifier,
+                               keys=self.keys)
 
     def get_protect_operation(self, resource):
         return self._operation(protect.ProtectOperation, resource)

@@ -134,21 +134,26 @@ def sha256_of(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def encode(index, offset, data, algorithm, sha256=None):
+def encode(index, offset, data, algorithm, sha256=None, sealer=None):
     """``(record, stored bytes or None)`` of chunk ``index`` holding ``data``.
 
-    ``sha256`` is the data's, when the caller has already computed it.
+    ``sha256`` is the data's identity hash, when the caller has already
+    computed it. With a ``sealer`` (:class:`.sealing.ChunkSealer`, an
+    encrypted backup) the identity is its keyed hash and the stored bytes
+    are sealed.
     """
     if is_zero(data):
         return zero_record(index, offset, len(data)), None
-    sha256 = sha256 or sha256_of(data)
+    sha256 = sha256 or digest_of(data, sealer)
     used, stored = compression.compress(data, algorithm)
     record = ChunkRecord(index, offset, len(data), sha256, object=chunk_name(index),
-                         stored_size=len(stored), compression=used)
-    return record, stored
+                         stored_size=len(stored) + _overhead(sealer),
+                         compression=used)
+    return record, _sealed(sealer, record, stored)
 
 
-def encode_delta(index, offset, data, sha256, base, base_data, algorithm):
+def encode_delta(index, offset, data, sha256, base, base_data, algorithm,
+                 sealer=None):
     """``(record, stored bytes)`` of ``data`` as a delta against ``base``.
 
     ``base`` is a BaseRef and ``base_data`` its verified plain bytes, of the
@@ -161,28 +166,45 @@ def encode_delta(index, offset, data, sha256, base, base_data, algorithm):
         return None
     used, stored = compression.compress(delta.encode(data, blocks), algorithm)
     record = ChunkRecord(index, offset, len(data), sha256, object=chunk_name(index),
-                         stored_size=len(stored), compression=used, base=base,
-                         delta_size=size)
-    return record, stored
+                         stored_size=len(stored) + _overhead(sealer),
+                         compression=used, base=base, delta_size=size)
+    return record, _sealed(sealer, record, stored)
 
 
-def decode(record, stored, base_data=None):
+def _overhead(sealer):
+    return 0 if sealer is None else sealer.overhead
+
+
+def _sealed(sealer, record, stored):
+    return stored if sealer is None else sealer.seal(record, stored)
+
+
+def digest_of(data, sealer=None):
+    """A chunk's identity hash: sha256, or the sealer's keyed hash."""
+    return sha256_of(data) if sealer is None else sealer.digest(data)
+
+
+def decode(record, stored, base_data=None, sealer=None):
     """The verified plain bytes of ``record`` from its stored bytes.
 
     ``stored`` is ignored for a zero chunk (it has none). A delta record
-    needs ``base_data``, its base chunk's verified plain bytes.
+    needs ``base_data``, its base chunk's verified plain bytes. With a
+    ``sealer`` the stored bytes are opened (authenticated) after their size
+    is checked and before they are decompressed.
     """
     if record.zero:
         return bytes(record.length)
+    payload = check_stored(record, stored)
+    if sealer is not None:
+        payload = sealer.open(record, payload)
     if record.is_delta:
         patch = compression.decompress(record.name, record.compression,
-                                       check_stored(record, stored),
-                                       record.delta_size)
+                                       payload, record.delta_size)
         data = delta.apply(record.name, base_data, patch, record.length)
     else:
         data = compression.decompress(record.name, record.compression,
-                                      check_stored(record, stored), record.length)
-    return check(record, data)
+                                      payload, record.length)
+    return check(record, data, sealer)
 
 
 def check_stored(record, stored):
@@ -198,14 +220,16 @@ def check_stored(record, stored):
     return stored
 
 
-def check(record, data):
-    """Raise ChunkIntegrityError unless ``data`` is what ``record`` describes."""
+def check(record, data, sealer=None):
+    """Raise ChunkIntegrityError unless ``data`` is what ``record`` describes
+    (its identity hash: sha256, or the ``sealer``'s keyed hash)."""
     if len(data) != record.length:
         raise exceptions.ChunkIntegrityError(
             record.name, f"is {len(data)} bytes, the manifest says {record.length}")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = digest_of(data, sealer)
     if digest != record.sha256:
+        what = "sha256" if sealer is None else "keyed hash"
         raise exceptions.ChunkIntegrityError(
             record.name,
-            f"sha256 {digest} does not match the recorded {record.sha256}")
+            f"{what} {digest} does not match the recorded {record.sha256}")
     return data

@@ -27,12 +27,17 @@ import dataclasses
 import re
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.format import compression, delta
+from karbor_volume_glance.format import compression, delta, sealing
 from karbor_volume_glance.format.chunks import BaseRef, ChunkRecord, chunk_name
 from karbor_volume_glance.format.index import SECTION_PATTERN
 
 FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
+#: An encrypted backup's format: format 3's manifest sealed whole
+#: (:mod:`.sealing`), chunk identities keyed, every stored object sealed.
+ENCRYPTED_VERSION = 4
+#: The versions of plain backups (every object and the manifest in the clear).
+PLAIN_VERSIONS = (1, 2, FORMAT_VERSION)
+READABLE_VERSIONS = (*PLAIN_VERSIONS, ENCRYPTED_VERSION)
 GiB = 1024 ** 3
 METADATA_KEY = "metadata"
 HASH_ALGORITHM = "sha256"
@@ -81,6 +86,10 @@ class BackupMetadata:
     #: The volume's attributes (:data:`ATTRIBUTE_TYPES`); None when the
     #: manifest predates them (a restore then makes the volume as before).
     volume_attributes: dict | None = None
+    #: An encrypted backup's manifest as opened from its seal (a dict, for
+    #: what the notifications and ``show`` say of the backup); None else.
+    opened: dict | None = dataclasses.field(default=None, compare=False,
+                                            repr=False)
 
     @property
     def disk_format(self):
@@ -93,6 +102,11 @@ class BackupMetadata:
     @property
     def md5(self):
         return self.image_metadata.get("checksum")
+
+    @property
+    def encrypted(self):
+        """Written with the bank's master key (format 4)."""
+        return self.format_version == ENCRYPTED_VERSION
 
     @property
     def legacy(self):
@@ -156,14 +170,16 @@ def references(records):
 
 
 def build(volume, params, chunk_size, algorithm, records, digest, image_info,
-          extra=None, sources=None):
+          extra=None, sources=None, encrypted=False):
     """The manifest of a finished protect.
 
     ``sources`` maps the checkpoint ids that records name in ``source`` (or
-    in a delta's base) to those backups' sections.
+    in a delta's base) to those backups' sections. An ``encrypted`` backup's
+    manifest is format 4 (its chunk records hold keyed hashes), to be stored
+    sealed (:func:`seal`).
     """
     metadata = {
-        "format_version": FORMAT_VERSION,
+        "format_version": ENCRYPTED_VERSION if encrypted else FORMAT_VERSION,
         "volume_id": volume.id,
         "volume_size": volume.size,
         "chunks_num": len(records),
@@ -178,7 +194,8 @@ def build(volume, params, chunk_size, algorithm, records, digest, image_info,
         "image_size": digest.size,
         "chunk_size": chunk_size,
         "compression": algorithm,
-        "hash_algorithm": HASH_ALGORITHM,
+        "hash_algorithm": (sealing.HASH_ALGORITHM if encrypted
+                           else HASH_ALGORITHM),
         "sha256": digest.sha256,
         "chunks": [record.to_dict() for record in records],
         "sources": dict(sources or {}),
@@ -187,6 +204,14 @@ def build(volume, params, chunk_size, algorithm, records, digest, image_info,
     }
     metadata.update(extra or {})
     return metadata
+
+
+def seal(metadata, keys, checkpoint_id):
+    """What the bank stores of a manifest: ``metadata`` itself for a plain
+    backup (``keys`` None), else its sealed form (:mod:`.sealing`)."""
+    if keys is None:
+        return metadata
+    return keys.seal_manifest(checkpoint_id, metadata, ENCRYPTED_VERSION)
 
 
 def _os_hash(digest):
@@ -218,7 +243,12 @@ def _chunk_fault(name, condition, reason):
         raise exceptions.ChunkIntegrityError(name, reason)
 
 
-def _parse_base(name, raw, length, sources):
+def _overhead(version):
+    """What sealing adds to each stored object of a backup of ``version``."""
+    return sealing.OVERHEAD if version == ENCRYPTED_VERSION else 0
+
+
+def _parse_base(name, raw, length, sources, version=FORMAT_VERSION):
     """The base of a delta chunk: a full chunk in one of ``sources``."""
     _chunk_fault(name, isinstance(raw, dict), "its base is not an object")
     unknown = sorted(set(raw) - _BASE_KEYS)
@@ -233,8 +263,9 @@ def _parse_base(name, raw, length, sources):
     _chunk_fault(name, algorithm in compression.ALGORITHMS,
                  f"base compression {algorithm!r} is not one of "
                  f"{', '.join(compression.ALGORITHMS)}")
-    _chunk_fault(name, _is_int(stored, 1)
-                 and (algorithm != compression.NONE or stored == length),
+    extra = _overhead(version)
+    _chunk_fault(name, _is_int(stored, 1 + extra)
+                 and (algorithm != compression.NONE or stored == length + extra),
                  f"base stored_size {stored!r} does not fit length {length} "
                  f"({algorithm})")
     return BaseRef(raw["source"], sha256, stored, algorithm)
@@ -273,25 +304,27 @@ def _parse_chunk(raw, index, chunk_size, version, sources=None):
     _chunk_fault(name, algorithm in compression.ALGORITHMS,
                  f"compression {algorithm!r} is not one of "
                  f"{', '.join(compression.ALGORITHMS)}")
-    _chunk_fault(name, _is_int(stored, 1),
-                 f"stored_size {stored!r} is not a positive integer")
+    extra = _overhead(version)
+    _chunk_fault(name, _is_int(stored, 1 + extra),
+                 f"stored_size {stored!r} is not an integer >= {1 + extra}")
     source, base, delta_size = raw.get("source"), None, 0
     _chunk_fault(name, source is None
                  or (isinstance(source, str) and source in (sources or {})),
                  f"source {source!r} is not in sources")
     if "base" in raw:
-        base = _parse_base(name, raw["base"], length, sources or {})
+        base = _parse_base(name, raw["base"], length, sources or {}, version)
         delta_size = raw.get("delta_size")
         largest = delta.max_size(length)
         _chunk_fault(name, _is_int(delta_size, 1, largest),
                      f"delta_size {delta_size!r} is not in 1..{largest}")
-        _chunk_fault(name, algorithm != compression.NONE or stored == delta_size,
+        _chunk_fault(name, algorithm != compression.NONE
+                     or stored == delta_size + extra,
                      f"stored_size {stored!r} does not fit delta_size "
                      f"{delta_size} (none)")
     else:
         _chunk_fault(name, "delta_size" not in raw, "delta_size without a base")
-        _chunk_fault(name, _is_int(stored, 1)
-                     and (algorithm != compression.NONE or stored == length),
+        _chunk_fault(name, algorithm != compression.NONE
+                     or stored == length + extra,
                      f"stored_size {stored!r} does not fit length {length} "
                      f"({algorithm})")
     return ChunkRecord(index, raw["offset"], length, sha256,
@@ -317,8 +350,14 @@ def _parse_legacy(raw, volume_id):
     )
 
 
-def parse(raw, volume_id):
-    """Check a manifest read from the bank; return BackupMetadata."""
+def parse(raw, volume_id, keys=None, checkpoint_id=None):
+    """Check a manifest read from the bank; return BackupMetadata.
+
+    An encrypted one (format 4) is opened first with ``keys`` (the volume's
+    :class:`.sealing.VolumeKeys`), bound to ``checkpoint_id``, the backup it
+    was read from: without keys BackupKeyRequired, with another bank's
+    BackupKeyMismatch, altered, truncated or replayed InvalidBackupMetadata.
+    """
     _require(raw is not None, volume_id, "there is no metadata object")
     _require(isinstance(raw, dict), volume_id,
              f"expected an object, got {type(raw).__name__}")
@@ -328,6 +367,9 @@ def parse(raw, volume_id):
     _require(version in READABLE_VERSIONS and not isinstance(version, bool),
              volume_id, f"format_version {version!r} is not supported (this "
              f"version reads {', '.join(map(str, READABLE_VERSIONS))})")
+    opened = None
+    if version == ENCRYPTED_VERSION:
+        raw = opened = _open(raw, volume_id, keys, checkpoint_id)
     volume_size = _integer(raw, "volume_size", volume_id, minimum=1)
     image_size = _integer(raw, "image_size", volume_id)
     chunk_size = _integer(raw, "chunk_size", volume_id, minimum=1)
@@ -339,9 +381,11 @@ def parse(raw, volume_id):
     _require(isinstance(sha256, str) and bool(_SHA256.match(sha256)), volume_id,
              f"sha256 {sha256!r} is malformed")
     if version >= 2:
+        expected = (sealing.HASH_ALGORITHM if version == ENCRYPTED_VERSION
+                    else HASH_ALGORITHM)
         algorithm = raw.get("hash_algorithm")
-        _require(algorithm == HASH_ALGORITHM, volume_id,
-                 f"hash_algorithm {algorithm!r} is not {HASH_ALGORITHM!r}")
+        _require(algorithm == expected, volume_id,
+                 f"hash_algorithm {algorithm!r} is not {expected!r}")
     raw_chunks = raw.get("chunks")
     _require(isinstance(raw_chunks, list), volume_id, "chunks must be a list")
     _require(len(raw_chunks) == chunks_num, volume_id,
@@ -380,7 +424,26 @@ def parse(raw, volume_id):
         parent_checkpoint_id=_optional_string(raw, "parent_checkpoint_id",
                                               volume_id),
         volume_attributes=_parse_attributes(raw, volume_id),
+        opened=opened,
     )
+
+
+def _open(raw, volume_id, keys, checkpoint_id):
+    """The manifest sealed in a format-4 ``raw``, opened and authenticated."""
+    if keys is None:
+        encryption = raw.get("encryption")
+        recorded = (encryption.get("key") if isinstance(encryption, dict)
+                    else None)
+        raise exceptions.BackupKeyRequired(volume_id, checkpoint_id,
+                                           recorded if isinstance(recorded, str)
+                                           else "unknown")
+    _require(keys.volume_id == volume_id, volume_id,
+             f"the keys given are of volume {keys.volume_id}")
+    inner = keys.open_manifest(checkpoint_id, raw)
+    _require(inner.get("format_version") == ENCRYPTED_VERSION
+             and inner.get("volume_id") == volume_id, volume_id,
+             "the sealed manifest is not a format-4 manifest of this volume")
+    return inner
 
 
 def _volume_id(raw, volume_id):

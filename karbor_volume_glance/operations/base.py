@@ -9,7 +9,9 @@ their work in ``on_main``; the other hooks are there for Karbor's contract
 
 ``on_main`` is the same for every operation, in this order:
 
-1. **validate** the parameters (:meth:`Operation.validate`);
+1. **validate** the parameters (:meth:`Operation.validate`), and get the
+   volume's keys when the bank is encrypted (:meth:`Operation.volume_keys`:
+   a missing or wrong key fails here, before anything is made);
 2. send ``<operation>.start`` with :attr:`~Operation.working` and
    :meth:`~Operation.start_fields`;
 3. for a journaled operation (:attr:`~Operation.journaled`: protect,
@@ -42,9 +44,10 @@ import dataclasses
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import notifications
+from karbor_volume_glance import exceptions, notifications
 from karbor_volume_glance.bank import retrying
 from karbor_volume_glance.cloud import facade
+from karbor_volume_glance.format import sealing
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
 from karbor_volume_glance.operations import (
@@ -56,6 +59,25 @@ from karbor_volume_glance.operations import (
 )
 
 LOG = logging.getLogger(__name__)
+
+
+def volume_keys(keys, section, volume_id, create=False, context=None):
+    """The keys of ``volume_id``'s encrypted backups
+    (:class:`~karbor_volume_glance.format.sealing.VolumeKeys`) from a key
+    source, or None.
+
+    ``keys`` is what the plugin and the operations are given: None (a plain
+    bank), a :class:`~karbor_volume_glance.format.keys.MasterKey`, or a
+    callable ``keys(section, create=..., context=...)`` returning one or None
+    for the bank ``section`` is in, asked as the request ``context`` (the
+    seam to the bank's wrapped key copies: the plugin's default is
+    :func:`karbor_volume_glance.operations.keys.open_master_key`).
+    """
+    if keys is None:
+        return None
+    master = (keys(section, create=create, context=context) if callable(keys)
+              else keys)
+    return None if master is None else sealing.VolumeKeys(master, volume_id)
 
 
 @dataclasses.dataclass
@@ -72,10 +94,19 @@ class Run:
     #: The run's journal in the bank (:class:`.runs.RunJournal`), when the
     #: operation is :attr:`Operation.journaled`.
     journal: object = None
+    #: The volume's keys (:class:`~karbor_volume_glance.format.sealing.VolumeKeys`)
+    #: when the bank is encrypted, else None: see :meth:`Operation.volume_keys`.
+    keys: object = None
 
     @property
     def volume_id(self):
         return self.resource.id
+
+    def sealer(self):
+        """The chunk sealer of this run's backup, when it is encrypted."""
+        if self.keys is None:
+            return None
+        return self.keys.chunks(getattr(self.checkpoint, "id", None))
 
     def progress(self):
         """The transfer's progress callback: notifications, and Karbor's
@@ -103,11 +134,34 @@ class Operation:
     #: Whether the work is a run with a journal and a lease (:mod:`.runs`),
     #: preceded by a sweep of the volume's dead runs.
     journaled = False
+    #: Whether the operation reads or writes backup data, so needs the bank's
+    #: master key when the bank is encrypted (delete does not).
+    uses_key = True
+    #: Whether the operation may make the bank's master key (protect: the
+    #: bank's first encrypted backup makes it).
+    creates_key = False
 
-    def __init__(self, settings, client_factory, notifier=None):
+    def __init__(self, settings, client_factory, notifier=None, keys=None):
         self._settings = settings
         self._client_factory = client_factory
         self.notifier = notifier or notifications.Notifier()
+        self._keys = keys
+
+    def volume_keys(self, run):
+        """The volume's keys for this run, or None (a plain bank).
+
+        ``keys`` (the constructor's) is the seam to the bank's key records:
+        None (no encryption: today's format), a
+        :class:`~karbor_volume_glance.format.keys.MasterKey`, or a callable
+        ``keys(section, create=...)`` returning the bank's MasterKey or None,
+        called once per run with the run's bank section and
+        :attr:`creates_key`. Called before anything is made, so a missing or
+        wrong key fails the run first.
+        """
+        if not self.uses_key:
+            return None
+        return volume_keys(self._keys, run.section, run.volume_id,
+                           create=self.creates_key, context=run.context)
 
     def events(self, context, checkpoint, volume_id, section):
         """The notifications of this operation on one volume's backup."""
@@ -122,11 +176,13 @@ class Operation:
         """The cloud facade for one request context."""
         return facade.Cloud(self._client_factory, context, self._settings)
 
-    def transfer(self, section, volume_id, progress=None, sources=None):
+    def transfer(self, section, volume_id, progress=None, sources=None,
+                 sealer=None):
         """Chunk transfers for one volume's section, with our parallelism;
-        ``sources`` maps the other backups it reads from to their sections."""
+        ``sources`` maps the other backups it reads from to their sections;
+        ``sealer`` seals and opens an encrypted backup's chunks."""
         return transfer.Transfer(section, volume_id, self._settings.parallelism,
-                                 progress, sources)
+                                 progress, sources, sealer)
 
     def index(self, section, volume_id):
         """The bank's index of the volume's backups."""
@@ -147,6 +203,10 @@ class Operation:
         with events.reported():
             run = Run(checkpoint, resource, context, section, events, kwargs)
             run.params = self.validate(parameters, run)
+            try:
+                run.keys = self.volume_keys(run)
+            except exceptions.VolumeGlanceError as exc:
+                raise self.error(volume_id, exc) from exc
             events.start(self.working, **self.start_fields(run))
             result = self._work(run)
             events.end(self.done, **self.end_fields(run, result))

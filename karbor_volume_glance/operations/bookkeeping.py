@@ -103,9 +103,10 @@ def read_manifest(section):
     return compat.read_optional(section, manifest.METADATA_KEY)
 
 
-def load_available(section, volume_id):
-    """The checked manifest of an ``available`` backup, or an error saying why."""
+def load_available(section, volume_id, keys=None, checkpoint_id=None):
+    """The checked manifest of an ``available`` backup, or an error saying
+    why; an encrypted one opened with ``keys``, bound to ``checkpoint_id``."""
     status = SectionStatus(section, volume_id).get()
     if status != BackupStatus.AVAILABLE:
         raise exceptions.BackupNotAvailable(volume_id, status)
-    return manifest.parse(read_manifest(section), volume_id)
+    return manifest.parse(read_manifest(section), volume_id, keys, checkpoint_id)

@@ -33,6 +33,7 @@ class DeleteOperation(base.Operation):
     error = exceptions.DeleteFailed
     tracks_section = True
     journaled = True
+    uses_key = False  # the index says what to keep: no data is read
 
     def start_fields(self, run):
         return payload.from_manifest(bookkeeping.read_manifest(run.section))

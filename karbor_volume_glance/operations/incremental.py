@@ -98,8 +98,15 @@ def _latest_parent(entries, moment):
     return max(older, key=lambda e: (e.moment, e.checkpoint_id), default=None)
 
 
-def plan(index, params, volume, chunk_size, moment, checkpoint_id):
-    """The Lineage of a protect of ``volume`` whose point in time is ``moment``."""
+def plan(index, params, volume, chunk_size, moment, checkpoint_id, keys=None):
+    """The Lineage of a protect of ``volume`` whose point in time is ``moment``.
+
+    ``keys`` (the volume's :class:`~karbor_volume_glance.format.sealing.VolumeKeys`,
+    for an encrypted backup) open an encrypted parent; a parent encrypted
+    under a key not given fails the protect (it never silently becomes a
+    plain backup in an encrypted bank), and a plain parent of an encrypted
+    backup makes it full, saying so.
+    """
     if not params.get("incremental"):
         return Lineage()
     lacking = capabilities.full_reason(index.section)
@@ -125,8 +132,11 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id):
                                   "older than this one in this bank")
     section = index.section_of(entry)
     try:
-        parent = manifest.parse(bookkeeping.read_manifest(section), volume.id)
+        parent = manifest.parse(bookkeeping.read_manifest(section), volume.id,
+                                keys, entry.checkpoint_id)
         sections = resolve_sources(index, parent, entries)
+    except (exceptions.BackupKeyRequired, exceptions.BackupKeyMismatch):
+        raise
     except exceptions.VolumeGlanceError as exc:
         if named:
             raise _refuse(f"the backup in checkpoint {named} cannot be read: "
@@ -137,6 +147,9 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id):
     if parent.legacy:
         return lineage.drop(f"the parent backup in checkpoint {entry.checkpoint_id} "
                             "is in Karbor's layout, without chunk hashes")
+    if keys is not None and not parent.encrypted:
+        return lineage.drop(f"the parent backup in checkpoint "
+                            f"{entry.checkpoint_id} is not encrypted")
     if parent.chunk_size != chunk_size:
         return lineage.drop(f"the chunk size changed from {parent.chunk_size} to "
                             f"{chunk_size}")

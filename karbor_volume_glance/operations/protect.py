@@ -67,6 +67,7 @@ class ProtectOperation(base.Operation):
     error = exceptions.ProtectFailed
     tracks_section = True
     journaled = True
+    creates_key = True
 
     def validate(self, parameters, run):
         return schemas.validate(schemas.OPTIONS_SCHEMA, parameters)
@@ -103,7 +104,7 @@ class ProtectOperation(base.Operation):
     def steps(self, run):
         return self._protect(self.cloud(run.context), run.checkpoint.id,
                              run.section, run.volume_id, run.params,
-                             run.progress(), run.events, run.journal)
+                             run.progress(), run.events, run.journal, run.keys)
 
     def finished(self, run, result):
         LOG.info("Protected volume %s: %d bytes in %d chunks%s", run.volume_id,
@@ -115,7 +116,7 @@ class ProtectOperation(base.Operation):
         return payload.from_manifest(result)
 
     def _protect(self, cloud, checkpoint_id, section, volume_id, params,
-                 progress=None, events=None, journal=None):
+                 progress=None, events=None, journal=None, keys=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
         attributes = cloud.volume_attributes(volume)
@@ -131,7 +132,7 @@ class ProtectOperation(base.Operation):
         started_at = _now()
         lineage = incremental.plan(
             index, params, volume, chunk_size,
-            snapshot.created_at if snapshot else _now(), checkpoint_id)
+            snapshot.created_at if snapshot else _now(), checkpoint_id, keys)
         entry = index_format.Entry(
             checkpoint_id, volume_id, compat.prefix_of(section),
             EntryStatus.PROTECTING, chunk_size=chunk_size,
@@ -141,7 +142,7 @@ class ProtectOperation(base.Operation):
             return self._protect_registered(cloud, section, volume, snapshot,
                                             params, progress, index, entry,
                                             lineage.confirm(index), started_at,
-                                            attributes, journal)
+                                            attributes, journal, keys)
         except exceptions.BackupDeleted:
             _remove_written(section, checkpoint_id)
             raise
@@ -151,7 +152,7 @@ class ProtectOperation(base.Operation):
 
     def _protect_registered(self, cloud, section, volume, snapshot, params,
                             progress, index, entry, lineage, started_at,
-                            attributes, journal=None):
+                            attributes, journal=None, keys=None):
         volume_id = volume.id
         chunk_size = entry.chunk_size
         algorithm = params.get("compression") or self._settings.compression
@@ -161,7 +162,9 @@ class ProtectOperation(base.Operation):
                                                       snapshot)
             lineage = lineage.check_older(moment)
             image_info = cloud.image_info(image_id)
-            transfer = self.transfer(section, volume_id, progress, lineage.sections)
+            transfer = self.transfer(
+                section, volume_id, progress, lineage.sections,
+                None if keys is None else keys.chunks(entry.checkpoint_id))
             records, digest = transfer.save_stream(
                 cloud.image_data(image_id), chunk_size, algorithm,
                 total=image_info.get("size"), previous=lineage.records,
@@ -184,14 +187,16 @@ class ProtectOperation(base.Operation):
             extra["leftovers"] = [leftover.to_dict() for leftover in temps.failures]
         result = manifest.build(volume, params, chunk_size, algorithm, records,
                                 digest, image_info, extra,
-                                sources=lineage.sources_of(records))
+                                sources=lineage.sources_of(records),
+                                encrypted=keys is not None)
         current = index.get(entry.checkpoint_id)
         if current is None or current.status != EntryStatus.PROTECTING:
             raise exceptions.BackupDeleted(
                 volume_id, f"the index entry of checkpoint {entry.checkpoint_id} "
                 f"is {current.status if current else 'gone'}: the backup was "
                 "deleted while it was being made")
-        section.update_object(manifest.METADATA_KEY, result)
+        section.update_object(manifest.METADATA_KEY, manifest.seal(
+            result, keys, entry.checkpoint_id))
         entry.status = EntryStatus.AVAILABLE
         entry.data_timestamp = result["data_timestamp"]
         entry.parent_checkpoint_id = lineage.parent_id

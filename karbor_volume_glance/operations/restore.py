@@ -113,10 +113,14 @@ class RestoreOperation(base.Operation):
     def steps(self, run):
         volume_id, section, events = run.volume_id, run.section, run.events
         events.update(**payload.from_manifest(bookkeeping.read_manifest(section)))
-        backup = bookkeeping.load_available(section, volume_id)
+        backup = bookkeeping.load_available(section, volume_id, run.keys,
+                                            getattr(run.checkpoint, "id", None))
+        if backup.opened is not None:  # sealed: what it says, once opened
+            run.events.update(**payload.from_manifest(backup.opened))
         sources = incremental.resolve_sources(self.index(section, volume_id),
                                               backup)
-        transfer = self.transfer(section, volume_id, run.progress(), sources)
+        transfer = self.transfer(section, volume_id, run.progress(), sources,
+                                 run.sealer())
         transfer.check_present(backup)
         cloud = self.cloud(run.context)
         plan = target.prepare(cloud, backup, run.params,
@@ -365,3 +369,4 @@ def _check_sent(image_id, backup, digest):
         raise exceptions.ImageIntegrityError(
             image_id, f"the image's sha256 {digest.sha256} differs from the "
             f"manifest's {backup.sha256}")
+

@@ -35,12 +35,16 @@ class Transfer:
     """Chunk transfers between one bank section and streams, for one volume."""
 
     def __init__(self, section, volume_id, parallelism=1,
-                 progress=None, sources=None):
+                 progress=None, sources=None, sealer=None):
         self.section = section
         self.volume_id = volume_id
         self.parallelism = parallelism
         self.progress = progress
         self.sources = dict(sources or {})
+        #: The backup's :class:`~karbor_volume_glance.format.sealing.ChunkSealer`
+        #: when it is encrypted: chunks are sealed as they are stored, opened
+        #: (authenticated) as they are read, and compared by keyed hash.
+        self.sealer = sealer
 
     def _section_of(self, source):
         return self.section if source is None else self.sources[source]
@@ -94,17 +98,19 @@ class Transfer:
     def _encode(self, algorithm, previous, index, offset, data):
         """The chunk's record and the bytes to store (None: nothing to store)."""
         parent = previous[index] if index < len(previous) else None
+        sealer = self.sealer
         if parent is None or chunks.is_zero(data):
-            return chunks.encode(index, offset, data, algorithm)
-        sha256 = chunks.sha256_of(data)
+            return chunks.encode(index, offset, data, algorithm, sealer=sealer)
+        sha256 = chunks.digest_of(data, sealer)
         if parent.length == len(data) and parent.sha256 == sha256:
             return parent, None  # unchanged: the parent's record, where it lives
         if parent.zero or parent.length != len(data):
-            return chunks.encode(index, offset, data, algorithm, sha256)
+            return chunks.encode(index, offset, data, algorithm, sha256, sealer)
         base = parent.base_record() if parent.is_delta else parent
         delta = chunks.encode_delta(index, offset, data, sha256, base.as_base(),
-                                      self._fetch(base), algorithm)
-        return delta or chunks.encode(index, offset, data, algorithm, sha256)
+                                    self._fetch(base), algorithm, sealer)
+        return delta or chunks.encode(index, offset, data, algorithm, sha256,
+                                      sealer)
 
     def check_present(self, backup):
         """Raise ChunkIntegrityError for the first object the backup needs
@@ -156,7 +162,7 @@ class Transfer:
         """``record``'s verified plain bytes; errors name where it lives."""
         stored = self._get(record.object, record.source, record.stored_size)
         try:
-            return chunks.decode(record, stored, base_data)
+            return chunks.decode(record, stored, base_data, self.sealer)
         except exceptions.ChunkIntegrityError as exc:
             if record.source is None:
                 raise

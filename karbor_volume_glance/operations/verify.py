@@ -71,10 +71,14 @@ class VerifyOperation(base.Operation):
         deep = run.params.get("deep", False)
         percent = run.params.get("read_data_subset")
         run.events.update(**payload.from_manifest(bookkeeping.read_manifest(section)))
-        backup = bookkeeping.load_available(section, volume_id)
+        backup = bookkeeping.load_available(section, volume_id, run.keys,
+                                            getattr(run.checkpoint, "id", None))
+        if backup.opened is not None:  # sealed: what it says, once opened
+            run.events.update(**payload.from_manifest(backup.opened))
         sources = incremental.resolve_sources(self.index(section, volume_id),
                                               backup)
-        transfer = self.transfer(section, volume_id, sources=sources)
+        transfer = self.transfer(section, volume_id, sources=sources,
+                                 sealer=run.sealer())
         if not deep and percent is None:
             transfer.check_present(backup)
             return {"deep": False, "objects": _objects(backup),
@@ -204,3 +208,4 @@ def _read_legacy(transfer, backup):
                             f"from the manifest's {backup.md5}"})
     return {"deep": True, "objects": len(names), "chunks": len(names),
             "bytes": size, "checked": names, "bad": bad}
+

@@ -14,10 +14,12 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions, readiness
 from karbor_volume_glance.bank import retrying
+from karbor_volume_glance.format import manifest as manifest_format
 from karbor_volume_glance.format import owner as owner_format
 from karbor_volume_glance.format import runs as runs_format
+from karbor_volume_glance.format import sealing
 from karbor_volume_glance.format.status import CheckpointStatus
-from karbor_volume_glance.operations import bookkeeping, runs
+from karbor_volume_glance.operations import runs
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone import tenancy
 from karbor_volume_glance.standalone.hooks import run_operation
@@ -365,7 +367,9 @@ class Runner:
             info = (self.plugin.get_saved_info(checkpoint, resource)
                     or {"status": None})
             section = checkpoint.get_resource_bank_section(resource.id)
-            info.update(backup_details(bookkeeping.read_manifest(section)))
+            manifest = self.plugin.readable_manifest(section, resource.id,
+                                                     checkpoint.id)
+            info.update(backup_details(manifest))
         except exceptions.VolumeGlanceError as exc:
             LOG.warning("Checkpoint %s, volume %s: %s", checkpoint.id,
                         resource.id, exc)
@@ -382,15 +386,18 @@ def backup_details(manifest):
     itself (the ``stored_size`` of its chunk records without a ``source``;
     a delta counts its own size). Older manifests lack some of these (None);
     Karbor's layout has no chunk records, so its ``stored_bytes`` is None.
-    Returns {} for no manifest.
+    An encrypted backup adds ``encrypted: true``; sealed (read without the
+    bank's key) it says nothing else. Returns {} for no manifest.
     """
     if not isinstance(manifest, dict):
         return {}
+    if sealing.is_sealed(manifest):  # no key to open it: only that it is
+        return {"encrypted": True}
     chunks = manifest.get("chunks")
     stored = None
     if isinstance(chunks, list):
         stored = sum(_own_size(record) for record in chunks)
-    return {
+    details = {
         "incremental": manifest.get("incremental") is True,
         "parent_checkpoint_id": manifest.get("parent_checkpoint_id"),
         "full_reason": manifest.get("full_reason"),
@@ -398,6 +405,9 @@ def backup_details(manifest):
         "snapshot_id": manifest.get("snapshot_id"),
         "stored_bytes": stored,
     }
+    if manifest.get("format_version") == manifest_format.ENCRYPTED_VERSION:
+        details["encrypted"] = True  # opened with the bank's key
+    return details
 
 
 def _own_size(record):

@@ -22,6 +22,7 @@ from karbor_volume_glance.bank.s3 import MiB, S3Backend, S3BankError, build_clie
 from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
 from karbor_volume_glance.notifications.payload import public_location
 from karbor_volume_glance.testing import objstores
+from tests.functional import encrypted
 from tests.functional.sites import OBJECT_SIZE
 from tests.unit.bank.test_bank_contract import *  # noqa: F401,F403
 
@@ -421,3 +422,9 @@ def test_protect_and_restore_through_the_s3_bank_incrementally(
         assert sha256(sites.b.volume_bytes(outcome.new_volume_id)) == sha256(
             expected)
     assert bank.list_objects(prefix="/checkpoints/")  # it is all in S3
+
+
+def test_an_encrypted_bank_round_trips_through_seaweedfs(sites, s3_bucket):  # noqa: F811
+    """Issue 15: format 4 through SeaweedFS S3, restored at the other site
+    with the key, a flipped byte named."""
+    encrypted.round_trip(sites, Bank(make_backend(s3_bucket)))

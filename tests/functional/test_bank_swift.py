@@ -26,6 +26,7 @@ from karbor_volume_glance.bank import Bank, open_bank
 from karbor_volume_glance.bank.swift import SwiftBackend, SwiftBankError
 from karbor_volume_glance.exceptions import BankError, BankObjectNotFound
 from karbor_volume_glance.notifications.payload import public_location
+from tests.functional import encrypted
 from tests.functional.sites import OBJECT_SIZE
 from tests.unit.bank.test_bank_contract import *  # noqa: F401,F403
 
@@ -310,3 +311,9 @@ def test_protect_and_restore_through_swift_with_an_incremental(
         new_id = restored.outcomes[0].new_volume_id
         assert sha256(site.volume_bytes(new_id)) == sha256(expected)
         assert site.volume_bytes(new_id) == expected
+
+
+def test_an_encrypted_bank_round_trips_through_swift(sites, swift_bank):
+    """Issue 15: format 4 through Swift (chunks as SLOs), restored at the
+    other site with the key, a flipped byte named."""
+    encrypted.round_trip(sites, swift_bank)

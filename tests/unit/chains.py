@@ -4,11 +4,19 @@ import dataclasses
 import hashlib
 import random
 
+from karbor_volume_glance.format.keys import MasterKey
 from karbor_volume_glance.testing import FakeCheckpoint
 from tests.unit.harness import OBJECT_SIZE
 
 BLOCK = 4096
 INCREMENTAL = {"backup_name": "incremental", "incremental": True}
+#: The chain tests run on a plain bank and on an encrypted one (issue 15).
+KEYINGS = ("plain", "encrypted")
+
+
+def master_key(keying):
+    """A new master key for an ``encrypted`` harness, None for ``plain``."""
+    return MasterKey.generate() if keying == "encrypted" else None
 
 
 @dataclasses.dataclass

@@ -40,11 +40,13 @@ def plugin_config(**overrides):
 class Harness:
     """A plugin over a fake cloud and a bank, with Karbor's calls as methods."""
 
-    def __init__(self, cloud, bank, **overrides):
+    def __init__(self, cloud, bank, master_key=None, **overrides):
         self.cloud = cloud
         self.bank = bank
+        self.master_key = master_key
         self.plugin = VolumeGlanceProtectionPlugin(
-            plugin_config(**overrides), client_factory=cloud.client_factory()
+            plugin_config(**overrides), client_factory=cloud.client_factory(),
+            keys=master_key,
         )
         self.context = cloud.context()
         self.checkpoint = FakeCheckpoint(bank)

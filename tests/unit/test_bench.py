@@ -1,6 +1,7 @@
 """The benchmark's parts that need no cloud: options, patterns, output, RSS."""
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -12,6 +13,7 @@ import zlib
 
 import pytest
 
+from karbor_volume_glance.format.keys import MasterKey
 from karbor_volume_glance.testing import objstores
 from tools.bench import (
     banks,
@@ -1384,3 +1386,37 @@ def test_keep_leaves_the_place_and_the_checkpoints(monkeypatch, tmp_path):
     bench.args = options.parse_args(["--keep", str(tmp_path / "kept")])
     bench.run(options.Case("random", 4096, "none", 1, "s3"))
     assert "remove" not in log and "sweep" not in log
+
+
+def test_encrypt_runs_cases_encrypted_or_each_plain_then_encrypted():
+    plain = options.build_cases(options.parse_args(["--pattern", "zeros"]),
+                                defaults=("zstd", 4))
+    assert [case.encrypt for case in plain] == [False]
+    on = options.build_cases(options.parse_args(["--pattern", "zeros",
+                                                 "--encrypt"]),
+                             defaults=("zstd", 4))
+    assert on == [options.Case("zeros", GiB, "zstd", 4, encrypt=True)]
+    both = options.build_cases(
+        options.parse_args(["--pattern", "zeros,text", "--encrypt", "off,on"]),
+        defaults=("zstd", 4))
+    assert [(case.pattern, case.encrypt) for case in both] == [
+        ("zeros", False), ("zeros", True), ("text", False), ("text", True)]
+    with pytest.raises(SystemExit):
+        options.parse_args(["--encrypt", "maybe"])
+
+
+def test_an_encrypted_case_shows_in_the_table_and_the_json():
+    row = report.table_row(_result(encrypt=True))
+    assert "zstd+enc" in row.split()
+    assert json.loads(report.json_line(_result(encrypt=True)))["encrypt"] is True
+
+
+def test_an_encrypted_case_reads_its_key_from_a_file_not_the_command_line(
+        tmp_path):
+    key = MasterKey.generate()
+    path = tmp_path / "key"
+    path.write_bytes(key.material)
+    spec = dataclasses.replace(_spec(), key_file=str(path))
+    assert child.master_key(spec) == key
+    assert key.material.hex() not in " ".join(parent.child_command(spec))
+    assert child.master_key(_spec()) is None

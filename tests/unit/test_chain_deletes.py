@@ -9,7 +9,13 @@ from karbor_volume_glance import exceptions
 from karbor_volume_glance.testing import FakeCheckpoint
 from tests.unit import chains
 from tests.unit.chains import INCREMENTAL
-from tests.unit.harness import OBJECT_SIZE
+from tests.unit.harness import OBJECT_SIZE, Harness
+
+
+@pytest.fixture(params=chains.KEYINGS)
+def harness(request, cloud, bank):
+    """The harness of conftest, on a plain and on an encrypted bank."""
+    return Harness(cloud, bank, master_key=chains.master_key(request.param))
 
 
 def build_chain(harness, volume_id, rng, length):

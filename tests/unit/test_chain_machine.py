@@ -8,7 +8,7 @@ at the end, deleting the rest leaves nothing in the bank. It runs on the
 fake cloud and the memory bank (see ``harness.py``), beside the
 deterministic chain tests (``test_chain_deletes.py``), which it replaces
 none of. Its size is bounded by the ``ci`` profile (``conftest.py``) and
-the step count below.
+the step count below. Half its runs are on an encrypted bank (format 4).
 """
 
 import datetime
@@ -38,10 +38,12 @@ class BackupChains(RuleBasedStateMachine):
     """Backups of one volume, protected, deleted and restored in any order."""
 
     @initialize(seed=st.integers(0, 2**32 - 1),
-                compression=st.sampled_from(["none", "zlib", "zstd"]))
-    def start(self, seed, compression):
+                compression=st.sampled_from(["none", "zlib", "zstd"]),
+                keying=st.sampled_from(chains.KEYINGS))
+    def start(self, seed, compression, keying):
         self.rng = random.Random(seed)
-        self.harness = Harness(FakeCloud(transition_polls=1), open_bank("memory://"))
+        self.harness = Harness(FakeCloud(transition_polls=1), open_bank("memory://"),
+                               master_key=chains.master_key(keying))
         self.cloud = self.harness.cloud
         self.volume_id = self.cloud.add_volume(data=self.rng.randbytes(SIZE))
         self.params = {"backup_name": "chain", "compression": compression}

@@ -48,10 +48,19 @@ class HookedBank:
         return getattr(self._bank, name)
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=chains.KEYINGS)
+def harness(request, cloud, bank):
+    """The harness of conftest, on a plain and on an encrypted bank."""
+    return Harness(cloud, bank, master_key=chains.master_key(request.param))
+
+
+@pytest.fixture(params=[(kind, keying) for kind in ("memory", "file")
+                        for keying in chains.KEYINGS])
 def hooked(request, tmp_path, cloud):
-    url = "memory://" if request.param == "memory" else f"file://{tmp_path}/bank"
-    return Harness(cloud, HookedBank(open_bank(url)))
+    kind, keying = request.param
+    url = "memory://" if kind == "memory" else f"file://{tmp_path}/bank"
+    return Harness(cloud, HookedBank(open_bank(url)),
+                   master_key=chains.master_key(keying))
 
 
 def entry_write(checkpoint, status):
@@ -172,10 +181,12 @@ def test_two_protects_of_one_volume_at_once(harness):
         chains.assert_restores(harness, volume_id, point)
 
 
+@pytest.mark.parametrize("keying", chains.KEYINGS)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_random_protects_and_deletes_in_threads(cloud, tmp_path, seed):
+def test_random_protects_and_deletes_in_threads(cloud, tmp_path, seed, keying):
     rng = random.Random(seed)
-    harness = Harness(cloud, open_bank(f"file://{tmp_path}/bank"))
+    harness = Harness(cloud, open_bank(f"file://{tmp_path}/bank"),
+                      master_key=chains.master_key(keying))
     volume_id = cloud.add_volume(data=chains.random_data(seed))
     points = [chains.protect_point(harness, volume_id)]
     lock = threading.Lock()

@@ -296,3 +296,24 @@ def test_percent_is_none_without_a_total_until_the_end():
 ])
 def test_bank_locations_lose_their_credentials(url, shown):
     assert payload.public_location(url) == shown
+
+
+def test_an_encrypted_backups_restore_and_verify_say_what_its_seal_holds(
+        cloud, bank, sent):
+    from karbor_volume_glance.format.keys import MasterKey
+    from karbor_volume_glance.testing import run_operation, volume_resource
+
+    harness = NotifyingHarness(cloud, bank)
+    harness.plugin = VolumeGlanceProtectionPlugin(
+        notifying_config(), client_factory=cloud.client_factory(),
+        keys=MasterKey.generate())
+    volume_id = cloud.add_volume(data=os.urandom(3 * OBJECT_SIZE))
+    harness.protect(volume_id)
+    _impl_test.reset()
+    harness.restore(volume_id)
+    resource = volume_resource(volume_id)
+    run_operation(harness.plugin.get_verify_operation(resource), harness.checkpoint,
+                  resource, harness.context, {"deep": True})
+    ends = {event: body for event, _, body in messages() if event.endswith(".end")}
+    assert ends["volume_glance.restore.end"]["size_bytes"] == 3 * OBJECT_SIZE
+    assert ends["volume_glance.verify.end"]["backup_name"] == "b"

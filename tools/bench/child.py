@@ -27,6 +27,7 @@ import time
 from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.format.keys import MasterKey
 from karbor_volume_glance.operations import bookkeeping
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
@@ -51,6 +52,9 @@ class CaseSpec:
     incremental: bool = False
     #: restore the checkpoint after protecting it
     restore: bool = True
+    #: a file holding the bank's master key (32 bytes) for an encrypted
+    #: case: the key never travels on a command line
+    key_file: str | None = None
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self))
@@ -117,11 +121,20 @@ def _config(spec):
     )
 
 
+def master_key(spec):
+    """The case's master key, read from its key file; None for a plain case."""
+    if spec.key_file is None:
+        return None
+    with open(spec.key_file, "rb") as stream:
+        return MasterKey(stream.read())
+
+
 def _runner(spec):
     client_factory = factory.from_cloud_config(spec.cloud, spec.clouds_yaml)
     context = factory.session_context(client_factory.session)
     plugin = VolumeGlanceProtectionPlugin(_config(spec),
-                                          client_factory=client_factory)
+                                          client_factory=client_factory,
+                                          keys=master_key(spec))
     return Runner(plugin, open_bank(spec.bank_url), context)
 
 

@@ -6,9 +6,11 @@ every combination is one case, bank by bank (``--bank file,s3,swift``: every
 case of the file bank, then of S3, then of Swift). Besides the data patterns,
 ``--pattern`` takes ``incremental`` (:mod:`.incremental`: a full and an
 incremental protect of random data, 1 % changed in between), last in the
-default set. ``default`` compression and parallelism are the plugin's own
-defaults, resolved before anything runs so that the report names the actual
-value.
+default set. ``--encrypt`` runs the cases on an encrypted bank (format 4,
+with a master key the run makes); ``--encrypt off,on`` runs each case
+plain then encrypted, side by side. ``default`` compression and parallelism
+are the plugin's own defaults, resolved before anything runs so that the
+report names the actual value.
 """
 
 import argparse
@@ -41,6 +43,8 @@ class Case:
     compression: str
     parallelism: int
     bank: str = banks.DEFAULT_BANK
+    #: on an encrypted bank (format 4)
+    encrypt: bool = False
 
 
 def parse_size(text):
@@ -88,6 +92,16 @@ def parse_banks(text):
 
 def parse_compressions(text):
     return _choices(text, (*conf.COMPRESSIONS, DEFAULT), "compression")
+
+
+#: What ``--encrypt`` takes, and what each means.
+ENCRYPTS = {"off": False, "on": True}
+
+
+def parse_encrypts(text):
+    """``off``, ``on`` or both (``off,on``): plain and/or encrypted cases."""
+    return _unique(ENCRYPTS[item]
+                   for item in _choices(text, tuple(ENCRYPTS), "encrypt"))
 
 
 def parse_parallelisms(text):
@@ -149,6 +163,11 @@ def build_parser():
                         help="chunks in flight: concurrent chunk writes of a "
                         "protect, reads of a restore; a comma-separated list "
                         "runs each (default: the plugin's)")
+    parser.add_argument("--encrypt", type=parse_encrypts, nargs="?",
+                        const=[True], default=[False],
+                        help="encrypt the backups (format 4, AES-256-GCM, a "
+                        "master key made for the run); 'off,on' runs each "
+                        "case plain then encrypted (default: off)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per case instead of a table")
     parser.add_argument("--keep", metavar="DIR",
@@ -195,10 +214,10 @@ def build_cases(args, defaults=None):
                            for value in args.compression)
     parallelisms = _unique(parallelism if value == DEFAULT else value
                            for value in args.parallelism)
-    return [Case(pattern, size, comp, par, bank)
-            for bank, size, pattern, comp, par
+    return [Case(pattern, size, comp, par, bank, encrypt)
+            for bank, size, pattern, comp, par, encrypt
             in itertools.product(args.bank, args.size, args.pattern,
-                                 compressions, parallelisms)]
+                                 compressions, parallelisms, args.encrypt)]
 
 
 def _unique(values):

@@ -31,6 +31,7 @@ import types
 
 from karbor_volume_glance import conf
 from karbor_volume_glance.cloud import facade, factory
+from karbor_volume_glance.format.keys import MasterKey
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 from karbor_volume_glance.testing import objstores
@@ -56,7 +57,7 @@ def empty_result(case):
     result.update(bank=case.bank, pattern=case.pattern, size_bytes=case.size,
                   volume_bytes=measure.volume_gib(case.size) * measure.GiB,
                   compression=case.compression, parallelism=case.parallelism,
-                  restore_exact=False, error=None)
+                  encrypt=case.encrypt, restore_exact=False, error=None)
     return result
 
 
@@ -189,7 +190,19 @@ class Bench:
                         bank_url=place.url, volume_id=volume_id,
                         compression=case.compression, parallelism=case.parallelism,
                         poll_interval=self.args.poll_interval,
-                        timeout=case_timeout(self.args, case), **changes)
+                        timeout=case_timeout(self.args, case),
+                        key_file=self.key_file() if case.encrypt else None,
+                        **changes)
+
+    def key_file(self):
+        """The run's master key for encrypted cases, in a file of the work
+        directory only its owner reads (made on first use)."""
+        path = os.path.join(self.workdir, "master-key")
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(MasterKey.generate().material)
+        return path
 
     def run(self, case):
         """Measure one case; its result (with ``error`` set if it failed)."""

@@ -25,7 +25,8 @@ TIMED = (
 )
 
 FIGURES = (
-    "bank", "pattern", "size_bytes", "volume_bytes", "compression", "parallelism",
+    "bank", "pattern", "size_bytes", "volume_bytes", "compression", "encrypt",
+    "parallelism",
     "protect_seconds", "restore_seconds", "protect_stream_mib_per_s",
     "restore_stream_mib_per_s", "raw_read_seconds",
     "raw_write_seconds", "stored_bytes", "peak_rss_bytes", "rss_before_bytes",
@@ -70,6 +71,9 @@ def with_rates(result):
                                          result.get(seconds_key))
     for key, numerator, denominator in RATIOS:
         rated[key] = ratio(result.get(numerator), result.get(denominator))
+    rated["compression_shown"] = (
+        f"{result.get('compression')}+enc" if result.get("encrypt")
+        else result.get("compression"))
     return rated
 
 
@@ -109,7 +113,7 @@ COLUMNS = (
     ("pattern", "pattern", _text, True),
     ("size", "size_bytes", format_size, False),
     ("volume", "volume_bytes", format_size, False),
-    ("compr", "compression", _text, True),
+    ("compr", "compression_shown", _text, True),  # "+enc": encrypted
     ("par", "parallelism", _text, False),
     ("protect s", "protect_seconds", _fixed(2), False),
     ("MiB/s", "protect_mib_per_s", _fixed(1), False),
@@ -131,7 +135,7 @@ COLUMNS = (
 )
 #: Width of each column: its title, or a value's usual width if wider (the
 #: longest bank is ``swift``, the longest pattern ``incremental``).
-_VALUE_WIDTHS = {"bank": 5, "pattern": 11}
+_VALUE_WIDTHS = {"bank": 5, "pattern": 11, "compression_shown": 8}
 _WIDTHS = tuple(max(len(title), _VALUE_WIDTHS.get(key, 0))
                 for title, key, _format, _left in COLUMNS)
 
