@@ -116,11 +116,14 @@ def test_protect_and_restore_notifications_through_rabbitmq(sites, bank, broker,
 def test_a_failure_reaches_the_listener_at_error_priority(sites, bank, broker,
                                                           listener):
     runner = Runner(notifying_plugin(sites.a, broker), bank, sites.a.context)
-    result = runner.protect(["no-such-volume"], {"no-such-volume": {
-        "backup_name": "x"}})
+    volume_id = sites.a.create_volume(b"x" * 1000)
+    # fails during the protect, whichever path it takes to the image
+    sites.a.cloud.inject("volume.upload_to_image", "error")
+    result = runner.protect([volume_id], {volume_id: {"backup_name": "x"}})
     assert not result.ok
     listener.wait_for("volume_glance.protect.error")
     [(priority, _, payload)] = [m for m in listener.messages
                                 if m[1] == "volume_glance.protect.error"]
     assert priority == "ERROR"
-    assert "no-such-volume" in payload["fail_reason"]
+    assert payload["volume_id"] == volume_id
+    assert "image" in payload["fail_reason"]
