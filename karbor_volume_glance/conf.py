@@ -57,6 +57,23 @@ class Positive(types.Float):
         return value
 
 
+class AutoOrBoolean(types.Boolean):
+    """``auto``, or a boolean value as oslo.config reads one."""
+
+    AUTO = "auto"
+
+    def __init__(self):
+        super().__init__(type_name="'auto' or a boolean value")
+
+    def __call__(self, value):
+        if isinstance(value, str) and value.strip().lower() == self.AUTO:
+            return self.AUTO
+        return super().__call__(value)
+
+    def _formatter(self, value):
+        return self.AUTO if value == self.AUTO else super()._formatter(value)
+
+
 def _seconds(name, default, help):
     return cfg.Opt(name, type=Positive(), default=default, help=help)
 
@@ -71,17 +88,24 @@ volume_glance_opts = [
         "and doubles up to this value, so short operations finish quickly "
         "and long ones do not flood the APIs.",
     ),
-    cfg.BoolOpt(
+    cfg.Opt(
         "backup_from_snapshot",
-        default=True,
-        help="Take a temporary snapshot of the volume and back up from it, so "
-        "the volume stays usable during the backup. False uploads the volume "
-        "itself (with ``force`` when it is in use). Cinder honours that "
-        "``force`` only where its operator set ``enable_force_upload = True`` "
-        "(off by default); otherwise it refuses the upload (\"status must be "
-        "available\") and protect backs the in-use volume up from a temporary "
-        "snapshot after all, with a warning in the log and "
-        "``backup_path = temporary_snapshot`` and the reason in the manifest.",
+        type=AutoOrBoolean(),
+        default=AutoOrBoolean.AUTO,
+        help="How protect gets the volume's data into an image. ``auto``: an "
+        "``available`` volume is uploaded itself (Cinder holds it in "
+        "``uploading`` meanwhile, so it cannot change), with no temporary "
+        "snapshot and no temporary volume to copy; an ``in-use`` volume goes "
+        "through a temporary snapshot. True: always take a temporary "
+        "snapshot and back up from a temporary volume made from it, so the "
+        "volume stays usable during the backup. False: always upload the "
+        "volume itself (with ``force`` when it is in use). Cinder honours "
+        "that ``force`` only where its operator set ``enable_force_upload = "
+        "True`` (off by default); otherwise it refuses the upload (\"status "
+        "must be available\") and protect backs the in-use volume up from a "
+        "temporary snapshot after all, with a warning in the log and "
+        "``backup_path = temporary_snapshot`` and the reason in the "
+        "manifest.",
     ),
     cfg.Opt(
         "backup_image_object_size",
@@ -114,7 +138,8 @@ volume_glance_opts = [
         "from) the bank at once. The memory a transfer takes, over the "
         "process's own, is about (1.5 x parallelism + 2) x "
         "backup_image_object_size, as a chunk at work may hold its "
-        "compressed copy too: about 200 MiB at the defaults.",
+        "compressed copy too, plus (download_streams + 1) x 8 MiB for a "
+        "protect's download: about 240 MiB at the defaults.",
     ),
     cfg.IntOpt(
         "bank_retries",
@@ -130,6 +155,19 @@ volume_glance_opts = [
         help="How many times a Glance download that breaks off is resumed "
         "from the last byte received (an HTTP Range request) before the "
         "operation fails.",
+    ),
+    cfg.IntOpt(
+        "download_streams",
+        default=4,
+        min=1,
+        max=32,
+        help="How many concurrent HTTP Range requests read a Glance image "
+        "during a protect, each 8 MiB of it at a time; the bytes are handed "
+        "on in order. 1 reads the image in one stream, as does a Glance that "
+        "ignores Range (it answers 200; said at INFO). Each range is resumed "
+        "on its own (download_retries). The download holds up to "
+        "(download_streams + 1) x 8 MiB in memory on top of what parallelism "
+        "takes: 40 MiB at the default.",
     ),
     _seconds(
         "snapshot_timeout", 3600.0,

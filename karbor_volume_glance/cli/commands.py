@@ -629,7 +629,7 @@ def _restore(runner, args):
 
 #: What protect and show tell of each volume's backup, in this order.
 DETAILS = ("incremental", "parent_checkpoint_id", "full_reason",
-           "data_timestamp", "snapshot_id", "stored_bytes")
+           "data_timestamp", "snapshot_id", "backup_path", "stored_bytes")
 
 
 def _protect_details(runner, result):

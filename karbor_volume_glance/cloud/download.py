@@ -19,11 +19,25 @@ proxy) ignored the ``Range``: the whole image comes again, and its first
 the bytes already fetched once more, but it is correct and works with any
 server; the caller's checksum covers the result either way. Any other answer
 fails the download.
+
+:func:`parallel_download` reads an image with several concurrent Range
+requests (``download_streams``): the image is cut into ranges of
+``range_size`` bytes (:func:`split_ranges`), at most ``streams`` of them are
+fetched at once, each by a worker thread into memory, and they are handed
+out in order; each range is resumed on its own as above, with its own
+``retries``. The first range is read from the answer that told the image's
+length; the second range's request is made first and alone: a ``200`` to it
+means Glance ignores ``Range``, and the download goes on as one stream
+(said at INFO). At most ``streams + 1`` ranges are in memory at once (those
+being fetched, and the one being handed out).
 """
 
+import collections
 import http.client
 import re
+import threading
 import time
+from concurrent import futures
 
 import urllib3
 from glanceclient import exc as glance_exc
@@ -48,6 +62,11 @@ TRANSPORT_ERRORS = (
     glance_exc.InvalidEndpoint,  # what glanceclient makes of a connect timeout
     ksa_exc.ConnectionError,
 )
+
+#: The bytes of one Range request of a parallel download (8 MiB): large
+#: enough that a request's own cost is small beside its transfer, small
+#: enough that ``download_streams + 1`` of them in memory are little.
+RANGE_SIZE = 8 * 1024 * 1024
 
 #: The longest pause, in seconds, before a resume (they start at a tenth).
 MAX_PAUSE = 2.0
@@ -91,22 +110,38 @@ def resumable_download(http_client_of, image_id, body, *, retries, pauses,
     ``pauses`` an iterator of seconds to sleep before each resume (e.g.
     :func:`.polling.intervals`).
     """
-    resumer = _Resumer(http_client_of, image_id, _length(body), retries, pauses,
-                       sleep)
-    pieces = iter(body)
+    total = _length(body)
+    resumer = _Resumer(http_client_of, image_id, total, retries, pauses, sleep)
+    return _resumed(resumer, iter(body))
+
+
+def _resumed(resumer, pieces, cancelled=None):
+    """The bytes of ``resumer``'s range from ``pieces`` on (None: not yet
+    asked for), resuming where they break off; ``cancelled`` (an Event)
+    stops it between two pieces."""
     try:
+        if pieces is None:
+            pieces = resumer.open()
         while True:
+            if cancelled is not None and cancelled.is_set():
+                raise _Cancelled()
             try:
                 piece = next(pieces)
             except StopIteration:
                 if resumer.complete():
                     return
                 cause = ShortDownload(
-                    f"the answer ended at byte {resumer.offset} of {resumer.total}")
+                    f"the answer ended at byte {resumer.offset} of "
+                    f"{resumer.end}")
             except TRANSPORT_ERRORS as exc:
                 cause = exc
             else:
                 if piece:
+                    room = resumer.room()
+                    if room is not None and len(piece) >= room:
+                        resumer.offset += room
+                        yield piece[:room] if room < len(piece) else piece
+                        return  # the range is whole (a longer answer is cut)
                     resumer.offset += len(piece)
                     yield piece
                 continue
@@ -116,27 +151,49 @@ def resumable_download(http_client_of, image_id, body, *, retries, pauses,
         _close(pieces)
 
 
-class _Resumer:
-    """Where a download is, and how to get the rest of it after a failure."""
+class _Cancelled(Exception):
+    """The consumer of a parallel download went away."""
 
-    def __init__(self, http_client_of, image_id, total, retries, pauses, sleep):
+
+class _Resumer:
+    """Where a download of the bytes ``[start, end)`` is, and how to get the
+    rest of it after a failure (``end`` None: to the image's end)."""
+
+    def __init__(self, http_client_of, image_id, total, retries, pauses, sleep,
+                 start=0, end=None):
         self.http_client_of = http_client_of
         self.image_id = image_id
         self.total = total
+        self.end = total if end is None else end
         self.retries = retries
         self.pauses = pauses
         self.sleep = sleep
-        self.offset = 0
+        self.offset = start
         self.resumes = 0
 
     def complete(self):
         """Whether every promised byte arrived (unknown length: trust the end)."""
-        return self.total is None or self.offset >= self.total
+        return self.end is None or self.offset >= self.end
+
+    def room(self):
+        """Bytes still missing, None when the length is unknown."""
+        return None if self.end is None else self.end - self.offset
+
+    def open(self):
+        """The first request of the range; a transport failure is resumed."""
+        try:
+            return self._request()
+        except TRANSPORT_ERRORS as exc:
+            return self.resume(exc)
+
+    def _request(self):
+        return request_rest(self.http_client_of(), self.image_id, self.offset,
+                            self.total, self.end)
 
     def resume(self, cause):
-        """The rest of the image after ``cause``; DownloadInterrupted when spent."""
+        """The rest of the range after ``cause``; DownloadInterrupted when spent."""
         while True:
-            if self.total is not None and self.offset >= self.total:
+            if self.complete() and self.end is not None:
                 return iter(())  # every byte came; only the answer's end was lost
             if self.resumes >= self.retries:
                 raise DownloadInterrupted(self.image_id, self.offset,
@@ -152,23 +209,140 @@ class _Resumer:
             )
             self.sleep(next(self.pauses))
             try:
-                return request_rest(self.http_client_of(), self.image_id,
-                                    self.offset, self.total)
+                return self._request()
             except TRANSPORT_ERRORS as exc:
                 cause = exc
 
 
-def request_rest(http_client, image_id, offset, total):
-    """The bytes of the image from ``offset`` on, asked for with a Range request.
+def split_ranges(total, range_size):
+    """``[(start, end), ...]``: ``[0, total)`` cut into ranges of
+    ``range_size`` bytes (the last one may be shorter), in order."""
+    if range_size <= 0:
+        raise ValueError(f"range size must be positive, got {range_size}")
+    return [(start, min(start + range_size, total))
+            for start in range(0, total, range_size)]
+
+
+def parallel_download(http_client_of, image_id, body, *, streams, range_size,
+                      retries, pauses_of, sleep=time.sleep):
+    """Yield the bytes of the image in order, read with up to ``streams``
+    concurrent Range requests of ``range_size`` bytes each.
+
+    ``body`` and ``http_client_of`` as for :func:`resumable_download`;
+    ``pauses_of()`` gives a new iterator of pauses, one per range. One
+    stream, an unknown length or an image of one range: as
+    :func:`resumable_download`. A Glance that answers the first Range
+    request with the whole image (200) is read in one stream.
+    """
+    total = _length(body)
+    ranges = split_ranges(total or 0, range_size)
+    if streams <= 1 or len(ranges) <= 1:
+        return resumable_download(http_client_of, image_id, body,
+                                  retries=retries, pauses=pauses_of(),
+                                  sleep=sleep)
+    return _parallel(http_client_of, image_id, body, streams, ranges, total,
+                     retries, pauses_of, sleep)
+
+
+def _parallel(http_client_of, image_id, body, streams, ranges, total, retries,
+              pauses_of, sleep):
+    def resumer(index):
+        start, end = ranges[index]
+        return _Resumer(http_client_of, image_id, total, retries, pauses_of(),
+                        sleep, start, end)
+
+    second = resumer(1)
+    try:
+        probe = request_rest(http_client_of(), image_id, second.offset, total,
+                             second.end, whole_refused=True)
+    except TRANSPORT_ERRORS as exc:
+        probe = _Deferred(second, exc)
+    except _WholeImage as whole:
+        whole.close()
+        LOG.info("Glance answered a Range request for image %(image)s with "
+                 "the whole image (HTTP 200): downloading it in one stream "
+                 "instead of %(streams)d", {"image": image_id,
+                                            "streams": streams})
+        yield from resumable_download(http_client_of, image_id, body,
+                                      retries=retries, pauses=pauses_of(),
+                                      sleep=sleep)
+        return
+    except BaseException:
+        _close(body)
+        raise
+    LOG.debug("Downloading image %s in %d ranges, %d at a time", image_id,
+              len(ranges), streams)
+    cancelled = threading.Event()
+    openers = {0: (resumer(0), iter(body)), 1: (second, probe)}
+
+    def fetch(index):
+        opened = openers.pop(index, None)
+        resumer_, pieces = opened if opened else (resumer(index), None)
+        if isinstance(pieces, _Deferred):
+            pieces = pieces.resume()
+        return list(_resumed(resumer_, pieces, cancelled))
+
+    pending = collections.deque()
+    submitted = 0
+    executor = futures.ThreadPoolExecutor(
+        max_workers=streams, thread_name_prefix=f"download-{image_id}")
+    try:
+        while submitted < len(ranges) or pending:
+            # the range handed out next, and up to ``streams`` after it
+            while len(pending) <= streams and submitted < len(ranges):
+                pending.append(executor.submit(fetch, submitted))
+                submitted += 1
+            pieces = pending.popleft().result()
+            pieces.reverse()
+            while pieces:
+                yield pieces.pop()
+    finally:
+        cancelled.set()
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True)
+        for _, pieces in list(openers.values()):
+            _close(pieces)
+
+
+class _Deferred:
+    """A range whose first request failed in transit: resumed in its worker."""
+
+    def __init__(self, resumer, cause):
+        self.resumer, self.cause = resumer, cause
+
+    def resume(self):
+        return self.resumer.resume(self.cause)
+
+
+class _WholeImage(Exception):
+    """A Range request was answered with the whole image (200)."""
+
+    def __init__(self, response, body):
+        super().__init__("HTTP 200 to a Range request")
+        self.response, self.body = response, body
+
+    def close(self):
+        _close_response(self.response, self.body)
+
+
+def request_rest(http_client, image_id, offset, total, end=None,
+                 whole_refused=False):
+    """The bytes of the image from ``offset`` on (to ``end``, exclusive, if
+    given), asked for with a Range request.
 
     ``total`` is the image's length as the first answer gave it (None if
-    unknown), to make sure the image did not change in between.
+    unknown), to make sure the image did not change in between. A 200 (the
+    whole image) is skipped to ``offset`` (the caller stops at ``end``), or,
+    with ``whole_refused``, raises :class:`_WholeImage` holding the answer.
     """
-    response, body = range_request(http_client, data_url(image_id), offset)
+    last = end - 1 if end is not None and end != total else None
+    response, body = range_request(http_client, data_url(image_id), offset,
+                                   last)
     status = getattr(response, "status_code", None)
     if status == PARTIAL_CONTENT:
-        _check_content_range(response, body, image_id, offset, total)
-        return _closing(response, body)
+        _check_content_range(response, body, image_id, offset, total, last)
+        return _Closing(response, body)
     if status == OK:
         length = _header_int(response, "Content-Length")
         if total is not None and length is not None and length != total:
@@ -177,11 +351,13 @@ def request_rest(http_client, image_id, offset, total):
                 f"image {image_id} changed during the download: it was "
                 f"{total} bytes long, now {length}",
                 kind="image", resource_id=image_id)
+        if whole_refused:
+            raise _WholeImage(response, body)
         LOG.warning(
             "Glance ignored the Range request for image %(image)s and sent "
             "the whole image: skipping the %(offset)d bytes already received",
             {"image": image_id, "offset": offset})
-        return _skipped(_closing(response, body), offset)
+        return _skipped(_Closing(response, body), offset)
     _close_response(response, body)
     raise exceptions.CloudError(
         f"resuming the download of image {image_id} at byte {offset}: "
@@ -189,8 +365,9 @@ def request_rest(http_client, image_id, offset, total):
         kind="image", resource_id=image_id)
 
 
-def range_request(http_client, url, first_byte):
-    """``(response, pieces)`` of ``GET url`` with ``Range: bytes=<first_byte>-``.
+def range_request(http_client, url, first_byte, last_byte=None):
+    """``(response, pieces)`` of ``GET url`` with ``Range: bytes=<first_byte>-``
+    (``bytes=<first_byte>-<last_byte>`` when ``last_byte`` is given).
 
     glanceclient's own ``http_client.get(url, headers=...)`` cannot send this
     header: both its SessionClient and its HTTPClient percent-encode header
@@ -203,7 +380,8 @@ def range_request(http_client, url, first_byte):
     is streamed in glanceclient's piece size, never held whole; an error
     status raises the glanceclient exception glanceclient would raise.
     """
-    headers = {"Range": f"bytes={first_byte}-"}
+    last = "" if last_byte is None else str(last_byte)
+    headers = {"Range": f"bytes={first_byte}-{last}"}
     if isinstance(http_client, glance_http.SessionClient):
         _add_request_id(http_client, headers)
         response = ksa_adapter.Adapter.request(
@@ -238,7 +416,7 @@ def _endpoint_get(http_client, url, headers):
                                    stream=True, timeout=http_client.timeout)
 
 
-def _check_content_range(response, body, image_id, offset, total):
+def _check_content_range(response, body, image_id, offset, total, last=None):
     content_range = _header(response, "Content-Range") or ""
     match = _CONTENT_RANGE.match(content_range.strip())
     problem = None
@@ -246,6 +424,8 @@ def _check_content_range(response, body, image_id, offset, total):
         problem = f"a malformed Content-Range {content_range!r}"
     elif int(match["start"]) != offset:
         problem = f"Content-Range {content_range!r}, not from byte {offset}"
+    elif last is not None and int(match["end"]) != last:
+        problem = f"Content-Range {content_range!r}, not to byte {last}"
     elif total is not None and match["total"] not in ("*", str(total)):
         problem = (f"Content-Range {content_range!r}: the image is no longer "
                    f"{total} bytes long")
@@ -268,13 +448,23 @@ def _skipped(pieces, count):
         yield piece
 
 
-def _closing(response, body):
-    """The pieces of ``body``; the response is closed however they end."""
-    try:
-        yield from body or ()
-    finally:
-        _close(body)
-        _close(response)
+class _Closing:
+    """The pieces of an answer's ``body``; closing it closes the answer, also
+    before the first piece was asked for."""
+
+    def __init__(self, response, body):
+        self.response, self.body = response, body
+        self.pieces = iter(body or ())
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.pieces)
+
+    def close(self):
+        _close(self.body)
+        _close(self.response)
 
 
 def _length(body):

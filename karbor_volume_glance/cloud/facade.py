@@ -56,18 +56,26 @@ def forbidden(exc):
     return isinstance(exc.__cause__, FORBIDDEN)
 
 
-class ForcedUploadRefused(exceptions.CloudError):
+class UploadRefused(exceptions.CloudError):
+    """Cinder refused an upload-to-image (HTTP 400), most often because the
+    volume is not ``available``. Nothing was made."""
+
+    def __init__(self, volume_id, reason, message):
+        self.reason = reason
+        super().__init__(message, kind="volume", resource_id=volume_id)
+
+
+class ForcedUploadRefused(UploadRefused):
     """Cinder refused a forced upload-to-image (HTTP 400): it ignores
     ``force`` unless its operator set ``enable_force_upload`` (off by
     default), so an in-use volume "must be available". Nothing was made."""
 
     def __init__(self, volume_id, reason):
-        self.reason = reason
         super().__init__(
+            volume_id, reason,
             f"Cinder refused the forced upload of volume {volume_id} to an "
             f"image: {reason} (Cinder ignores force unless its "
-            "enable_force_upload option is true)",
-            kind="volume", resource_id=volume_id)
+            "enable_force_upload option is true)")
 
 
 def _cinder_failure(status):
@@ -419,7 +427,8 @@ class Cloud:
     def upload_volume_to_image(self, volume_id, image_name, force=False):
         """Start Cinder's upload-to-image (raw, bare, private); return the image id.
 
-        A refused ``force`` upload raises :class:`ForcedUploadRefused`.
+        A refused upload (HTTP 400) raises :class:`UploadRefused`, a refused
+        ``force`` upload :class:`ForcedUploadRefused`.
         """
         action = f"uploading volume {volume_id} to image {image_name!r}"
         with self._calling(action, "volume", volume_id):
@@ -431,9 +440,11 @@ class Cloud:
                 _resp, body = self.cinder.volumes.upload_to_image(volume_id,
                                                                   **args)
             except cinder_exc.BadRequest as exc:
-                if not force:
-                    raise
-                raise ForcedUploadRefused(volume_id, str(exc)) from exc
+                if force:
+                    raise ForcedUploadRefused(volume_id, str(exc)) from exc
+                raise UploadRefused(
+                    volume_id, str(exc),
+                    f"{action} failed: {type(exc).__name__}: {exc}") from exc
             image_id = body["os-volume_upload_image"]["image_id"]
         LOG.info("Volume %s is uploading to image %s", volume_id, image_id)
         return image_id
@@ -524,8 +535,11 @@ class Cloud:
         """An iterable over the image's bytes, as Glance streams them.
 
         Not checked by glanceclient (``do_checksum=False``): the caller hashes
-        the bytes itself. A download that breaks off is resumed where it
-        stopped, up to ``download_retries`` times (see :mod:`.download`).
+        the bytes itself. An image larger than one range
+        (:data:`.download.RANGE_SIZE`) is read with ``download_streams``
+        concurrent Range requests of one range each, handed out in order. A download
+        that breaks off (each range on its own) is resumed where it stopped,
+        up to ``download_retries`` times (see :mod:`.download`).
         """
         with self._calling(f"downloading image {image_id}", "image", image_id):
             data = self.glance.images.data(image_id, do_checksum=False)
@@ -534,10 +548,12 @@ class Cloud:
     def _guarded_stream(self, data, image_id):
         if not data:  # glanceclient: a proxy of None for an image without data
             return
-        pieces = download.resumable_download(
+        pieces = download.parallel_download(
             lambda: self.glance.http_client, image_id, data,
+            streams=self._settings.download_streams,
+            range_size=download.RANGE_SIZE,
             retries=self._settings.download_retries,
-            pauses=polling.intervals(
+            pauses_of=lambda: polling.intervals(
                 min(self._settings.poll_interval, download.MAX_PAUSE)),
             sleep=self._sleep,
         )

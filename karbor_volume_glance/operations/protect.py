@@ -13,7 +13,13 @@ The spec's steps, in order (``on_main``):
 6. delete every temporary resource, newest first, on success and on failure;
 7. save the backup's metadata, and only then mark the backup ``available``.
 
-With ``backup_from_snapshot = false`` steps 2 and 3 are skipped and the
+With ``backup_from_snapshot = auto`` (the default) the volume's status
+chooses: an ``available`` volume skips steps 2 and 3 and is uploaded itself
+(Cinder holds it in ``uploading`` meanwhile, so it cannot change), an
+``in-use`` one takes them; a volume that left ``available`` before Cinder
+took the upload is refused and backed up from a temporary snapshot after
+all. With ``backup_from_snapshot = true`` steps 2 and 3 are always taken;
+with ``false`` they are skipped and the
 volume itself is uploaded (``force`` when in-use). Cinder honours that
 ``force`` only where its ``enable_force_upload`` is set (off by default);
 refused, protect takes steps 2 and 3 after all and says so in the log and in
@@ -38,7 +44,7 @@ import types
 
 from oslo_log import log as logging
 
-from karbor_volume_glance import datapath, exceptions, schemas
+from karbor_volume_glance import conf, datapath, exceptions, schemas
 from karbor_volume_glance.bank import compat
 from karbor_volume_glance.cloud import cleanup, facade
 from karbor_volume_glance.format import index as index_format
@@ -59,6 +65,11 @@ LOG = logging.getLogger(__name__)
 VOLUME, TEMPORARY_SNAPSHOT, USER_SNAPSHOT = (
     "volume", "temporary_snapshot", "user_snapshot")
 PATHS = (VOLUME, TEMPORARY_SNAPSHOT, USER_SNAPSHOT)
+#: ``backup_from_snapshot = auto``: the volume's status chooses the path.
+AUTO = conf.AutoOrBoolean.AUTO
+#: With ``auto``, how many refused uploads of an available volume (another
+#: run uploading it, an attach in between) before a snapshot is taken.
+AUTO_UPLOAD_TRIES = 3
 
 
 class ProtectOperation(base.Operation):
@@ -209,11 +220,17 @@ class ProtectOperation(base.Operation):
         point in time it holds, and the path taken (:data:`PATHS`) and why."""
         volume_id = volume.id
         in_use = volume.status == "in-use"
+        mode = self._settings.backup_from_snapshot
+        path, refusals = None, 0
         if snapshot is not None:
             path = (USER_SNAPSHOT, "snapshot_id was given")
-        elif self._settings.backup_from_snapshot:
+        elif mode is True:
             path = (TEMPORARY_SNAPSHOT, "backup_from_snapshot is true")
-        else:
+        while path is None:
+            if mode == AUTO and in_use:
+                path = (TEMPORARY_SNAPSHOT, "backup_from_snapshot is auto and "
+                        "the volume is in-use")
+                break
             moment = _now()
             try:
                 image_id = self._upload(cloud, temps, volume_id, volume_id,
@@ -225,10 +242,29 @@ class ProtectOperation(base.Operation):
                 LOG.warning("Volume %s: %s; backing up from a temporary "
                             "snapshot instead", volume_id, reason)
                 path = (TEMPORARY_SNAPSHOT, reason)
+            except facade.UploadRefused as exc:
+                if mode != AUTO:
+                    raise
+                # it left 'available' since it was looked at: attached, or
+                # another run's upload; wait for that, then choose again
+                refusals += 1
+                LOG.info("Volume %s: Cinder refused to upload it (%s); "
+                         "choosing the path again once it is usable",
+                         volume_id, exc.reason)
+                cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
+                in_use = cloud.get_volume(volume_id).status == "in-use"
+                if refusals >= AUTO_UPLOAD_TRIES and not in_use:
+                    path = (TEMPORARY_SNAPSHOT, (
+                        f"backup_from_snapshot is auto, but Cinder refused to "
+                        f"upload the volume {refusals} times (last: "
+                        f"{exc.reason})"))
             else:
                 # the user's volume: let it leave 'uploading'
                 cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
-                return image_id, moment, (VOLUME, "backup_from_snapshot is false")
+                return image_id, moment, (VOLUME, (
+                    "backup_from_snapshot is false" if mode is False else
+                    "backup_from_snapshot is auto and the volume is available "
+                    "(Cinder holds it in uploading)"))
         if snapshot is None:
             name = f"temporary_snapshot_of_{volume_id}"
             snapshot_id = temps.create(

@@ -382,7 +382,8 @@ def backup_details(manifest):
 
     ``incremental``, ``parent_checkpoint_id``, ``full_reason`` (why an
     incremental that was asked for is full), ``data_timestamp``,
-    ``snapshot_id``, and ``stored_bytes``: the bytes this backup stored
+    ``snapshot_id``, ``backup_path`` and ``backup_path_reason`` (the way the
+    data took to Glance, and why), and ``stored_bytes``: the bytes this backup stored
     itself (the ``stored_size`` of its chunk records without a ``source``;
     a delta counts its own size). Older manifests lack some of these (None);
     Karbor's layout has no chunk records, so its ``stored_bytes`` is None.
@@ -403,6 +404,8 @@ def backup_details(manifest):
         "full_reason": manifest.get("full_reason"),
         "data_timestamp": manifest.get("data_timestamp"),
         "snapshot_id": manifest.get("snapshot_id"),
+        "backup_path": manifest.get("backup_path"),
+        "backup_path_reason": manifest.get("backup_path_reason"),
         "stored_bytes": stored,
     }
     if manifest.get("format_version") == manifest_format.ENCRYPTED_VERSION:

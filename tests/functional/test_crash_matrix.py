@@ -93,9 +93,12 @@ class Case:
         self.bank_url = bank_url
         self.bank = open_bank(bank_url)
         config = tmp_path / "plugin.conf"
+        # the snapshot path: the matrix kills protect at its temporary
+        # snapshot and volume too (auto would upload the available volume)
         config.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
                           f"backup_image_object_size = {OBJECT_SIZE}\n"
-                          f"lease_seconds = {LEASE}\n")
+                          f"lease_seconds = {LEASE}\n"
+                          "backup_from_snapshot = true\n")
         self.common = ["--os-cloud", "site", "--bank", bank_url,
                        "--config-file", str(config), "--format", "json"]
         self.data = os.urandom(CHUNKS * OBJECT_SIZE)

@@ -4,8 +4,10 @@ import os
 
 import pytest
 
-from karbor_volume_glance import exceptions
+from karbor_volume_glance import conf, exceptions
 from karbor_volume_glance.cloud import factory
+from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
+from karbor_volume_glance.standalone.runner import Runner
 from tests.functional.sites import GIB, OBJECT_SIZE
 
 
@@ -65,13 +67,24 @@ PROTECT_FAULTS = [
 ]
 
 
+def snapshot_path_runner(site, bank):
+    """A runner whose protect takes a temporary snapshot and volume (the
+    faults above include theirs; ``auto`` uploads an available volume)."""
+    config = conf.make_config(poll_interval=0.01,
+                              backup_image_object_size=OBJECT_SIZE,
+                              backup_from_snapshot=True)
+    plugin = VolumeGlanceProtectionPlugin(config, client_factory=site.clients)
+    return Runner(plugin, bank, site.context)
+
+
 @pytest.mark.parametrize("step, fault, options", PROTECT_FAULTS,
                          ids=[f"{s}-{f}" for s, f, _ in PROTECT_FAULTS])
 def test_protect_faults_over_http_leave_nothing(sites, bank, step, fault, options):
     volume_id = sites.a.create_volume(os.urandom(3 * OBJECT_SIZE))
     before = sites.a.inventory()
     sites.a.cloud.inject(step, fault, **options)
-    result = protect(sites.a, bank, volume_id)
+    result = snapshot_path_runner(sites.a, bank).protect(
+        [volume_id], {volume_id: {"backup_name": "b"}})
     assert not result.ok
     assert sites.a.inventory() == before
     checkpoint = sites.a.runner(bank).checkpoint(result.checkpoint_id)

@@ -13,6 +13,7 @@ import zlib
 
 import pytest
 
+from karbor_volume_glance import conf
 from karbor_volume_glance.format.keys import MasterKey
 from karbor_volume_glance.testing import objstores
 from tools.bench import (
@@ -92,6 +93,54 @@ def test_cases_are_every_combination_with_defaults_resolved_once():
     assert cases[0] == options.Case("zeros", 256 * MiB, "zstd", 4)
     assert cases[1] == options.Case("zeros", 256 * MiB, "none", 4)
     assert cases[-1] == options.Case("text", GiB, "none", 4)
+
+
+def test_streams_caps_and_paths_are_case_dimensions():
+    args = options.parse_args(["--pattern", "random", "--download-streams",
+                               "1,default,8", "--stream-cap", "none,100",
+                               "--backup-from-snapshot", "auto,true"])
+    cases = options.build_cases(args, defaults=("zstd", 3))
+    assert len(cases) == 3 * 2 * 2
+    assert [case.stream_cap for case in cases] == [None] * 6 + [100.0] * 6
+    assert [(case.backup_from_snapshot, case.download_streams)
+            for case in cases[:6]] == [
+        ("auto", 1), ("auto", options.DEFAULT_STREAMS), ("auto", 8),
+        ("true", 1), ("true", options.DEFAULT_STREAMS), ("true", 8)]
+
+
+@pytest.mark.parametrize("option, text", [
+    ("--download-streams", "0"), ("--download-streams", "33"),
+    ("--stream-cap", "0"), ("--stream-cap", "fast"),
+    ("--backup-from-snapshot", "maybe")])
+def test_bad_streams_caps_and_paths_are_usage_errors(option, text):
+    with pytest.raises(SystemExit):
+        options.parse_args([option, text])
+
+
+def test_a_capped_cloud_is_started_with_its_cap(tmp_path):
+    process = cloudproc.LocalCloudProcess(str(tmp_path), str(tmp_path / "log"),
+                                          stream_cap=100.0)
+    assert process.command()[-2:] == ["--stream-cap", "100.0"]
+    assert "--stream-cap" not in cloudproc.LocalCloudProcess(
+        str(tmp_path), str(tmp_path / "log")).command()
+    assert parent.cloud_name(None) == "cloud"
+    assert parent.cloud_name(100.0) == "cloud-cap-100"
+
+
+def test_the_table_shows_streams_cap_and_path():
+    row = report.table_row(_result(download_streams=4, stream_cap=100.0,
+                                   backup_from_snapshot="auto",
+                                   backup_path="temporary_snapshot"))
+    assert row.split()[6:10] == ["4", "100", "auto", "snapshot"]
+
+
+def test_the_child_sets_streams_and_path_only_when_asked():
+    spec = child.CaseSpec("/c.yaml", "x", "file:///b", "v", "none", 1, 0.5,
+                          30.0, download_streams=8, backup_from_snapshot="true")
+    settings = conf.load_settings(child._config(spec))
+    assert (settings.download_streams, settings.backup_from_snapshot) == (8, True)
+    plain = conf.load_settings(child._config(_spec()))
+    assert plain.download_streams == conf.Settings().download_streams
 
 
 def test_default_compression_and_parallelism_are_the_plugins():
@@ -217,7 +266,9 @@ def test_rates_are_mib_of_volume_per_second():
 
 def test_a_table_row_lines_up_under_the_header():
     header, row = report.table_header(), report.table_row(_result())
-    assert row.split() == ["file", "half-zeros", "256M", "1G", "zstd", "4", "8.00",
+    # issue 16 added dl, cap, bfs and path after par
+    assert row.split() == ["file", "half-zeros", "256M", "1G", "zstd", "4",
+                           "-", "none", "-", "-", "8.00",
                            "128.0", "-", "10.00", "102.4", "-", "2.00", "512.0", "1.60",
                            "640.0", "128.0", "-", "-", "-", "-", "200.0", "yes"]
     for title, value in (("bank", "file"), ("protect s", "8.00"),
@@ -645,7 +696,8 @@ def test_an_incremental_row_shows_its_time_ratio_bytes_and_share():
     row = report.table_row(_incremental_result())
     cells = row.split()
     assert cells[:2] == ["file", "incremental"]
-    assert cells[16:21] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
+    # issue 16 added four columns (dl, cap, bfs, path) before these
+    assert cells[20:25] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
     for title, value in (("incr s", "20.00"), ("x full", "1.25"),
                          ("incr MiB", "11.0"), ("incr %", "1.07")):
         assert header.index(title) + len(title) == row.index(value) + len(value)

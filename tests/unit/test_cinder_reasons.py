@@ -22,7 +22,8 @@ VOLUME = "create volume from backend storage: Driver failed to create the volume
     ("snapshot.create", SNAPSHOT),
     ("volume.create", VOLUME),
 ])
-def test_a_failed_protect_step_says_what_cinder_says(harness, step, reason):
+def test_a_failed_protect_step_says_what_cinder_says(cloud, bank, step, reason):
+    harness = Harness(cloud, bank, backup_from_snapshot=True)  # every step
     volume_id = harness.cloud.add_volume(data=os.urandom(OBJECT_SIZE))
     harness.cloud.inject(step, "error")
     with pytest.raises(exceptions.ProtectFailed) as info:
@@ -49,7 +50,7 @@ def test_the_microversion_with_user_messages_is_negotiated(cloud):
 def test_without_user_messages_the_error_is_as_before(cloud, monkeypatch):
     """A Cinder older than 3.3: no reason to ask for, the status is named."""
     monkeypatch.setattr(factory, "CINDER_API_VERSION", "3.1")
-    harness = Harness(cloud, Bank(MemoryBackend()))
+    harness = Harness(cloud, Bank(MemoryBackend()), backup_from_snapshot=True)
     volume_id = cloud.add_volume(data=b"abc")
     cloud.inject("snapshot.create", "error")
     with pytest.raises(exceptions.ProtectFailed) as info:

@@ -201,7 +201,8 @@ def test_backup_details_count_only_the_bytes_the_backup_stored():
     assert backup_details(MANIFEST) == {
         "incremental": True, "parent_checkpoint_id": "cp-0", "full_reason": None,
         "data_timestamp": "2025-01-02T03:04:05.000006+00:00",
-        "snapshot_id": "s1", "stored_bytes": 3 + 4,
+        "snapshot_id": "s1", "backup_path": None, "backup_path_reason": None,
+        "stored_bytes": 3 + 4,
     }
 
 
@@ -406,7 +407,8 @@ def test_a_failed_protect_names_each_volume_and_its_reason(capsys, fake_sites):
     clouds, common = fake_sites
     bad = clouds["site-a"].add_volume(data=b"b" * 1000)
     good = clouds["site-a"].add_volume(data=b"a" * 1000)
-    clouds["site-a"].inject("snapshot.create", "error")  # the first volume's
+    # the first volume's upload, whichever path it takes
+    clouds["site-a"].inject("volume.upload_to_image", "error")
     data, err = run_json(capsys, [*common, "--os-cloud", "site-a", "protect",
                                   bad, good], expect=cli.FAILED)
     assert data["ok"] is False
@@ -415,7 +417,7 @@ def test_a_failed_protect_names_each_volume_and_its_reason(capsys, fake_sites):
     assert rows[good]["status"] == "ok" and rows[good]["ok"] is True
     assert "error" not in rows[good]
     assert rows[bad]["status"] == "failed" and rows[bad]["ok"] is False
-    assert "error" in rows[bad]["error"]  # the snapshot's status, as Cinder says
+    assert "'killed'" in rows[bad]["error"]  # the image's status, as Cinder says
     assert f"karbor-volume-glance: volume {bad}: {rows[bad]['error']}" in err
 
 

@@ -25,7 +25,7 @@ def plugin_with(config, **values):
 def test_defaults_when_config_is_none():
     settings = conf.load_settings(None)
     assert settings.backup_image_object_size == 32 * 1024 * 1024
-    assert settings.backup_from_snapshot is True
+    assert settings.backup_from_snapshot == "auto"
     assert settings.poll_interval == 5.0
 
 
@@ -115,7 +115,7 @@ def test_list_opts_names_every_option_in_its_group():
     assert {opt.name for opt in opts} == {
         "poll_interval", "backup_from_snapshot", "backup_image_object_size",
         "snapshot_timeout", "volume_timeout", "image_timeout", "compression",
-        "parallelism", "bank_retries", "download_retries",
+        "parallelism", "bank_retries", "download_retries", "download_streams",
         "progress_notification_chunks", "progress_notification_interval",
         "init_check_interval", "lease_seconds", "jobboard_claim_seconds",
         "jobboard_poll_interval",

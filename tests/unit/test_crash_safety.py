@@ -32,7 +32,9 @@ class Killed(BaseException):
 def crash(harness, monkeypatch):
     """A harness whose ``arm(cls, method, nth)`` makes the nth call of
     ``cls.method`` kill the run (``undo()`` disarms)."""
-    harness = Harness(harness.cloud, harness.bank, lease_seconds=LEASE)
+    # the snapshot path: the kills below are placed among its resources
+    harness = Harness(harness.cloud, harness.bank, lease_seconds=LEASE,
+                      backup_from_snapshot=True)
 
     def arm(cls, method, nth=1):
         monkeypatch.setattr(cleanup.TemporaryResources, "clean_up",

@@ -10,6 +10,14 @@ from karbor_volume_glance.bank import Bank
 from karbor_volume_glance.bank.memory import MemoryBackend
 from tests.unit.harness import OBJECT_SIZE, Harness
 
+
+@pytest.fixture
+def harness(cloud, bank):
+    """The snapshot path: its temporary snapshot and volume are what most of
+    these tests break (``backup_from_snapshot = auto`` uploads an available
+    volume itself; its faults are :func:`test_a_fault_on_the_direct_path`)."""
+    return Harness(cloud, bank, backup_from_snapshot=True)
+
 # (step, fault, options): every step of protect that touches the cloud.
 FAULTS = [
     ("volume.get", "exception", {}),
@@ -53,6 +61,28 @@ def test_fault_at_each_step_leaves_nothing_behind(harness, step, fault, options)
     assert_failed_cleanly(harness, volume_id)
 
 
+#: The faults of the direct path (``auto``, an available volume).
+DIRECT_FAULTS = [fault for fault in FAULTS
+                 if not fault[0].startswith(("snapshot.", "volume.create"))]
+
+
+@pytest.mark.parametrize(
+    "step, fault, options", DIRECT_FAULTS,
+    ids=[f"{s}-{f}" for s, f, _ in DIRECT_FAULTS])
+def test_a_fault_on_the_direct_path(cloud, bank, step, fault, options):
+    harness = Harness(cloud, bank)  # auto: the available volume uploaded itself
+    volume_id = cloud.add_volume(data=os.urandom(3 * OBJECT_SIZE))
+    cloud.inject(step, fault, **options)
+    with pytest.raises(exceptions.ProtectFailed) as info:
+        harness.protect(volume_id)
+    assert info.value.resource_id == volume_id
+    assert "snapshot.create" not in cloud.calls
+    assert_failed_cleanly(harness, volume_id)
+    cloud.settle()  # an upload cut short ends as in Cinder
+    if fault != "error" or step not in ("volume.get", "volume.upload_to_image"):
+        assert cloud.status_of("volume", volume_id) == "available"
+
+
 def test_error_names_the_resource_and_its_status(harness):
     volume_id = harness.cloud.add_volume(data=b"abc")
     harness.cloud.inject("snapshot.get", "error")
@@ -67,7 +97,8 @@ def test_error_names_the_resource_and_its_status(harness):
 
 
 def test_a_stuck_snapshot_times_out_naming_it(cloud, bank, caplog):
-    harness = Harness(cloud, bank, snapshot_timeout=0.05)
+    harness = Harness(cloud, bank, snapshot_timeout=0.05,
+                      backup_from_snapshot=True)
     volume_id = cloud.add_volume(data=b"abc")
     cloud.inject("snapshot.create", "slow", polls=10_000)
     with pytest.raises(exceptions.ProtectFailed) as info:
@@ -139,7 +170,8 @@ def test_a_temporary_resource_refused_as_busy_is_deleted_again(harness, caplog,
 
 
 def test_a_deletion_refused_until_the_timeout_is_a_named_leftover(cloud, bank):
-    harness = Harness(cloud, bank, volume_timeout=0.5)  # room for a loaded machine
+    harness = Harness(cloud, bank, volume_timeout=0.5,  # room for a loaded machine
+                      backup_from_snapshot=True)
     volume_id = cloud.add_volume(data=os.urandom(OBJECT_SIZE))
     cloud.inject("volume.delete", "busy", times=None)
     meta = harness.protect(volume_id)

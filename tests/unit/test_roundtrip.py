@@ -120,7 +120,8 @@ def test_backup_from_snapshot_false_forces_the_upload_of_an_in_use_volume(cloud,
     assert cloud.volume_data(harness.restore(volume_id)) == b"xyz"
 
 
-def test_temporary_resources_are_named_after_what_they_serve(harness):
+def test_temporary_resources_are_named_after_what_they_serve(cloud, bank):
+    harness = Harness(cloud, bank, backup_from_snapshot=True)
     volume_id = harness.cloud.add_volume(data=b"abc")
     harness.protect(volume_id)
     names = {kind: name for kind, _, name in harness.cloud.created()}
@@ -147,7 +148,7 @@ def test_cross_checkpoint_restore_from_another_cloud(bank):
 
 def test_slow_transitions_are_polled_through(bank):
     cloud = FakeCloud(transition_polls=4)
-    harness = Harness(cloud, bank)
+    harness = Harness(cloud, bank, backup_from_snapshot=True)  # polls snapshots
     volume_id = cloud.add_volume(data=b"slow")
     harness.protect(volume_id)
     assert cloud.volume_data(harness.restore(volume_id)) == b"slow"

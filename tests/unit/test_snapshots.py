@@ -67,9 +67,9 @@ def test_a_snapshot_that_cannot_serve_is_refused_before_anything_is_made(
     assert harness.section(volume_id).list_objects(prefix="metadata") == []
 
 
-def test_a_temporary_snapshots_creation_time_is_the_point_in_time(harness,
+def test_a_temporary_snapshots_creation_time_is_the_point_in_time(cloud, bank,
                                                                   monkeypatch):
-    cloud = harness.cloud
+    harness = Harness(cloud, bank, backup_from_snapshot=True)
     volume_id = cloud.add_volume(data=b"abc")
     seen = {}
     get_snapshot = facade.Cloud.get_snapshot

@@ -30,7 +30,13 @@ python-swiftclient)::
         [--size 1G[,4G...]]
         [--pattern random,zeros,half-zeros,text,incremental]
         [--compression none|zlib|zstd|default] [--parallelism N[,M...]]
-        [--json] [--keep DIR]
+        [--download-streams 1,2,4,8|default] [--stream-cap none,100]
+        [--backup-from-snapshot auto,true,false] [--json] [--keep DIR]
+
+``--stream-cap`` runs a local cloud per value whose Glance sends each answer
+at most that many MiB/s (issue 16: the benefit of ``download_streams``
+measured on one machine); the table's ``stream`` column is the protect's
+steady download-and-store rate.
 
 It exits 0 only when every case restored the exact bytes.
 

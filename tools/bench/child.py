@@ -55,6 +55,10 @@ class CaseSpec:
     #: a file holding the bank's master key (32 bytes) for an encrypted
     #: case: the key never travels on a command line
     key_file: str | None = None
+    #: the plugin's download_streams and backup_from_snapshot (None: its
+    #: defaults)
+    download_streams: int | None = None
+    backup_from_snapshot: str | None = None
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self))
@@ -114,10 +118,13 @@ def parse_case_output(stdout):
 
 
 def _config(spec):
+    chosen = {name: value for name, value in (
+        ("download_streams", spec.download_streams),
+        ("backup_from_snapshot", spec.backup_from_snapshot)) if value is not None}
     return conf.make_config(
         poll_interval=spec.poll_interval, compression=spec.compression,
         parallelism=spec.parallelism, snapshot_timeout=spec.timeout,
-        volume_timeout=spec.timeout, image_timeout=spec.timeout,
+        volume_timeout=spec.timeout, image_timeout=spec.timeout, **chosen,
     )
 
 
@@ -194,6 +201,10 @@ def protect_and_restore(spec):
     figures["protect_stream_mib_per_s"] = protect_rate.mib_per_s()
     figures["checkpoint_id"] = protected.checkpoint_id
     figures["error"] = _first_error(protected)
+    if figures["error"] is None:
+        manifest = read_manifest(runner, protected.checkpoint_id, spec.volume_id)
+        if isinstance(manifest, dict):
+            figures["backup_path"] = manifest.get("backup_path")
     if figures["error"] is None and spec.incremental:
         manifest = read_manifest(runner, protected.checkpoint_id, spec.volume_id)
         if isinstance(manifest, dict):

@@ -1,6 +1,7 @@
 """The local cloud in its own process, so its memory is not the benchmark's.
 
-Runs ``karbor-volume-glance-localcloud --port 0 --data-dir DIR`` and reads its
+Runs ``karbor-volume-glance-localcloud --port 0 --data-dir DIR`` (with
+``--stream-cap`` when the run caps each answer's rate) and reads its
 banner: the first line says where it serves, then comes a clouds.yaml snippet
 ending before ``Press Ctrl-C to stop.``. Its log goes to a file. Stopping
 sends SIGTERM and, if it does not end in time, SIGKILL.
@@ -68,8 +69,9 @@ class LocalCloudProcess:
     """A local cloud in a child process; a context manager that always stops it."""
 
     def __init__(self, data_dir, log_path, status_delay=0.05, start_timeout=60.0,
-                 stop_timeout=30.0):
+                 stop_timeout=30.0, stream_cap=None):
         self.data_dir = data_dir
+        self.stream_cap = stream_cap
         self.log_path = log_path
         self.status_delay = status_delay
         self.start_timeout = start_timeout
@@ -79,8 +81,10 @@ class LocalCloudProcess:
         self._process = None
 
     def command(self):
+        cap = [] if self.stream_cap is None else ["--stream-cap",
+                                                  str(self.stream_cap)]
         return [*localcloud_command(), "--port", "0", "--data-dir", self.data_dir,
-                "--status-delay", str(self.status_delay)]
+                "--status-delay", str(self.status_delay), *cap]
 
     def start(self):
         """Start the process and wait (bounded) for its banner; returns self."""

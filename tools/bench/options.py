@@ -3,7 +3,10 @@
 Sizes take binary units (``256M`` is 256 MiB, ``1G`` is 1 GiB); banks, sizes,
 patterns, compressions and parallelisms each take a comma-separated list, and
 every combination is one case, bank by bank (``--bank file,s3,swift``: every
-case of the file bank, then of S3, then of Swift). Besides the data patterns,
+case of the file bank, then of S3, then of Swift), and within a bank cap by
+cap (``--stream-cap none,100``: a local cloud without a cap per answer, then
+one with 100 MiB/s). ``--download-streams`` and ``--backup-from-snapshot``
+set the plugin's options of the same names. Besides the data patterns,
 ``--pattern`` takes ``incremental`` (:mod:`.incremental`: a full and an
 incremental protect of random data, 1 % changed in between), last in the
 default set. ``--encrypt`` runs the cases on an encrypted bank (format 4,
@@ -28,6 +31,12 @@ _SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
 DEFAULT = "default"
 #: What ``--pattern`` takes: the data patterns and the incremental case.
 CASE_PATTERNS = (*PATTERNS, incremental.NAME)
+#: The plugin's defaults of the options the benchmark varies besides
+#: compression and parallelism.
+DEFAULT_STREAMS = conf.Settings().download_streams
+DEFAULT_PATH = str(conf.Settings().backup_from_snapshot).lower()
+#: What ``--backup-from-snapshot`` takes.
+BACKUP_PATHS = ("auto", "true", "false")
 #: The patterns of a run that names none: all of them (at 1 GiB the
 #: incremental case takes about as long as one more pattern).
 DEFAULT_PATTERNS = CASE_PATTERNS
@@ -45,6 +54,12 @@ class Case:
     bank: str = banks.DEFAULT_BANK
     #: on an encrypted bank (format 4)
     encrypt: bool = False
+    #: concurrent Range requests of the protect's download
+    download_streams: int = DEFAULT_STREAMS
+    #: the local Glance's cap per answer, MiB/s (None: no cap)
+    stream_cap: float | None = None
+    #: ``auto``, ``true`` or ``false``
+    backup_from_snapshot: str = DEFAULT_PATH
 
 
 def parse_size(text):
@@ -129,6 +144,43 @@ def parse_rounds(text):
     return int(text)
 
 
+def parse_streams(text):
+    values = []
+    for item in _items(text):
+        if item == DEFAULT:
+            values.append(DEFAULT_STREAMS)
+        elif item.isdigit() and 1 <= int(item) <= 32:
+            values.append(int(item))
+        else:
+            raise argparse.ArgumentTypeError(
+                f"invalid download streams {item!r}: 1 to 32 or 'default'")
+    return values
+
+
+def parse_caps(text):
+    """MiB/s per answer of the local Glance; ``none`` is no cap (None)."""
+    values = []
+    for item in _items(text):
+        if item.lower() == "none":
+            values.append(None)
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"invalid stream cap {item!r}: MiB/s above 0, or 'none'")
+        values.append(value)
+    return values
+
+
+def parse_paths(text):
+    return [DEFAULT_PATH if item == DEFAULT else item
+            for item in _choices(text.lower(), (*BACKUP_PATHS, DEFAULT),
+                                 "backup_from_snapshot")]
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m tools.bench",
@@ -168,6 +220,21 @@ def build_parser():
                         help="encrypt the backups (format 4, AES-256-GCM, a "
                         "master key made for the run); 'off,on' runs each "
                         "case plain then encrypted (default: off)")
+    parser.add_argument("--download-streams", type=parse_streams,
+                        default=[DEFAULT_STREAMS],
+                        help="concurrent Range requests of a protect's "
+                        "download, a comma-separated list runs each, e.g. "
+                        f"1,2,4,8 (default: the plugin's, {DEFAULT_STREAMS})")
+    parser.add_argument("--stream-cap", type=parse_caps, default=[None],
+                        help="the local Glance's cap on each answer, in "
+                        "MiB/s, or none; a comma-separated list runs each "
+                        "(a local cloud per cap), e.g. none,100 (default: "
+                        "none)")
+    parser.add_argument("--backup-from-snapshot", type=parse_paths,
+                        default=[DEFAULT_PATH],
+                        help="auto, true or false, a comma-separated list "
+                        "runs each (default: the plugin's, "
+                        f"{DEFAULT_PATH})")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per case instead of a table")
     parser.add_argument("--keep", metavar="DIR",
@@ -214,10 +281,13 @@ def build_cases(args, defaults=None):
                            for value in args.compression)
     parallelisms = _unique(parallelism if value == DEFAULT else value
                            for value in args.parallelism)
-    return [Case(pattern, size, comp, par, bank, encrypt)
-            for bank, size, pattern, comp, par, encrypt
-            in itertools.product(args.bank, args.size, args.pattern,
-                                 compressions, parallelisms, args.encrypt)]
+    return [Case(pattern, size, comp, par, bank, encrypt, streams, cap,
+                 path)
+            for bank, cap, size, pattern, comp, par, path, streams, encrypt
+            in itertools.product(args.bank, args.stream_cap, args.size,
+                                 args.pattern, compressions, parallelisms,
+                                 args.backup_from_snapshot,
+                                 args.download_streams, args.encrypt)]
 
 
 def _unique(values):

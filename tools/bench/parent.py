@@ -57,14 +57,19 @@ def empty_result(case):
     result.update(bank=case.bank, pattern=case.pattern, size_bytes=case.size,
                   volume_bytes=measure.volume_gib(case.size) * measure.GiB,
                   compression=case.compression, parallelism=case.parallelism,
-                  encrypt=case.encrypt, restore_exact=False, error=None)
+                  encrypt=case.encrypt,
+                  download_streams=case.download_streams,
+                  stream_cap=case.stream_cap,
+                  backup_from_snapshot=case.backup_from_snapshot,
+                  restore_exact=False, error=None)
     return result
 
 
 #: What the parent takes over from a child's figures as they are.
 CHILD_FIGURES = ("protect_seconds", "restore_seconds", "peak_rss_bytes",
                  "rss_before_bytes", "ru_maxrss_bytes",
-                 "protect_stream_mib_per_s", "restore_stream_mib_per_s")
+                 "protect_stream_mib_per_s", "restore_stream_mib_per_s",
+                 "backup_path")
 
 
 def data_pattern(case):
@@ -192,6 +197,8 @@ class Bench:
                         poll_interval=self.args.poll_interval,
                         timeout=case_timeout(self.args, case),
                         key_file=self.key_file() if case.encrypt else None,
+                        download_streams=case.download_streams,
+                        backup_from_snapshot=case.backup_from_snapshot,
                         **changes)
 
     def key_file(self):
@@ -376,6 +383,22 @@ def sigterm_as_exit():
         signal.signal(signal.SIGTERM, previous)
 
 
+def cloud_name(stream_cap):
+    """The name of the local cloud's directory and log for a cap."""
+    return "cloud" if stream_cap is None else f"cloud-cap-{stream_cap:g}"
+
+
+def start_bench(args, workdir, timeout, sites, stack, stream_cap):
+    """A Bench over a new local cloud with ``stream_cap`` MiB/s per answer,
+    stopped with ``stack``."""
+    name = cloud_name(stream_cap)
+    cloud_process = LocalCloudProcess(
+        os.path.join(workdir, name), os.path.join(workdir, f"{name}.log"),
+        status_delay=args.status_delay, stream_cap=stream_cap)
+    stack.enter_context(cloud_process)
+    return Bench(args, workdir, cloud_process, timeout, sites)
+
+
 def main(args, out=sys.stdout, err=sys.stderr):
     """Run every case; 0 when each restore was exact, 1 otherwise.
 
@@ -389,22 +412,21 @@ def main(args, out=sys.stdout, err=sys.stderr):
         raise SystemExit("cannot run the benchmark: " + "; ".join(missing))
     timeout = max(case_timeout(args, case) for case in cases)
     workdir = make_workdir(args.keep)
-    cloud_process = LocalCloudProcess(os.path.join(workdir, "cloud"),
-                                      os.path.join(workdir, "localcloud.log"),
-                                      status_delay=args.status_delay)
     good = True
     try:
         with sigterm_as_exit(), contextlib.ExitStack() as stack:
             stack.enter_context(banks.no_instance_metadata())
-            stack.enter_context(cloud_process)
             sites = banks.start_sites(bank_names, workdir, stack, keep=args.keep)
-            bench = Bench(args, workdir, cloud_process, timeout, sites)
             if bank_names != [banks.DEFAULT_BANK]:
                 emit_notes(banks.notes(sites), args.json, out, err)
             if not args.json:
                 out.write(report.table_header() + "\n")
+            benches = {}  # a local cloud per cap, started when first needed
             for case in cases:
-                result = bench.run(case)
+                if case.stream_cap not in benches:
+                    benches[case.stream_cap] = start_bench(
+                        args, workdir, timeout, sites, stack, case.stream_cap)
+                result = benches[case.stream_cap].run(case)
                 good = is_good(result) and good
                 emit(result, args.json, out)
     finally:

@@ -26,7 +26,8 @@ TIMED = (
 
 FIGURES = (
     "bank", "pattern", "size_bytes", "volume_bytes", "compression", "encrypt",
-    "parallelism",
+    "parallelism", "download_streams", "stream_cap", "backup_from_snapshot",
+    "backup_path",
     "protect_seconds", "restore_seconds", "protect_stream_mib_per_s",
     "restore_stream_mib_per_s", "raw_read_seconds",
     "raw_write_seconds", "stored_bytes", "peak_rss_bytes", "rss_before_bytes",
@@ -107,6 +108,19 @@ def _text(value):
     return "-" if value is None else str(value)
 
 
+def _cap(value):
+    return "none" if value is None else f"{value:g}"
+
+
+#: How the table shows the manifest's ``backup_path``.
+_PATHS = {"volume": "volume", "temporary_snapshot": "snapshot",
+          "user_snapshot": "user"}
+
+
+def _path(value):
+    return "-" if value is None else _PATHS.get(value, value)
+
+
 #: (title, key, formatter, left-aligned) of each column of the table.
 COLUMNS = (
     ("bank", "bank", _text, True),
@@ -115,6 +129,10 @@ COLUMNS = (
     ("volume", "volume_bytes", format_size, False),
     ("compr", "compression_shown", _text, True),  # "+enc": encrypted
     ("par", "parallelism", _text, False),
+    ("dl", "download_streams", _text, False),
+    ("cap", "stream_cap", _cap, False),
+    ("bfs", "backup_from_snapshot", _text, True),
+    ("path", "backup_path", _path, True),
     ("protect s", "protect_seconds", _fixed(2), False),
     ("MiB/s", "protect_mib_per_s", _fixed(1), False),
     ("stream", "protect_stream_mib_per_s", _fixed(1), False),
@@ -135,7 +153,8 @@ COLUMNS = (
 )
 #: Width of each column: its title, or a value's usual width if wider (the
 #: longest bank is ``swift``, the longest pattern ``incremental``).
-_VALUE_WIDTHS = {"bank": 5, "pattern": 11, "compression_shown": 8}
+_VALUE_WIDTHS = {"bank": 5, "pattern": 11, "compression_shown": 8, "stream_cap": 4,
+                 "backup_from_snapshot": 5, "backup_path": 8}
 _WIDTHS = tuple(max(len(title), _VALUE_WIDTHS.get(key, 0))
                 for title, key, _format, _left in COLUMNS)
 

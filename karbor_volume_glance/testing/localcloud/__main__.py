@@ -46,6 +46,10 @@ def _parser():
                             "shake_128", "shake_256"}),
                         help="Glance's hashing_algorithm, the os_hash_algo of "
                         "new image data (default: sha512)")
+    parser.add_argument("--stream-cap", type=float, metavar="MIB_PER_S",
+                        help="the most MiB per second each image download "
+                        "sends, a token bucket per answer, as a slow Glance "
+                        "store would (default: no cap)")
     parser.add_argument("--debug", action="store_true",
                         help="log every request")
     return parser
@@ -80,7 +84,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="localcloud-") as scratch:
         cloud = LocalCloud(args.data_dir or scratch, host=args.host, port=args.port,
                            status_delay=args.status_delay,
-                           region=args.region, gib=args.gib)
+                           region=args.region, gib=args.gib,
+                           stream_cap=(args.stream_cap * 1024 * 1024
+                                       if args.stream_cap else None))
         cloud.volumes.enable_force_upload = args.enable_force_upload
         cloud.images.hashing_algorithm = args.hashing_algorithm
         with cloud:

@@ -101,12 +101,14 @@ class LocalCloud:
     ``demo``/``secret`` in project ``demo``. ``glance_rbd_direct_url``:
     Glance on the same Ceph as Cinder with ``show_image_direct_url = True``
     (a volume made from a raw image is a clone; the image cannot be deleted
-    while it exists).
+    while it exists). ``stream_cap``: the most bytes per second each image
+    download (each answer, so each connection) sends, None for no cap
+    (:mod:`.throttle`).
     """
 
     def __init__(self, data_dir, host="127.0.0.1", port=0, status_delay=0.05,
                  region="RegionOne", gib=1024**3, users=None, threads=16,
-                 glance_rbd_direct_url=False):
+                 glance_rbd_direct_url=False, stream_cap=None):
         if host in WILDCARD_HOSTS:
             raise ValueError(
                 f"the local cloud does not listen on every interface ({host!r}): "
@@ -116,6 +118,8 @@ class LocalCloud:
             raise ValueError(f"status_delay must be >= 0, got {status_delay!r}")
         if isinstance(gib, bool) or not isinstance(gib, int) or gib < 1:
             raise ValueError(f"gib must be a positive integer, got {gib!r}")
+        if stream_cap is not None and not stream_cap > 0:
+            raise ValueError(f"stream_cap must be above 0, got {stream_cap!r}")
         self.host = host
         self.requested_port = port
         self.status_delay = status_delay
@@ -128,6 +132,7 @@ class LocalCloud:
             lambda state, jobs: pacing.TimedPacer(state, jobs, status_delay),
             gib, region, self.users, glance_rbd_direct_url=glance_rbd_direct_url,
         )
+        self.app.services["image"].stream_cap = stream_cap
         self._server = None
 
     # --- lifecycle --------------------------------------------------------

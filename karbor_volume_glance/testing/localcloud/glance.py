@@ -10,8 +10,10 @@ unless ``queued``), ``GET`` streams it back with Content-Length and
 ``Content-MD5`` (204 for an image without data), or a part of it for
 ``Range: bytes=N-``, ``bytes=N-M`` or ``bytes=-N`` (206 with Content-Range;
 416 when the start is past the end). As Glance, a 206 still carries the
-whole image's ``Content-MD5``. Version documents at ``/image/`` (300) and
-``/image/versions``. Errors are WebOb's error pages, as Glance's.
+whole image's ``Content-MD5``. With ``stream_cap`` (bytes per second) each
+download is sent no faster than that (:mod:`.throttle`). Version documents
+at ``/image/`` (300) and ``/image/versions``. Errors are WebOb's error
+pages, as Glance's.
 """
 
 import json
@@ -26,6 +28,7 @@ from karbor_volume_glance.testing.localcloud import (
     exceptions,
     glance_schema,
     service,
+    throttle,
     versions,
     webutil,
 )
@@ -83,6 +86,10 @@ class GlanceService(service.Service):
     #: False: answer a Range request with the whole image (200), as a proxy
     #: that drops the header would
     honours_range = True
+    #: bytes per second each image download may send (None: no cap); see
+    #: :mod:`.throttle`
+    stream_cap = None
+
     def __init__(self, identity, catalog, faults, jobs, images):
         super().__init__(identity, catalog, faults, jobs)
         self.images = images
@@ -209,6 +216,7 @@ class GlanceService(service.Service):
                                          call.corrupt_at)
         if call.drop_after is not None:
             pieces = datafiles.truncated(pieces, call.drop_after)
+        pieces = throttle.capped(pieces, self.stream_cap)
         response = webob.Response(status=status, app_iter=pieces,
                                   content_type="application/octet-stream")
         response.content_length = length
