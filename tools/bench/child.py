@@ -28,7 +28,6 @@ from karbor_volume_glance import conf
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.cloud import factory
 from karbor_volume_glance.format.keys import MasterKey
-from karbor_volume_glance.operations import bookkeeping
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 from tools.bench.incremental import backup_summary
@@ -185,9 +184,10 @@ def protect_options(spec):
 
 
 def read_manifest(runner, checkpoint_id, volume_id):
-    """The manifest the protect left in the volume's section of the checkpoint."""
+    """The manifest the protect left in the volume's section of the checkpoint
+    (opened with the run's key when it is sealed)."""
     section = runner.checkpoint(checkpoint_id).get_resource_bank_section(volume_id)
-    return bookkeeping.read_manifest(section)
+    return runner.plugin.readable_manifest(section, volume_id, checkpoint_id)
 
 
 def protect_and_restore(spec):
