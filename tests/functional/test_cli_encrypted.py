@@ -10,18 +10,10 @@ import os
 
 import pytest
 
-from karbor_volume_glance.format import keyring
 from karbor_volume_glance.operations import keys
 from tests.functional.sites import OBJECT_SIZE, cli
 
-FAST = {keyring.SCRYPT: {"n": 2**10, "r": 8, "p": 1}}
-
-
-@pytest.fixture(autouse=True)
-def fast_kdfs(monkeypatch):
-    monkeypatch.setattr(keyring, "PASSPHRASE_KDF_DEFAULTS", FAST)
-    for name in (keys.ENV_PASSPHRASE, keys.ENV_NEW_PASSPHRASE):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("fast_kdfs")
 
 
 def _bank_files(root):

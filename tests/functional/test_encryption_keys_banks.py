@@ -13,16 +13,10 @@ from karbor_volume_glance import conf, exceptions
 from karbor_volume_glance.bank import Bank
 from karbor_volume_glance.bank.s3 import S3Backend
 from karbor_volume_glance.bank.swift import SwiftBackend
-from karbor_volume_glance.format import keyring
 from karbor_volume_glance.operations import keys
 
-FAST = {keyring.SCRYPT: {"n": 2**10, "r": 8, "p": 1}}
+pytestmark = pytest.mark.usefixtures("fast_kdfs")
 SITE_A = {keys.ENV_PASSPHRASE: "site A's passphrase"}
-
-
-@pytest.fixture(autouse=True)
-def fast_kdfs(monkeypatch):
-    monkeypatch.setattr(keyring, "PASSPHRASE_KDF_DEFAULTS", FAST)
 
 
 @pytest.fixture(params=["s3", "swift"])

@@ -16,14 +16,8 @@ from karbor_volume_glance.format import keyring
 from karbor_volume_glance.operations import keys
 from tests.unit import keymanager
 
-FAST = {keyring.SCRYPT: {"n": 2**10, "r": 8, "p": 1},
-        keyring.ARGON2ID: {"iterations": 1, "lanes": 1, "memory_cost": 8}}
+pytestmark = pytest.mark.usefixtures("fast_kdfs")
 PW = {keys.ENV_PASSPHRASE: "correct horse battery staple"}
-
-
-@pytest.fixture(autouse=True)
-def fast_kdfs(monkeypatch):
-    monkeypatch.setattr(keyring, "PASSPHRASE_KDF_DEFAULTS", FAST)
 
 
 @pytest.fixture

@@ -15,17 +15,14 @@ from karbor_volume_glance.format import keyring
 from karbor_volume_glance.format import keys as master_keys
 from karbor_volume_glance.operations import keys
 
-FAST = {keyring.SCRYPT: {"n": 2**10, "r": 8, "p": 1},
-        keyring.ARGON2ID: {"iterations": 1, "lanes": 1, "memory_cost": 8}}
+pytestmark = pytest.mark.usefixtures("fast_kdfs")
 PASSPHRASE = "correct horse battery staple"
 NEW_PASSPHRASE = "Tr0ub4dor&3 and more"
 
 
 @pytest.fixture(autouse=True)
-def fast_kdfs(monkeypatch):
-    monkeypatch.setattr(keyring, "PASSPHRASE_KDF_DEFAULTS", FAST)
-    for name in (keys.ENV_PASSPHRASE, keys.ENV_NEW_PASSPHRASE, "OS_CLOUD",
-                 "KARBOR_VOLUME_GLANCE_BANK"):
+def no_cloud_from_the_environment(monkeypatch):
+    for name in ("OS_CLOUD", "KARBOR_VOLUME_GLANCE_BANK"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -14,16 +14,11 @@ from hypothesis import strategies as st
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.format import keyring
 from karbor_volume_glance.format.keys import MasterKey
+from tests.conftest import FAST_KDFS
 from tests.unit.test_decoders_hypothesis import ODD, mutated
 
 BANK = "0b1c2d3e-bank"
-FAST = {keyring.SCRYPT: {"n": 2**10, "r": 8, "p": 1},
-        keyring.ARGON2ID: {"iterations": 1, "lanes": 1, "memory_cost": 8}}
-
-
-@pytest.fixture(autouse=True)
-def fast_kdfs(monkeypatch):
-    monkeypatch.setattr(keyring, "PASSPHRASE_KDF_DEFAULTS", FAST)
+pytestmark = pytest.mark.usefixtures("fast_kdfs")
 
 
 MASTER = MasterKey(bytes(range(32)))
@@ -31,8 +26,8 @@ MASTER = MasterKey(bytes(range(32)))
 
 def _fast(kind, name=keyring.SCRYPT):
     kdf = keyring.new_kdf(kind, name)
-    if kdf["name"] in FAST:
-        kdf.update(FAST[kdf["name"]])
+    if kdf["name"] in FAST_KDFS:
+        kdf.update(FAST_KDFS[kdf["name"]])
     return kdf
 
 
