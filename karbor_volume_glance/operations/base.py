@@ -153,10 +153,10 @@ class Operation:
         ``keys`` (the constructor's) is the seam to the bank's key records:
         None (no encryption: today's format), a
         :class:`~karbor_volume_glance.format.keys.MasterKey`, or a callable
-        ``keys(section, create=...)`` returning the bank's MasterKey or None,
-        called once per run with the run's bank section and
-        :attr:`creates_key`. Called before anything is made, so a missing or
-        wrong key fails the run first.
+        ``keys(section, create=..., context=...)`` returning the bank's
+        MasterKey or None, called once per run with the run's bank section,
+        :attr:`creates_key` and the run's request context. Called before
+        anything is made, so a missing or wrong key fails the run first.
         """
         if not self.uses_key:
             return None
