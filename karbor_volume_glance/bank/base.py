@@ -50,6 +50,19 @@ class BankBackend(abc.ABC):
     def update_object(self, key, value, context=None):
         """Store ``value`` under ``key``, replacing any old value atomically."""
 
+    def create_object(self, key, value, context=None):
+        """Store ``value`` under ``key`` only if no object is there: True if
+        this call created it, False if one was there already (the first
+        creator wins; its value is never replaced).
+
+        Only a backend that declares
+        :data:`~.capabilities.CONDITIONAL_CREATE` implements it; callers go
+        through :func:`~.compat.create_if_absent`, which falls back to a
+        plain write elsewhere.
+        """
+        raise NotImplementedError(
+            f"the {type(self).__name__} bank backend has no conditional create")
+
     @abc.abstractmethod
     def get_object(self, key, context=None, max_size=None):
         """Return the value under ``key``; raise BankObjectNotFound if none.

@@ -15,6 +15,9 @@ trips as they can:
   from our banks (``get_object(max_size=…)``); Karbor's own banks read
   whole, so there the bound is checked after the read.
 * :func:`delete_if_present` is one ``delete_object``, likewise.
+* :func:`create_if_absent` creates an object only if it is not there where
+  the bank can (:data:`~.capabilities.CONDITIONAL_CREATE`), and says when
+  it cannot.
 * :func:`section_at` reaches another section through the bank's public
   ``get_sub_section`` (Karbor's ``Bank`` has it since 1.0, as ours does),
   never through a section class's constructor.
@@ -97,6 +100,25 @@ def delete_if_present(section, key):
         if _is_not_found(exc) or not exists(section, key):
             return 0
         raise
+
+
+def create_if_absent(section, key, value):
+    """Store ``value`` at ``key`` unless an object is there.
+
+    True: this call created it; False: one was there already, and stays.
+    None: the bank cannot create conditionally (Karbor's own banks, S3,
+    whose servers differ, :mod:`.capabilities`), so ``value`` was written
+    over whatever was there. Callers that must know who won read the object
+    back either way (a retried create that did create answers False).
+    """
+    from karbor_volume_glance.bank import capabilities
+
+    create = getattr(section, "create_object", None)
+    if create is not None and capabilities.CONDITIONAL_CREATE in (
+            capabilities.of(section)):
+        return bool(create(key, value))
+    section.update_object(key, value)
+    return None
 
 
 def bank_of(section):

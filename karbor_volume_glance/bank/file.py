@@ -266,6 +266,42 @@ class FileBackend(BankBackend):
         except OSError as exc:
             raise self._os_error("write", key, exc) from exc
 
+    def create_object(self, key, value, context=None):
+        """Like update_object, but link() the whole new file into place, which
+        fails if an object is there (the first creator wins)."""
+        kind, payload = codec.encode(value)
+        path = self._object_path(key)
+        header = f"{HEADER_MAGIC} {kind}\n".encode("ascii")
+        try:
+            temp_path, fd = self._create_temp_file(path)
+            try:
+                _write_durably(fd, header, payload)
+                try:
+                    os.link(temp_path, path)
+                except FileExistsError:
+                    return False
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    return self._create_without_link(path, header, payload)
+            finally:
+                _remove_quietly(temp_path)
+            _fsync_directory_if_present(os.path.dirname(path))
+        except OSError as exc:
+            raise self._os_error("create", key, exc) from exc
+        return True
+
+    @staticmethod
+    def _create_without_link(path, header, payload):
+        """O_EXCL on a file system without hard links (a reader may see the
+        object before it is whole: these file systems are rare)."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return False
+        _write_durably(fd, header, payload)
+        return True
+
     def _create_temp_file(self, path):
         """Open a new temporary file next to ``path``; return (path, fd).
 

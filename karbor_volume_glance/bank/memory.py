@@ -49,6 +49,14 @@ class MemoryBackend(BankBackend):
         with self._lock:
             self._objects[key] = encoded
 
+    def create_object(self, key, value, context=None):
+        encoded = codec.encode(value)
+        with self._lock:
+            if key in self._objects:
+                return False
+            self._objects[key] = encoded
+            return True
+
     def get_object(self, key, context=None, max_size=None):
         with self._lock:
             try:

@@ -27,7 +27,9 @@ Karbor's not-found).
 
 Every wrapped call is safe to repeat: a whole ``update_object`` replaces the
 value atomically, a delete of an object that a failed try already removed
-raises not-found (which :func:`.compat.delete_if_present` forgives), and
+raises not-found (which :func:`.compat.delete_if_present` forgives), a
+``create_object`` whose failed try did create the object answers False (so
+its callers read back what won, :func:`.compat.create_if_absent`), and
 listings and reads have no effect. After the last try the last error is
 raised unchanged, so callers catch exactly what the bank raises. Each retry
 is logged at WARNING, saying which call on which key failed and how.
@@ -66,7 +68,7 @@ PERMANENT_CODES = frozenset({
 })
 #: The bank methods that are retried; the others pass straight through.
 RETRIED_METHODS = ("get_object", "update_object", "delete_object",
-                   "list_objects", "get_owner_id")
+                   "list_objects", "get_owner_id", "create_object")
 #: How deep :func:`is_transient` follows ``__cause__``/``__context__``.
 _CHAIN_DEPTH = 4
 

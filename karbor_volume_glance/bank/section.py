@@ -40,6 +40,14 @@ class Bank:
         """Store ``value`` (bytes, str or JSON-serialisable) under ``key``."""
         self._backend.update_object(keys.normalize_key(key), value, context=context)
 
+    def create_object(self, key, value, context=None):
+        """Store ``value`` under ``key`` only if there is no object yet: True
+        if this call created it, False if it was there
+        (:meth:`.base.BankBackend.create_object`; backends with
+        :data:`~.capabilities.CONDITIONAL_CREATE` only)."""
+        return self._backend.create_object(keys.normalize_key(key), value,
+                                           context=context)
+
     #: ``get_object`` takes ``max_size`` (:meth:`.base.BankBackend.get_object`);
     #: Karbor's own Bank and BankSection do not (:func:`.compat.read_bounded`).
     bounded_reads = True
@@ -124,6 +132,13 @@ class BankSection:
         self._bank.update_object(
             keys.join_key(self._prefix, key), value, context=context
         )
+
+    def create_object(self, key, value, context=None):
+        """Store ``value`` under relative ``key`` unless it exists: True if
+        created, False if it was there; BankReadOnly if read-only."""
+        self._refuse_if_read_only(key)
+        return self._bank.create_object(keys.join_key(self._prefix, key), value,
+                                        context=context)
 
     bounded_reads = True
 

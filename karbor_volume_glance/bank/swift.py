@@ -475,6 +475,27 @@ class SwiftBackend(BankBackend):
                       headers=headers, content_type=CONTENT_TYPES[kind])
         self._delete_segments(key, old_segments)
 
+    def create_object(self, key, value, context=None):
+        """A PUT with ``If-None-Match: *``: Swift answers 412 when the object
+        exists, and keeps it. Small objects only (a key record, never a
+        large object)."""
+        kind, payload = codec.encode(value)
+        if len(payload) > self._threshold:
+            raise SwiftBankError(
+                f"Swift bank creates only objects up to {self._threshold} "
+                f"bytes conditionally, not {key!r} ({len(payload)} bytes)",
+                key=key, operation="create", container=self._container)
+        headers = {KIND_HEADER: kind, MD5_HEADER: md5(payload),
+                   "If-None-Match": "*"}
+        try:
+            self._put("create", key, self._container, self.object_name(key),
+                      payload, headers=headers, content_type=CONTENT_TYPES[kind])
+        except SwiftBankError as exc:
+            if exc.http_status != 412:  # 412: another writer created it
+                raise
+            return False
+        return True
+
     def _put_large(self, key, name, payload, headers, content_type):
         """Store ``payload`` as a Static Large Object: segments, then manifest."""
         self._ensure_segment_container(key)

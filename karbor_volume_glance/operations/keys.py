@@ -228,6 +228,13 @@ class Keyring:
     def put_record(self, raw):
         self._section.update_object(keyring.RECORD, raw)
 
+    def create_record(self, raw):
+        """Store the encryption record unless the bank has one: True if this
+        call created it, False if another was there (it stays), None if the
+        bank cannot create conditionally (:func:`.compat.create_if_absent`:
+        then it was written over whatever was there)."""
+        return compat.create_if_absent(self._section, keyring.RECORD, raw)
+
     def plain_backup(self):
         """A key showing the bank holds a backup (an index entry, or a
         checkpoint section's manifest), or None."""
@@ -357,14 +364,24 @@ def _create(ring, available, settings):
                                passphrase_kdf=settings.passphrase_kdf)
         ring.put_copy(raw)
         made.append(raw["id"])
-    ring.put_record(keyring.new_record(master, ring.bank_id))
-    # two first protects at once: the record written last wins, and the
-    # other one gives its copies up and opens the winner's
+    # two first protects at once: the record is created only if the bank has
+    # none, so the first one wins; the others give their copies up and open
+    # the winner's (with the sources they have, or a WrongKey naming them).
+    # A bank without conditional create (Karbor's own, S3) keeps the record
+    # written last, read back: doc/backup-format.rst says what is left there.
+    created = ring.create_record(keyring.new_record(master, ring.bank_id))
     record = ring.record()
     if record is None or record.fingerprint != master.fingerprint():
+        LOG.info("Bank %s: another run made its master key first (%s); this "
+                 "run uses it", ring.bank_id,
+                 "none" if record is None else record.fingerprint)
         for copy_id in made:
             ring.remove_copy(keyring.copy_key(copy_id))
         return None
+    if created is None:
+        LOG.warning("Bank %s cannot create objects conditionally: two first "
+                    "encrypted protects at once could each make a master key",
+                    ring.bank_id)
     LOG.info("Bank %s is now encrypted: master key %s, wrapped for %s",
              ring.bank_id, master.fingerprint(),
              ", ".join(str(source) for source in available))
@@ -421,8 +438,12 @@ def open_bank_key(bank, conf, environ=os.environ, create=False, *,
                     exc.reason)
     opened = _try_sources(ring, available, copies, record)
     if record is None and create:
-        # a first protect that died between its copies and its record
-        ring.put_record(keyring.new_record(opened.master, ring.bank_id))
+        # a first protect that died between its copies and its record (or
+        # one running now): the first record made wins
+        ring.create_record(keyring.new_record(opened.master, ring.bank_id))
+        record = ring.record()
+        if record is not None:
+            keyring.check_record(record, opened.master, ring.bank_id)
     LOG.debug("Bank %s: master key %s opened by %s (wrapped key %s)",
               ring.bank_id, opened.master.fingerprint(), opened.source,
               opened.copy.id)

@@ -74,3 +74,34 @@ def test_keys_across_sites_on_an_object_store(open_place, tmp_path):
     with pytest.raises(exceptions.KeyringRefused, match="is its last"):
         keys.remove_copy(site_b, only_file, added["id"], {})
     assert [r["id"] for r in keys.list_copies(open_place())] == [added["id"]]
+
+
+def test_the_first_record_wins_on_an_object_store(open_place):
+    """A late first protect, whose key record comes after another's, gives
+    its key up for the one the bank holds (Swift: If-None-Match; S3 is not
+    declared conditional, so there the late record is written and read
+    back: it wins, and the early run's key is the one left out)."""
+    from karbor_volume_glance.bank import capabilities, compat
+    from karbor_volume_glance.format import keyring
+    from karbor_volume_glance.format.keys import MasterKey
+
+    bank = open_place()
+    section = bank.get_sub_section(keyring.KEYRING_ROOT)
+    conditional = capabilities.CONDITIONAL_CREATE in capabilities.of(bank)
+    first = compat.create_if_absent(section, "probe", {"v": 1})
+    second = compat.create_if_absent(section, "probe", {"v": 2})
+    if conditional:
+        assert (first, second) == (True, False)
+        assert section.get_object("probe") == {"v": 1}
+    else:
+        assert (first, second) == (None, None)
+        assert section.get_object("probe") == {"v": 2}
+    section.delete_object("probe")
+    early = keys.open_master_key(bank, conf.Settings(encrypt=True), SITE_A,
+                                 create=True)
+    late = keys.Keyring(open_place())
+    other = MasterKey.generate()
+    created = late.create_record(keyring.new_record(other, late.bank_id))
+    assert created is (False if conditional else None)
+    assert late.record().fingerprint == (
+        early if conditional else other).fingerprint()

@@ -6,12 +6,13 @@ made (operations/keys.py)."""
 import json
 import logging
 import os
+import threading
 
 import pytest
 from castellan import options as castellan_options
 
 from karbor_volume_glance import conf, exceptions
-from karbor_volume_glance.bank import open_bank
+from karbor_volume_glance.bank import capabilities, compat, open_bank
 from karbor_volume_glance.format import keyring
 from karbor_volume_glance.operations import keys
 from tests.unit import keymanager
@@ -254,8 +255,9 @@ def test_all_copies_gone_is_named(bank):
 
 
 def test_two_first_protects_at_once_end_with_one_key(bank, monkeypatch):
-    """The other writer's record lands between ours and our re-read: we give
-    our copy up and open theirs."""
+    """On a bank without conditional create (the record is written, not
+    created): the other writer's record lands between ours and our re-read,
+    so we give our copy up and open theirs."""
     from karbor_volume_glance.format.keys import MasterKey
 
     theirs = MasterKey.generate()
@@ -269,7 +271,10 @@ def test_two_first_protects_at_once_end_with_one_key(bank, monkeypatch):
         self.put_copy(their_copy)
         real_put(self, keyring.new_record(theirs, bank_id))
 
-    monkeypatch.setattr(keys.Keyring, "put_record", racing_put)
+    def unconditional_create(self, raw):
+        racing_put(self, raw)
+
+    monkeypatch.setattr(keys.Keyring, "create_record", unconditional_create)
     opened = keys.open_master_key(bank, settings(encrypt=True), PW, create=True)
     assert opened == theirs
     assert [r["fingerprint"] for r in keys.list_copies(bank)] == [
@@ -356,3 +361,76 @@ def test_a_read_only_section_of_another_site_opens_the_key(bank):
     section = bank.get_sub_section("/checkpoints/c1/resource-data/v1/",
                                    is_writable=False)
     assert keys.open_master_key(section, settings(), PW) == made
+
+
+def _first_protect_that_waits(bank, env, reached, go):
+    """A first encrypted protect in a thread that, having found the bank new,
+    says so (``reached``) and waits for ``go`` before making its key."""
+    results = {}
+    real = keys.Keyring.plain_backup
+    me = threading.current_thread
+
+    def plain_backup(self):
+        found = real(self)
+        if me().name == "late":
+            reached.set()
+            assert go.wait(30), "the first creator never finished"
+        return found
+
+    def run():
+        try:
+            results["key"] = keys.open_master_key(
+                bank, settings(encrypt=True), env, create=True)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            results["error"] = exc
+
+    return threading.Thread(target=run, name="late"), plain_backup, results
+
+
+@pytest.mark.parametrize("env", [PW, {keys.ENV_PASSPHRASE: "another one"}],
+                         ids=["same-passphrase", "other-passphrase"])
+def test_two_concurrent_first_creators_make_exactly_one_master_key(
+        bank, monkeypatch, env):
+    """Both find the bank new; the other finishes (copy, record) before the
+    late one writes anything. The bank's conditional create keeps the first
+    record: the late one gives its copy up and opens the first key, or,
+    holding no source that opens it, fails naming the copies; never a
+    second master key."""
+    reached, go = threading.Event(), threading.Event()
+    late, hook, results = _first_protect_that_waits(bank, env, reached, go)
+    monkeypatch.setattr(keys.Keyring, "plain_backup", hook)
+    late.start()
+    assert reached.wait(30)
+    first = keys.open_master_key(bank, settings(encrypt=True), PW, create=True)
+    go.set()
+    late.join(30)
+    assert not late.is_alive()
+    record = keys.encryption_record(bank)
+    assert record["fingerprint"] == first.fingerprint()
+    assert {row["fingerprint"] for row in keys.list_copies(bank)} == {
+        first.fingerprint()}
+    if env is PW:
+        assert results == {"key": first}
+    else:
+        assert isinstance(results.get("error"), exceptions.WrongKey)
+        assert "another run" not in str(results["error"])
+        [copy] = keys.list_copies(bank)
+        assert copy["id"] in str(results["error"])
+    assert keys.open_master_key(bank, settings(), PW) == first
+
+
+def test_create_if_absent_keeps_the_first_value(bank):
+    section = bank.get_sub_section("/x/")
+    assert compat.create_if_absent(section, "k", {"v": 1}) is True
+    assert compat.create_if_absent(section, "k", {"v": 2}) is False
+    assert section.get_object("k") == {"v": 1}
+    with pytest.raises(exceptions.BankReadOnly):
+        bank.get_sub_section("/x/", is_writable=False).create_object("j", 1)
+
+
+def test_create_if_absent_writes_where_the_bank_cannot(bank, monkeypatch):
+    monkeypatch.setattr(bank.backend, "CAPABILITIES",
+                        capabilities.ALL - {capabilities.CONDITIONAL_CREATE})
+    assert compat.create_if_absent(bank, "/k", 1) is None
+    assert compat.create_if_absent(bank, "/k", 2) is None
+    assert bank.get_object("/k") == 2
