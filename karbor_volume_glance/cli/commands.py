@@ -529,19 +529,24 @@ def _connect(args):
         raise exceptions.NotReady(
             f"cloud {args.os_cloud!r}: cannot authenticate: "
             f"{type(exc).__name__}: {exc}") from exc
-    if conf.load_settings(conf.make_config(args.config_file)
-                          ).key_manager_secret_id:
+    if conf.load_settings(_config(args)).key_manager_secret_id:
         # the key manager is asked as the caller (operations/keys.py)
         context.key_manager_credential = _key_manager_credential(
             clients.session, args.os_cloud)
     return clients, context
 
 
+def _config(args):
+    """The plugin's config: ``--config-file`` (or a plan site's), then the
+    options a plan sets for its bank and site (``config_overrides``)."""
+    return conf.make_config(args.config_file,
+                            **(getattr(args, "config_overrides", None) or {}))
+
+
 def _plugin(args, clients):
     from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 
-    return VolumeGlanceProtectionPlugin(conf.make_config(args.config_file),
-                                        client_factory=clients)
+    return VolumeGlanceProtectionPlugin(_config(args), client_factory=clients)
 
 
 def _runner(args):
@@ -832,6 +837,7 @@ def _plan_runner(args, plan, site):
     if site is not None:
         site_args.os_cloud = site.cloud
         site_args.config_file = site.config_file or args.config_file
+    site_args.config_overrides = plan.config_overrides(site)
     bank = _open_bank(site_args)
     # every action asks Keystone who the caller is: a plan's checkpoints are
     # its owner's (list and prune use no other service of the cloud)
@@ -970,12 +976,14 @@ def conductor_runners(args):
     runners, lock = {}, threading.Lock()
 
     def runner_for(payload):
-        key = (payload.bank, payload.cloud, payload.config_file)
+        key = (payload.bank, payload.cloud, payload.config_file,
+               tuple(sorted(payload.config_overrides.items())))
         with lock:
             if key not in runners:
                 site_args = argparse.Namespace(**vars(args))
                 site_args.bank, site_args.os_cloud = payload.bank, payload.cloud
                 site_args.config_file = payload.config_file or args.config_file
+                site_args.config_overrides = payload.config_overrides
                 clients, context = _connect(site_args)
                 runners[key] = Runner(_plugin(site_args, clients),
                                       _open_bank(site_args), context)

@@ -276,7 +276,8 @@ def _payload(action, batch, plan, site, checkpoint_id, volume_id, parameters):
         action=action, batch=batch, plan_name=plan.name, plan_id=plan.id,
         bank=plan.bank, site_name=site.name, cloud=site.cloud,
         config_file=site.config_file, checkpoint_id=checkpoint_id,
-        volume_id=volume_id, parameters=parameters)
+        volume_id=volume_id, parameters=parameters,
+        config_overrides=plan.config_overrides(site))
 
 
 def protect(runner, plan, site, url, resume=None, detach=False,

@@ -17,6 +17,10 @@ poster's state:
 - ``site``: the site's ``name``, its clouds.yaml ``cloud`` and its plugin
   ``config_file`` (or null): the conductor's host must have both, with its
   own credentials for that cloud;
+- ``config``, only when the plan sets any: the ``[volume_glance_plugin]``
+  options the plan gives its bank and site (``encrypt``, ``key_file``:
+  :meth:`.model.Plan.config_overrides`), set over the conductor's config
+  file for this job;
 - ``checkpoint_id`` and ``volume_id``;
 - ``parameters``: the volume's merged protect (or restore) options from the
   plan, checked again by the operation when it runs.
@@ -65,6 +69,14 @@ SCHEMA = {
                     "type": "string", "minLength": 1, "maxLength": 4096}]},
             },
         },
+        "config": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "encrypt": {"type": "boolean"},
+                "key_file": {"type": "string", "minLength": 1,
+                             "maxLength": 4096},
+            },
+        },
         "checkpoint_id": _ID,
         "volume_id": _ID,
         "parameters": {"type": "object"},
@@ -90,6 +102,8 @@ class JobPayload:
     checkpoint_id: str
     volume_id: str
     parameters: dict
+    #: The plan's ``[volume_glance_plugin]`` options for this job.
+    config_overrides: dict = dataclasses.field(default_factory=dict)
 
     @property
     def name(self):
@@ -108,6 +122,8 @@ class JobPayload:
             "checkpoint_id": self.checkpoint_id, "volume_id": self.volume_id,
             "parameters": dict(self.parameters),
         }
+        if self.config_overrides:
+            document["config"] = dict(self.config_overrides)
         decode(document)  # never post what a conductor would refuse
         return document
 
@@ -129,4 +145,5 @@ def decode(details):
         cloud=details["site"]["cloud"],
         config_file=details["site"]["config_file"],
         checkpoint_id=details["checkpoint_id"], volume_id=details["volume_id"],
-        parameters=dict(details["parameters"]))
+        parameters=dict(details["parameters"]),
+        config_overrides=dict(details.get("config", {})))

@@ -25,6 +25,11 @@ a :class:`Plan`:
   ``<checkpoint id>@<volume id>``).
 - ``parallelism``: how many volumes run at once (default
   :data:`DEFAULT_PARALLELISM`).
+- ``bank_options``: the ``[volume_glance_plugin]`` options of the plan's
+  bank given in its ``options`` (``encrypt``), and each site's ``key_file``:
+  :meth:`Plan.config_overrides` maps them onto the site's config (they win
+  over its config file; what neither gives is the option's default, in
+  ``conf.py`` alone).
 """
 
 import dataclasses
@@ -63,6 +68,8 @@ class Site:
     name: str
     cloud: str
     config_file: str | None = None
+    #: ``[volume_glance_plugin] key_file`` at this site (absolute), or None.
+    key_file: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +96,18 @@ class Plan:
     #: Whose plan it is (:meth:`for_caller`): ``project@domain`` or a
     #: project id; None until bound.
     owner: str | None = None
+    #: ``[volume_glance_plugin]`` options of the plan's bank from its
+    #: ``options`` (:data:`.schema.PER_BANK_OPTIONS`: ``encrypt``).
+    bank_options: dict = dataclasses.field(default_factory=dict)
+
+    def config_overrides(self, site):
+        """The ``[volume_glance_plugin]`` options the plan sets at ``site``
+        (``conf.make_config(config_file, **overrides)``): its bank's options
+        and the site's ``key_file``; the site's config file gives the rest."""
+        overrides = dict(self.bank_options)
+        if site is not None and site.key_file is not None:
+            overrides["key_file"] = site.key_file
+        return overrides
 
     @property
     def id(self):
@@ -169,6 +188,8 @@ class Plan:
             "sites": {name: dataclasses.asdict(site)
                       for name, site in self.sites.items()},
             "resources": [dataclasses.asdict(r) for r in self.resources],
+            **({"options": dict(self.bank_options)} if self.bank_options
+               else {}),
         }
 
 
@@ -199,7 +220,7 @@ def from_document(document, source=None, base_dir=None):
     """A Plan from a parsed plan file; ``base_dir`` anchors relative paths."""
     schema.check(document, source)
     name = document["name"]
-    defaults = document.get("options", {})
+    bank_options, defaults = schema.bank_options(document.get("options", {}))
     restore_defaults = document.get("restore", {})
     resources = []
     for position, item in enumerate(document["resources"]):
@@ -224,15 +245,22 @@ def from_document(document, source=None, base_dir=None):
         description=document.get("description"),
         source=source,
         given_id=document.get("id"),
+        bank_options=bank_options,
     )
+
+
+def _path(path, base_dir):
+    """A path of the plan file, relative to its directory (or None)."""
+    if path is None:
+        return None
+    path = os.path.expanduser(path)
+    if base_dir is not None and not os.path.isabs(path):
+        path = os.path.join(base_dir, path)
+    return path
 
 
 def _site(name, value, base_dir):
     if isinstance(value, str):
         return Site(name, value)
-    config_file = value.get("config_file")
-    if config_file is not None:
-        config_file = os.path.expanduser(config_file)
-        if base_dir is not None and not os.path.isabs(config_file):
-            config_file = os.path.join(base_dir, config_file)
-    return Site(name, value["cloud"], config_file)
+    return Site(name, value["cloud"], _path(value.get("config_file"), base_dir),
+                _path(value.get("key_file"), base_dir))

@@ -10,7 +10,9 @@ A plan file is YAML (see :mod:`.model` for what each field means)::
     sites:                            # required: site name -> clouds.yaml cloud
       site-a: site-a                  #   the cloud's name, or
       site-b: {cloud: dr, config_file: dr.conf}   # with a plugin config file
+      site-c: {cloud: c, key_file: c.key}         # the bank's key file there
     options: {incremental: true}      # optional: protect options of every volume
+                                      #   and encrypt: true (the plan's bank)
     restore: {restore_description: from nightly-db}   # optional: restore defaults
     resources:                        # required: the volumes, in order
       - 5f0c...                       #   a volume id, or
@@ -25,8 +27,11 @@ and the merged options are checked against the plugin's schemas too (so a
 ``parent_checkpoint_id`` needs ``incremental`` from either). Per-volume
 choices (``snapshot_id``, ``parent_checkpoint_id``, ``server_id``,
 ``replace_volume``) are refused in the plan-wide defaults: they cannot be
-right for every volume. Unknown keys are refused everywhere, so a misspelt
-field fails loudly.
+right for every volume. The other way round, ``encrypt`` (a boolean) is
+taken only in the plan-wide ``options``: it is ``[volume_glance_plugin]
+encrypt`` of the plan's one bank (:data:`PER_BANK_OPTIONS`), never a
+volume's; and a site's ``key_file`` is that option where the site runs.
+Unknown keys are refused everywhere, so a misspelt field fails loudly.
 
 :func:`check` raises :class:`~.errors.PlanError` naming the file and the
 field, e.g. ``plan.yaml: resources[1].options.compression: 'lz4' is not one
@@ -45,6 +50,9 @@ MAX_PARALLELISM = 64
 #: Options that belong to one volume, never to all of a plan's volumes.
 PER_VOLUME_OPTIONS = ("snapshot_id", "parent_checkpoint_id")
 PER_VOLUME_RESTORE = ("server_id", "replace_volume")
+#: Plan options that are ``[volume_glance_plugin]`` options of the plan's
+#: bank (one bank per plan), not protect options: their JSON schemas.
+PER_BANK_OPTIONS = {"encrypt": {"type": "boolean"}}
 
 
 def _loose(schema, without=()):
@@ -59,6 +67,14 @@ def _loose(schema, without=()):
     return loose
 
 
+def _plan_options():
+    """The plan-wide options: every volume's protect options, and the
+    bank's (:data:`PER_BANK_OPTIONS`)."""
+    options = _loose(schemas.OPTIONS_SCHEMA)
+    options["properties"].update(copy.deepcopy(PER_BANK_OPTIONS))
+    return options
+
+
 _NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 _SITE = {
     "type": ["string", "object"],
@@ -66,6 +82,7 @@ _SITE = {
     "properties": {
         "cloud": {"type": "string", "minLength": 1},
         "config_file": {"type": "string", "minLength": 1},
+        "key_file": {"type": "string", "minLength": 1},
     },
     "required": ["cloud"],
     "additionalProperties": False,
@@ -99,7 +116,7 @@ PLAN_SCHEMA = {
             "propertyNames": _NAME,
             "additionalProperties": _SITE,
         },
-        "options": _loose(schemas.OPTIONS_SCHEMA),
+        "options": _plan_options(),
         "restore": _loose(schemas.RESTORE_SCHEMA),
         "resources": {"type": "array", "minItems": 1, "items": _RESOURCE},
     },
@@ -138,6 +155,7 @@ def check(document, source=None):
     if not isinstance(document, dict):
         raise PlanError("a plan is a mapping with name, bank, sites and "
                         f"resources, not {type(document).__name__}", source)
+    _check_bank_options(document, source)
     validator = jsonschema.Draft7Validator(PLAN_SCHEMA)
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
@@ -146,6 +164,30 @@ def check(document, source=None):
     _check_defaults(document, source)
     _check_unique_ids(document, source)
     return document
+
+
+def _check_bank_options(document, source):
+    """A bank option in one resource's options is named, before the schema
+    would call it merely unknown."""
+    resources = document.get("resources")
+    for position, item in enumerate(resources if isinstance(resources, list)
+                                    else ()):
+        options = item.get("options") if isinstance(item, dict) else None
+        for name in PER_BANK_OPTIONS:
+            if isinstance(options, dict) and name in options:
+                raise PlanError(
+                    f"{name} belongs to the plan's bank, not one volume: give "
+                    "it in the plan's options", source,
+                    field_name(["resources", position, "options", name]))
+
+
+def bank_options(options):
+    """``(the bank's options, the volumes' protect options)`` of the plan's
+    ``options`` mapping."""
+    return ({name: value for name, value in options.items()
+             if name in PER_BANK_OPTIONS},
+            {name: value for name, value in options.items()
+             if name not in PER_BANK_OPTIONS})
 
 
 def _check_defaults(document, source):

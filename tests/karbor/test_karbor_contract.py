@@ -246,3 +246,46 @@ def test_an_incremental_chain_in_karbors_flow_with_karbors_bank_sections():
             if "/resource-data/" in key and not key.endswith("/status")]
     assert left == []
     assert harness.bank.list_objects("/volume_glance/") == []
+
+
+def test_encrypt_in_a_provider_file_encrypts_the_bank_in_karbors_flow(
+        provider_config, tmp_path):
+    """``[volume_glance_plugin] encrypt = true`` and ``key_file`` in a
+    provider file: the config Karbor's provider hands the plugin makes the
+    bank encrypted at its first protect, and restores read it back."""
+    from karbor_volume_glance.operations import keys
+
+    key_file = tmp_path / "bank.key"
+    key_file.write_bytes(os.urandom(32))
+    path = tmp_path / "provider.conf"
+    path.write_text(path.read_text() + f"encrypt = true\nkey_file = {key_file}\n")
+    config = cfg.ConfigOpts()
+    config(args=[f"--config-file={path}"])
+    config.register_opts(provider.provider_opts, "provider")
+    loaded = provider.PluggableProtectionProvider(config)
+    [plugin] = loaded.load_plugins().values()
+    assert (plugin.settings.encrypt, plugin.settings.key_file) == (
+        True, str(key_file))
+
+    cloud = FakeCloud()
+    data = os.urandom(131072 * 2 + 5)
+    volume_id = cloud.add_volume(data=data, size=1)
+    resources = [Resource(type=VOLUME, id=volume_id, name="v")]
+    harness = Harness(cloud)
+    harness.plugin = VolumeGlanceProtectionPlugin(
+        config, client_factory=cloud.client_factory())
+    checkpoint = harness.checkpoint(resources)
+    harness.run(constants.OPERATION_PROTECT, checkpoint, resources,
+                {VOLUME: {"backup_name": "nightly"}})
+    section = checkpoint.get_resource_bank_section(volume_id)
+    assert section.get_object("status") == "available"
+    assert keys.encryption_record(harness.bank)["encrypted"] is True
+    assert [row["kind"] for row in keys.list_copies(harness.bank)] == [
+        "key_file"]
+    assert section.get_object("metadata")["format_version"] == 4
+
+    new_resources = {}
+    harness.run(constants.OPERATION_RESTORE, checkpoint, resources,
+                {VOLUME: {"restore_name": "back"}},
+                restore=FakeRecord(), new_resources=new_resources)
+    assert cloud.volume_data(new_resources[volume_id]) == data

@@ -214,3 +214,53 @@ def test_a_failed_plan_restore_lists_the_volume_with_its_reason(
     assert len(restored["new_volume_ids"]) == 1
     assert (f"karbor-volume-glance: volume {failed['volume_id']}: "
             f"{failed['error']}") in err
+
+
+@pytest.mark.usefixtures("fast_kdfs")
+def test_a_plan_turns_its_bank_encrypted_with_its_sites_key_files(
+        capsys, clouds, plan_file, tmp_path):
+    """``options: {encrypt: true}`` is the plan's bank's option; each site's
+    ``key_file`` (relative to the plan file) opens it there. A site without
+    a key source is refused before it makes anything."""
+    from karbor_volume_glance.bank import open_bank
+    from karbor_volume_glance.operations import keys
+
+    path, volume_ids = plan_file
+    (tmp_path / "bank.key").write_bytes(os.urandom(32))
+    document = yaml.safe_load(open(path))
+    document["options"] = {"encrypt": True}
+    document["sites"]["site-a"]["key_file"] = "bank.key"
+    document["sites"]["site-b"]["key_file"] = str(tmp_path / "bank.key")
+    document["sites"]["site-c"] = {"cloud": "cloud-b",
+                                   "config_file": "plugin.conf"}
+    with open(path, "w") as stream:
+        yaml.safe_dump(document, stream)
+    protected, _ = run(capsys, "plan", "protect", path, "--site", "site-a")
+    assert protected["ok"] is True
+    bank = open_bank(document["bank"])
+    assert keys.encryption_record(bank)["encrypted"] is True
+    [copy] = keys.list_copies(bank)
+    assert copy["kind"] == "key_file"
+    restored, _ = run(capsys, "plan", "restore", path, "--checkpoint",
+                      protected["checkpoint_id"], "--site", "site-b")
+    for original, new in restored["new_volume_ids"].items():
+        assert (clouds["cloud-b"].volume_data(new)
+                == clouds["cloud-a"].volume_data(original))
+    before = set(clouds["cloud-b"].state.volumes)
+    failed, err = run(capsys, "plan", "restore", path, "--checkpoint",
+                      protected["checkpoint_id"], "--site", "site-c",
+                      expect=cli.FAILED)
+    assert failed == ""  # refused by the readiness check, before any work
+    assert "not ready: encryption: bank" in err
+    assert "is encrypted: no passphrase" in err
+    assert set(clouds["cloud-b"].state.volumes) == before
+
+
+def test_a_plan_without_encrypt_leaves_the_bank_plain(capsys, plan_file):
+    from karbor_volume_glance.bank import open_bank
+    from karbor_volume_glance.operations import keys
+
+    path, _ = plan_file
+    run(capsys, "plan", "protect", path, "--site", "site-a")
+    bank = open_bank(yaml.safe_load(open(path))["bank"])
+    assert keys.encryption_record(bank)["encrypted"] is False

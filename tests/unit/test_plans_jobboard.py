@@ -36,7 +36,9 @@ def payload(**changes):
 
 def test_a_payload_round_trips_through_its_details():
     for value in (payload(), payload(action="restore", config_file="/etc/p.conf",
-                                     parameters={})):
+                                     parameters={}),
+                  payload(config_overrides={"encrypt": True,
+                                            "key_file": "/etc/kvg/b.key"})):
         assert jobs.decode(value.encode()) == value
     assert payload().name == "protect:c-1:v-1"
 
@@ -51,6 +53,8 @@ def test_a_payload_round_trips_through_its_details():
     lambda d: d["plan"].pop("id"),
     lambda d: d.update(parameters=[]),
     lambda d: d.update(checkpoint_id=""),
+    lambda d: d.update(config={"encrypt": "yes"}),
+    lambda d: d.update(config={"passphrase": "x"}),
 ])
 def test_a_payload_that_is_not_ours_is_refused(change):
     details = payload().encode()
@@ -69,6 +73,8 @@ PAYLOADS = st.builds(
     jobs.JobPayload, action=st.sampled_from(jobs.ACTIONS), batch=IDS,
     plan_name=IDS, plan_id=IDS, bank=IDS, site_name=IDS, cloud=IDS,
     config_file=st.none() | IDS, checkpoint_id=IDS, volume_id=IDS,
+    config_overrides=st.fixed_dictionaries(
+        {}, optional={"encrypt": st.booleans(), "key_file": IDS}),
     parameters=st.dictionaries(st.text(max_size=10),
                                st.integers() | st.text(max_size=10),
                                max_size=3))
@@ -347,6 +353,42 @@ def test_the_command_line_posts_detached_and_conductors_finish(
     assert [(row["id"], row["status"]) for row in listed] == [
         (checkpoint_id, "available")]
     assert sorted(volume_ids) == sorted(r["volume_id"] for r in shown["volumes"])
+
+
+@pytest.mark.usefixtures("fast_kdfs")
+def test_a_conductor_runs_an_encrypted_plans_jobs_with_its_options(
+        capsys, monkeypatch, board, tmp_path):
+    """The plan's encrypt and its site's key_file travel in each job (never
+    a secret: a path), so a conductor with a plain config file encrypts."""
+    import yaml
+
+    from karbor_volume_glance.bank import open_bank
+    from karbor_volume_glance.operations import keys
+    from tests.unit.test_plans_cli import clouds as clouds_fixture
+    from tests.unit.test_plans_cli import plan_file as plan_fixture
+    from tests.unit.test_plans_cli import run
+
+    found = clouds_fixture.__wrapped__(monkeypatch)
+    path, _ = plan_fixture.__wrapped__(tmp_path, found)
+    (tmp_path / "bank.key").write_bytes(os.urandom(32))
+    document = yaml.safe_load(open(path))
+    document["options"] = {"encrypt": True}
+    document["sites"]["site-a"]["key_file"] = "bank.key"
+    with open(path, "w") as stream:
+        yaml.safe_dump(document, stream)
+    run(capsys, "plan", "protect", path, "--site", "site-a", "--jobboard",
+        URL, "--detach")
+    args = commands.parse_args(["conductor", "--jobboard", URL])
+    runner_for = commands.conductor_runners(args)
+    conductor = jobboard.Conductor(URL, runner_for)
+    for job in list(board.jobs.values()):
+        payload_ = jobs.decode(job.details)
+        assert payload_.config_overrides == {
+            "encrypt": True, "key_file": str(tmp_path / "bank.key")}
+        assert conductor._protect(runner_for(payload_), payload_).ok
+    bank = open_bank(document["bank"])
+    assert keys.encryption_record(bank)["encrypted"] is True
+    assert [row["kind"] for row in keys.list_copies(bank)] == ["key_file"]
 
 
 def test_a_resume_on_the_jobboard_redoes_the_failed_volumes_only(

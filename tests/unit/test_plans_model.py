@@ -142,6 +142,12 @@ def test_a_volume_the_plan_no_longer_lists_has_no_protect_options():
      "options.parent_checkpoint_id: parent_checkpoint_id belongs to one volume"),
     ({"restore": {"server_id": "s"}},
      "restore.server_id: server_id belongs to one volume"),
+    ({"options": {"encrypt": "yes"}},
+     "options.encrypt: 'yes' is not of type 'boolean'"),
+    ({"resources": ["v", {"id": "w", "options": {"encrypt": True}}]},
+     "resources[1].options.encrypt: encrypt belongs to the plan's bank, not "
+     "one volume"),
+    ({"sites": {"a": {"cloud": "x", "key_file": ""}}}, "sites.a.key_file: '' "),
     ({"resources": [{"id": "v", "options": {"parent_checkpoint_id": "c"}}]},
      "resources[0].options.incremental: 'incremental' is a required property"),
     ({"resources": [{"id": "v", "restore": {"replace_volume": True}}]},
@@ -184,3 +190,48 @@ def test_a_missing_plan_file(tmp_path):
 def test_check_names_the_whole_plan_when_no_field_applies():
     with pytest.raises(PlanError, match="^a plan is a mapping"):
         check(["x"])
+
+
+def test_encrypt_is_the_plan_banks_option_and_key_file_a_sites(tmp_path):
+    path = write(tmp_path, minimal(
+        id="nightly-1", options={"encrypt": True, "incremental": True},
+        sites={"a": {"cloud": "cloud-a", "key_file": "a.key"},
+               "b": {"cloud": "cloud-b", "key_file": "/etc/kvg/b.key"},
+               "c": "cloud-c"}))
+    plan = load(path)
+    assert plan.bank_options == {"encrypt": True}
+    assert plan.protect_parameters(["vol-1"]) == {
+        "vol-1": {"backup_name": "nightly", "incremental": True}}
+    assert plan.config_overrides(plan.site("a")) == {
+        "encrypt": True, "key_file": str(tmp_path / "a.key")}
+    assert plan.config_overrides(plan.site("b")) == {
+        "encrypt": True, "key_file": "/etc/kvg/b.key"}
+    assert plan.config_overrides(plan.site("c")) == {"encrypt": True}
+    assert plan.to_dict()["options"] == {"encrypt": True}
+    plain = model.from_document(minimal(options={"encrypt": False}))
+    assert plain.config_overrides(plain.site("a")) == {"encrypt": False}
+    unset = model.from_document(minimal(id="nightly-1"))
+    assert unset.config_overrides(unset.site("a")) == {}
+    assert "options" not in unset.to_dict()
+
+
+def test_the_plans_overrides_are_the_options_of_conf_py(tmp_path):
+    """The plan maps onto [volume_glance_plugin]: it wins over the site's
+    config file, which gives the rest; no default of its own."""
+    from karbor_volume_glance import conf
+
+    config_file = tmp_path / "site.conf"
+    config_file.write_text("[volume_glance_plugin]\nencrypt = true\n"
+                           "key_file = /etc/kvg/site.key\n")
+    plan = model.from_document(minimal(
+        options={"encrypt": False},
+        sites={"a": {"cloud": "x", "key_file": "/etc/kvg/plan.key"}}))
+    settings = conf.load_settings(conf.make_config(
+        str(config_file), **plan.config_overrides(plan.site("a"))))
+    assert (settings.encrypt, settings.key_file) == (False, "/etc/kvg/plan.key")
+    unset = model.from_document(minimal())
+    settings = conf.load_settings(conf.make_config(
+        str(config_file), **unset.config_overrides(unset.site("a"))))
+    assert (settings.encrypt, settings.key_file) == (True, "/etc/kvg/site.key")
+    assert conf.load_settings(conf.make_config(
+        None, **unset.config_overrides(unset.site("a")))).encrypt is False
