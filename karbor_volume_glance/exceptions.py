@@ -229,6 +229,15 @@ class InvalidBackupMetadata(VolumeGlanceError):
         super().__init__(f"backup metadata of volume {resource_id}: {reason}")
 
 
+class RecordNotAuthentic(InvalidBackupMetadata):
+    """A record of an encrypted bank (an index entry) whose MAC does not hold
+    under the bank's key: changed, forged, or moved from another key."""
+
+    def __init__(self, resource_id, record, reason):
+        self.record = record
+        super().__init__(resource_id, f"{record} is not authentic: {reason}")
+
+
 class BackupDeleted(InvalidBackupMetadata):
     """The backup was deleted while it was being made: it stays deleted."""
 

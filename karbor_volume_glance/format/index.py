@@ -13,10 +13,30 @@ chunks are still used by live backups; ``retains`` lists them) are not. The
 protocol that makes this safe without a lock is in ``doc/backup-format.rst``
 ("Incremental backups and deletes"); reading and writing the entries is
 ``operations/volume_index.py``.
+
+On an encrypted bank, an entry written with the bank's master key carries
+two HMAC-SHA256 (:func:`authenticate`, :func:`check`), under
+``derive("index-entry", volume id)``, each bound to the entry's own place
+(the volume and checkpoint ids of its key): ``mac`` over what protect
+records about the backup (:data:`MAC_FIELDS`), ``uses_mac`` over its
+``uses``. ``status``, ``retains`` and ``updated_at`` are not covered: a
+delete and a sweep need no key and change only those (and clear ``uses``),
+which is what a delete may do anyway. An entry with a ``mac`` that does
+not hold, or (live, or with ``uses``) with a ``uses_mac`` that does not,
+fails :func:`check` naming it. An entry without ``mac`` passes, as
+*unauthenticated* (:attr:`Entry.authenticated` false): a delete's own
+retired entry, one an encrypted bank held before entries were
+authenticated, or one whose MACs were stripped; a keyed protect never
+builds on one (the backup is full, naming it), and a restore trusts only
+its sealed manifest's sources, which the entry must match anyway.
+Entries of plain banks have neither field: their bytes are unchanged.
 """
 
 import dataclasses
 import datetime
+import hashlib
+import hmac
+import json
 import re
 
 from karbor_volume_glance import exceptions
@@ -26,6 +46,12 @@ INDEX_ROOT = "/volume_glance/by-volume/"
 #: An absolute section prefix: ``/`` + parts of Karbor's key characters + ``/``.
 SECTION_PATTERN = re.compile(r"^/(?:(?!\.{1,2}/)[A-Za-z0-9_.\-@]+/)+$")
 STATUSES = tuple(EntryStatus)
+#: What an entry's ``mac`` covers, besides the ids of its key.
+MAC_FIELDS = ("section", "chunk_size", "parent_checkpoint_id",
+              "data_timestamp")
+#: The purpose of the key the entries' MACs are made with.
+MAC_PURPOSE = "index-entry"
+_MAC = re.compile(r"^[0-9a-f]{64}$")
 
 
 def entries_prefix(volume_id):
@@ -55,6 +81,9 @@ class Entry:
     uses: dict = dataclasses.field(default_factory=dict)
     retains: list = dataclasses.field(default_factory=list)
     updated_at: str | None = None
+    #: HMAC-SHA256 of the entry on an encrypted bank (:func:`authenticate`).
+    mac: str | None = None
+    uses_mac: str | None = None
 
     @property
     def live(self):
@@ -65,8 +94,67 @@ class Entry:
         return (None if self.data_timestamp is None
                 else parse_timestamp(self.data_timestamp))
 
+    @property
+    def authenticated(self):
+        """Whether the entry carries a MAC (checked when read with a key)."""
+        return self.mac is not None
+
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """The entry as stored; without MACs (a plain bank's) as before."""
+        raw = dataclasses.asdict(self)
+        for name in ("mac", "uses_mac"):
+            if raw[name] is None:
+                del raw[name]
+        return raw
+
+
+def mac_key(master, volume_id):
+    """The key of ``volume_id``'s entries' MACs under ``master``."""
+    return master.derive(MAC_PURPOSE, volume_id)
+
+
+def _macs(entry, key, volume_id, checkpoint_id):
+    place = {"volume_id": volume_id, "checkpoint_id": checkpoint_id}
+
+    def mac(part, fields):
+        text = json.dumps({"part": part, **place, **fields}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=True)
+        return hmac.new(key, text.encode("ascii"), hashlib.sha256).hexdigest()
+
+    uses = {source: sorted(indices) for source, indices in entry.uses.items()}
+    return (mac("entry", {name: getattr(entry, name) for name in MAC_FIELDS}),
+            mac("uses", {"uses": uses}))
+
+
+def authenticate(entry, key, volume_id):
+    """Set ``entry``'s MACs under ``key`` (:func:`mac_key`) for its place
+    in ``volume_id``'s index; returns it."""
+    entry.mac, entry.uses_mac = _macs(entry, key, volume_id,
+                                      entry.checkpoint_id)
+    return entry
+
+
+def check(entry, key, where, volume_id):
+    """Raise RecordNotAuthentic naming the entry unless its MACs hold under
+    ``key`` (:func:`mac_key`) for the place it was read from (``where``,
+    its absolute bank key in ``volume_id``'s index), as the module's
+    docstring says."""
+    def fault(reason):
+        return exceptions.RecordNotAuthentic(
+            volume_id, f"index entry {where}", reason)
+
+    checkpoint_id = where.rsplit("/", 1)[-1]
+    mac, uses_mac = _macs(entry, key, volume_id, checkpoint_id)
+    if entry.mac is None:
+        return entry  # unauthenticated: trusted for nothing (the docstring)
+    if not hmac.compare_digest(entry.mac, mac):
+        raise fault("its MAC does not hold: it was changed, or moved from "
+                    "another volume or checkpoint")
+    if (entry.live or entry.uses) and not (
+            entry.uses_mac is not None
+            and hmac.compare_digest(entry.uses_mac, uses_mac)):
+        raise fault("the MAC of its uses does not hold: they were changed")
+    return entry
 
 
 def parse_entry(raw, key, volume_id):
@@ -110,6 +198,11 @@ def parse_entry(raw, key, volume_id):
             and all(_is_count(i) for i in indices)
             for checkpoint_id, indices in entry.uses.items()):
         raise fault("uses must map checkpoint ids to lists of chunk indices")
+    for field in ("mac", "uses_mac"):
+        value = getattr(entry, field)
+        if value is not None and not (isinstance(value, str)
+                                      and _MAC.match(value)):
+            raise fault(f"{field} {value!r} is not 64 hex digits")
     if entry.data_timestamp is not None:
         try:
             entry.moment  # noqa: B018 - parses it

@@ -47,6 +47,7 @@ from oslo_log import log as logging
 from karbor_volume_glance import exceptions, notifications
 from karbor_volume_glance.bank import retrying
 from karbor_volume_glance.cloud import facade
+from karbor_volume_glance.format import index as index_format
 from karbor_volume_glance.format import sealing
 from karbor_volume_glance.format.status import BackupStatus
 from karbor_volume_glance.notifications import payload
@@ -73,11 +74,17 @@ def volume_keys(keys, section, volume_id, create=False, context=None):
     seam to the bank's wrapped key copies: the plugin's default is
     :func:`karbor_volume_glance.operations.keys.open_master_key`).
     """
+    master = master_key(keys, section, create, context)
+    return None if master is None else sealing.VolumeKeys(master, volume_id)
+
+
+def master_key(keys, section, create=False, context=None):
+    """The bank's MasterKey from ``keys`` (as :func:`volume_keys` takes
+    them), or None."""
     if keys is None:
         return None
-    master = (keys(section, create=create, context=context) if callable(keys)
-              else keys)
-    return None if master is None else sealing.VolumeKeys(master, volume_id)
+    return (keys(section, create=create, context=context) if callable(keys)
+            else keys)
 
 
 @dataclasses.dataclass
@@ -97,6 +104,10 @@ class Run:
     #: The volume's keys (:class:`~karbor_volume_glance.format.sealing.VolumeKeys`)
     #: when the bank is encrypted, else None: see :meth:`Operation.volume_keys`.
     keys: object = None
+    #: The key of the volume's index entries' MACs
+    #: (:func:`~karbor_volume_glance.format.index.mac_key`) when the bank is
+    #: encrypted, else None.
+    index_key: bytes | None = None
 
     @property
     def volume_id(self):
@@ -160,8 +171,12 @@ class Operation:
         """
         if not self.uses_key:
             return None
-        return volume_keys(self._keys, run.section, run.volume_id,
-                           create=self.creates_key, context=run.context)
+        master = master_key(self._keys, run.section, create=self.creates_key,
+                            context=run.context)
+        if master is None:
+            return None
+        run.index_key = index_format.mac_key(master, run.volume_id)
+        return sealing.VolumeKeys(master, run.volume_id)
 
     def events(self, context, checkpoint, volume_id, section):
         """The notifications of this operation on one volume's backup."""
@@ -184,9 +199,11 @@ class Operation:
         return transfer.Transfer(section, volume_id, self._settings.parallelism,
                                  progress, sources, sealer)
 
-    def index(self, section, volume_id):
-        """The bank's index of the volume's backups."""
-        return volume_index.VolumeIndex(section, volume_id)
+    def index(self, section, volume_id, mac_key=None):
+        """The bank's index of the volume's backups; with ``mac_key`` (the
+        run's :attr:`Run.index_key`) its entries are checked and
+        authenticated."""
+        return volume_index.VolumeIndex(section, volume_id, mac_key)
 
     def on_prepare_begin(self, checkpoint, resource, context, parameters, **kwargs):
         """Runs before any child resource's hooks; nothing to do here."""

@@ -150,6 +150,13 @@ def plan(index, params, volume, chunk_size, moment, checkpoint_id, keys=None):
     if keys is not None and not parent.encrypted:
         return lineage.drop(f"the parent backup in checkpoint "
                             f"{entry.checkpoint_id} is not encrypted")
+    if keys is not None and not entry.authenticated:
+        reason = (f"the index entry of checkpoint {entry.checkpoint_id} has no "
+                  "MAC (written before index entries were authenticated, or "
+                  "stripped)")
+        if named:
+            raise _refuse(reason)
+        return lineage.drop(reason)
     if parent.chunk_size != chunk_size:
         return lineage.drop(f"the chunk size changed from {parent.chunk_size} to "
                             f"{chunk_size}")

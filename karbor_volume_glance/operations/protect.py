@@ -115,7 +115,8 @@ class ProtectOperation(base.Operation):
     def steps(self, run):
         return self._protect(self.cloud(run.context), run.checkpoint.id,
                              run.section, run.volume_id, run.params,
-                             run.progress(), run.events, run.journal, run.keys)
+                             run.progress(), run.events, run.journal, run.keys,
+                             run.index_key)
 
     def finished(self, run, result):
         LOG.info("Protected volume %s: %d bytes in %d chunks%s", run.volume_id,
@@ -127,7 +128,8 @@ class ProtectOperation(base.Operation):
         return payload.from_manifest(result)
 
     def _protect(self, cloud, checkpoint_id, section, volume_id, params,
-                 progress=None, events=None, journal=None, keys=None):
+                 progress=None, events=None, journal=None, keys=None,
+                 index_key=None):
         cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
         volume = cloud.get_volume(volume_id)
         attributes = cloud.volume_attributes(volume)
@@ -139,7 +141,7 @@ class ProtectOperation(base.Operation):
             volume = types.SimpleNamespace(id=volume_id, size=snapshot.size,
                                            status=volume.status)
         chunk_size = self._settings.backup_image_object_size
-        index = self.index(section, volume_id)
+        index = self.index(section, volume_id, index_key)
         started_at = _now()
         lineage = incremental.plan(
             index, params, volume, chunk_size,

@@ -75,7 +75,8 @@ class VerifyOperation(base.Operation):
                                             getattr(run.checkpoint, "id", None))
         if backup.opened is not None:  # sealed: what it says, once opened
             run.events.update(**payload.from_manifest(backup.opened))
-        sources = incremental.resolve_sources(self.index(section, volume_id),
+        sources = incremental.resolve_sources(self.index(section, volume_id,
+                                                         run.index_key),
                                               backup)
         transfer = self.transfer(section, volume_id, sources=sources,
                                  sealer=run.sealer())

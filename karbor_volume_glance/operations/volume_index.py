@@ -19,10 +19,19 @@ def _now():
 
 
 class VolumeIndex:
-    """The index entries of one volume, in the bank ``section`` belongs to."""
+    """The index entries of one volume, in the bank ``section`` belongs to.
 
-    def __init__(self, section, volume_id):
+    With ``mac_key`` (:func:`~.index.mac_key` of an encrypted bank's
+    master key and the volume), every entry read is checked
+    (:func:`~.index.check`: RecordNotAuthentic naming it) and every entry
+    written is authenticated; without, entries are read and written as they
+    are (plain banks; and deletes and sweeps, which need no key: they only
+    retire entries, which the MACs do not cover).
+    """
+
+    def __init__(self, section, volume_id, mac_key=None):
         self.volume_id = volume_id
+        self._mac_key = mac_key
         self._section = compat.section_at(
             section, index_format.entries_prefix(volume_id))
         self._any_section = section
@@ -39,17 +48,26 @@ class VolumeIndex:
         for key in keys:
             raw = compat.read_optional(self._section, key)
             if raw is not None:  # removed since the listing
-                found.append(index_format.parse_entry(raw, key, self.volume_id))
+                found.append(self._parse(raw, key))
         return found
 
     def get(self, checkpoint_id):
         """The entry of one checkpoint's backup, or None."""
         raw = compat.read_optional(self._section, checkpoint_id)
-        return None if raw is None else index_format.parse_entry(
-            raw, checkpoint_id, self.volume_id)
+        return None if raw is None else self._parse(raw, checkpoint_id)
+
+    def _parse(self, raw, key):
+        entry = index_format.parse_entry(raw, key, self.volume_id)
+        if self._mac_key is not None:
+            index_format.check(entry, self._mac_key,
+                               index_format.entries_prefix(self.volume_id)
+                               + key, self.volume_id)
+        return entry
 
     def put(self, entry):
         entry.updated_at = _now()
+        if self._mac_key is not None:
+            index_format.authenticate(entry, self._mac_key, self.volume_id)
         self._section.update_object(entry.checkpoint_id, entry.to_dict())
 
     def remove(self, checkpoint_id):
