@@ -14,6 +14,11 @@ bank, newest resource first, :class:`Sweep`:
   ``error`` with no ``uses`` (the parent's chunks it pinned are free); the
   checkpoint's record (made without Karbor) ``protecting`` becomes
   ``error``; a backup already ``deleted`` stays so;
+* for a protect that uploaded the user's volume itself (the direct path of
+  ``backup_from_snapshot``) and left it ``uploading``: waits for Cinder's
+  volume manager to end that upload and return the volume to ``available``
+  or ``in-use`` (it does so whether the run lives or not, at once once the
+  image is deleted; the sweep never resets a status);
 * removes the file bank's temporary files under the run's checkpoint;
 * and, when all that is done, the run's section.
 
@@ -32,7 +37,8 @@ does the same for the dead runs of one volume.
 
 Every resource, backup, file and run it looked at is a row of the report:
 ``{"kind", "id", ..., "action"}`` with ``action`` what was done
-(``deleted``, ``gone``, ``marked error``, ``released``, ``removed``), would
+(``deleted``, ``gone``, ``marked error``, ``released``, ``removed``,
+``waited: upload ended``), would
 be done with ``dry_run`` (``would delete`` ...), or why it was left
 (``kept: run alive``, ``kept: another project``, ``failed: <reason>``).
 """
@@ -41,7 +47,9 @@ import datetime
 
 from oslo_log import log as logging
 
+from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import compat
+from karbor_volume_glance.cloud import facade
 from karbor_volume_glance.format import checkpoint as checkpoint_format
 from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format.status import (
@@ -148,7 +156,10 @@ class Sweep:
             if journal.get("checkpoint_id"):
                 self._live_checkpoints.add(journal["checkpoint_id"])
             return
+        uploading = self._uploading_volume(journal)
         complete = self._cloud_part(found, journal)
+        if uploading:
+            self._wait_upload_end(journal["volume_id"])
         if journal.get("operation") == runs_format.PROTECT:
             self._dead_protect(journal)
         if journal.get("checkpoint_id") in self._running_checkpoints:
@@ -202,6 +213,49 @@ class Sweep:
                                          name=record.get("name"),
                                          found_by=found_by, **where)
         return complete
+
+    def _uploading_volume(self, journal):
+        """Whether a dead protect that uploaded the user's volume itself (the
+        direct path: an image and no temporary volume in its journal) left
+        it ``uploading`` (seen before its image is deleted).
+
+        Cinder's volume manager runs the upload, not the run: it ends it
+        whether the run lives or not (failing it at once when its image is
+        deleted, as the sweep is about to do) and sets the volume's status
+        from its attachments. The sweep waits for that, so that what it
+        leaves is settled; it never resets a status itself."""
+        volume_id = journal.get("volume_id") or ""
+        kinds = {r.get("kind") for r in journal.get("resources", [])}
+        if (journal.get("operation") != runs_format.PROTECT
+                or self._cloud is None or "image" not in kinds
+                or "volume" in kinds or runs_format.is_checkpoint_run(volume_id)
+                or journal.get("project_id") != self._project_id):
+            return False
+        try:
+            status = self._cloud.check_volume_usable(volume_id)
+        except (exceptions.ResourceGone, exceptions.ResourceUnusable):
+            return False  # deleted, or failed: no upload holds it
+        except Exception as exc:
+            self._row("volume", f"failed: {_describe(exc)}", id=volume_id)
+            return False
+        if status != "uploading":
+            return False
+        if self._dry_run:
+            self._row("volume", "would wait: uploading", id=volume_id,
+                      status=status)
+            return False
+        return True
+
+    def _wait_upload_end(self, volume_id):
+        LOG.info("Sweep: volume %s is uploading to the dead run's image; "
+                 "waiting for Cinder to end the upload", volume_id)
+        try:
+            status = self._cloud.wait_volume(volume_id, facade.VOLUME_USABLE)
+        except Exception as exc:
+            self._row("volume", f"failed: {_describe(exc)}", id=volume_id)
+            return
+        self._row("volume", "waited: upload ended", id=volume_id,
+                  status=status)
 
     def _lookup(self, run_id, record):
         """The ids of an intent whose id never reached the journal, and how

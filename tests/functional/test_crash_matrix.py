@@ -1,6 +1,8 @@
 """The kill -9 fault matrix (issue 13): the command line killed at each step
-of protect and of restore, on the file bank and on SeaweedFS's S3, against a
-local cloud over HTTP; then ``sweep`` once the lease ran out.
+of protect (on the snapshot path, and on the direct path of
+``backup_from_snapshot = auto``, issue 16, where Cinder holds the user's
+volume ``uploading``) and of restore, on the file bank and on SeaweedFS's
+S3, against a local cloud over HTTP; then ``sweep`` once the lease ran out.
 
 Each case synchronises on an event, never on a sleep: a local-cloud fault
 holds a cloud step (``slow`` with polls: the resource exists and stays in its
@@ -13,7 +15,11 @@ resource left and changes nothing; ``sweep`` deletes it all, so that nothing
 temporary is left in the cloud nor the file bank, and no run section; the
 killed checkpoint is not ``available``; the parent of the killed
 incremental is freed by its delete; a later full and incremental protect
-of the volume restore byte-exact.
+of the volume restore byte-exact. On the direct path the kill leaves no
+snapshot nor volume; Cinder's manager goes on uploading after the kill (a
+held upload keeps the volume ``uploading`` and its image ``saving``); the
+sweep deletes the image, which ends the upload, and waits for the volume
+to be ``available`` again.
 """
 
 import datetime
@@ -54,6 +60,19 @@ PROTECT = {
     "manifest": ("bank", "manifest"),
     "status": ("bank", "status"),
 }
+#: The direct path (``backup_from_snapshot = auto`` on an available
+#: volume: Cinder uploads it, holding it ``uploading``): killed with the
+#: upload requested (before its answer: the image is found by its name),
+#: with the upload under way (the volume ``uploading``, the image
+#: ``queued``/``saving``, held so until the sweep deletes the image), and
+#: mid-download.
+DIRECT = {
+    "upload request": ("cloud", "volume.upload_to_image", {"delay": 1.0},
+                       "call"),
+    "uploading": ("cloud", "volume.upload_to_image", {"polls": 10 ** 6},
+                  "images"),
+    "mid-stream": ("bank", "mid-stream"),
+}
 RESTORE = {
     "image upload": ("cloud", "image.upload", {"delay": 1.0}, "call"),
     "volume create": ("cloud", "volume.create", {"delay": 1.0}, "call"),
@@ -63,7 +82,10 @@ RESTORE = {
 #: is found by its tags.
 BY_TAG = {("protect", "snapshot"), ("restore", "volume create")}
 CASES = [("protect", step) for step in PROTECT] + [
+    ("direct", step) for step in DIRECT] + [
     ("restore", step) for step in RESTORE]
+#: Kills before Cinder answered the upload: its image is found by its name.
+BY_NAME = {("direct", "upload request")}
 BANKS = ("file", "s3")
 
 
@@ -92,17 +114,29 @@ class Case:
         self.site = Site(self.cloud, "site", str(clouds))
         self.bank_url = bank_url
         self.bank = open_bank(bank_url)
-        config = tmp_path / "plugin.conf"
+        self.config = tmp_path / "plugin.conf"
         # the snapshot path: the matrix kills protect at its temporary
         # snapshot and volume too (auto would upload the available volume)
-        config.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
-                          f"backup_image_object_size = {OBJECT_SIZE}\n"
-                          f"lease_seconds = {LEASE}\n"
-                          "backup_from_snapshot = true\n")
+        self.use_path("true")
         self.common = ["--os-cloud", "site", "--bank", bank_url,
-                       "--config-file", str(config), "--format", "json"]
+                       "--config-file", str(self.config), "--format", "json"]
         self.data = os.urandom(CHUNKS * OBJECT_SIZE)
         self.volume_id = self.site.create_volume(self.data)
+
+    def use_path(self, backup_from_snapshot):
+        """The command line's ``backup_from_snapshot`` from now on."""
+        self.config.write_text("[volume_glance_plugin]\npoll_interval = 0.01\n"
+                               f"backup_image_object_size = {OBJECT_SIZE}\n"
+                               f"lease_seconds = {LEASE}\n"
+                               f"backup_from_snapshot = {backup_from_snapshot}\n")
+
+    def statuses(self, kind):
+        """``{id: status}`` of this project's volumes or images."""
+        if kind == "volumes":
+            cinder = self.site.clients.create_client("cinder", None)
+            return {v.id: v.status for v in cinder.volumes.list()}
+        glance = self.site.clients.create_client("glance", None)
+        return {i["id"]: i["status"] for i in glance.images.list()}
 
     def change_volume(self):
         with open(self.cloud.volume_path(self.volume_id), "r+b") as stream:
@@ -157,7 +191,8 @@ class Case:
         if hold[0] == "cloud" and hold[3] == "call":
             # the cloud makes the resource after the process died
             kind = {"snapshot.create": "snapshots",
-                    "volume.create": "volumes"}.get(hold[1])
+                    "volume.create": "volumes",
+                    "volume.upload_to_image": "images"}.get(hold[1])
             if kind:
                 _until(lambda: len(self.site.inventory()[kind])
                        > len(before[kind]), f"the {kind} made after the kill")
@@ -219,9 +254,12 @@ def test_kill_9_then_sweep_leaves_nothing(case, operation, step):
     parent = case.runner().protect([case.volume_id], {case.volume_id: {
         "backup_name": "parent"}})
     assert parent.ok
-    if operation == "protect":
+    if operation in ("protect", "direct"):
         case.change_volume()  # so that the incremental writes chunks
-        case.killed(["protect", case.volume_id, "--incremental"], PROTECT[step])
+        if operation == "direct":
+            case.use_path("auto")
+        steps = PROTECT if operation == "protect" else DIRECT
+        case.killed(["protect", case.volume_id, "--incremental"], steps[step])
     else:
         case.killed(["restore", parent.checkpoint_id], RESTORE[step])
     left = case.site.inventory()
@@ -234,6 +272,15 @@ def test_kill_9_then_sweep_leaves_nothing(case, operation, step):
     files = case.temporary_files()
     if step == "mid-stream" and case.bank_url.startswith("file://"):
         assert files  # held mid-write: its temporary file
+    if operation == "direct":  # no temporary snapshot nor volume
+        assert (left["snapshots"], left["volumes"]) == (
+            user["snapshots"], user["volumes"])
+    uploading = (operation, step) == ("direct", "uploading")
+    if uploading:
+        # Cinder's manager goes on uploading: the volume stays held
+        assert case.statuses("volumes")[case.volume_id] == "uploading"
+        [image] = set(left["images"]) - set(user["images"])
+        assert case.statuses("images")[image] in ("queued", "saving")
     case.wait_for_lease_expiry()
     dry = case.cli("sweep", "--dry-run")
     listed = {row["id"] for row in dry["resources"]
@@ -246,6 +293,16 @@ def test_kill_9_then_sweep_leaves_nothing(case, operation, step):
     assert leftovers <= deleted
     if (operation, step) in BY_TAG:
         assert "tag" in {row.get("found_by") for row in swept["resources"]}
+    if (operation, step) in BY_NAME:
+        assert "name" in {row.get("found_by") for row in swept["resources"]}
+    if uploading:
+        assert {"kind": "volume", "id": case.volume_id, "action":
+                "would wait: uploading", "status": "uploading"} in dry["resources"]
+        assert {"kind": "volume", "id": case.volume_id, "action":
+                "waited: upload ended", "status": "available"} \
+            in swept["resources"]
+    # nothing held: the user's volume is back, with no image uploading
+    assert case.statuses("volumes")[case.volume_id] == "available"
     assert not [row for row in swept["resources"]
                 if row["action"].startswith(("failed", "kept"))]
     print(f"\n{operation} killed at {step}: left {sorted(leftovers)} and "
@@ -258,7 +315,7 @@ def test_kill_9_then_sweep_leaves_nothing(case, operation, step):
 
     runner = case.runner()
     killed = [c["id"] for c in runner.list() if c["id"] != parent.checkpoint_id]
-    if operation == "protect":
+    if operation in ("protect", "direct"):
         assert [runner.show(i)["status"] for i in killed] == ["error"]
         section = runner.checkpoint(killed[0]).get_resource_bank_section(
             case.volume_id)

@@ -338,3 +338,41 @@ def test_a_runner_killed_between_two_volumes_leaves_an_error_checkpoint(crash):
     assert runner.show(checkpoint["id"])["status"] == "error"
     assert crash.cloud.leftovers() == []
     assert _run_keys(crash) == []
+
+
+def test_a_protect_killed_while_cinder_uploads_the_volume_is_swept(
+        harness, monkeypatch):
+    """The direct path (``auto``, an available volume): killed while Cinder
+    uploads the user's volume itself. Cinder's manager goes on (the volume
+    stays ``uploading``, no client polls it); the sweep deletes the image,
+    which fails the upload, and waits for Cinder to return the volume."""
+    direct = Harness(harness.cloud, harness.bank, lease_seconds=LEASE)
+    monkeypatch.setattr(cleanup.TemporaryResources, "clean_up", lambda self: [])
+
+    def die(*args, **kwargs):
+        raise Killed("wait_upload")
+    monkeypatch.setattr(facade.Cloud, "wait_upload", die)
+    volume_id = direct.cloud.add_volume(data=os.urandom(3 * OBJECT_SIZE))
+    # Cinder's copy lasts: as long as anyone may poll here, but for its image
+    direct.cloud.inject("volume.upload_to_image", "slow", polls=10 ** 6)
+    with pytest.raises(Killed):
+        direct.protect(volume_id)
+    monkeypatch.undo()
+    [(kind, image_id, _)] = direct.cloud.leftovers()
+    assert kind == "image"  # no temporary snapshot nor volume
+    assert direct.cloud.status_of("volume", volume_id) == "uploading"
+    dry = _sweeper(direct, now=_later(), dry_run=True).all()
+    assert {"kind": "volume", "id": volume_id, "status": "uploading",
+            "action": "would wait: uploading"} in dry["resources"]
+    assert direct.cloud.status_of("volume", volume_id) == "uploading"
+    report = _sweeper(direct, now=_later()).all()
+    assert [(row["kind"], row["id"], row["action"])
+            for row in report["resources"] if row["kind"] in (
+                "image", "volume")] == [
+        ("image", image_id, "deleted"),
+        ("volume", volume_id, "waited: upload ended")]
+    assert direct.cloud.status_of("volume", volume_id) == "available"
+    assert direct.cloud.leftovers() == []
+    assert _run_keys(direct) == []
+    direct.protect(volume_id, checkpoint=FakeCheckpoint(direct.bank))
+    assert direct.cloud.leftovers() == []

@@ -9,7 +9,11 @@ Every change a client asks for answers at once and moves on through stages
 * snapshot: ``creating`` -> ``available`` (the volume's bytes copied);
 * upload to image: the volume is ``uploading`` while its whole size is copied
   into a new image (``queued`` -> ``saving`` -> ``active``), then back to
-  ``available`` or ``in-use``;
+  ``available`` or ``in-use``. As in Cinder, where the volume manager's
+  ``copy_volume_to_image`` runs it, the upload goes on whether or not its
+  client is still there; an image deleted meanwhile fails it at once: its
+  data is removed and the volume returns to its status (the manager's
+  ``finally`` sets it from the attachments);
 * delete: ``deleting`` -> gone.
 
 Volumes and snapshots belong to the project that made them; a project with
@@ -723,9 +727,18 @@ class BlockStorage:
             f"upload-volume-{volume_id}", self.state.images, image.id,
             [Stage("queued"), Stage("saving", copy, extra), Stage(None, finish)],
             on_failure=failed, also=(volume_id,),
-            on_abandon=lambda: self._volume_back(volume_id, image.id, previous),
+            on_abandon=lambda: self._upload_abandoned(volume_id, image,
+                                                      previous),
         )
         return volume, image
+
+    def _upload_abandoned(self, volume_id, image, previous):
+        """The image was deleted (or failed) while the volume uploaded to it:
+        Cinder's manager fails the upload, removes what it wrote and sets the
+        volume's status from its attachments (``copy_volume_to_image``)."""
+        self._volume_back(volume_id, image.id, previous)
+        if self.state.images.get(image.id) is not image:
+            self.files.remove("images", image.id)
 
     def _failed_upload(self, volume):
         self._message(volume, user_messages.VOLUME,

@@ -15,10 +15,15 @@ along the stages:
   request that polls. A stage with 0 polls is never seen.
 
 Either way a transition is abandoned when its resource is gone or no longer
-in the status the transition last set (someone reset or failed it).
+in the status the transition last set (someone reset or failed it), as
+soon as that is seen (the timed pacer: within one ``status_delay``; the
+poll pacer: at the next get), even in a stage made to last long: an image
+deleted while Cinder uploads a volume to it fails the upload at once and
+the volume returns to its status, as Cinder's manager does.
 """
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 from oslo_log import log as logging
@@ -101,12 +106,25 @@ class TimedPacer:
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
             delay = 0 if last else self.status_delay * (1 + stage.extra)
-            with self.jobs.at_least(delay):
-                if index == 0:
-                    if stage.work is not None:
-                        stage.work()
-                    continue
-                if not transition.enter(self.state, stage):
+            start = time.monotonic()
+            if index == 0:
+                if stage.work is not None:
+                    stage.work()
+            elif not transition.enter(self.state, stage):
+                return
+            self._last(transition, start + delay)
+
+    def _last(self, transition, until):
+        """Wait until ``until`` (monotonic), or less once the resource is gone
+        or its status changed: the next stage then finds it abandoned at once,
+        as Cinder's manager fails an upload whose image was deleted."""
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self.jobs.sleep(min(left, self.status_delay))
+            with self.state.lock:
+                if not transition.still_ours():
                     return
 
     def observe(self, record_id, extra=0):
@@ -140,6 +158,12 @@ class PollPacer:
         with self.state.lock:
             transition = self._pending.get(record_id)
             if transition is None:
+                return
+            if not transition.still_ours():  # abandoned: no need to wait
+                if transition.on_abandon is not None:
+                    transition.on_abandon()
+                transition.stages.clear()
+                self._forget(transition)
                 return
             transition.allowed += extra
             self._move(transition)
