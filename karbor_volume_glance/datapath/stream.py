@@ -7,8 +7,23 @@ checks with: :func:`glance_hash_algorithm`); :class:`IterableReader` turns
 an iterable of bytes into the file object glanceclient's upload reads from.
 """
 
+import functools
 import hashlib
 import io
+
+
+@functools.lru_cache(maxsize=4)
+def zeros(length):
+    """``length`` zero bytes, made once per length and shared (bytes cannot
+    change). Never written, its pages stay the kernel's zero page: no
+    resident memory."""
+    return bytes(length)
+
+
+def _is_zero(piece):
+    # one memcmp, over at the first non-zero byte (a memoryview would be
+    # compared item by item: only bytes and bytearrays are looked at)
+    return isinstance(piece, (bytes, bytearray)) and piece == zeros(len(piece))
 
 
 def rechunk(pieces, size):
@@ -17,17 +32,28 @@ def rechunk(pieces, size):
     The last chunk may be shorter; no empty chunk is ever yielded, so an empty
     stream yields nothing. ``None`` and empty pieces are skipped. Pieces are
     gathered and joined once per chunk: when they line up with the chunk size
-    (Glance's pieces divide it), each byte is copied once.
+    (Glance's pieces divide it), each byte is copied once. A chunk whose
+    pieces are all zeros (most of a sparse volume) is not joined: it is
+    :func:`zeros`, the same object every time, which costs neither a copy
+    nor a fresh allocation of ``size`` bytes (its page faults cost more
+    than the copy).
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
-    gathered, have = [], 0
+    gathered, have, zero = [], 0, True
     for piece in pieces:
         if not piece:
             continue
         gathered.append(piece)
         have += len(piece)
+        zero = zero and _is_zero(piece)
         if have < size:
+            continue
+        if zero:
+            while have >= size:
+                yield zeros(size)
+                have -= size
+            gathered = [zeros(have)] if have else []
             continue
         joined = b"".join(gathered)
         start = 0
@@ -36,8 +62,9 @@ def rechunk(pieces, size):
             start += size
         gathered = [joined[start:]] if start < have else []
         have -= start
+        zero = not have or _is_zero(gathered[0])
     if have:
-        yield b"".join(gathered)
+        yield zeros(have) if zero else b"".join(gathered)
 
 
 class StreamDigest:

@@ -53,6 +53,7 @@ plugins name restores. The result fills Karbor's ``new_resources`` and its
 ``restore`` record.
 """
 
+import concurrent.futures
 import copy
 import dataclasses
 
@@ -348,9 +349,20 @@ def _left_behind(cloud, leftover, new_volume_id):
 
 
 def _tap(chunks, observe):
-    for chunk in chunks:
-        observe(chunk)
-        yield chunk
+    """The chunks, each also given to ``observe`` (the whole stream's
+    hashes) in a thread of its own, one chunk behind: the thread sending to
+    Glance does not wait for the hashing (hashlib releases the GIL). The
+    last chunk is observed before the stream ends."""
+    with concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="kvg-digest") as hasher:
+        pending = None
+        for chunk in chunks:
+            if pending is not None:
+                pending.result()
+            pending = hasher.submit(observe, chunk)
+            yield chunk
+        if pending is not None:
+            pending.result()
 
 
 def _check_sent(image_id, backup, digest):

@@ -126,3 +126,10 @@ def test_ordered_map_raises_the_first_error_in_order():
         for value in datapath.ordered_map(work, range(10), 3):
             results.append(value)
     assert results == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("length", [1, 4096, 3 * 1024 * 1024 + 7])
+def test_is_zero_at_any_length_sees_a_last_nonzero_byte(length):
+    assert chunks.is_zero(bytes(length))
+    assert not chunks.is_zero(bytes(length - 1) + b"\x01")
+    assert chunks.is_zero(bytearray(length))  # the same answer, cached zeros

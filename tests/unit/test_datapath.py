@@ -5,6 +5,8 @@ import io
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from karbor_volume_glance import datapath, exceptions
 from karbor_volume_glance.format import chunks
@@ -20,6 +22,25 @@ def test_rechunk_keeps_every_byte_in_exact_chunks(total, piece):
     assert all(len(chunk) == 10 for chunk in chunks[:-1])
     assert all(0 < len(chunk) <= 10 for chunk in chunks)
     assert len(chunks) == -(-total // 10)
+
+
+@given(pieces=st.lists(st.one_of(st.integers(0, 40).map(bytes),
+                                  st.binary(min_size=1, max_size=40),
+                                  st.integers(1, 40).map(bytearray)),
+                        max_size=30),
+       size=st.integers(1, 50))
+def test_rechunk_with_zero_pieces_keeps_every_byte(pieces, size):
+    # runs of zero pieces become the shared zeros, data pieces are joined:
+    # either way the chunks are the stream cut every ``size`` bytes
+    data = b"".join(pieces)
+    chunks = list(datapath.rechunk(pieces, size))
+    assert chunks == [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def test_rechunk_hands_out_one_shared_object_for_zero_chunks():
+    chunks = list(datapath.rechunk([bytes(4)] * 7, 8))
+    assert chunks == [bytes(8)] * 3 + [bytes(4)]
+    assert chunks[0] is chunks[1] is datapath.stream.zeros(8)
 
 
 def test_rechunk_skips_empty_and_none_pieces():

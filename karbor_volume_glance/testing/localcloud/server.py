@@ -16,6 +16,17 @@ LOG = logging.getLogger(__name__)
 
 #: No request body limit worth the name: images are as large as volumes.
 MAX_BODY = 1 << 44
+#: What one ``recv`` asks for: waitress's 8 KiB default makes its loop parse
+#: a large upload's chunked body in 8 KiB steps, at a CPU cost real Glance
+#: (a C-speed server in front) does not have.
+RECV_BYTES = 256 * 1024
+#: An answer's output buffer: up to OUTBUF_HIGH bytes are queued per
+#: connection before the application thread waits for the socket, and they
+#: stay in memory (below OUTBUF_OVERFLOW) instead of going through a
+#: temporary file (waitress's default moves a buffer past 1 MiB, i.e. every
+#: 1 MiB piece of an image download, to disk and reads it back).
+OUTBUF_HIGH = 4 * 1024 * 1024
+OUTBUF_OVERFLOW = 2 * OUTBUF_HIGH
 
 
 class BackgroundServer:
@@ -23,6 +34,8 @@ class BackgroundServer:
         self._server = waitress.server.create_server(
             app, host=host, port=port, threads=threads,
             max_request_body_size=MAX_BODY, channel_timeout=300,
+            recv_bytes=RECV_BYTES, outbuf_high_watermark=OUTBUF_HIGH,
+            outbuf_overflow=OUTBUF_OVERFLOW,
             ident="localcloud", clear_untrusted_proxy_headers=False,
         )
         self._thread = None

@@ -4,8 +4,13 @@
 bytes per second, as a Glance behind a store that serves one stream slowly
 (an S3 or Swift backend) would; each answer has its own bucket, so several
 concurrent answers get ``rate`` each. The bucket holds at most ``burst``
-bytes (a tenth of a second's worth, at least one piece) and starts full;
-a piece waits, with :func:`time.sleep`, until the bucket holds it. Used by
+bytes (a tenth of a second's worth, at least one piece) and starts empty,
+so that no answer, however short, goes faster than ``rate``: a parallel
+download's Range requests are answers of a few MiB each, and a bucket
+starting full would let a whole range pass at once (with a 100 MiB/s cap,
+10 MiB free per answer). A piece waits, with :func:`time.sleep`, until the
+bucket holds it; a reader that falls behind may then take up to ``burst``
+at once. Used by
 the HTTP door (``LocalCloud(stream_cap=...)``, ``--stream-cap``) so that the
 benefit of parallel ranged downloads can be measured on one machine.
 """
@@ -16,14 +21,15 @@ import time
 class TokenBucket:
     """``rate`` bytes per second, up to ``burst`` at once."""
 
-    def __init__(self, rate, burst, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, rate, burst, clock=time.monotonic, sleep=time.sleep,
+                 tokens=0.0):
         if not rate > 0:
             raise ValueError(f"rate must be above 0, got {rate!r}")
         self.rate = float(rate)
         self.burst = float(burst)
         self.clock = clock
         self.sleep = sleep
-        self.tokens = self.burst
+        self.tokens = min(float(tokens), self.burst)
         self.stamp = clock()
 
     def take(self, count):

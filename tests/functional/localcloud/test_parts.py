@@ -50,6 +50,41 @@ def test_write_stream_returns_size_and_hashes(tmp_path):
     assert (tmp_path / "image").read_bytes() == data
 
 
+def test_write_stream_keeps_data_blocks_among_zero_blocks(tmp_path):
+    # a whole piece of zeros, then pieces mixing zero and data blocks (and a
+    # short last block): each written block is where it belongs
+    block = datafiles.BLOCK
+    data = (bytes(datafiles.PIECE) + bytes(block) + b"\x02" * block
+            + bytes(3 * block) + b"\x03" + bytes(block - 1) + b"\x04" * 100)
+    size, md5, sha512 = datafiles.write_stream(io.BytesIO(data).read,
+                                               tmp_path / "image")
+    assert (size, md5, sha512) == (len(data), hashlib.md5(data).hexdigest(),
+                                   hashlib.sha512(data).hexdigest())
+    assert (tmp_path / "image").read_bytes() == data
+    assert os.stat(tmp_path / "image").st_blocks * 512 < datafiles.PIECE
+
+
+def test_hashing_in_threads_gives_the_digests_of_one_thread():
+    pieces = [os.urandom(n) for n in (1, 4096, 70_000, 1 << 20, 3)]
+    hashers = datafiles.new_hashers()
+    with datafiles.Hashing(hashers) as hashing:
+        for piece in pieces:
+            hashing.update(piece)
+    whole = b"".join(pieces)
+    assert hashers[0].hexdigest() == hashlib.md5(whole).hexdigest()
+    assert hashers[1].hexdigest() == hashlib.sha512(whole).hexdigest()
+
+
+def test_hashing_passes_on_a_hasher_failure():
+    class Broken:
+        def update(self, data):
+            raise ValueError("broken hasher")
+
+    with pytest.raises(ValueError, match="broken hasher"):
+        with datafiles.Hashing([hashlib.md5(), Broken()]) as hashing:
+            hashing.update(b"x" * 5000)
+
+
 def test_truncated_stops_after_the_limit():
     pieces = iter([b"abc", b"defg", b"hi"])
     assert b"".join(datafiles.truncated(pieces, 5)) == b"abcde"
