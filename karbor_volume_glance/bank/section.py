@@ -40,6 +40,11 @@ class Bank:
         """Store ``value`` (bytes, str or JSON-serialisable) under ``key``."""
         self._backend.update_object(keys.normalize_key(key), value, context=context)
 
+    #: ``update_object`` takes a bytearray without copying it and keeps no
+    #: reference to it (:mod:`.codec`); Karbor's banks want bytes
+    #: (:func:`.compat.write_buffer`).
+    buffer_writes = True
+
     #: ``get_object`` takes ``max_size`` (:meth:`.base.BankBackend.get_object`);
     #: Karbor's own Bank and BankSection do not (:func:`.compat.read_bounded`).
     bounded_reads = True

@@ -350,6 +350,7 @@ def _tap(chunks, observe):
     for chunk in chunks:
         observe(chunk)
         yield chunk
+        del chunk  # sent: its buffer may serve the next chunks (BufferPool)
 
 
 def _check_sent(image_id, backup, digest):
