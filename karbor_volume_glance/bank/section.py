@@ -130,6 +130,7 @@ class BankSection:
             keys.join_key(self._prefix, key), value, context=context
         )
 
+    buffer_writes = True
     bounded_reads = True
 
     def get_object(self, key, context=None, max_size=None):

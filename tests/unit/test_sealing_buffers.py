@@ -240,3 +240,25 @@ def test_chunks_a_consumer_keeps_stay_intact():
     records, _digest = moved.save_stream(iter(pieces), CHUNK, compression.NONE)
     kept = list(moved.read_verified(records))
     assert kept == pieces
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_our_sections_give_the_backend_a_bytearray_uncopied(monkeypatch,
+                                                            nested):
+    from karbor_volume_glance.bank import memory
+
+    given_values = []
+    real = memory.MemoryBackend.update_object
+
+    def spy(self, key, value, context=None):
+        given_values.append(value)
+        return real(self, key, value, context)
+
+    monkeypatch.setattr(memory.MemoryBackend, "update_object", spy)
+    section = open_bank("memory://").get_sub_section("/c/")
+    if nested:
+        section = section.get_sub_section("d/")
+    buffer = bytearray(b"sealed")
+    compat.write_buffer(section, "k", buffer)
+    assert given_values[0] is buffer
+    assert section.get_object("k") == b"sealed"
