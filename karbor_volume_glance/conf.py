@@ -139,7 +139,10 @@ volume_glance_opts = [
         "process's own, is about (1.5 x parallelism + 2) x "
         "backup_image_object_size, as a chunk at work may hold its "
         "compressed copy too, plus (download_streams + 1) x 8 MiB for a "
-        "protect's download: about 240 MiB at the defaults.",
+        "protect's download: about 240 MiB at the defaults. An encrypted "
+        "bank adds at most parallelism x backup_image_object_size (each "
+        "worker's sealing buffer; a chunk's stored bytes while a restore "
+        "opens it): about 96 MiB more at the defaults.",
     ),
     cfg.IntOpt(
         "bank_retries",

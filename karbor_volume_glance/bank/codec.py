@@ -3,7 +3,11 @@
 Every backend stores a value as a *kind* and a payload of bytes:
 
 * ``"bytes"`` -- ``bytes``, ``bytearray`` or ``memoryview``; read back as
-  ``bytes``, byte for byte.
+  ``bytes``, byte for byte. A ``bytearray`` is passed to the backend as it
+  is, not copied: a backend writes it out before ``update_object`` returns
+  and keeps no reference to it (the memory backend keeps a copy), so a
+  caller may reuse the buffer afterwards (an encrypted chunk is sealed into
+  a buffer reused from chunk to chunk: :mod:`..format.sealing`).
 * ``"str"`` -- a ``str``, stored as UTF-8; read back as ``str``.
 * ``"json"`` -- anything else JSON can hold (dict, list, int, float, bool,
   None); read back as JSON decodes it. JSON's own rules apply: a tuple comes
@@ -25,14 +29,15 @@ KINDS = frozenset({BYTES, STR, JSON})
 
 
 def encode(value):
-    """Return ``(kind, payload)`` for ``value``; payload is ``bytes``.
+    """Return ``(kind, payload)`` for ``value``; payload is ``bytes``, or the
+    ``bytearray`` given (uncopied: see above).
 
     Raises :class:`BankError` naming the type when the value cannot be stored.
     """
     if isinstance(value, bytes):
         return BYTES, bytes(value)
     if isinstance(value, bytearray):
-        return BYTES, bytes(value)
+        return BYTES, value
     if isinstance(value, memoryview):
         return BYTES, value.tobytes()
     if isinstance(value, str):

@@ -18,6 +18,8 @@ trips as they can:
 * :func:`create_if_absent` creates an object only if it is not there where
   the bank can (:data:`~.capabilities.CONDITIONAL_CREATE`), and says when
   it cannot.
+* :func:`write_buffer` stores a reused buffer: as it is on our banks, as a
+  bytes copy on Karbor's, which may keep what they are given.
 * :func:`section_at` reaches another section through the bank's public
   ``get_sub_section`` (Karbor's ``Bank`` has it since 1.0, as ours does),
   never through a section class's constructor.
@@ -74,6 +76,18 @@ def read_bounded(section, key, max_size):
     elif isinstance(value, str):
         check_object_size(key, value.encode("utf-8"), max_size)
     return value
+
+
+def write_buffer(section, key, buffer):
+    """Store bytes-like ``buffer`` at ``key``, keeping no reference to it (the
+    caller may reuse it): our banks write a bytearray as it is; Karbor's
+    own are given a bytes copy."""
+    if isinstance(buffer, bytes) or (
+            isinstance(buffer, bytearray)
+            and getattr(section, "buffer_writes", False)):
+        section.update_object(key, buffer)
+    else:
+        section.update_object(key, bytes(buffer))
 
 
 def read_optional(section, key):

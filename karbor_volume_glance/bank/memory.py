@@ -45,7 +45,8 @@ class MemoryBackend(BankBackend):
         return cls()
 
     def update_object(self, key, value, context=None):
-        encoded = codec.encode(value)
+        kind, payload = codec.encode(value)
+        encoded = kind, bytes(payload)  # a bytearray given is the caller's
         with self._lock:
             self._objects[key] = encoded
 

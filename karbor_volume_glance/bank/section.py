@@ -48,6 +48,11 @@ class Bank:
         return self._backend.create_object(keys.normalize_key(key), value,
                                            context=context)
 
+    #: ``update_object`` takes a bytearray without copying it and keeps no
+    #: reference to it (:mod:`.codec`); Karbor's banks want bytes
+    #: (:func:`.compat.write_buffer`).
+    buffer_writes = True
+
     #: ``get_object`` takes ``max_size`` (:meth:`.base.BankBackend.get_object`);
     #: Karbor's own Bank and BankSection do not (:func:`.compat.read_bounded`).
     bounded_reads = True
@@ -140,6 +145,7 @@ class BankSection:
         return self._bank.create_object(keys.join_key(self._prefix, key), value,
                                         context=context)
 
+    buffer_writes = True
     bounded_reads = True
 
     def get_object(self, key, context=None, max_size=None):

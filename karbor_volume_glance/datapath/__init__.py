@@ -7,6 +7,7 @@ format's (:mod:`karbor_volume_glance.format.chunks`), and the operations join
 both to Glance and the bank.
 """
 
+from karbor_volume_glance.datapath.buffers import BufferPool
 from karbor_volume_glance.datapath.pipeline import ordered_map
 from karbor_volume_glance.datapath.stream import (
     IterableReader,
@@ -16,6 +17,7 @@ from karbor_volume_glance.datapath.stream import (
 )
 
 __all__ = [
+    "BufferPool",
     "IterableReader",
     "StreamDigest",
     "glance_hash_algorithm",

@@ -11,6 +11,8 @@ import functools
 import hashlib
 import io
 
+_EMPTY = memoryview(b"")
+
 
 @functools.lru_cache(maxsize=4)
 def zeros(length):
@@ -143,7 +145,7 @@ class IterableReader(io.RawIOBase):
     def __init__(self, iterable):
         super().__init__()
         self._iterator = iter(iterable)
-        self._pending = memoryview(b"")
+        self._pending = _EMPTY
         self.error = None
         self.bytes_read = 0
 
@@ -166,7 +168,10 @@ class IterableReader(io.RawIOBase):
                 continue
             count = min(len(view) - filled, len(self._pending))
             view[filled:filled + count] = self._pending[:count]
-            self._pending = self._pending[count:]  # a view: no copy
+            # a view, no copy; none once used up, so that nothing here
+            # holds a chunk already sent (a BufferPool may reuse its buffer)
+            self._pending = (self._pending[count:] if count < len(self._pending)
+                             else _EMPTY)
             filled += count
         self.bytes_read += filled
         return filled

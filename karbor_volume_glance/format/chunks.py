@@ -20,7 +20,7 @@ import functools
 import hashlib
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.format import compression, delta
+from karbor_volume_glance.format import compression, delta, sealing
 
 #: A delta is stored only when it is at most this fraction of its chunk;
 #: beyond it the chunk is stored full and becomes the base of later deltas.
@@ -193,19 +193,30 @@ def digest_of(data, sealer=None):
     return sha256_of(data) if sealer is None else sealer.digest(data)
 
 
-def decode(record, stored, base_data=None, sealer=None):
+def decode(record, stored, base_data=None, sealer=None, buffers=None):
     """The verified plain bytes of ``record`` from its stored bytes.
 
     ``stored`` is ignored for a zero chunk (it has none). A delta record
     needs ``base_data``, its base chunk's verified plain bytes. With a
     ``sealer`` the stored bytes are opened (authenticated) after their size
-    is checked and before they are decompressed.
+    is checked and before they are decompressed: a payload still to
+    decompress or apply is opened into the sealer's per-thread scratch
+    buffer, an uncompressed full chunk into a buffer of ``buffers`` (a
+    :class:`~karbor_volume_glance.datapath.BufferPool`), which is what this
+    returns then, else into new bytes.
     """
     if record.zero:
         return bytes(record.length)
     payload = check_stored(record, stored)
     if sealer is not None:
-        payload = sealer.open(record, payload)
+        if record.is_delta or record.compression != compression.NONE:
+            into = sealing.SCRATCH
+        elif buffers is not None:
+            into = buffers.take(len(payload) - sealer.overhead)
+        else:
+            into = None
+        del stored  # the caller's reference is all that keeps it
+        payload = sealer.open(record, payload, into)
     if record.is_delta:
         patch = compression.decompress(record.name, record.compression,
                                        payload, record.delta_size)

@@ -15,7 +15,6 @@ Every failure, ``MemoryError`` included, is a ChunkIntegrityError naming the
 chunk.
 """
 
-import io
 import zlib
 
 import zstandard
@@ -47,7 +46,7 @@ def _zstd_decompress(data, bound):
     header declares; frames after the first count against the bound too.
     """
     reader = zstandard.ZstdDecompressor().stream_reader(
-        io.BytesIO(data), read_across_frames=True)
+        memoryview(data), read_across_frames=True)  # read in place, no copy
     pieces, size = [], 0
     while size <= bound:
         piece = reader.read(bound + 1 - size)
@@ -107,7 +106,7 @@ def decompress(chunk_name, algorithm, stored, length):
         raise exceptions.ChunkIntegrityError(
             chunk_name, f"unknown compression {algorithm!r}")
     try:
-        return decompressor(bytes(stored), length)
+        return decompressor(stored, length)  # any bytes-like: no copy
     except _TooLong:
         raise exceptions.ChunkIntegrityError(
             chunk_name, f"decompresses ({algorithm}) past the {length} bytes "

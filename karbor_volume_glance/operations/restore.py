@@ -350,19 +350,19 @@ def _left_behind(cloud, leftover, new_volume_id):
 
 def _tap(chunks, observe):
     """The chunks, each also given to ``observe`` (the whole stream's
-    hashes) in a thread of its own, one chunk behind: the thread sending to
-    Glance does not wait for the hashing (hashlib releases the GIL). The
-    last chunk is observed before the stream ends."""
+    hashes) in a thread of its own while the chunk is sent: the thread
+    sending to Glance does not wait for the hashing (hashlib releases the
+    GIL). Each chunk is observed before the next one is asked for, so the
+    last is observed before the stream ends, and a chunk's buffer goes back
+    to its pool (:class:`~karbor_volume_glance.datapath.BufferPool`) only
+    once it is both sent and hashed."""
     with concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="kvg-digest") as hasher:
-        pending = None
         for chunk in chunks:
-            if pending is not None:
-                pending.result()
             pending = hasher.submit(observe, chunk)
             yield chunk
-        if pending is not None:
             pending.result()
+            del chunk, pending  # sent and hashed: its buffer may be reused
 
 
 def _check_sent(image_id, backup, digest):

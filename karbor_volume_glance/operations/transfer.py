@@ -91,8 +91,8 @@ class Transfer:
     def _store(self, algorithm, previous, item):
         index, offset, data = item
         record, stored = self._encode(algorithm, previous, index, offset, data)
-        if stored is not None:
-            self.section.update_object(record.object, stored)
+        if stored is not None:  # written before the thread's next chunk
+            compat.write_buffer(self.section, record.object, stored)
         return record
 
     def _encode(self, algorithm, previous, index, offset, data):
@@ -158,32 +158,45 @@ class Transfer:
                 name, f"holds a {type(data).__name__}, not bytes")
         return data
 
-    def _decode(self, record, base_data=None):
-        """``record``'s verified plain bytes; errors name where it lives."""
-        stored = self._get(record.object, record.source, record.stored_size)
+    def _decode(self, record, base_data=None, buffers=None):
+        """``record``'s verified plain bytes; errors name where it lives.
+        The stored bytes are held by no name here: once opened, they go."""
         try:
-            return chunks.decode(record, stored, base_data, self.sealer)
+            return chunks.decode(
+                record, self._get(record.object, record.source,
+                                  record.stored_size),
+                base_data, self.sealer, buffers)
         except exceptions.ChunkIntegrityError as exc:
             if record.source is None:
                 raise
             raise exceptions.ChunkIntegrityError(
                 _label(record.object, record.source), exc.reason) from exc
 
-    def _fetch(self, record):
+    def _fetch(self, record, buffers=None):
         if record.zero:
             return chunks.decode(record, None)
         if record.is_delta:
             return self._decode(record, self._decode(record.base_record()))
-        return self._decode(record)
+        return self._decode(record, buffers=buffers)
 
     def read_verified(self, records):
-        """Yield each chunk's plain bytes, checked, in order."""
+        """Yield each chunk's plain bytes, checked, in order.
+
+        An encrypted backup's uncompressed chunks are opened into buffers
+        reused from chunk to chunk (:class:`~karbor_volume_glance.datapath.
+        BufferPool`): a chunk's buffer is taken back when the consumer asks
+        for the next chunk, if it kept no reference to it."""
+        buffers = (datapath.BufferPool(self.parallelism + 2)
+                   if self.sealer is not None else None)
+        fetch = functools.partial(self._fetch, buffers=buffers)
         total = sum(record.length for record in records)
         done = 0
-        for data in datapath.ordered_map(self._fetch, records, self.parallelism):
+        for data in datapath.ordered_map(fetch, records, self.parallelism):
             done += len(data)
             self._report(done, total)
             yield data
+            if buffers is not None:
+                buffers.give_back(data)
 
     def check_each(self, records):
         """Yield ``(record, plain bytes, None)`` or ``(record, None, error)``

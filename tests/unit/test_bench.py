@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -269,7 +270,8 @@ def test_a_table_row_lines_up_under_the_header():
     # issue 16 added dl, cap, bfs and path after par
     assert row.split() == ["file", "half-zeros", "256M", "1G", "zstd", "4",
                            "-", "none", "-", "-", "8.00",
-                           "128.0", "-", "10.00", "102.4", "-", "2.00", "512.0", "1.60",
+                           "128.0", "-", "-", "10.00", "102.4", "-", "-", "2.00",
+                           "512.0", "1.60",
                            "640.0", "128.0", "-", "-", "-", "-", "200.0", "yes"]
     for title, value in (("bank", "file"), ("protect s", "8.00"),
                          ("raw write s", "1.60"), ("peak RSS MiB", "200.0")):
@@ -696,8 +698,9 @@ def test_an_incremental_row_shows_its_time_ratio_bytes_and_share():
     row = report.table_row(_incremental_result())
     cells = row.split()
     assert cells[:2] == ["file", "incremental"]
-    # issue 16 added four columns (dl, cap, bfs, path) before these
-    assert cells[20:25] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
+    # issue 16 added four columns (dl, cap, bfs, path) before these, issue
+    # 15 two (protect's and restore's cpu s)
+    assert cells[22:27] == ["1024.0", "20.00", "1.25", "11.0", "1.07"]
     for title, value in (("incr s", "20.00"), ("x full", "1.25"),
                          ("incr MiB", "11.0"), ("incr %", "1.07")):
         assert header.index(title) + len(title) == row.index(value) + len(value)
@@ -1472,3 +1475,17 @@ def test_an_encrypted_case_reads_its_key_from_a_file_not_the_command_line(
     assert child.master_key(spec) == key
     assert key.material.hex() not in " ".join(parent.child_command(spec))
     assert child.master_key(_spec()) is None
+
+
+def test_a_timed_call_reports_its_wall_and_cpu_seconds():
+    result, wall, cpu = child._timed(
+        lambda: hashlib.sha256(bytes(64 * MiB)).hexdigest())
+    assert result == hashlib.sha256(bytes(64 * MiB)).hexdigest()
+    assert wall > 0 and cpu > 0
+
+
+def test_an_incremental_result_takes_the_cpu_seconds_of_each_protect():
+    result = _take({"protect_cpu_seconds": 3.5, "restore_cpu_seconds": 2.5})
+    assert result["incremental_cpu_seconds"] == 3.5
+    assert result["restore_cpu_seconds"] == 2.5
+    assert "cpu s" in report.table_header()

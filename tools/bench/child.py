@@ -3,8 +3,10 @@
 The parent runs ``python -m tools.bench --one-case JSON`` with
 a :class:`CaseSpec` as JSON; this process protects the volume through
 :class:`~karbor_volume_glance.standalone.runner.Runner` with the real clients,
-restores the checkpoint, and prints one JSON line: both times, the new
-volume's id and the peak RSS of this process, which holds nothing but this
+restores the checkpoint, and prints one JSON line: both times (wall, and
+this process's CPU seconds, user + system: what the plugin's own work
+costs, the local cloud's excluded), the new volume's id and the peak RSS of
+this process, which holds nothing but this
 case: ``VmHWM`` from /proc, since on Linux ``ru_maxrss`` also counts the
 parent's peak (a forked child inherits it); ``ru_maxrss`` is reported beside
 it. The parent reads the last line of the output with
@@ -145,9 +147,12 @@ def _runner(spec):
 
 
 def _timed(call):
-    start = time.perf_counter()
+    """``call()``'s result, its wall seconds and this process's CPU seconds
+    (user + system, every thread) over it."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = call()
-    return result, time.perf_counter() - start
+    return (result, time.perf_counter() - start,
+            time.process_time() - cpu)
 
 
 def _first_error(result):
@@ -196,7 +201,8 @@ def protect_and_restore(spec):
     runner = _runner(spec)
     figures = {"rss_before_bytes": peak_rss_bytes()}
     protect_rate = runner.progress = StreamRate()
-    protected, figures["protect_seconds"] = _timed(lambda: runner.protect(
+    (protected, figures["protect_seconds"],
+     figures["protect_cpu_seconds"]) = _timed(lambda: runner.protect(
         [spec.volume_id], {spec.volume_id: protect_options(spec)}))
     figures["protect_stream_mib_per_s"] = protect_rate.mib_per_s()
     figures["checkpoint_id"] = protected.checkpoint_id
@@ -213,7 +219,8 @@ def protect_and_restore(spec):
             figures["error"] = "the incremental protect left no manifest"
     if figures["error"] is None and spec.restore:
         restore_rate = runner.progress = StreamRate()
-        restored, figures["restore_seconds"] = _timed(
+        (restored, figures["restore_seconds"],
+         figures["restore_cpu_seconds"]) = _timed(
             lambda: runner.restore(protected.checkpoint_id, {}))
         figures["restore_stream_mib_per_s"] = restore_rate.mib_per_s()
         figures["error"] = _first_error(restored)

@@ -69,6 +69,7 @@ def empty_result(case):
 CHILD_FIGURES = ("protect_seconds", "restore_seconds", "peak_rss_bytes",
                  "rss_before_bytes", "ru_maxrss_bytes",
                  "protect_stream_mib_per_s", "restore_stream_mib_per_s",
+                 "protect_cpu_seconds", "restore_cpu_seconds",
                  "backup_path")
 
 
@@ -96,9 +97,11 @@ def take_incremental(result, full, second, full_checkpoint_id):
     is not incremental on ``full_checkpoint_id`` is an error.
     """
     take_figures(result, full)
-    for key in ("restore_seconds", "restore_stream_mib_per_s"):
+    for key in ("restore_seconds", "restore_stream_mib_per_s",
+                "restore_cpu_seconds"):
         result[key] = second.get(key)
     result["incremental_seconds"] = second.get("protect_seconds")
+    result["incremental_cpu_seconds"] = second.get("protect_cpu_seconds")
     result["incremental_stream_mib_per_s"] = second.get("protect_stream_mib_per_s")
     for key in ("peak_rss_bytes", "ru_maxrss_bytes"):
         values = [value for value in (full.get(key), second.get(key))
