@@ -69,6 +69,9 @@ def parse_args(argv=None):
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of each, alternating")
     parser.add_argument("--status-delay", type=float, default=0.05)
+    parser.add_argument("--jobboard-poll-interval", type=float, default=0.1,
+                        help="the conductors' and the command line's "
+                        "jobboard_poll_interval (the option's default: 1)")
     parser.add_argument("--keep", metavar="DIR",
                         help="work in DIR and keep it (logs, banks)")
     parser.add_argument("--json", action="store_true")
@@ -177,7 +180,8 @@ def run(args, out=sys.stdout):
             config = os.path.join(work, "plugin.conf")
             with open(config, "w") as stream:
                 stream.write("[volume_glance_plugin]\npoll_interval = 0.1\n"
-                             "jobboard_poll_interval = 0.1\n")
+                             "jobboard_poll_interval = "
+                             f"{args.jobboard_poll_interval}\n")
             volume_ids = _make_volumes(clouds_yaml, args.volumes, size)
             plan_doc = {"name": "bench", "sites": {"site": {
                 "cloud": ADMIN_CLOUD, "config_file": config}},
@@ -200,6 +204,7 @@ def run(args, out=sys.stdout):
                          for k in ("one", "many"))
     label = f"{args.conductors}_conductors_workers_{args.workers}"
     report = {"volumes": args.volumes, "size_mib": args.size_mib,
+              "jobboard_poll_interval": args.jobboard_poll_interval,
               "one_conductor_workers_1_s": one, f"{label}_s": many,
               "ratio": many / one,
               "one_conductor_workers_1_jobs_s": one_jobs,
@@ -211,7 +216,9 @@ def run(args, out=sys.stdout):
         out.write("\n")
     else:
         out.write(f"plan protect of {args.volumes} volumes of {args.size_mib} "
-                  f"MiB on a jobboard (median of {args.repeat}; the command "
+                  "MiB on a jobboard (jobboard_poll_interval "
+                  f"{args.jobboard_poll_interval} s; median of {args.repeat}; "
+                  "the command "
                   "line's wall time, the conductors' from the first claim "
                   "to the last job's end, and the CPU time of the conductors "
                   "and the command line):\n"
