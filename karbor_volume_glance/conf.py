@@ -226,7 +226,11 @@ volume_glance_opts = [
         "jobboard_poll_interval", 1.0,
         "Seconds an idle conductor waits before it looks for jobs again, "
         "and between two looks of plan protect --jobboard at its "
-        "checkpoint's progress in the bank.",
+        "checkpoint's progress in the bank. On a Redis board both are also "
+        "woken at once by Redis pub/sub (jobs posted or given back, a volume "
+        "ended): a conductor still looks at this pace (no message announces "
+        "a claim that expired), the waiting plan command every ten of "
+        "them only (the fallback if a message is lost).",
     ),
     _seconds(
         "init_check_interval", 60.0,

@@ -30,7 +30,19 @@ the bank. So a job is idempotent:
   whose outcome is already there is not run again.
 
 ``plan protect`` waits for the checkpoint, reporting how many volumes are
-done, unless ``--detach``; ``plan status`` shows it. The jobboard's URL is
+done, unless ``--detach``; ``plan status`` shows it.
+
+On a Redis board, waits are woken by Redis pub/sub (:class:`Wakeups`;
+taskflow's Redis board has no notification of its own, its ``wait`` polls):
+a poster publishes when it posts jobs, and a conductor when it gives a job
+back, so an idle conductor claims at once; a conductor publishes when a
+volume of a checkpoint ends, so ``plan protect`` sees the last one at once.
+``jobboard_poll_interval`` stays the pace of a conductor's looks (a claim
+that expired is announced by no message); a poster whose subscription
+lives looks every :data:`POSTER_FALLBACK_POLLS` polls only (for a message
+lost with a connection).
+
+The jobboard's URL is
 ``redis://[:password@]host:port/db`` (taskflow's ``redis`` board; ``rediss``
 for TLS), or ``zookeeper://host:port[,host:port]/path`` and
 ``etcd://host:port/path`` (taskflow's other boards, untested here).
@@ -167,12 +179,7 @@ class Outcomes:
         if conf["board"] != "redis":
             raise JobboardError("plan restore on a jobboard keeps the new "
                                 "volumes' ids in Redis: give a redis:// board")
-        import redis
-
-        self._client = redis.Redis(
-            host=conf["host"], port=conf["port"], db=conf.get("db", 0),
-            username=conf.get("username"), password=conf.get("password"),
-            ssl=conf.get("ssl", False))
+        self._client = _redis_client(conf)
 
     def _key(self, batch):
         return f"{NAMESPACE}:restore:{batch}"
@@ -202,14 +209,158 @@ def _outcome(row):
                    new_volume_id=row.get("new_volume_id"))
 
 
+#: How many ``jobboard_poll_interval`` s a waiting poster lets pass between
+#: two looks at the bank while its subscription lives: every change it
+#: waits for is announced, so the looks are only the fallback of a lost
+#: message (and each one reads every volume's status).
+POSTER_FALLBACK_POLLS = 10
+#: The pub/sub channel of new or given-back jobs.
+JOBS_CHANNEL = f"{NAMESPACE}:jobs"
+
+
+def checkpoint_channel(checkpoint_id):
+    """The pub/sub channel of a checkpoint's volumes ending."""
+    return f"{NAMESPACE}:checkpoint:{checkpoint_id}"
+
+
+class Wakeups:
+    """Wake-ups of waiting threads by Redis pub/sub messages on a channel.
+
+    A waiter notes :meth:`seen` before it looks (at the board, at the bank),
+    then :meth:`wait` returns as soon as a message came since, or after
+    ``timeout`` (the poll it replaces). A listener thread holds the
+    subscription; :meth:`close` ends it. :meth:`publish` sends one. On a
+    board that is not Redis, or when Redis's pub/sub cannot be used, there
+    are no messages: :meth:`wait` is the poll alone.
+    """
+
+    def __init__(self, url, channel):
+        self._condition = threading.Condition()
+        self._count = 0
+        self._closed = threading.Event()
+        self._client = self._pubsub = self._thread = None
+        self.channel = channel
+        conf = board_conf(url)
+        if conf["board"] != "redis":
+            return
+        try:
+            self._client = wakeup_client(conf)
+            if self._client is None:
+                return
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(channel)
+        except Exception as exc:  # no pub/sub (a proxy): polls only
+            LOG.warning("Jobboard: no Redis pub/sub on %s (%s): polling only",
+                        channel, exc)
+            self._close_client()
+            return
+        self._thread = threading.Thread(target=self._listen, daemon=True,
+                                        name=f"wakeups-{channel}")
+        self._thread.start()
+
+    def _listen(self):
+        while not self._closed.is_set():
+            try:
+                message = self._pubsub.get_message(timeout=1.0)
+            except Exception as exc:
+                if self._closed.is_set():
+                    return
+                LOG.warning("Jobboard: pub/sub of %s lost (%s): polling only",
+                            self.channel, exc)
+                return
+            if message is not None:
+                self.notify()
+
+    @property
+    def live(self):
+        """Whether messages arrive (the subscription's listener runs)."""
+        return (self._thread is not None and self._thread.is_alive()
+                and not self._closed.is_set())
+
+    def fallback(self, poll_interval):
+        """The pace of a poster's looks: :data:`POSTER_FALLBACK_POLLS`
+        polls while messages arrive, else the poll."""
+        return poll_interval * (POSTER_FALLBACK_POLLS if self.live else 1)
+
+    def seen(self):
+        with self._condition:
+            return self._count
+
+    def notify(self):
+        """Wake every waiter (a message came, or this process has news)."""
+        with self._condition:
+            self._count += 1
+            self._condition.notify_all()
+
+    def wait(self, seen, timeout):
+        """Until a wake-up since ``seen``, or ``timeout`` seconds."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._count != seen, timeout)
+
+    def publish(self, channel=None):
+        publish(self._client, channel or self.channel)
+
+    def _close_client(self):
+        for closing in (self._pubsub, self._client):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    closing.close()
+
+    def close(self):
+        """End the subscription: its connection closed under the listener,
+        which stops waiting for a message at once."""
+        self._closed.set()
+        self._close_client()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+
+def _redis_client(conf, **options):
+    import redis
+
+    return redis.Redis(
+        host=conf["host"], port=conf["port"], db=conf.get("db", 0),
+        username=conf.get("username"), password=conf.get("password"),
+        ssl=conf.get("ssl", False), **options)
+
+
+def wakeup_client(conf):
+    """The Redis client of wake-ups: no retries and a short connect timeout,
+    as a lost wake-up only costs a poll (None: no wake-ups)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return _redis_client(conf, retry=Retry(NoBackoff(), 0),
+                         socket_connect_timeout=2.0)
+
+
+def publish(client, channel):
+    """One wake-up message on ``channel`` (nothing without a Redis client;
+    a failure only costs the waiters a poll)."""
+    if client is None:
+        return
+    try:
+        client.publish(channel, b"1")
+    except Exception as exc:
+        LOG.warning("Jobboard: could not publish on %s: %s", channel, exc)
+
+
 def post(url, payloads):
-    """Post one job per payload; the jobs' uuids."""
+    """Post one job per payload, then wake the idle conductors; the jobs'
+    uuids."""
     posted = []
     with connected(url) as board:
         for payload in payloads:
             job = board.post(payload.name, details=payload.encode())
             posted.append(job.uuid)
     LOG.info("Posted %d jobs on the jobboard", len(posted))
+    conf = board_conf(url)
+    client = wakeup_client(conf) if posted and conf["board"] == "redis" else None
+    if client is not None:
+        try:
+            publish(client, JOBS_CHANNEL)
+        finally:
+            client.close()
     return posted
 
 
@@ -303,18 +454,26 @@ def protect(runner, plan, site, url, resume=None, detach=False,
     protection._begin(checkpoint)
     _requeue(checkpoint, todo)
     batch = uuid.uuid4().hex
-    post(url, [_payload(jobs.PROTECT, batch, plan, site, checkpoint.id,
-                        volume_id, parameters[volume_id])
-               for volume_id in todo])
-    LOG.info("Plan %s: checkpoint %s, %d volume jobs posted", plan.name,
-             checkpoint.id, len(todo))
-    if not todo:  # a resume with nothing to redo: decide it now
-        complete_if_done(runner.store, checkpoint.id)
-    if detach:
-        return PlanResult(checkpoint.id, [], plan=plan.name, site=site.name,
-                          status=CheckpointStatus.PROTECTING, kept=list(kept))
-    return wait_protect(runner, plan, site, checkpoint.id, kept,
-                        poll_interval, report)
+    # subscribed before the jobs exist: no volume's end is missed
+    wakeups = None if detach else Wakeups(url, checkpoint_channel(checkpoint.id))
+    try:
+        post(url, [_payload(jobs.PROTECT, batch, plan, site, checkpoint.id,
+                            volume_id, parameters[volume_id])
+                   for volume_id in todo])
+        LOG.info("Plan %s: checkpoint %s, %d volume jobs posted", plan.name,
+                 checkpoint.id, len(todo))
+        if not todo:  # a resume with nothing to redo: decide it now
+            complete_if_done(runner.store, checkpoint.id)
+        if detach:
+            return PlanResult(checkpoint.id, [], plan=plan.name,
+                              site=site.name,
+                              status=CheckpointStatus.PROTECTING,
+                              kept=list(kept))
+        return wait_protect(runner, plan, site, checkpoint.id, kept,
+                            poll_interval, report, wakeups=wakeups)
+    finally:
+        if wakeups is not None:
+            wakeups.close()
 
 
 def _requeue(checkpoint, volume_ids):
@@ -329,10 +488,13 @@ def _requeue(checkpoint, volume_ids):
 
 
 def wait_protect(runner, plan, site, checkpoint_id, kept=(), poll_interval=1.0,
-                 report=None):
-    """Poll the bank until the checkpoint is no longer ``protecting``."""
+                 report=None, wakeups=None):
+    """Look at the bank until the checkpoint is no longer ``protecting``:
+    every ``poll_interval``, and at once when ``wakeups`` (:class:`Wakeups`
+    of the checkpoint's channel) says a volume ended."""
     pause, last = threading.Event(), None
     while True:
+        seen = None if wakeups is None else wakeups.seen()
         checkpoint = runner.store.get(checkpoint_id)
         states = volume_states(checkpoint)
         done = sum(state in SETTLED for state, _ in states.values())
@@ -341,7 +503,10 @@ def wait_protect(runner, plan, site, checkpoint_id, kept=(), poll_interval=1.0,
             last = done
         if checkpoint.status != CheckpointStatus.PROTECTING:
             break
-        pause.wait(poll_interval)
+        if wakeups is None:
+            pause.wait(poll_interval)
+        else:
+            wakeups.wait(seen, wakeups.fallback(poll_interval))
     outcomes = [Outcome(volume_id, state == BackupStatus.AVAILABLE,
                         None if state == BackupStatus.AVAILABLE
                         else reason or f"backup is {state}")
@@ -359,6 +524,7 @@ def restore(runner, plan, site, checkpoint_id, url, poll_interval=1.0,
     plan = catalog.bound(plan, runner.caller)
     runner.ensure_ready()
     outcomes_store = Outcomes(url)
+    wakeups = None
     try:
         if checkpoint_id == restoration.LATEST:
             checkpoint_id = catalog.latest_available(runner.store, plan,
@@ -372,20 +538,24 @@ def restore(runner, plan, site, checkpoint_id, url, poll_interval=1.0,
         volume_ids = [r.id for r in checkpoint.resources]
         parameters = plan.restore_parameters(volume_ids)
         batch = uuid.uuid4().hex
+        wakeups = Wakeups(url, checkpoint_channel(checkpoint.id))
         post(url, [_payload(jobs.RESTORE, batch, plan, site, checkpoint.id,
                             volume_id, parameters[volume_id])
                    for volume_id in volume_ids])
-        pause, last = threading.Event(), None
+        last = None
         while True:
+            seen = wakeups.seen()
             found = outcomes_store.all(batch)
             if report is not None and len(found) != last:
                 report(len(found), len(volume_ids))
                 last = len(found)
             if all(volume_id in found for volume_id in volume_ids):
                 break
-            pause.wait(poll_interval)
+            wakeups.wait(seen, wakeups.fallback(poll_interval))
         outcomes_store.forget(batch)
     finally:
+        if wakeups is not None:
+            wakeups.close()
         outcomes_store.close()
     return PlanResult(checkpoint.id, [found[v] for v in volume_ids],
                       plan=plan.name, site=site.name, status=checkpoint.status)
@@ -427,26 +597,37 @@ class Conductor:
         self._runner_for = runner_for
         self._outcomes = None
         self._outcomes_lock = threading.Lock()
+        self._wakeups = None
         self.done = []  # (action, volume id, ok) of each job this one ran
 
     def run(self, stop):
         _import_in_main_thread()
-        with connected(self.url, name=self.name) as board:
-            threads = [threading.Thread(target=self._work, args=(board, stop, n),
-                                        name=f"conductor-{n}", daemon=True)
-                       for n in range(self.settings.workers)]
-            LOG.info("Conductor %s: %d workers on the jobboard, claims of %g s",
-                     self.name, len(threads), self.settings.claim_seconds)
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        # subscribed before the first look: no posting is missed
+        self._wakeups = Wakeups(self.url, JOBS_CHANNEL)
+        try:
+            with connected(self.url, name=self.name) as board:
+                threads = [threading.Thread(target=self._work,
+                                            args=(board, stop, n),
+                                            name=f"conductor-{n}", daemon=True)
+                           for n in range(self.settings.workers)]
+                LOG.info("Conductor %s: %d workers on the jobboard, claims of "
+                         "%g s", self.name, len(threads),
+                         self.settings.claim_seconds)
+                for thread in threads:
+                    thread.start()
+                stop.wait()
+                self._wakeups.notify()  # idle workers: stop now
+                for thread in threads:
+                    thread.join()
+        finally:
+            self._wakeups.close()
         if self._outcomes is not None:
             self._outcomes.close()
 
     def _work(self, board, stop, number):
         who = f"{self.name}:{number}"
         while not stop.is_set():
+            seen = self._wakeups.seen()
             try:
                 job = self._claim(board, who)
             except Exception as exc:  # the board is away: try again later
@@ -454,9 +635,14 @@ class Conductor:
                             exc)
                 job = None
             if job is None:
-                stop.wait(self.settings.poll_interval)
+                if not stop.is_set():
+                    self._wakeups.wait(seen, self.settings.poll_interval)
                 continue
             self._run(board, job, who)
+
+    def _publish(self, channel):
+        if self._wakeups is not None:
+            self._wakeups.publish(channel)
 
     def _claim(self, board, who):
         from taskflow import exceptions as taskflow_errors
@@ -490,11 +676,13 @@ class Conductor:
         except Busy as exc:
             LOG.info("Conductor %s gives job %s back: %s", who, job.uuid, exc)
             self._settle(board.abandon, job, who)
+            self._publish(JOBS_CHANNEL)
             return
         except Exception as exc:  # cannot run here (no credentials, bank away)
             LOG.error("Conductor %s gives job %s back: %s: %s", who, job.uuid,
                       type(exc).__name__, exc)
             self._settle(board.abandon, job, who)
+            self._publish(JOBS_CHANNEL)
             return
         finally:
             stop_extending.set()
@@ -504,6 +692,9 @@ class Conductor:
                  job.uuid, payload.action, payload.volume_id,
                  "ok" if outcome.ok else f"failed: {outcome.error}")
         self._settle(board.consume, job, who)
+        # the poster looks at the bank (the checkpoint) or Redis (the
+        # restore's outcome) at once
+        self._publish(checkpoint_channel(payload.checkpoint_id))
 
     def _settle(self, verb, job, who):
         try:

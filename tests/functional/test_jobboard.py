@@ -7,7 +7,11 @@ three ``conductor`` processes claim and run them. The first one runs through
 is being written (the event the test waits for: its marker file); the test
 kills it -9 there. Its claims expire after ``jobboard_claim_seconds``
 and another conductor claims each of its volumes (the event: that
-conductor's log line), within the claim expiry plus one poll; it waits for
+conductor's log line), within the claim expiry plus one poll: the two
+others run enough workers between them for every job, so one of them is
+free when the claims expire however slow the machine is (with fewer, on
+a loaded machine, the reclaim could wait past the expiry for a busy worker
+to finish its job); it waits for
 the dead run's lease, sweeps, and protects the volume again. Then: the
 checkpoint is available, every volume was protected to the end exactly once
 (one ``finished`` line each over all conductors), no run, snapshot, image or
@@ -38,6 +42,8 @@ CHUNKS = 6
 CLAIM = 4.0
 LEASE = 3
 POLL = 0.2
+#: Workers of each of the two survivors: together, one for every job.
+SURVIVOR_WORKERS = VOLUMES // 2 + 1
 #: What the test adds to the claim expiry for a reclaim: a conductor's poll
 #: and the test's own look at the logs, on a loaded machine.
 RECLAIM_SLACK = 3.0
@@ -59,7 +65,7 @@ def _until(condition, what, deadline=DEADLINE):
 class Conductor:
     """A conductor process, its log in a file."""
 
-    def __init__(self, tmp_path, name, url, config, hold=None):
+    def __init__(self, tmp_path, name, url, config, hold=None, workers=2):
         self.log_path = tmp_path / f"{name}.log"
         self.marker = tmp_path / f"{name}.held"
         command = [TOOL]
@@ -68,8 +74,8 @@ class Conductor:
                        str(self.marker), "--"]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [*command, "conductor", "--jobboard", url, "--workers", "2",
-                 "--config-file", config],
+                [*command, "conductor", "--jobboard", url, "--workers",
+                 str(workers), "--config-file", config],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
 
@@ -140,8 +146,8 @@ def test_three_conductors_protect_and_restore_a_plan_through_a_kill(
             stderr=subprocess.PIPE, text=True)
         _until(lambda: doomed.alive() and doomed.claimed(),
                "the first conductor's first claim")
-        others = [Conductor(tmp_path, f"conductor-{n}", url, config)
-                  for n in (1, 2)]
+        others = [Conductor(tmp_path, f"conductor-{n}", url, config,
+                            workers=SURVIVOR_WORKERS) for n in (1, 2)]
         _until(lambda: doomed.alive() and doomed.marker.exists(),
                "the first conductor to be mid-stream")
         held = set(doomed.claimed()) - set(doomed.finished())
@@ -207,3 +213,43 @@ def test_three_conductors_protect_and_restore_a_plan_through_a_kill(
             poster.communicate()
         for conductor in (doomed, *others):
             conductor.stop()
+
+
+class NotOurs:
+    """A job of someone else's on the board: a conductor trashes it."""
+
+    name = "other"
+
+    @staticmethod
+    def encode():
+        return {"flow": "someone else's"}
+
+
+def test_an_idle_conductor_is_woken_by_a_posting_not_its_poll(
+        redis_server, tmp_path):
+    """Redis pub/sub wakes an idle conductor as soon as a job is posted: with
+    a poll of a minute, each job is claimed (and, not ours, trashed) within
+    seconds; SIGTERM ends the idle conductor at once too."""
+    url = redis_server.url
+    config = tmp_path / "plugin.conf"
+    config.write_text("[volume_glance_plugin]\njobboard_poll_interval = 60\n")
+    conductor = Conductor(tmp_path, "idle", url, str(config), workers=1)
+
+    def board_empty():
+        with jobboard.connected(url) as board:
+            return board.job_count == 0
+    try:
+        _until(lambda: conductor.alive() and "workers on the jobboard"
+               in conductor.log(), "the conductor to start")
+        for _ in range(2):  # at its first look or in its wait, then waiting
+            posted = time.monotonic()
+            jobboard.post(url, [NotOurs()])
+            _until(board_empty, "the posted job to be claimed", deadline=20)
+            print(f"claimed {time.monotonic() - posted:.2f} s after the post")
+        assert conductor.log().count("is not ours") == 2
+        stopping = time.monotonic()
+        conductor.process.send_signal(signal.SIGTERM)
+        assert conductor.process.wait(20) == 0
+        print(f"stopped in {time.monotonic() - stopping:.2f} s")
+    finally:
+        conductor.stop()

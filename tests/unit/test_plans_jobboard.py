@@ -219,6 +219,8 @@ def board(monkeypatch):
         yield board
 
     monkeypatch.setattr(jobboard, "connected", connected)
+    # no Redis here: no wake-ups, the conductors and the poster poll
+    monkeypatch.setattr(jobboard, "wakeup_client", lambda conf: None)
     return board
 
 
@@ -425,3 +427,25 @@ def test_a_resume_on_the_jobboard_redoes_the_failed_volumes_only(
     assert checkpoint.status == "available"
     assert "failed_volumes" not in checkpoint.index["extra_info"]
     assert sorted(plugin.started) == sorted(bad)
+
+
+def test_wakeups_without_pub_sub_are_the_poll_and_a_notify_wakes_at_once():
+    wakeups = jobboard.Wakeups("zookeeper://zk:2181/p", "channel")
+    try:
+        assert not wakeups.live
+        assert wakeups.fallback(0.5) == 0.5  # no messages: the poll itself
+        seen = wakeups.seen()
+        woken = threading.Event()
+
+        def waiter():
+            wakeups.wait(seen, 60)
+            woken.set()
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        wakeups.notify()
+        assert woken.wait(30)
+        thread.join()
+        # a wake-up already seen: the wait is the timeout
+        wakeups.wait(wakeups.seen(), 0)
+    finally:
+        wakeups.close()

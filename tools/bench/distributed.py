@@ -9,9 +9,11 @@ alternating, times ``plan protect PLAN --jobboard URL`` (from its start to
 its exit: the checkpoint available) with one conductor of ``--workers 1``
 and with ``--conductors`` conductors of ``--workers`` each, each round into a
 fresh file bank. It prints the times and their ratio (the issue's target:
-at most 0.5). Every conductor is a process of its own on this machine, so
-on a machine of few cores the ratio measures how well the conductors overlap
-the cloud's waits and each other's work, not more hosts' bandwidth.
+at most 0.5), and the CPU seconds (user + system) the conductors and the
+command line spent in each round. Every conductor is a process of its own
+on this machine, so on a machine of few cores the ratio measures how well
+the conductors overlap the cloud's waits and each other's work, not more
+hosts' bandwidth.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -66,6 +69,9 @@ def parse_args(argv=None):
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of each, alternating")
     parser.add_argument("--status-delay", type=float, default=0.05)
+    parser.add_argument("--jobboard-poll-interval", type=float, default=0.1,
+                        help="the conductors' and the command line's "
+                        "jobboard_poll_interval (the option's default: 1)")
     parser.add_argument("--keep", metavar="DIR",
                         help="work in DIR and keep it (logs, banks)")
     parser.add_argument("--json", action="store_true")
@@ -92,7 +98,8 @@ def _make_volumes(clouds_yaml, count, size):
 
 
 def _round(work, name, url, env, plan_doc, conductors, workers):
-    """Seconds of one plan protect with ``conductors`` x ``workers``."""
+    """(wall seconds, jobs' seconds, CPU seconds) of one plan protect with
+    ``conductors`` x ``workers``."""
     directory = os.path.join(work, name)
     os.makedirs(directory)
     plan_path = os.path.join(directory, "plan.yaml")
@@ -100,6 +107,7 @@ def _round(work, name, url, env, plan_doc, conductors, workers):
         yaml.safe_dump({**plan_doc, "bank": f"file://{directory}/bank"}, stream)
     config = plan_doc["sites"]["site"]["config_file"]
     processes, logs = [], []
+    cpu_before = _children_cpu()
     try:
         for n in range(conductors):
             log_path = os.path.join(directory, f"conductor-{n}.log")
@@ -126,7 +134,6 @@ def _round(work, name, url, env, plan_doc, conductors, workers):
         result = json.loads(done.stdout)
         if result["status"] != "available":
             raise RuntimeError(f"plan protect ended {result['status']}")
-        return seconds, _jobs_seconds(logs)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -136,6 +143,13 @@ def _round(work, name, url, env, plan_doc, conductors, workers):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+    # the conductors (reaped above) and the command line; not the cloud
+    return seconds, _jobs_seconds(logs), _children_cpu() - cpu_before
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) .*"
@@ -166,7 +180,8 @@ def run(args, out=sys.stdout):
             config = os.path.join(work, "plugin.conf")
             with open(config, "w") as stream:
                 stream.write("[volume_glance_plugin]\npoll_interval = 0.1\n"
-                             "jobboard_poll_interval = 0.1\n")
+                             "jobboard_poll_interval = "
+                             f"{args.jobboard_poll_interval}\n")
             volume_ids = _make_volumes(clouds_yaml, args.volumes, size)
             plan_doc = {"name": "bench", "sites": {"site": {
                 "cloud": ADMIN_CLOUD, "config_file": config}},
@@ -181,27 +196,36 @@ def run(args, out=sys.stdout):
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    one, many = (statistics.median(t for t, _ in times[k]) for k in ("one", "many"))
-    one_jobs, many_jobs = (statistics.median(j for _, j in times[k])
+    one, many = (statistics.median(t for t, _, _ in times[k])
+                 for k in ("one", "many"))
+    one_jobs, many_jobs = (statistics.median(j for _, j, _ in times[k])
                            for k in ("one", "many"))
+    one_cpu, many_cpu = (statistics.median(c for _, _, c in times[k])
+                         for k in ("one", "many"))
     label = f"{args.conductors}_conductors_workers_{args.workers}"
     report = {"volumes": args.volumes, "size_mib": args.size_mib,
+              "jobboard_poll_interval": args.jobboard_poll_interval,
               "one_conductor_workers_1_s": one, f"{label}_s": many,
               "ratio": many / one,
               "one_conductor_workers_1_jobs_s": one_jobs,
               f"{label}_jobs_s": many_jobs, "jobs_ratio": many_jobs / one_jobs,
-              "rounds": times}
+              "one_conductor_workers_1_cpu_s": one_cpu,
+              f"{label}_cpu_s": many_cpu, "rounds": times}
     if args.json:
         json.dump(report, out, indent=2)
         out.write("\n")
     else:
         out.write(f"plan protect of {args.volumes} volumes of {args.size_mib} "
-                  f"MiB on a jobboard (median of {args.repeat}; the command "
-                  "line's wall time, and the conductors' from the first claim "
-                  "to the last job's end):\n"
-                  f"  1 conductor, --workers 1: {one:8.2f} s {one_jobs:8.2f} s\n"
+                  "MiB on a jobboard (jobboard_poll_interval "
+                  f"{args.jobboard_poll_interval} s; median of {args.repeat}; "
+                  "the command "
+                  "line's wall time, the conductors' from the first claim "
+                  "to the last job's end, and the CPU time of the conductors "
+                  "and the command line):\n"
+                  f"  1 conductor, --workers 1: {one:8.2f} s {one_jobs:8.2f} s"
+                  f" {one_cpu:8.2f} s CPU\n"
                   f"  {args.conductors} conductors, --workers {args.workers}: "
-                  f"{many:8.2f} s {many_jobs:8.2f} s\n"
+                  f"{many:8.2f} s {many_jobs:8.2f} s {many_cpu:8.2f} s CPU\n"
                   f"  ratio: {many / one:.2f} (jobs {many_jobs / one_jobs:.2f})\n")
     return report
 
