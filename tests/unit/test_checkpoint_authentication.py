@@ -289,3 +289,65 @@ def test_a_keyless_delete_keeps_the_seal_and_mac(cloud, bank, keyed):
     assert opened(after, checkpoint_id,
                   keyed.master_key)["protection_plan"]["name"] == \
         "secret payroll"
+
+
+def checkpoint_keys(bank):
+    return bank.get_sub_section(record_format.CHECKPOINTS_ROOT).list_objects()
+
+
+def test_the_banks_key_is_made_before_the_first_record_and_seals_it(
+        cloud, bank, tmp_path):
+    from karbor_volume_glance.operations import keys
+
+    key_file = tmp_path / "bank.key"
+    key_file.write_bytes(bytes(range(32)))
+    harness = Harness(cloud, bank, encrypt=True, key_file=str(key_file))
+    runner = Runner(harness.plugin, bank, harness.context)
+    checkpoint_id = protect(runner, cloud)
+    stored = stored_record(bank, checkpoint_id)
+    assert keys.encryption_record(bank)["encrypted"] is True
+    master = keys.open_master_key(bank, harness.plugin.settings)
+    assert stored["encryption"]["key"] == master.fingerprint()
+    assert opened(stored, checkpoint_id, master)["protection_plan"][
+        "name"] == "secret payroll"
+
+
+def test_no_key_source_fails_a_protect_before_its_checkpoint_is_made(
+        cloud, bank, monkeypatch):
+    monkeypatch.delenv("KARBOR_VOLUME_GLANCE_PASSPHRASE", raising=False)
+    harness = Harness(cloud, bank, encrypt=True)
+    runner = Runner(harness.plugin, bank, harness.context)
+    volume_id = cloud.add_volume(data=b"x" * 4096)
+    volumes = set(cloud.state.volumes)
+    with pytest.raises(exceptions.NotReady, match="is to be encrypted: no "
+                       "passphrase"):
+        runner.protect([volume_id], {volume_id: {"backup_name": "b"}})
+    assert checkpoint_keys(bank) == []
+    assert set(cloud.state.volumes) == volumes
+
+
+def test_a_plans_resumption_checks_the_record_before_it_redoes_anything(
+        cloud, bank, keyed):
+    from karbor_volume_glance.plans import model, protection
+
+    volume_id = cloud.add_volume(data=b"y" * 4096)
+    plan = model.from_document(
+        {"name": "payroll", "bank": "memory://",
+         "sites": {"site-a": "cloud-a"}, "resources": [volume_id]},
+        "plan.yaml")
+    runner = Runner(keyed.plugin, bank, keyed.context)
+    result = protection.protect(runner, plan, plan.site("site-a"))
+    assert result.ok
+    stored = stored_record(bank, result.checkpoint_id)
+    assert "payroll" not in json.dumps(stored)
+    assert runner.checkpoint(result.checkpoint_id).index["extra_info"][
+        "plan"]["name"] == "payroll"
+    stored["status"] = CheckpointStatus.ERROR  # outside the MAC: resumable
+    stored["protection_plan"]["resources"][0]["type"] = "OS::Nova::Server"
+    write_record(bank, result.checkpoint_id, stored)
+    volumes = set(cloud.state.volumes)
+    with pytest.raises(exceptions.CheckpointNotAuthentic,
+                       match=f"checkpoint {result.checkpoint_id}"):
+        protection.protect(Runner(keyed.plugin, bank, keyed.context), plan,
+                           plan.site("site-a"), resume=result.checkpoint_id)
+    assert set(cloud.state.volumes) == volumes
