@@ -238,6 +238,21 @@ class RecordNotAuthentic(InvalidBackupMetadata):
         super().__init__(resource_id, f"{record} is not authentic: {reason}")
 
 
+class CheckpointNotAuthentic(RecordNotAuthentic):
+    """A checkpoint record (``index.json``) this library made on an encrypted
+    bank whose MAC or sealed names do not hold under the bank's key: edited,
+    moved from another checkpoint, its names swapped or its seal stripped."""
+
+    def __init__(self, checkpoint_id, reason):
+        self.checkpoint_id = checkpoint_id
+        self.record = f"checkpoint record {checkpoint_id}"
+        self.resource_id = checkpoint_id
+        self.reason = reason
+        VolumeGlanceError.__init__(
+            self, f"checkpoint {checkpoint_id}: its record is not authentic: "
+            f"{reason}")
+
+
 class BackupDeleted(InvalidBackupMetadata):
     """The backup was deleted while it was being made: it stays deleted."""
 

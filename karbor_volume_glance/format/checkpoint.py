@@ -17,13 +17,37 @@ A record read from the bank is checked by :func:`parse_record` before
 anything uses it, and an index key by :func:`parse_index_key`: whatever the
 bank holds, they fail only with InvalidCheckpointRecord naming the
 checkpoint (or InvalidBankKey naming the key).
+
+On an encrypted bank, a record this library makes (provider
+:data:`STANDALONE_PROVIDER_ID`) is stored sealed (:func:`seal_record`): the
+names in it (the plan's, each resource's, ``extra_info.plan.name``) are
+replaced by :data:`SEALED_NAME`, so Karbor's CheckpointCollection still
+lists and reads it, and sealed with AES-256-GCM under
+``derive("checkpoint-names", checkpoint id)`` in its ``encryption`` field;
+an HMAC-SHA256 under ``derive("checkpoint-record", checkpoint id)`` covers
+every field that identifies and scopes the checkpoint (:data:`MAC_FIELDS`:
+ids, owner and project, provider, plan id, resources, times of creation)
+and the sealed names. ``status``, ``extra_info`` and ``shared_with`` are
+outside it: deletes and sweeps change them without the key.
+:func:`open_record` checks and unseals one (CheckpointNotAuthentic naming the
+checkpoint otherwise). Plain banks' records have no ``encryption`` field:
+their bytes are as Karbor's.
 """
 
+import base64
+import binascii
+import copy
+import hashlib
+import hmac
 import json
 import re
 import uuid
 
+from cryptography import exceptions as crypto_exceptions
+from cryptography.hazmat.primitives.ciphers import aead
+
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import sealing
 from karbor_volume_glance.format.status import CheckpointStatus
 
 CHECKPOINTS_ROOT = "/checkpoints/"
@@ -196,3 +220,157 @@ def parse_index_key(key):
         raise exceptions.InvalidBankKey(
             key, "a checkpoint index key ends in <timestamp>@<checkpoint id>")
     return stamp, checkpoint_id
+
+
+# --- sealed records (encrypted banks) ------------------------------------------
+
+#: The field of a sealed record holding its seal and MAC.
+SEAL_FIELD = "encryption"
+#: What a sealed record shows in place of each name.
+SEALED_NAME = "(sealed)"
+#: The derivation purposes of the names' AEAD key and the record's MAC key.
+NAMES_PURPOSE = "checkpoint-names"
+MAC_PURPOSE = "checkpoint-record"
+#: The record's fields its MAC covers (as stored, so with the placeholders),
+#: beside the sealed names and the key's fingerprint.
+MAC_FIELDS = ("version", "id", "owner_id", "provider_id", "project_id",
+              "protection_plan", "created_at", "timestamp", "resource_graph",
+              "owner")
+_SEAL_KEYS = {"aead", "key", "names", "mac"}
+_NAMES_LABEL = "kvg-checkpoint-names/1"
+
+
+def is_ours(record):
+    """Whether a record was made by this library (not by Karbor)."""
+    return isinstance(record, dict) and \
+        record.get("provider_id") == STANDALONE_PROVIDER_ID
+
+
+def is_sealed(record):
+    """Whether a record as stored carries a seal (:func:`seal_record`)."""
+    return isinstance(record, dict) and SEAL_FIELD in record
+
+
+def _names_ad(checkpoint_id, fingerprint):
+    return json.dumps([_NAMES_LABEL, checkpoint_id, sealing.AEAD, fingerprint],
+                      separators=(",", ":")).encode("utf-8")
+
+
+def _mac(master, checkpoint_id, record, seal):
+    covered = {name: record.get(name) for name in MAC_FIELDS}
+    text = json.dumps({"checkpoint_id": checkpoint_id, "record": covered,
+                       "aead": seal.get("aead"), "key": seal.get("key"),
+                       "names": seal.get("names")},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(master.derive(MAC_PURPOSE, checkpoint_id),
+                    text.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _names_of(record):
+    """The names in a record, and a copy of it with placeholders instead."""
+    stored = copy.deepcopy(record)
+    plan = stored["protection_plan"]
+    names = {"plan": plan.get("name"),
+             "plan_resources": [r.get("name") for r in plan.get("resources", [])]}
+    plan["name"] = SEALED_NAME
+    for resource in plan.get("resources", []):
+        resource["name"] = SEALED_NAME
+    graph = json.loads(stored["resource_graph"])
+    order = sorted(graph[0], key=lambda sid: int(sid, 16))
+    names["graph"] = [graph[0][sid][2] for sid in order]
+    for sid in order:
+        graph[0][sid][2] = SEALED_NAME
+    stored["resource_graph"] = json.dumps(graph)
+    info = (stored.get("extra_info") or {}).get("plan")
+    if isinstance(info, dict) and "name" in info:
+        names["plan_info"] = info["name"]
+        info["name"] = SEALED_NAME
+    return names, stored
+
+
+def _with_names(stored, names):
+    record = copy.deepcopy(stored)
+    record.pop(SEAL_FIELD, None)
+    plan = record["protection_plan"]
+    plan["name"] = names.get("plan")
+    for resource, name in zip(plan.get("resources", []),
+                              names.get("plan_resources", []), strict=False):
+        resource["name"] = name
+    graph = json.loads(record["resource_graph"])
+    order = sorted(graph[0], key=lambda sid: int(sid, 16))
+    for sid, name in zip(order, names.get("graph", []), strict=False):
+        graph[0][sid][2] = name
+    record["resource_graph"] = json.dumps(graph)
+    info = (record.get("extra_info") or {}).get("plan")
+    if isinstance(info, dict) and "plan_info" in names:
+        info["name"] = names["plan_info"]
+    return record
+
+
+def seal_record(record, master):
+    """The stored form of ``record`` (checked, with its names) on a bank
+    encrypted with ``master``: names replaced by :data:`SEALED_NAME` and
+    sealed, the record's :data:`MAC_FIELDS` authenticated. ``record`` is
+    not changed."""
+    checkpoint_id = record["id"]
+    names, stored = _names_of(record)
+    fingerprint = master.fingerprint()
+    cipher = aead.AESGCM(master.derive(NAMES_PURPOSE, checkpoint_id))
+    plain = json.dumps(names, sort_keys=True,
+                       separators=(",", ":")).encode("utf-8")
+    sealed = sealing.seal(cipher, _names_ad(checkpoint_id, fingerprint), plain)
+    seal = {"aead": sealing.AEAD, "key": fingerprint,
+            "names": base64.b64encode(sealed).decode("ascii")}
+    seal["mac"] = _mac(master, checkpoint_id, stored, seal)
+    stored[SEAL_FIELD] = seal
+    return stored
+
+
+def open_record(stored, master, checkpoint_id):
+    """The record of ``checkpoint_id`` as read with the bank's key: a sealed
+    one (already :func:`parse_record`-checked) authenticated and with its
+    names unsealed; a Karbor-made one without a seal as it is.
+    CheckpointNotAuthentic naming the checkpoint if its MAC or its names do
+    not hold, or if it is ours and has no seal (stripped)."""
+    def fail(reason):
+        raise exceptions.CheckpointNotAuthentic(checkpoint_id, reason)
+
+    if not is_sealed(stored):
+        if is_ours(stored):
+            fail("it has no seal, but this library seals every record it "
+                 "makes on an encrypted bank: its seal was stripped")
+        return stored  # Karbor's own record: Karbor writes it, unsealed
+    seal = stored[SEAL_FIELD]
+    if not isinstance(seal, dict) or set(seal) != _SEAL_KEYS:
+        fail(f'its "{SEAL_FIELD}" is not exactly {sorted(_SEAL_KEYS)}')
+    if seal["aead"] != sealing.AEAD:
+        fail(f"it names no known AEAD (this version reads {sealing.AEAD})")
+    fingerprint = master.fingerprint()
+    if seal["key"] != fingerprint:
+        fail(f"it was sealed by master key {seal['key']!r}, not the bank's "
+             f"{fingerprint}")
+    mac = seal["mac"]
+    if not (isinstance(mac, str) and hmac.compare_digest(
+            mac, _mac(master, checkpoint_id, stored, seal))):
+        fail("its MAC does not hold: it was changed, or moved from another "
+             "checkpoint")
+    try:
+        sealed = base64.b64decode(str(seal["names"]).encode("ascii"),
+                                  validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        fail("its sealed names are not base64")
+    if len(sealed) < sealing.OVERHEAD:
+        fail("its sealed names are truncated")
+    try:
+        plain = sealing.unseal(
+            aead.AESGCM(master.derive(NAMES_PURPOSE, checkpoint_id)),
+            _names_ad(checkpoint_id, fingerprint), sealed)
+        names = json.loads(plain)
+    except crypto_exceptions.InvalidTag:
+        fail("its sealed names do not authenticate: they were altered or "
+             "are another checkpoint's")
+    except ValueError:
+        fail("its sealed names hold no JSON")
+    if not isinstance(names, dict):
+        fail("its sealed names hold no object")
+    return _with_names(stored, names)

@@ -119,7 +119,8 @@ def checkpoints(store, plan, caller):
             LOG.warning("The by-plan index of plan %s lists checkpoint %s, "
                         "which is not in the bank", plan.name, checkpoint_id)
             continue
-        except exceptions.InvalidCheckpointRecord as damage:
+        except (exceptions.InvalidCheckpointRecord,
+                exceptions.CheckpointNotAuthentic) as damage:
             LOG.warning("Plan %s: %s", plan.name, damage)
             continue
         if belongs(checkpoint, plan, caller):

@@ -96,6 +96,7 @@ def _create(runner, plan, site, now):
     now = now or datetime.datetime.now(datetime.UTC)
     info = {"name": plan.name, "site": site.name, "cloud": site.cloud,
             "created_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "runs": 0}
+    runner.open_record_key(create=True)  # sealed on an encrypted bank
     return runner.store.create(
         [volume_resource(volume_id) for volume_id in plan.volume_ids],
         runner.context.project_id, plan_name=plan.name, plan_id=plan.id,

@@ -9,6 +9,15 @@ A record that cannot be read (:func:`~.checkpoint.parse_record`) makes
 shows it as ``damaged`` beside the others, and :meth:`CheckpointStore.open`
 gives a damaged :class:`Checkpoint` (its resources are the sections found
 under it) that ``show`` and ``delete`` work on.
+
+On an encrypted bank, a store given the bank's master key (``master``)
+writes the records it makes sealed and authenticated
+(:func:`~.checkpoint.seal_record`) and checks and unseals every record it
+reads (:func:`~.checkpoint.open_record`: CheckpointNotAuthentic naming the
+checkpoint); in memory a record always holds its names. A store without
+the key reads and writes records as they are: a sealed one shows its
+placeholder names (:attr:`Checkpoint.sealed`), and a status it records
+(a delete's) leaves the seal and MAC as they were, since neither covers it.
 """
 
 import datetime
@@ -43,6 +52,11 @@ class Checkpoint:
         #: Why the record cannot be read (InvalidCheckpointRecord), or None.
         self.damage = damage
         self._found = list(found_resources)
+
+    @property
+    def sealed(self):
+        """Whether the record's names are sealed (read without the key)."""
+        return record_format.is_sealed(self.index)
 
     @property
     def status(self):
@@ -87,7 +101,7 @@ class Checkpoint:
                     "damage": self.damage.reason,
                     "resources": [r.id for r in self.resources]}
         plan = self.index.get("protection_plan") or {}
-        return {
+        shown = {
             "id": self.id,
             "status": self.status,
             "project_id": self.project_id,
@@ -101,14 +115,19 @@ class Checkpoint:
             "shared_with": [owner_format.format_share(entry) for entry
                             in owner_format.shares_of(self.index)],
         }
+        if self.sealed:  # no key to open its names
+            shown["sealed"] = True
+        return shown
 
 
 class CheckpointStore:
     """The checkpoints of one bank."""
 
-    def __init__(self, bank, provider_id=STANDALONE_PROVIDER_ID):
+    def __init__(self, bank, provider_id=STANDALONE_PROVIDER_ID, master=None):
         self.bank = bank
         self.provider_id = provider_id
+        #: The bank's MasterKey (encrypted banks), or None: the module says.
+        self.master = master
         self._checkpoints = bank.get_sub_section(record_format.CHECKPOINTS_ROOT)
         self._indices = bank.get_sub_section(record_format.INDICES_ROOT)
 
@@ -136,8 +155,13 @@ class CheckpointStore:
         return checkpoint
 
     def save(self, checkpoint):
+        stored = checkpoint.index
+        if self.master is not None and not checkpoint.damage and \
+                record_format.is_ours(stored) and \
+                not record_format.is_sealed(stored):
+            stored = record_format.seal_record(stored, self.master)
         self._checkpoints.update_object(record_format.record_key(checkpoint.id),
-                                        checkpoint.index)
+                                        stored)
 
     def _read(self, checkpoint_id):
         """The checked record; None if there is none, else
@@ -152,7 +176,11 @@ class CheckpointStore:
                                                      str(exc)) from exc
         if raw is None:
             return None
-        return record_format.parse_record(raw, checkpoint_id)
+        record = record_format.parse_record(raw, checkpoint_id)
+        if self.master is not None:
+            record = record_format.open_record(record, self.master,
+                                               checkpoint_id)
+        return record
 
     def get(self, checkpoint_id, project_id=None):
         """The checkpoint, or CheckpointNotFound (also for another project's);
@@ -240,6 +268,16 @@ class CheckpointStore:
                 listed.append(Checkpoint(
                     self, checkpoint_id,
                     {"project_id": _project_of(keys, checkpoint_id, project_id)},
+                    damage=damage,
+                    found_resources=self._found_resources(checkpoint_id)))
+            except exceptions.CheckpointNotAuthentic as damage:
+                # whose it is, as its (unauthenticated) record says: listed
+                # to its owner as damaged rather than hidden
+                LOG.warning("%s", damage)
+                listed.append(Checkpoint(
+                    self, checkpoint_id, self._what_is_left(
+                        checkpoint_id,
+                        _project_of(keys, checkpoint_id, project_id)),
                     damage=damage,
                     found_resources=self._found_resources(checkpoint_id)))
         return listed

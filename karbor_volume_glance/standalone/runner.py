@@ -19,6 +19,7 @@ from karbor_volume_glance.format import owner as owner_format
 from karbor_volume_glance.format import runs as runs_format
 from karbor_volume_glance.format import sealing
 from karbor_volume_glance.format.status import CheckpointStatus
+from karbor_volume_glance.operations import base as operations_base
 from karbor_volume_glance.operations import runs
 from karbor_volume_glance.standalone import checkpoints as cps
 from karbor_volume_glance.standalone import tenancy
@@ -90,6 +91,33 @@ class Runner:
         self.caller = tenancy.caller_of(context)
         self.progress = progress
         self.wait_ready = wait_ready
+        self._record_key_opened = False
+
+    def open_record_key(self, create=False):
+        """Open the bank's master key for its checkpoint records (the
+        store's ``master``): None for a plain bank. With ``create`` (a
+        protect, before its checkpoint is made) the key of a bank to be
+        encrypted is made now, and a key that cannot be opened fails here,
+        before anything is created. Without, a key that cannot be opened
+        leaves the records read as they are (sealed names shown as such):
+        listing needs no key, and the operations fail on the key themselves.
+        """
+        if self._record_key_opened and (self.store.master is not None
+                                        or not create):
+            return self.store.master
+        try:
+            master = operations_base.master_key(
+                self.plugin.keys, self.bank, create=create,
+                context=self.context)
+        except exceptions.BankKeyError as exc:
+            if create:
+                raise
+            LOG.info("Checkpoint records read without the bank's key: %s",
+                     exc)
+            master = None
+        self.store.master = master
+        self._record_key_opened = True
+        return master
 
     def check(self, cloud=True):
         """Readiness of the configuration, the bank and (with ``cloud``) the
@@ -154,6 +182,7 @@ class Runner:
         Another site's Keystone gives the same tenant another project id, so
         the owner is also matched by its project and domain names.
         """
+        self.open_record_key()
         checkpoint = self.store.get(checkpoint_id)
         if not tenancy.can_read(checkpoint.index, self.caller):
             raise exceptions.CheckpointNotFound(checkpoint_id)
@@ -191,6 +220,7 @@ class Runner:
         self.ensure_ready()
         self.check_protect(volume_ids, parameters)
         resources = [volume_resource(volume_id) for volume_id in volume_ids]
+        self.open_record_key(create=True)
         checkpoint = self.store.create(resources, self.context.project_id,
                                        plan_name=plan_name,
                                        owner=self.caller.owner_record(),
@@ -276,7 +306,10 @@ class Runner:
             raise exceptions.NotAuthorized(
                 "changing or deleting a checkpoint needs an authenticated "
                 "caller")
-        checkpoint = self.store.open(checkpoint_id)  # a damaged one too
+        # read without the key: a delete needs none, and one whose record
+        # is not authentic is deleted all the same
+        store = cps.CheckpointStore(self.bank, self.store.provider_id)
+        checkpoint = store.open(checkpoint_id)  # a damaged one too
         if not tenancy.can_change(checkpoint.index, self.caller):
             raise exceptions.CheckpointNotFound(checkpoint_id)
         checkpoint.set_status(CheckpointStatus.DELETING)
@@ -284,7 +317,7 @@ class Runner:
                             checkpoint.resources, {})
         if result.ok:
             checkpoint.set_status(CheckpointStatus.DELETED)
-            self.store.remove_indices(checkpoint)
+            store.remove_indices(checkpoint)
         else:
             checkpoint.set_status(CheckpointStatus.ERROR_DELETING)
         return result
@@ -339,6 +372,7 @@ class Runner:
                 f"{self.caller.describe()} no admin role)")
         # every project's entries: the same tenant at another site has
         # another project id (a damaged record has no owner: admins only)
+        self.open_record_key()
         checkpoints = self.store.list()
         if all_projects:
             return [c.to_dict() for c in checkpoints]
@@ -352,6 +386,7 @@ class Runner:
         A damaged checkpoint is shown as such, with the volumes found under
         it; a volume whose records cannot be read says why (``damage``). The
         caller must be allowed to read it, as for :meth:`checkpoint`."""
+        self.open_record_key()
         checkpoint = self.store.open(checkpoint_id)  # a damaged one too
         if not tenancy.can_read(checkpoint.index, self.caller):
             raise exceptions.CheckpointNotFound(checkpoint_id)

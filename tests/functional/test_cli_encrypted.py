@@ -83,3 +83,13 @@ def test_encrypt_at_a_and_restore_at_b_with_another_wrapped_copy(
         restored, _ = cli(*site_b, "restore", point)
         new_id = restored["new_volume_ids"][volume_id]
         assert sites.b.volume_bytes(new_id)[:len(data)] == data
+
+    # the checkpoint record holds its plan's name sealed: site B's key
+    # unseals it (after checking the record's MAC)
+    record = json.loads(next(
+        content for path, content in _bank_files(bank)
+        if path.endswith(f"{checkpoint_id}/index.json~obj")).split(b"\n", 1)[1])
+    assert record["protection_plan"]["name"] == "(sealed)"
+    assert record["encryption"]["mac"]
+    shown, _ = cli(*site_b, "show", checkpoint_id)
+    assert shown["plan"] == "karbor-volume-glance" and "sealed" not in shown

@@ -210,6 +210,46 @@ def test_karbor_lists_and_reads_checkpoints_made_without_karbor():
 
 
 
+def test_karbor_lists_and_reads_our_sealed_checkpoints_of_an_encrypted_bank():
+    """A checkpoint made without Karbor on an encrypted bank: its names are
+    sealed behind a placeholder, and Karbor still lists it, reads its
+    resource graph, and restores from it (with the bank's key)."""
+    from karbor_volume_glance.bank import Bank
+    from karbor_volume_glance.format import checkpoint as record_format
+    from karbor_volume_glance.format.keys import MasterKey
+    from karbor_volume_glance.standalone import checkpoints as cps
+    from karbor_volume_glance.standalone.runner import Runner
+
+    cloud = FakeCloud()
+    volume_ids = [cloud.add_volume(data=os.urandom(1000 + i)) for i in range(2)]
+    harness = Harness(cloud)
+    harness.plugin = VolumeGlanceProtectionPlugin(
+        harness.plugin._config, client_factory=cloud.client_factory(),
+        keys=MasterKey.generate())
+    backend = MemoryBackend()
+    runner = Runner(harness.plugin, Bank(backend), harness.context)
+    result = runner.protect(volume_ids,
+                            {v: {"backup_name": "b"} for v in volume_ids},
+                            plan_name="a secret plan name")
+    assert result.ok
+
+    collection = CheckpointCollection(bank_plugin.Bank(backend))
+    ids = collection.list_ids(project_id="proj",
+                              provider_id=cps.STANDALONE_PROVIDER_ID)
+    assert ids == [result.checkpoint_id]
+    checkpoint = collection.get(result.checkpoint_id)
+    assert checkpoint.status == "available"
+    assert checkpoint.protection_plan["name"] == record_format.SEALED_NAME
+    resources = [node.value for node in checkpoint.resource_graph]
+    assert [r.id for r in resources] == volume_ids
+    assert {r.name for r in resources} == {record_format.SEALED_NAME}
+    new_resources = {}
+    harness.run(constants.OPERATION_RESTORE, checkpoint, resources, {},
+                restore=FakeRecord(), new_resources=new_resources)
+    for volume_id in volume_ids:
+        assert (cloud.volume_data(new_resources[volume_id])
+                == cloud.volume_data(volume_id))
+
 def test_an_incremental_chain_in_karbors_flow_with_karbors_bank_sections():
     """Karbor's BankSection has no public bank or prefix: the index and the
     chunks of other checkpoints must still be reached through it."""
