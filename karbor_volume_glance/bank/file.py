@@ -21,6 +21,7 @@ leaves empty. Files are created with mode 0666 less the umask; a bank
 directory this backend creates is mode 0700.
 """
 
+import contextlib
 import errno
 import os
 import time
@@ -251,24 +252,33 @@ class FileBackend(BankBackend):
     # --- the backend interface -------------------------------------------
 
     def update_object(self, key, value, context=None):
-        kind, payload = codec.encode(value)
-        path = self._object_path(key)
-        header = f"{HEADER_MAGIC} {kind}\n".encode("ascii")
-        try:
-            temp_path, fd = self._create_temp_file(path)
-            try:
-                _write_durably(fd, header, payload)
-                os.replace(temp_path, path)
-            except BaseException:
-                _remove_quietly(temp_path)
-                raise
+        with self._staged(key, value, "write") as (path, temp_path, _, _):
+            os.replace(temp_path, path)
             _fsync_directory_if_present(os.path.dirname(path))
-        except OSError as exc:
-            raise self._os_error("write", key, exc) from exc
 
     def create_object(self, key, value, context=None):
         """Like update_object, but link() the whole new file into place, which
         fails if an object is there (the first creator wins)."""
+        with self._staged(key, value, "create") as (path, temp_path, header,
+                                                    payload):
+            try:
+                os.link(temp_path, path)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                return self._create_without_link(path, header, payload)
+            _fsync_directory_if_present(os.path.dirname(path))
+        return True
+
+    @contextlib.contextmanager
+    def _staged(self, key, value, action):
+        """``(path, temp_path, header, payload)``: ``value`` written and
+        fsynced to a new temporary file beside ``key``'s object, for the
+        caller to move or link into place; the temporary name is removed on
+        the way out (already gone once renamed), and an OSError becomes a
+        BankError naming ``action`` and ``key``."""
         kind, payload = codec.encode(value)
         path = self._object_path(key)
         header = f"{HEADER_MAGIC} {kind}\n".encode("ascii")
@@ -276,20 +286,11 @@ class FileBackend(BankBackend):
             temp_path, fd = self._create_temp_file(path)
             try:
                 _write_durably(fd, header, payload)
-                try:
-                    os.link(temp_path, path)
-                except FileExistsError:
-                    return False
-                except OSError as exc:
-                    if exc.errno not in _NO_HARD_LINKS:
-                        raise
-                    return self._create_without_link(path, header, payload)
+                yield path, temp_path, header, payload
             finally:
                 _remove_quietly(temp_path)
-            _fsync_directory_if_present(os.path.dirname(path))
         except OSError as exc:
-            raise self._os_error("create", key, exc) from exc
-        return True
+            raise self._os_error(action, key, exc) from exc
 
     @staticmethod
     def _create_without_link(path, header, payload):
