@@ -179,9 +179,33 @@ def test_a_failed_protect_fails_karbors_flow_and_the_backup_can_be_deleted():
     assert section.list_objects() == ["status"]
 
 
+def _read_and_restore_in_karbor(harness, cloud, backend, checkpoint_id,
+                                volume_ids):
+    """Karbor's CheckpointCollection lists and reads ``checkpoint_id`` (made
+    without Karbor) with its volumes in order, and Karbor's flow restores each
+    volume byte for byte from where the plugin put its data: the checkpoint
+    Karbor read."""
+    from karbor_volume_glance.standalone import checkpoints as cps
+
+    collection = CheckpointCollection(bank_plugin.Bank(backend))
+    ids = collection.list_ids(project_id="proj",
+                              provider_id=cps.STANDALONE_PROVIDER_ID)
+    assert ids == [checkpoint_id]
+    checkpoint = collection.get(checkpoint_id)
+    assert checkpoint.status == "available"
+    resources = [node.value for node in checkpoint.resource_graph]
+    assert [resource.id for resource in resources] == volume_ids
+    new_resources = {}
+    harness.run(constants.OPERATION_RESTORE, checkpoint, resources, {},
+                restore=FakeRecord(), new_resources=new_resources)
+    for volume_id in volume_ids:
+        assert (cloud.volume_data(new_resources[volume_id])
+                == cloud.volume_data(volume_id))
+    return checkpoint
+
+
 def test_karbor_lists_and_reads_checkpoints_made_without_karbor():
     from karbor_volume_glance.bank import Bank
-    from karbor_volume_glance.standalone import checkpoints as cps
     from karbor_volume_glance.standalone.runner import Runner
 
     cloud = FakeCloud()
@@ -192,21 +216,8 @@ def test_karbor_lists_and_reads_checkpoints_made_without_karbor():
     result = runner.protect(volume_ids, {v: {"backup_name": "b"} for v in volume_ids})
     assert result.ok
 
-    collection = CheckpointCollection(bank_plugin.Bank(backend))
-    ids = collection.list_ids(project_id="proj",
-                              provider_id=cps.STANDALONE_PROVIDER_ID)
-    assert ids == [result.checkpoint_id]
-    checkpoint = collection.get(result.checkpoint_id)
-    assert checkpoint.status == "available"
-    assert [node.value.id for node in checkpoint.resource_graph] == volume_ids
-    # and Karbor's checkpoint finds the plugin's data where the plugin put it
-    new_resources = {}
-    resources = [node.value for node in checkpoint.resource_graph]
-    harness.run(constants.OPERATION_RESTORE, checkpoint, resources, {},
-                restore=FakeRecord(), new_resources=new_resources)
-    for volume_id in volume_ids:
-        assert (cloud.volume_data(new_resources[volume_id])
-                == cloud.volume_data(volume_id))
+    _read_and_restore_in_karbor(harness, cloud, backend, result.checkpoint_id,
+                                volume_ids)
 
 
 
@@ -217,7 +228,6 @@ def test_karbor_lists_and_reads_our_sealed_checkpoints_of_an_encrypted_bank():
     from karbor_volume_glance.bank import Bank
     from karbor_volume_glance.format import checkpoint as record_format
     from karbor_volume_glance.format.keys import MasterKey
-    from karbor_volume_glance.standalone import checkpoints as cps
     from karbor_volume_glance.standalone.runner import Runner
 
     cloud = FakeCloud()
@@ -233,22 +243,11 @@ def test_karbor_lists_and_reads_our_sealed_checkpoints_of_an_encrypted_bank():
                             plan_name="a secret plan name")
     assert result.ok
 
-    collection = CheckpointCollection(bank_plugin.Bank(backend))
-    ids = collection.list_ids(project_id="proj",
-                              provider_id=cps.STANDALONE_PROVIDER_ID)
-    assert ids == [result.checkpoint_id]
-    checkpoint = collection.get(result.checkpoint_id)
-    assert checkpoint.status == "available"
+    checkpoint = _read_and_restore_in_karbor(
+        harness, cloud, backend, result.checkpoint_id, volume_ids)
     assert checkpoint.protection_plan["name"] == record_format.SEALED_NAME
-    resources = [node.value for node in checkpoint.resource_graph]
-    assert [r.id for r in resources] == volume_ids
-    assert {r.name for r in resources} == {record_format.SEALED_NAME}
-    new_resources = {}
-    harness.run(constants.OPERATION_RESTORE, checkpoint, resources, {},
-                restore=FakeRecord(), new_resources=new_resources)
-    for volume_id in volume_ids:
-        assert (cloud.volume_data(new_resources[volume_id])
-                == cloud.volume_data(volume_id))
+    assert ({node.value.name for node in checkpoint.resource_graph}
+            == {record_format.SEALED_NAME})
 
 def test_an_incremental_chain_in_karbors_flow_with_karbors_bank_sections():
     """Karbor's BankSection has no public bank or prefix: the index and the
