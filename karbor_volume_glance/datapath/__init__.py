@@ -14,6 +14,7 @@ from karbor_volume_glance.datapath.stream import (
     StreamDigest,
     glance_hash_algorithm,
     rechunk,
+    room_of,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "glance_hash_algorithm",
     "ordered_map",
     "rechunk",
+    "room_of",
 ]

@@ -7,6 +7,7 @@ checks with: :func:`glance_hash_algorithm`); :class:`IterableReader` turns
 an iterable of bytes into the file object glanceclient's upload reads from.
 """
 
+import ctypes
 import functools
 import hashlib
 import io
@@ -28,7 +29,7 @@ def _is_zero(piece):
     return isinstance(piece, (bytes, bytearray)) and piece == zeros(len(piece))
 
 
-def rechunk(pieces, size):
+def rechunk(pieces, size, room=None):
     """Yield the bytes of ``pieces`` in chunks of exactly ``size`` bytes.
 
     The last chunk may be shorter; no empty chunk is ever yielded, so an empty
@@ -39,9 +40,18 @@ def rechunk(pieces, size):
     :func:`zeros`, the same object every time, which costs neither a copy
     nor a fresh allocation of ``size`` bytes (its page faults cost more
     than the copy).
+
+    ``room``, a pair ``(head, tail)`` of byte counts, asks for chunks that
+    can be sealed where they are (:func:`room_of`): each chunk that is not
+    all zeros is then ``memoryview(buffer)[head:head + n]`` of a bytearray
+    ``buffer`` of ``head + n + tail`` bytes of its own, assembled in one
+    copy, which the consumer may write over once done reading the chunk.
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
+    if room is not None:
+        yield from _rechunk_with_room(pieces, size, *room)
+        return
     gathered, have, zero = [], 0, True
     for piece in pieces:
         if not piece:
@@ -67,6 +77,78 @@ def rechunk(pieces, size):
         zero = not have or _is_zero(gathered[0])
     if have:
         yield zeros(have) if zero else b"".join(gathered)
+
+
+def _rechunk_with_room(pieces, size, head, tail):
+    """:func:`rechunk` with ``room``: the chunk's pieces (or their parts)
+    are joined once, into a bytearray with ``head`` and ``tail`` bytes
+    around them."""
+    gathered, have, zero = [], 0, True
+    for piece in pieces:
+        if not piece:
+            continue
+        gathered.append(piece)
+        have += len(piece)
+        zero = zero and _is_zero(piece)
+        while have >= size:
+            if zero:
+                yield zeros(size)
+                have -= size
+                gathered = [zeros(have)] if have else []
+                continue
+            taken, gathered = _split(gathered, size)
+            have -= size
+            chunk = _with_room(taken, size, head, tail)
+            del taken  # the pieces go while the chunk is out
+            yield chunk
+            del chunk
+            zero = not have or all(_is_zero(part) for part in gathered)
+    if have:
+        yield zeros(have) if zero else _with_room(gathered, have, head, tail)
+
+
+def _split(gathered, size):
+    """The first ``size`` bytes of the pieces ``gathered`` (which hold at
+    least that many) and the rest, as lists of pieces (views, no copy)."""
+    taken, need = [], size
+    for position, piece in enumerate(gathered):
+        if len(piece) <= need:
+            taken.append(piece)
+            need -= len(piece)
+            if not need:
+                return taken, gathered[position + 1:]
+            continue
+        view = memoryview(piece).cast("B")
+        taken.append(view[:need])
+        return taken, [view[need:], *gathered[position + 1:]]
+    raise ValueError(f"{size} bytes asked of pieces holding fewer")
+
+
+def _with_room(pieces, length, head, tail):
+    buffer = bytearray().join([bytes(head), *pieces, bytes(tail)])
+    return memoryview(buffer)[head:head + length]
+
+
+def room_of(chunk, head, tail):
+    """The bytearray ``chunk`` is ``[head:head + len(chunk)]`` of, with
+    exactly ``tail`` bytes after it (a chunk :func:`rechunk` gave with
+    ``room=(head, tail)``); None for anything else."""
+    if not isinstance(chunk, memoryview):
+        return None
+    buffer = chunk.obj
+    if (type(buffer) is not bytearray or chunk.readonly
+            or not chunk.c_contiguous or chunk.itemsize != 1
+            or len(buffer) != head + chunk.nbytes + tail):
+        return None
+    if not chunk.nbytes:
+        return None
+    whole = memoryview(buffer)
+    try:  # the same memory at the same place, or no room
+        start = ctypes.addressof(ctypes.c_char.from_buffer(whole))
+        at = ctypes.addressof(ctypes.c_char.from_buffer(chunk))
+    finally:
+        whole.release()
+    return buffer if at == start + head else None
 
 
 class StreamDigest:

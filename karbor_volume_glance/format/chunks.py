@@ -131,7 +131,10 @@ def _zeros(length):
 
 def is_zero(data):
     """Whether ``data`` is all zeros: a memcmp, several times cheaper than sha256
-    and over at the first non-zero byte."""
+    and over at the first non-zero byte (a memoryview's ``==`` compares item
+    by item: ``startswith`` of as many zeros is one memcmp too)."""
+    if isinstance(data, memoryview):
+        return _zeros(data.nbytes).startswith(data)
     return data == _zeros(len(data))
 
 
@@ -143,13 +146,17 @@ def sha256_of(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def encode(index, offset, data, algorithm, sha256=None, sealer=None):
+def encode(index, offset, data, algorithm, sha256=None, sealer=None,
+           settled=None):
     """``(record, stored bytes or None)`` of chunk ``index`` holding ``data``.
 
     ``sha256`` is the data's identity hash, when the caller has already
     computed it. With a ``sealer`` (:class:`.sealing.ChunkSealer`, an
     encrypted backup) the identity is its keyed hash and the stored bytes
-    are sealed.
+    are sealed: where ``data`` is stored uncompressed and has the room of
+    a seal around it (:func:`.sealing.room_of`), it is sealed in place,
+    over itself, once ``settled`` (a callable, when others read ``data``
+    too) has returned: every other reader is done with it then.
     """
     if is_zero(data):
         return zero_record(index, offset, len(data)), None
@@ -158,6 +165,10 @@ def encode(index, offset, data, algorithm, sha256=None, sealer=None):
     record = ChunkRecord(index, offset, len(data), sha256, object=chunk_name(index),
                          stored_size=len(stored) + _overhead(sealer),
                          compression=used)
+    if sealer is not None and stored is data and sealing.room_of(data):
+        if settled is not None:
+            settled()
+        return record, sealer.seal_in_place(record, data)
     return record, _sealed(sealer, record, stored)
 
 

@@ -28,8 +28,13 @@ to one volume (:class:`VolumeKeys`):
 Chunks are sealed and opened with ``encrypt_into``/``decrypt_into``
 (cryptography 47 on) into buffers that are reused, never into a fresh
 chunk-sized allocation per chunk: a new 32 MiB buffer costs the kernel more
-(page faults, zeroing) than AES-GCM costs to fill it. Each thread sealing a
-backup's chunks reuses one buffer of its own (:meth:`ChunkSealer.scratch`):
+(page faults, zeroing) than AES-GCM costs to fill it. A chunk stored
+uncompressed that the data path assembled with the room of a seal around it
+(:data:`ROOM`, :func:`room_of`) is sealed over itself
+(:meth:`ChunkSealer.seal_in_place`: AES-GCM encrypts in place), its buffer
+becoming the stored bytes: no second buffer at all. Otherwise each thread
+sealing a backup's chunks reuses one buffer of its own
+(:meth:`ChunkSealer.scratch`):
 what :meth:`ChunkSealer.seal` returns lives there until the thread seals its
 next chunk, so the caller stores it at once; a compressed payload (or a
 delta) is opened into it too, then decompressed. An uncompressed full chunk,
@@ -50,7 +55,7 @@ import threading
 from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives.ciphers import aead
 
-from karbor_volume_glance import exceptions
+from karbor_volume_glance import datapath, exceptions
 
 #: The AEAD of format 4, as manifests name it.
 AEAD = "AES-256-GCM"
@@ -132,6 +137,18 @@ def resized(buffer, size):
     except BufferError:
         return bytearray(size)
     return buffer
+
+
+def room_of(chunk):
+    """The bytearray ``chunk`` (a memoryview) can be sealed in place in:
+    ``chunk`` is its bytes ``[NONCE_BYTES:-TAG_BYTES]``; None if it has no
+    such room (:func:`~karbor_volume_glance.datapath.rechunk`'s ``room``)."""
+    return datapath.room_of(chunk, NONCE_BYTES, TAG_BYTES)
+
+
+#: :func:`~karbor_volume_glance.datapath.rechunk`'s ``room`` for chunks to
+#: be sealed in place.
+ROOM = (NONCE_BYTES, TAG_BYTES)
 
 
 def is_sealed(raw):
@@ -276,6 +293,23 @@ class ChunkSealer:
             nonce, payload, self._ad(record, self.checkpoint_id),
             memoryview(sealed)[NONCE_BYTES:])
         return sealed
+
+    def seal_in_place(self, record, chunk):
+        """Seal ``record``'s uncompressed ``chunk`` over itself: ``chunk``
+        has the room of a seal around it (:func:`room_of`), and its buffer,
+        returned, becomes the stored bytes, the same as :meth:`seal`'s
+        (AES-GCM encrypts in place: the ciphertext starts where the
+        plaintext does). The chunk's plain bytes are gone then: every other
+        reader must be done with them."""
+        buffer = room_of(chunk)
+        if buffer is None:
+            raise ValueError("the chunk has no room to be sealed in place")
+        nonce = os.urandom(NONCE_BYTES)
+        buffer[:NONCE_BYTES] = nonce
+        self.keys._cipher(DATA_PURPOSE, self.checkpoint_id).encrypt_into(
+            nonce, chunk, self._ad(record, self.checkpoint_id),
+            memoryview(buffer)[NONCE_BYTES:])
+        return buffer
 
     def open(self, record, stored, into=None):
         """The compressed payload of ``record`` from its stored bytes, whose

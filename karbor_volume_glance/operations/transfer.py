@@ -26,7 +26,7 @@ from oslo_log import log as logging
 
 from karbor_volume_glance import datapath, exceptions
 from karbor_volume_glance.bank import compat
-from karbor_volume_glance.format import chunks, manifest
+from karbor_volume_glance.format import chunks, manifest, sealing
 
 LOG = logging.getLogger(__name__)
 
@@ -63,20 +63,26 @@ class Transfer:
         ``whole_hash`` (Glance's algorithm), computed in the same pass.
         """
         digest = datapath.StreamDigest(algorithm=whole_hash)
+        # an encrypted backup's chunks come with the room of a seal around
+        # them, to be sealed where they are (no second chunk-sized buffer)
+        room = sealing.ROOM if self.sealer is not None else None
 
         def numbered():
             # the whole stream's hashes must see chunks in order: each is
             # computed by a thread of its own (sha256 and Glance's at once),
-            # one chunk behind the download
+            # one chunk behind the download; a chunk is sealed over itself
+            # only once they are done with it (its ``settled``)
             offset, hashing = 0, []
             updaters = digest.updaters()
             with concurrent.futures.ThreadPoolExecutor(
                     len(updaters), thread_name_prefix="kvg-digest") as hasher:
-                for index, data in enumerate(datapath.rechunk(stream, chunk_size)):
+                for index, data in enumerate(
+                        datapath.rechunk(stream, chunk_size, room)):
                     for pending in hashing:
                         pending.result()
                     hashing = [hasher.submit(update, data) for update in updaters]
-                    yield index, offset, data
+                    yield index, offset, data, functools.partial(
+                        _wait_all, tuple(hashing))
                     offset += len(data)
                 for pending in hashing:
                     pending.result()
@@ -89,28 +95,33 @@ class Transfer:
         return records, digest
 
     def _store(self, algorithm, previous, item):
-        index, offset, data = item
-        record, stored = self._encode(algorithm, previous, index, offset, data)
+        index, offset, data, settled = item
+        record, stored = self._encode(algorithm, previous, index, offset, data,
+                                      settled)
         if stored is not None:  # written before the thread's next chunk
             compat.write_buffer(self.section, record.object, stored)
         return record
 
-    def _encode(self, algorithm, previous, index, offset, data):
-        """The chunk's record and the bytes to store (None: nothing to store)."""
+    def _encode(self, algorithm, previous, index, offset, data, settled=None):
+        """The chunk's record and the bytes to store (None: nothing to store).
+        ``settled`` returns once the whole stream's hashes are done with
+        ``data`` (before :func:`chunks.encode` seals it over itself)."""
         parent = previous[index] if index < len(previous) else None
         sealer = self.sealer
         if parent is None or chunks.is_zero(data):
-            return chunks.encode(index, offset, data, algorithm, sealer=sealer)
+            return chunks.encode(index, offset, data, algorithm, sealer=sealer,
+                                 settled=settled)
         sha256 = chunks.digest_of(data, sealer)
         if parent.length == len(data) and parent.sha256 == sha256:
             return parent, None  # unchanged: the parent's record, where it lives
         if parent.zero or parent.length != len(data):
-            return chunks.encode(index, offset, data, algorithm, sha256, sealer)
+            return chunks.encode(index, offset, data, algorithm, sha256, sealer,
+                                 settled)
         base = parent.base_record() if parent.is_delta else parent
         delta = chunks.encode_delta(index, offset, data, sha256, base.as_base(),
                                     self._fetch(base), algorithm, sealer)
         return delta or chunks.encode(index, offset, data, algorithm, sha256,
-                                      sealer)
+                                      sealer, settled)
 
     def check_present(self, backup):
         """Raise ChunkIntegrityError for the first object the backup needs
@@ -238,6 +249,11 @@ class Transfer:
 
         return sum(datapath.ordered_map(size_of, backup.locations(),
                                         self.parallelism))
+
+
+def _wait_all(futures):
+    for future in futures:
+        future.result()
 
 
 def _label(name, source):

@@ -130,3 +130,42 @@ def test_iterable_reader_keeps_the_error_it_raised():
         reader.read(3)
     assert isinstance(reader.error, exceptions.ChunkIntegrityError)
     assert reader.error.chunk == "data_2"
+
+
+@given(pieces=st.lists(st.one_of(st.integers(0, 40).map(bytes),
+                                  st.binary(min_size=1, max_size=40),
+                                  st.integers(1, 40).map(bytearray)),
+                        max_size=30),
+       size=st.integers(1, 50), head=st.integers(0, 20),
+       tail=st.integers(0, 20))
+def test_hypothesis_rechunk_with_room_cuts_alike_and_leaves_room(
+        pieces, size, head, tail):
+    """With ``room`` the chunks are the same bytes; each that is not the
+    shared zeros sits at ``head`` in a bytearray of its own with ``tail``
+    bytes after it (room_of finds it)."""
+    data = b"".join(pieces)
+    cut = list(datapath.rechunk(pieces, size, room=(head, tail)))
+    assert [bytes(chunk) for chunk in cut] == [
+        data[i:i + size] for i in range(0, len(data), size)]
+    buffers = set()
+    for chunk in cut:
+        if isinstance(chunk, bytes):
+            assert chunk == bytes(len(chunk))  # the shared zeros
+            continue
+        buffer = datapath.room_of(chunk, head, tail)
+        assert buffer is chunk.obj and len(buffer) == head + len(chunk) + tail
+        assert buffer[head:head + len(chunk)] == chunk
+        buffers.add(id(buffer))
+    assert len(buffers) == sum(not isinstance(c, bytes) for c in cut)
+
+
+def test_room_of_refuses_what_has_no_room_at_its_place():
+    buffer = bytearray(b"hh" + b"data" + b"ttt")
+    view = memoryview(buffer)
+    assert datapath.room_of(view[2:6], 2, 3) is buffer
+    assert datapath.room_of(view[1:5], 2, 3) is None  # another place
+    assert datapath.room_of(view[2:6], 1, 4) is None
+    assert datapath.room_of(view[2:6], 2, 2) is None  # another size
+    assert datapath.room_of(b"data", 0, 0) is None  # not a view
+    assert datapath.room_of(memoryview(b"hhdatattt")[2:6], 2, 3) is None
+    assert datapath.room_of(view[2:6].toreadonly(), 2, 3) is None

@@ -7,6 +7,7 @@ chunks are opened into a bounded set of buffers.
 import dataclasses
 import hashlib
 import io
+import threading
 
 import pytest
 from hypothesis import given
@@ -262,3 +263,115 @@ def test_our_sections_give_the_backend_a_bytearray_uncopied(monkeypatch,
     compat.write_buffer(section, "k", buffer)
     assert given_values[0] is buffer
     assert section.get_object("k") == b"sealed"
+
+
+# --- sealing in place: a chunk with room is sealed over itself ---------------
+
+@given(st.lists(st.binary(min_size=1, max_size=3000), min_size=1,
+                max_size=8), st.integers(1, 4000),
+       st.sampled_from(compression.ALGORITHMS))
+def test_hypothesis_a_chunk_sealed_in_place_is_the_reference_sealing(
+        pieces, size, algorithm):
+    """Chunks cut with a seal's room and encoded: an uncompressed one is
+    sealed in its own buffer, byte for byte what sealing it anew gives
+    (same nonce), and every one opens to its bytes."""
+    sealer = KEYS.chunks(CHECKPOINT)
+    data = b"".join(pieces)
+    offset = 0
+    for index, chunk in enumerate(datapath.rechunk(pieces, size,
+                                                   room=sealing.ROOM)):
+        plain = bytes(chunk)
+        assert plain == data[offset:offset + len(plain)]
+        buffer = sealing.room_of(chunk)
+        record, stored = chunks.encode(index, offset, chunk, algorithm,
+                                       sealer=sealer)
+        offset += len(plain)
+        if record.zero:
+            continue
+        if record.compression == compression.NONE:
+            assert buffer is not None and stored is buffer  # in place
+            nonce = bytes(stored[:sealing.NONCE_BYTES])
+            ad = sealing.chunk_ad(VOLUME, CHECKPOINT, index, sealing.FULL,
+                                  compression.NONE, len(plain))
+            cipher = KEYS._cipher(sealing.DATA_PURPOSE, CHECKPOINT)
+            assert bytes(stored) == nonce + cipher.encrypt(nonce, plain, ad)
+        assert record.stored_size == len(stored)
+        assert chunks.decode(record, bytes(stored), sealer=sealer) == plain
+    assert offset == len(data)
+
+
+def test_seal_in_place_refuses_a_chunk_without_room():
+    sealer = KEYS.chunks(CHECKPOINT)
+    record, _ = chunks.encode(0, 0, b"x" * 100, compression.NONE,
+                              sealer=sealer)
+    buffer = bytearray(100 + sealing.OVERHEAD)
+    with pytest.raises(ValueError):
+        sealer.seal_in_place(record, memoryview(buffer)[:100])
+    with pytest.raises(ValueError):
+        sealer.seal_in_place(record, b"x" * 100)
+
+
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_a_protect_hashes_the_plain_stream_before_sealing_it_in_place(
+        monkeypatch, parallelism):
+    """The whole stream's hashes read each chunk in threads of their own:
+    held back here until the chunk's worker has compressed it (all it does
+    before sealing), they still see the plain bytes, as the chunks are
+    sealed over themselves only once the hashes are done with them."""
+    compressed = {}
+    real_compress = compression.compress
+
+    def compress(data, algorithm):
+        out = real_compress(data, algorithm)
+        compressed.setdefault(bytes(data[:16]), threading.Event()).set()
+        return out
+
+    real_updaters = datapath.StreamDigest.updaters
+
+    def updaters(self):
+        def late(update):
+            def run(data):
+                event = compressed.setdefault(bytes(data[:16]), threading.Event())
+                assert event.wait(30), "the chunk was never compressed"
+                update(data)
+            return run
+        return [late(update) for update in real_updaters(self)]
+
+    in_place = []
+    real_in_place = sealing.ChunkSealer.seal_in_place
+
+    def seal_in_place(self, record, chunk):
+        in_place.append(record.index)
+        return real_in_place(self, record, chunk)
+
+    monkeypatch.setattr(compression, "compress", compress)
+    monkeypatch.setattr(datapath.StreamDigest, "updaters", updaters)
+    monkeypatch.setattr(sealing.ChunkSealer, "seal_in_place", seal_in_place)
+    section = open_bank("memory://").get_sub_section("/c/")
+    sealer = KEYS.chunks(CHECKPOINT)
+    data = b"".join(chunk_data(CHUNK, i, False) for i in range(8))
+    moved = transfer.Transfer(section, VOLUME, parallelism, sealer=sealer)
+    records, digest = moved.save_stream(
+        iter([data[i:i + 10000] for i in range(0, len(data), 10000)]), CHUNK,
+        compression.ZSTD, whole_hash="sha512")
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert digest.value == hashlib.sha512(data).hexdigest()
+    assert sorted(in_place) == list(range(8))
+    assert b"".join(moved.read_verified(records)) == data
+
+
+def test_a_tampered_chunk_sealed_in_place_is_named():
+    section = open_bank("memory://").get_sub_section("/c/")
+    sealer = KEYS.chunks(CHECKPOINT)
+    data = b"".join(chunk_data(CHUNK, i, False) for i in range(4))
+    moved = transfer.Transfer(section, VOLUME, 2, sealer=sealer)
+    records, _digest = moved.save_stream(iter([data]), CHUNK,
+                                         compression.NONE)
+    victim = records[2]
+    stored = bytearray(section.get_object(victim.object))
+    stored[len(stored) // 2] ^= 0x80
+    section.update_object(victim.object, bytes(stored))
+    with pytest.raises(exceptions.ChunkIntegrityError) as info:
+        b"".join(moved.read_verified(records))
+    assert info.value.chunk == victim.name
+    assert "does not authenticate" in info.value.reason
