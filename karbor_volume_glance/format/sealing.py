@@ -286,13 +286,8 @@ class ChunkSealer:
         compressed ``payload``: ``nonce || ciphertext || tag`` in this
         thread's :meth:`scratch` buffer (a bytearray), valid until the
         thread's next :meth:`seal` or :meth:`open` into it."""
-        sealed = self.scratch(len(payload) + OVERHEAD)
-        nonce = os.urandom(NONCE_BYTES)
-        sealed[:NONCE_BYTES] = nonce
-        self.keys._cipher(DATA_PURPOSE, self.checkpoint_id).encrypt_into(
-            nonce, payload, self._ad(record, self.checkpoint_id),
-            memoryview(sealed)[NONCE_BYTES:])
-        return sealed
+        return self._seal_into(self.scratch(len(payload) + OVERHEAD),
+                               record, payload)
 
     def seal_in_place(self, record, chunk):
         """Seal ``record``'s uncompressed ``chunk`` over itself: ``chunk``
@@ -304,10 +299,16 @@ class ChunkSealer:
         buffer = room_of(chunk)
         if buffer is None:
             raise ValueError("the chunk has no room to be sealed in place")
+        return self._seal_into(buffer, record, chunk)
+
+    def _seal_into(self, buffer, record, data):
+        """``buffer`` (``len(data) + OVERHEAD`` bytes) made ``nonce ||
+        ciphertext || tag`` of ``data`` sealed for ``record``, a fresh random
+        nonce; ``data`` may be ``buffer``'s own bytes after the nonce."""
         nonce = os.urandom(NONCE_BYTES)
         buffer[:NONCE_BYTES] = nonce
         self.keys._cipher(DATA_PURPOSE, self.checkpoint_id).encrypt_into(
-            nonce, chunk, self._ad(record, self.checkpoint_id),
+            nonce, data, self._ad(record, self.checkpoint_id),
             memoryview(buffer)[NONCE_BYTES:])
         return buffer
 
