@@ -37,8 +37,6 @@ their bytes are as Karbor's.
 import base64
 import binascii
 import copy
-import hashlib
-import hmac
 import json
 import re
 import uuid
@@ -47,7 +45,7 @@ from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives.ciphers import aead
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.format import sealing
+from karbor_volume_glance.format import keys, sealing
 from karbor_volume_glance.format.status import CheckpointStatus
 
 CHECKPOINTS_ROOT = "/checkpoints/"
@@ -238,6 +236,7 @@ MAC_FIELDS = ("version", "id", "owner_id", "provider_id", "project_id",
               "owner")
 _SEAL_KEYS = {"aead", "key", "names", "mac"}
 _NAMES_LABEL = "kvg-checkpoint-names/1"
+_NO_NAME = object()
 
 
 def is_ours(record):
@@ -258,52 +257,65 @@ def _names_ad(checkpoint_id, fingerprint):
 
 def _mac(master, checkpoint_id, record, seal):
     covered = {name: record.get(name) for name in MAC_FIELDS}
-    text = json.dumps({"checkpoint_id": checkpoint_id, "record": covered,
-                       "aead": seal.get("aead"), "key": seal.get("key"),
-                       "names": seal.get("names")},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hmac.new(master.derive(MAC_PURPOSE, checkpoint_id),
-                    text.encode("ascii"), hashlib.sha256).hexdigest()
+    return keys.mac(master.derive(MAC_PURPOSE, checkpoint_id),
+                    {"checkpoint_id": checkpoint_id, "record": covered,
+                     "aead": seal.get("aead"), "key": seal.get("key"),
+                     "names": seal.get("names")})
+
+
+def _name_places(record):
+    """Each place in ``record`` that holds a name, in order, as ``(part,
+    holder, key)``: the plan's name (``part`` "plan"), each of its
+    resources' ("plan_resources"), each resource graph node's by node id
+    ("graph") and, if ``extra_info.plan`` is an object, its ("plan_info").
+    ``holder[key]`` may be set as the walk goes: the resource graph (JSON
+    text) is written back into ``record`` once its nodes are walked."""
+    plan = record["protection_plan"]
+    yield "plan", plan, "name"
+    for resource in plan.get("resources", []):
+        yield "plan_resources", resource, "name"
+    graph = json.loads(record["resource_graph"])
+    for sid in sorted(graph[0], key=lambda sid: int(sid, 16)):
+        yield "graph", graph[0][sid], 2
+    record["resource_graph"] = json.dumps(graph)
+    info = (record.get("extra_info") or {}).get("plan")
+    if isinstance(info, dict):
+        yield "plan_info", info, "name"
+
+
+#: The parts of the sealed names that are lists, a name per place.
+_NAME_LISTS = ("plan_resources", "graph")
 
 
 def _names_of(record):
     """The names in a record, and a copy of it with placeholders instead."""
     stored = copy.deepcopy(record)
-    plan = stored["protection_plan"]
-    names = {"plan": plan.get("name"),
-             "plan_resources": [r.get("name") for r in plan.get("resources", [])]}
-    plan["name"] = SEALED_NAME
-    for resource in plan.get("resources", []):
-        resource["name"] = SEALED_NAME
-    graph = json.loads(stored["resource_graph"])
-    order = sorted(graph[0], key=lambda sid: int(sid, 16))
-    names["graph"] = [graph[0][sid][2] for sid in order]
-    for sid in order:
-        graph[0][sid][2] = SEALED_NAME
-    stored["resource_graph"] = json.dumps(graph)
-    info = (stored.get("extra_info") or {}).get("plan")
-    if isinstance(info, dict) and "name" in info:
-        names["plan_info"] = info["name"]
-        info["name"] = SEALED_NAME
+    names = {part: [] for part in _NAME_LISTS}
+    for part, holder, key in _name_places(stored):
+        if part == "plan_info" and key not in holder:
+            continue
+        name = holder[key] if part == "graph" else holder.get(key)
+        if part in _NAME_LISTS:
+            names[part].append(name)
+        else:
+            names[part] = name
+        holder[key] = SEALED_NAME
     return names, stored
 
 
 def _with_names(stored, names):
+    """A copy of a sealed record with ``names`` (:func:`_names_of`'s) back
+    in their places, without its seal; a place they lack keeps its own."""
     record = copy.deepcopy(stored)
     record.pop(SEAL_FIELD, None)
-    plan = record["protection_plan"]
-    plan["name"] = names.get("plan")
-    for resource, name in zip(plan.get("resources", []),
-                              names.get("plan_resources", []), strict=False):
-        resource["name"] = name
-    graph = json.loads(record["resource_graph"])
-    order = sorted(graph[0], key=lambda sid: int(sid, 16))
-    for sid, name in zip(order, names.get("graph", []), strict=False):
-        graph[0][sid][2] = name
-    record["resource_graph"] = json.dumps(graph)
-    info = (record.get("extra_info") or {}).get("plan")
-    if isinstance(info, dict) and "plan_info" in names:
-        info["name"] = names["plan_info"]
+    lists = {part: iter(names.get(part, [])) for part in _NAME_LISTS}
+    for part, holder, key in _name_places(record):
+        if part in lists:
+            name = next(lists[part], _NO_NAME)
+        else:  # the plan's name is always sealed, even a null one
+            name = names.get(part, None if part == "plan" else _NO_NAME)
+        if name is not _NO_NAME:
+            holder[key] = name
     return record
 
 
@@ -349,9 +361,8 @@ def open_record(stored, master, checkpoint_id):
     if seal["key"] != fingerprint:
         fail(f"it was sealed by master key {seal['key']!r}, not the bank's "
              f"{fingerprint}")
-    mac = seal["mac"]
-    if not (isinstance(mac, str) and hmac.compare_digest(
-            mac, _mac(master, checkpoint_id, stored, seal))):
+    if not keys.same_mac(seal["mac"], _mac(master, checkpoint_id, stored,
+                                           seal)):
         fail("its MAC does not hold: it was changed, or moved from another "
              "checkpoint")
     try:

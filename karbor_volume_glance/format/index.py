@@ -34,12 +34,10 @@ Entries of plain banks have neither field: their bytes are unchanged.
 
 import dataclasses
 import datetime
-import hashlib
-import hmac
-import json
 import re
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.format import keys
 from karbor_volume_glance.format.status import LIVE, EntryStatus
 
 INDEX_ROOT = "/volume_glance/by-volume/"
@@ -113,24 +111,20 @@ def mac_key(master, volume_id):
     return master.derive(MAC_PURPOSE, volume_id)
 
 
-def _macs(entry, key, volume_id, checkpoint_id):
+def _mac_inputs(entry, volume_id, checkpoint_id):
+    """What ``entry``'s ``mac`` and ``uses_mac`` cover at its place."""
     place = {"volume_id": volume_id, "checkpoint_id": checkpoint_id}
-
-    def mac(part, fields):
-        text = json.dumps({"part": part, **place, **fields}, sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=True)
-        return hmac.new(key, text.encode("ascii"), hashlib.sha256).hexdigest()
-
     uses = {source: sorted(indices) for source, indices in entry.uses.items()}
-    return (mac("entry", {name: getattr(entry, name) for name in MAC_FIELDS}),
-            mac("uses", {"uses": uses}))
+    return ({"part": "entry", **place,
+             **{name: getattr(entry, name) for name in MAC_FIELDS}},
+            {"part": "uses", **place, "uses": uses})
 
 
 def authenticate(entry, key, volume_id):
     """Set ``entry``'s MACs under ``key`` (:func:`mac_key`) for its place
     in ``volume_id``'s index; returns it."""
-    entry.mac, entry.uses_mac = _macs(entry, key, volume_id,
-                                      entry.checkpoint_id)
+    covered, uses = _mac_inputs(entry, volume_id, entry.checkpoint_id)
+    entry.mac, entry.uses_mac = keys.mac(key, covered), keys.mac(key, uses)
     return entry
 
 
@@ -143,16 +137,14 @@ def check(entry, key, where, volume_id):
         return exceptions.RecordNotAuthentic(
             volume_id, f"index entry {where}", reason)
 
-    checkpoint_id = where.rsplit("/", 1)[-1]
-    mac, uses_mac = _macs(entry, key, volume_id, checkpoint_id)
     if entry.mac is None:
         return entry  # unauthenticated: trusted for nothing (the docstring)
-    if not hmac.compare_digest(entry.mac, mac):
+    covered, uses = _mac_inputs(entry, volume_id, where.rsplit("/", 1)[-1])
+    if not keys.same_mac(entry.mac, keys.mac(key, covered)):
         raise fault("its MAC does not hold: it was changed, or moved from "
                     "another volume or checkpoint")
-    if (entry.live or entry.uses) and not (
-            entry.uses_mac is not None
-            and hmac.compare_digest(entry.uses_mac, uses_mac)):
+    if (entry.live or entry.uses) and not keys.same_mac(entry.uses_mac,
+                                                        keys.mac(key, uses)):
         raise fault("the MAC of its uses does not hold: they were changed")
     return entry
 

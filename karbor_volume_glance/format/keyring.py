@@ -41,9 +41,6 @@ import base64
 import binascii
 import dataclasses
 import datetime
-import hashlib
-import hmac
-import json
 import re
 import secrets
 
@@ -136,11 +133,6 @@ def _now():
     return datetime.datetime.now(datetime.UTC).isoformat()
 
 
-def _canonical(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True).encode("ascii")
-
-
 def _b64(data):
     return base64.b64encode(data).decode("ascii")
 
@@ -221,7 +213,7 @@ class WrappedKey:
 def _copy_aad(raw, bank_id):
     fields = {name: raw[name] for name in _COPY_FIELDS
               if name not in ("nonce", "wrapped_key")}
-    return _COPY_AAD + _canonical({"bank": bank_id, **fields})
+    return _COPY_AAD + keys.canonical({"bank": bank_id, **fields})
 
 
 def new_copy(master, secret, kind, bank_id, label="", kdf=None,
@@ -398,8 +390,7 @@ class EncryptionRecord:
 
 def _record_mac(master, raw, bank_id):
     fields = {name: raw[name] for name in _RECORD_FIELDS if name != "mac"}
-    return hmac.new(master.derive(_RECORD_MAC), _canonical(
-        {"bank": bank_id, **fields}), hashlib.sha256).hexdigest()
+    return keys.mac(master.derive(_RECORD_MAC), {"bank": bank_id, **fields})
 
 
 def new_record(master, bank_id, cipher_suite=CIPHER_SUITE,
@@ -443,8 +434,7 @@ def check_record(record, master, bank_id, key=RECORD):
         raise exceptions.InvalidKeyRecord(
             key, f"names master key {record.fingerprint}, but the bank's "
             f"wrapped keys hold {master.fingerprint()}")
-    if not hmac.compare_digest(record.mac, _record_mac(master, record.raw,
-                                                       bank_id)):
+    if not keys.same_mac(record.mac, _record_mac(master, record.raw, bank_id)):
         raise exceptions.InvalidKeyRecord(
             key, "its MAC is not the master key's for this bank: it was "
             "changed, or copied from another bank")

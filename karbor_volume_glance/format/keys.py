@@ -8,10 +8,17 @@ contents uses a key *derived* from the master key for one purpose
 (:meth:`MasterKey.derive`), never the master key itself, so a key that
 encrypts chunks is never the one that hashes them.
 
+Every MAC of an encrypted bank's records (the encryption record, index
+entries, checkpoint records) is :func:`mac`: HMAC-SHA256 of an object's
+:func:`canonical` JSON under such a derived key. The bytes they cover are
+part of format 4: existing banks hold MACs made so.
+
 This module is pure: no I/O, no cloud, no transport.
 """
 
+import hashlib
 import hmac
+import json
 import secrets
 
 from cryptography.hazmat.primitives import hashes
@@ -75,3 +82,27 @@ class MasterKey:
         return f"<MasterKey {self.fingerprint()}>"
 
     __str__ = __repr__
+
+
+def canonical(value):
+    """``value`` (JSON-able) as canonical JSON bytes: keys sorted, no
+    spaces, every non-ASCII character ``\\u``-escaped. One value, one
+    byte string: what MACs and associated data are computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True).encode("ascii")
+
+
+def mac(key, value):
+    """HMAC-SHA256 (64 hex digits) under ``key`` of ``value``'s
+    :func:`canonical` JSON."""
+    return hmac.new(key, canonical(value), hashlib.sha256).hexdigest()
+
+
+def same_mac(found, expected):
+    """Whether ``found`` (as read from a bank: any JSON value) is the MAC
+    ``expected`` (:func:`mac`'s); compared in constant time, and false,
+    never an error, for anything else (a number, non-ASCII text)."""
+    if not isinstance(found, str):
+        return False
+    return hmac.compare_digest(found.encode("utf-8", "surrogatepass"),
+                               expected.encode("ascii"))

@@ -167,6 +167,18 @@ def test_names_that_do_not_open_are_caught_even_under_a_good_mac(monkeypatch):
         opened(stored)
 
 
+@pytest.mark.parametrize("mac", ["\u00e9" * 64, "\ud800", 42, None, ["a"]])
+def test_a_mac_that_is_no_hex_text_is_caught_naming_the_checkpoint(mac):
+    """Whatever JSON the bank holds in place of the MAC (non-ASCII text
+    made Python's compare_digest raise TypeError), it is the checkpoint's
+    error."""
+    stored = record_format.seal_record(record(), KEY)
+    stored["encryption"]["mac"] = mac
+    with pytest.raises(exceptions.CheckpointNotAuthentic,
+                       match=f"{ID}.*MAC does not hold"):
+        opened(stored)
+
+
 def test_a_stripped_seal_on_our_record_is_caught_karbors_passes_as_it_is():
     stored = record_format.seal_record(record(), KEY)
     del stored["encryption"]

@@ -12,6 +12,8 @@ that moved one byte would leave existing encrypted banks unopenable.
 import copy
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.format import checkpoint, index, keyring, keys
@@ -172,3 +174,27 @@ def test_sealing_a_checkpoint_record_again_keeps_its_stored_fields():
     assert stored == expected
     assert checkpoint.open_record({**stored, checkpoint.SEAL_FIELD: seal},
                                   MASTER, "cp-2") == RECORD_PLAIN
+
+
+# --- the helper all of them use ---------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+
+
+def test_canonical_json_is_sorted_compact_and_ascii():
+    assert keys.canonical({"b": "\u00e9", "a": [1, None]}) == \
+        b'{"a":[1,null],"b":"\\u00e9"}'
+
+
+@given(value=JSON, found=JSON)
+def test_hypothesis_same_mac_holds_for_the_mac_alone(value, found):
+    """A MAC as read may be any JSON value: same_mac says whether it is
+    the value's, and never raises."""
+    key = MASTER.derive("test-vectors")
+    expected = keys.mac(key, value)
+    assert keys.same_mac(expected, expected)
+    assert keys.same_mac(found, expected) is (found == expected)
