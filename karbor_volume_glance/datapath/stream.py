@@ -24,8 +24,11 @@ def zeros(length):
 
 
 def _is_zero(piece):
-    # one memcmp, over at the first non-zero byte (a memoryview would be
-    # compared item by item: only bytes and bytearrays are looked at)
+    # one memcmp, over at the first non-zero byte; a memoryview (a piece
+    # cut by _split) is compared as the prefix of as many zeros, since ==
+    # would compare it item by item
+    if isinstance(piece, memoryview):
+        return zeros(piece.nbytes).startswith(piece)
     return isinstance(piece, (bytes, bytearray)) and piece == zeros(len(piece))
 
 
@@ -33,56 +36,29 @@ def rechunk(pieces, size, room=None):
     """Yield the bytes of ``pieces`` in chunks of exactly ``size`` bytes.
 
     The last chunk may be shorter; no empty chunk is ever yielded, so an empty
-    stream yields nothing. ``None`` and empty pieces are skipped. Pieces are
-    gathered and joined once per chunk: when they line up with the chunk size
-    (Glance's pieces divide it), each byte is copied once. A chunk whose
-    pieces are all zeros (most of a sparse volume) is not joined: it is
-    :func:`zeros`, the same object every time, which costs neither a copy
-    nor a fresh allocation of ``size`` bytes (its page faults cost more
-    than the copy).
+    stream yields nothing. ``None`` and empty pieces are skipped. The pieces
+    of each chunk (or their parts, views of them) are joined once: each byte
+    is copied once at most, and a piece that is exactly a chunk's bytes not
+    at all. A chunk whose pieces are all zeros (most of a sparse volume) is
+    not joined: it is :func:`zeros`, the same object every time, which costs
+    neither a copy nor a fresh allocation of ``size`` bytes (its page faults
+    cost more than the copy).
 
     ``room``, a pair ``(head, tail)`` of byte counts, asks for chunks that
     can be sealed where they are (:func:`room_of`): each chunk that is not
     all zeros is then ``memoryview(buffer)[head:head + n]`` of a bytearray
     ``buffer`` of ``head + n + tail`` bytes of its own, assembled in one
     copy, which the consumer may write over once done reading the chunk.
+    Without it, such a chunk is bytes.
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
-    if room is not None:
-        yield from _rechunk_with_room(pieces, size, *room)
-        return
-    gathered, have, zero = [], 0, True
-    for piece in pieces:
-        if not piece:
-            continue
-        gathered.append(piece)
-        have += len(piece)
-        zero = zero and _is_zero(piece)
-        if have < size:
-            continue
-        if zero:
-            while have >= size:
-                yield zeros(size)
-                have -= size
-            gathered = [zeros(have)] if have else []
-            continue
-        joined = b"".join(gathered)
-        start = 0
-        while have - start >= size:
-            yield joined if (start, have) == (0, size) else joined[start:start + size]
-            start += size
-        gathered = [joined[start:]] if start < have else []
-        have -= start
-        zero = not have or _is_zero(gathered[0])
-    if have:
-        yield zeros(have) if zero else b"".join(gathered)
-
-
-def _rechunk_with_room(pieces, size, head, tail):
-    """:func:`rechunk` with ``room``: the chunk's pieces (or their parts)
-    are joined once, into a bytearray with ``head`` and ``tail`` bytes
-    around them."""
+    if room is None:
+        def assemble(parts, length):
+            return b"".join(parts)
+    else:
+        def assemble(parts, length):
+            return _with_room(parts, length, *room)
     gathered, have, zero = [], 0, True
     for piece in pieces:
         if not piece:
@@ -98,13 +74,13 @@ def _rechunk_with_room(pieces, size, head, tail):
                 continue
             taken, gathered = _split(gathered, size)
             have -= size
-            chunk = _with_room(taken, size, head, tail)
+            chunk = assemble(taken, size)
             del taken  # the pieces go while the chunk is out
             yield chunk
             del chunk
             zero = not have or all(_is_zero(part) for part in gathered)
     if have:
-        yield zeros(have) if zero else _with_room(gathered, have, head, tail)
+        yield zeros(have) if zero else assemble(gathered, have)
 
 
 def _split(gathered, size):

@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import hashlib
 
-from karbor_volume_glance import exceptions
+from karbor_volume_glance import datapath, exceptions
 from karbor_volume_glance.format import compression, delta, sealing
 
 #: A delta is stored only when it is at most this fraction of its chunk;
@@ -154,7 +154,7 @@ def encode(index, offset, data, algorithm, sha256=None, sealer=None,
     computed it. With a ``sealer`` (:class:`.sealing.ChunkSealer`, an
     encrypted backup) the identity is its keyed hash and the stored bytes
     are sealed: where ``data`` is stored uncompressed and has the room of
-    a seal around it (:func:`.sealing.room_of`), it is sealed in place,
+    a seal around it (:data:`.sealing.ROOM`), it is sealed in place,
     over itself, once ``settled`` (a callable, when others read ``data``
     too) has returned: every other reader is done with it then.
     """
@@ -165,7 +165,8 @@ def encode(index, offset, data, algorithm, sha256=None, sealer=None,
     record = ChunkRecord(index, offset, len(data), sha256, object=chunk_name(index),
                          stored_size=len(stored) + _overhead(sealer),
                          compression=used)
-    if sealer is not None and stored is data and sealing.room_of(data):
+    if sealer is not None and stored is data and datapath.room_of(
+            data, *sealing.ROOM):
         if settled is not None:
             settled()
         return record, sealer.seal_in_place(record, data)

@@ -30,8 +30,8 @@ Chunks are sealed and opened with ``encrypt_into``/``decrypt_into``
 chunk-sized allocation per chunk: a new 32 MiB buffer costs the kernel more
 (page faults, zeroing) than AES-GCM costs to fill it. A chunk stored
 uncompressed that the data path assembled with the room of a seal around it
-(:data:`ROOM`, :func:`room_of`) is sealed over itself
-(:meth:`ChunkSealer.seal_in_place`: AES-GCM encrypts in place), its buffer
+(:data:`ROOM`) is sealed over itself (:meth:`ChunkSealer.seal_in_place`:
+AES-GCM encrypts in place), its buffer
 becoming the stored bytes: no second buffer at all. Otherwise each thread
 sealing a backup's chunks reuses one buffer of its own
 (:meth:`ChunkSealer.scratch`):
@@ -139,15 +139,10 @@ def resized(buffer, size):
     return buffer
 
 
-def room_of(chunk):
-    """The bytearray ``chunk`` (a memoryview) can be sealed in place in:
-    ``chunk`` is its bytes ``[NONCE_BYTES:-TAG_BYTES]``; None if it has no
-    such room (:func:`~karbor_volume_glance.datapath.rechunk`'s ``room``)."""
-    return datapath.room_of(chunk, NONCE_BYTES, TAG_BYTES)
-
-
 #: :func:`~karbor_volume_glance.datapath.rechunk`'s ``room`` for chunks to
-#: be sealed in place.
+#: be sealed in place: ``datapath.room_of(chunk, *ROOM)`` is the bytearray
+#: such a chunk can be sealed in (it is its bytes ``[NONCE_BYTES:-TAG_BYTES]``),
+#: or None.
 ROOM = (NONCE_BYTES, TAG_BYTES)
 
 
@@ -291,12 +286,12 @@ class ChunkSealer:
 
     def seal_in_place(self, record, chunk):
         """Seal ``record``'s uncompressed ``chunk`` over itself: ``chunk``
-        has the room of a seal around it (:func:`room_of`), and its buffer,
+        has the room of a seal around it (:data:`ROOM`), and its buffer,
         returned, becomes the stored bytes, the same as :meth:`seal`'s
         (AES-GCM encrypts in place: the ciphertext starts where the
         plaintext does). The chunk's plain bytes are gone then: every other
         reader must be done with them."""
-        buffer = room_of(chunk)
+        buffer = datapath.room_of(chunk, *ROOM)
         if buffer is None:
             raise ValueError("the chunk has no room to be sealed in place")
         return self._seal_into(buffer, record, chunk)

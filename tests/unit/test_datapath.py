@@ -43,6 +43,20 @@ def test_rechunk_hands_out_one_shared_object_for_zero_chunks():
     assert chunks[0] is chunks[1] is datapath.stream.zeros(8)
 
 
+@pytest.mark.parametrize("room", [None, (2, 3)])
+def test_rechunk_shares_zeros_after_a_piece_cut_across_chunks(room):
+    """A chunk of zeros is the shared zeros also where its first part is the
+    rest of a piece cut by the chunk before (a view), with or without room;
+    the chunks with data are bytes without room."""
+    pieces = [b"abc", bytes(3), bytes(3), bytes(3), memoryview(bytes(3))]
+    chunks = list(datapath.rechunk(pieces, 4, room))
+    assert [bytes(chunk) for chunk in chunks] == [b"abc\0"] + [bytes(4)] * 2 \
+        + [bytes(3)]
+    assert chunks[1] is chunks[2] is datapath.stream.zeros(4)
+    assert chunks[3] is datapath.stream.zeros(3)
+    assert type(chunks[0]) is (bytes if room is None else memoryview)
+
+
 def test_rechunk_skips_empty_and_none_pieces():
     assert list(datapath.rechunk([b"", None, b"abc", b"", b"de"], 2)) == [
         b"ab", b"cd", b"e"]

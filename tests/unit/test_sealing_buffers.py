@@ -282,7 +282,7 @@ def test_hypothesis_a_chunk_sealed_in_place_is_the_reference_sealing(
                                                    room=sealing.ROOM)):
         plain = bytes(chunk)
         assert plain == data[offset:offset + len(plain)]
-        buffer = sealing.room_of(chunk)
+        buffer = datapath.room_of(chunk, *sealing.ROOM)
         record, stored = chunks.encode(index, offset, chunk, algorithm,
                                        sealer=sealer)
         offset += len(plain)
