@@ -10,6 +10,7 @@ that moved one byte would leave existing encrypted banks unopenable.
 """
 
 import copy
+import json
 
 import pytest
 from hypothesis import given
@@ -55,58 +56,40 @@ ENTRY_USES_MAC = "bf0590150838a874ff7fd2ebfd627562a964f4090cebc33f625c696c7a6972
 
 # --- a checkpoint record, sealed, and what it opens to -------------------------
 
-SEALED_RECORD = {'created_at': '2026-01-02',
- 'encryption': {'aead': 'AES-256-GCM',
-                'key': '034ff79c8ded4221',
-                'mac': 'c502d375cea63d4709b9278dfab049194b7409a8976d42cd0a0f6e0f'
-                       '5ab2c547',
-                'names': 'KnjpmTsTYA2JBHkz/fNj9ymqV1yNIXNlxA1y0B4HvLsy8Ab4sqfOQ6Nv'
-                         't/V79RKEOl7eoExH2cVyDQD3uptJvgktXaN0j4GS60hZ0/ZsWnS0FfyX'
-                         'PHCiUCRVLbzW0EKaVZvIxlykabTQhvSrsIS+bcuW6NCEix0HS557JX2O'
-                         '/TObyz3U+XZrmdCJ6Eoq6lHUZ/QJYsg='},
- 'extra_info': {'plan': {'id': 'plan-1', 'name': '(sealed)'}},
- 'id': 'cp-2',
- 'owner': {'project_id': 'proj-1', 'project_name': 'proj é'},
- 'owner_id': 'owner-1',
- 'project_id': 'proj-1',
- 'protection_plan': {'id': 'plan-1',
-                     'name': '(sealed)',
-                     'provider_id': '5a01ae91-af99-5b10-9fb1-49311694b9df',
-                     'resources': [{'id': 'vol-1',
-                                    'name': '(sealed)',
-                                    'type': 'OS::Cinder::Volume'},
-                                   {'id': 'vol-2',
-                                    'name': '(sealed)',
-                                    'type': 'OS::Cinder::Volume'}]},
- 'provider_id': '5a01ae91-af99-5b10-9fb1-49311694b9df',
- 'resource_graph': '[{"0x0": ["OS::Cinder::Volume", "vol-1", "(sealed)", '
-                   'null], "0x1": ["OS::Cinder::Volume", "vol-2", "(sealed)", '
-                   '{"k": "v"}]}, []]',
- 'status': 'protecting',
- 'timestamp': 1767323045,
- 'version': '0.9'}
-RECORD_PLAIN = {'created_at': '2026-01-02',
- 'extra_info': {'plan': {'id': 'plan-1', 'name': 'nightly'}},
- 'id': 'cp-2',
- 'owner': {'project_id': 'proj-1', 'project_name': 'proj é'},
- 'owner_id': 'owner-1',
- 'project_id': 'proj-1',
- 'protection_plan': {'id': 'plan-1',
-                     'name': 'nightly',
-                     'provider_id': '5a01ae91-af99-5b10-9fb1-49311694b9df',
-                     'resources': [{'id': 'vol-1',
-                                    'name': 'data disk',
-                                    'type': 'OS::Cinder::Volume'},
-                                   {'id': 'vol-2',
-                                    'name': 'logs é',
-                                    'type': 'OS::Cinder::Volume'}]},
- 'provider_id': '5a01ae91-af99-5b10-9fb1-49311694b9df',
- 'resource_graph': '[{"0x0": ["OS::Cinder::Volume", "vol-1", "data disk", '
-                   'null], "0x1": ["OS::Cinder::Volume", "vol-2", "logs '
-                   '\\u00e9", {"k": "v"}]}, []]',
- 'status': 'protecting',
- 'timestamp': 1767323045,
- 'version': '0.9'}
+PROVIDER = "5a01ae91-af99-5b10-9fb1-49311694b9df"
+VOLUME = "OS::Cinder::Volume"
+#: The fields of the checkpoint record that hold no name: stored as they are.
+NAMELESS = {"created_at": "2026-01-02", "id": "cp-2",
+            "owner": {"project_id": "proj-1", "project_name": "proj \u00e9"},
+            "owner_id": "owner-1", "project_id": "proj-1",
+            "provider_id": PROVIDER, "status": "protecting",
+            "timestamp": 1767323045, "version": "0.9"}
+
+
+def named(plan, volume_1, volume_2):
+    """The fields of the checkpoint record that hold the plan's and the two
+    volumes' names."""
+    graph = [{"0x0": [VOLUME, "vol-1", volume_1, None],
+              "0x1": [VOLUME, "vol-2", volume_2, {"k": "v"}]}, []]
+    return {"extra_info": {"plan": {"id": "plan-1", "name": plan}},
+            "protection_plan": {
+                "id": "plan-1", "name": plan, "provider_id": PROVIDER,
+                "resources": [{"id": "vol-1", "name": volume_1, "type": VOLUME},
+                              {"id": "vol-2", "name": volume_2, "type": VOLUME}]},
+            "resource_graph": json.dumps(graph)}
+
+
+RECORD_PLAIN = {**NAMELESS, **named("nightly", "data disk", "logs \u00e9")}
+SEALED_RECORD = {
+    **NAMELESS, **named("(sealed)", "(sealed)", "(sealed)"),
+    "encryption": {
+        "aead": "AES-256-GCM", "key": "034ff79c8ded4221",
+        "mac": "c502d375cea63d4709b9278dfab049194b7409a8976d42cd0a0f6e0f"
+               "5ab2c547",
+        "names": "KnjpmTsTYA2JBHkz/fNj9ymqV1yNIXNlxA1y0B4HvLsy8Ab4sqfOQ6Nv"
+                 "t/V79RKEOl7eoExH2cVyDQD3uptJvgktXaN0j4GS60hZ0/ZsWnS0FfyX"
+                 "PHCiUCRVLbzW0EKaVZvIxlykabTQhvSrsIS+bcuW6NCEix0HS557JX2O"
+                 "/TObyz3U+XZrmdCJ6Eoq6lHUZ/QJYsg="}}
 
 
 def test_the_fingerprint_of_the_vectors_master_key():
