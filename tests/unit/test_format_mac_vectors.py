@@ -14,10 +14,10 @@ import json
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from karbor_volume_glance import exceptions
 from karbor_volume_glance.format import checkpoint, index, keyring, keys
+from tests.unit.test_decoders_hypothesis import JSON, ODD
 
 #: The fixed master key the vectors were made with.
 MASTER = keys.MasterKey(bytes(range(32)))
@@ -161,19 +161,12 @@ def test_sealing_a_checkpoint_record_again_keeps_its_stored_fields():
 
 # --- the helper all of them use ---------------------------------------------------
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
-
-
 def test_canonical_json_is_sorted_compact_and_ascii():
     assert keys.canonical({"b": "\u00e9", "a": [1, None]}) == \
         b'{"a":[1,null],"b":"\\u00e9"}'
 
 
-@given(value=JSON, found=JSON)
+@given(value=JSON, found=ODD)
 def test_hypothesis_same_mac_holds_for_the_mac_alone(value, found):
     """A MAC as read may be any JSON value: same_mac says whether it is
     the value's, and never raises."""
