@@ -16,6 +16,9 @@ The contract, which ``tests/unit/bank`` checks for every backend:
 * A missing object raises :class:`BankObjectNotFound` on get and delete.
 * Listing returns absolute keys as :func:`listing.select_keys` defines them.
 * A read bounded by ``max_size`` never reads much more than the bound.
+* A read into buffers (:meth:`BankBackend.get_object_into`, backends whose
+  ``READS_INTO`` is true) fills them with the bytes a get
+  returns, and never reads more than they hold.
 * Backends are safe to call from several threads at once.
 """
 
@@ -30,6 +33,9 @@ class BankBackend(abc.ABC):
 
     #: What this backend guarantees (:mod:`.capabilities`); none unless declared.
     CAPABILITIES = caps.NONE
+    #: Whether :meth:`get_object_into` reads into the caller's buffers (the
+    #: file and memory banks); S3's and Swift's clients return bytes.
+    READS_INTO = False
 
     @property
     def capabilities(self):
@@ -72,6 +78,21 @@ class BankBackend(abc.ABC):
         (a bank's contents are untrusted: a reader that knows how large an
         object should be never holds more of it in memory).
         """
+
+    def get_object_into(self, key, buffers, context=None):
+        """Read the bytes stored under ``key`` into ``buffers`` (writable
+        bytes-like objects, filled in order, as ``readv`` does) and return
+        how many bytes were read: fewer than the buffers hold when the
+        object is shorter. An object longer than the buffers hold raises
+        BankObjectTooLarge, having read no more than they hold (plus one
+        byte); one that holds no bytes (a str or JSON value) raises
+        BankError; a missing one BankObjectNotFound.
+
+        Only a backend whose :attr:`READS_INTO` is true implements it;
+        callers go through :func:`~.compat.read_into`.
+        """
+        raise NotImplementedError(
+            f"the {type(self).__name__} bank backend cannot read into buffers")
 
     @abc.abstractmethod
     def list_objects(

@@ -14,6 +14,11 @@ trips as they can:
 * :func:`read_bounded` reads at most about ``max_size`` bytes of an object
   from our banks (``get_object(max_size=…)``); Karbor's own banks read
   whole, so there the bound is checked after the read.
+* :func:`read_into` reads an object's bytes into buffers the caller gives
+  (a pooled buffer, reused from chunk to chunk), on a bank that
+  ``reads_into`` (the file and memory banks); elsewhere
+  (S3, Swift, Karbor's own banks) it says it cannot, and the caller gets
+  bytes from :func:`read_bounded`.
 * :func:`delete_if_present` is one ``delete_object``, likewise.
 * :func:`create_if_absent` creates an object only if it is not there where
   the bank can (:data:`~.capabilities.CONDITIONAL_CREATE`), and says when
@@ -76,6 +81,23 @@ def read_bounded(section, key, max_size):
     elif isinstance(value, str):
         check_object_size(key, value.encode("utf-8"), max_size)
     return value
+
+
+def reads_into(section):
+    """Whether :func:`read_into` can read from ``section`` (ours, on a
+    backend that reads into buffers; Karbor's do not)."""
+    return getattr(section, "reads_into", False) is True
+
+
+def read_into(section, key, buffers):
+    """Read the bytes of the object at ``key`` into ``buffers`` (writable
+    bytes-like objects, filled in order); the number of bytes read, fewer
+    than the buffers hold when the object is shorter. An object longer than
+    they hold is BankObjectTooLarge, naming it, and is not read further.
+    None, reading nothing, when the bank cannot (:func:`reads_into`)."""
+    if not reads_into(section):
+        return None
+    return section.get_object_into(key, buffers)
 
 
 def write_buffer(section, key, buffer):

@@ -25,6 +25,7 @@ class MemoryBackend(BankBackend):
     """A thread-safe bank in a dict of key -> (kind, payload)."""
 
     CAPABILITIES = capabilities.ALL
+    READS_INTO = True
 
     def __init__(self):
         self._objects = {}
@@ -66,6 +67,28 @@ class MemoryBackend(BankBackend):
                 raise BankObjectNotFound(key) from None
         check_object_size(key, payload, max_size)
         return codec.decode(kind, payload, key=key)
+
+    def get_object_into(self, key, buffers, context=None):
+        with self._lock:
+            try:
+                kind, payload = self._objects[key]
+            except KeyError:
+                raise BankObjectNotFound(key) from None
+        if kind != codec.BYTES:
+            raise BankError(f"bank object {key!r} holds a {kind} value, not "
+                            "bytes", key=key)
+        views = [memoryview(buffer).cast("B") for buffer in buffers]
+        try:
+            check_object_size(key, payload, sum(view.nbytes for view in views))
+            done, source = 0, memoryview(payload)
+            for view in views:
+                part = source[done:done + view.nbytes]
+                view[:len(part)] = part
+                done += len(part)
+            return done
+        finally:
+            for view in views:
+                view.release()
 
     def list_objects(
         self, prefix=None, limit=None, marker=None, sort_dir=None, context=None

@@ -29,7 +29,8 @@ Every wrapped call is safe to repeat: a whole ``update_object`` replaces the
 value atomically, a delete of an object that a failed try already removed
 raises not-found (which :func:`.compat.delete_if_present` forgives), a
 ``create_object`` whose failed try did create the object answers False (so
-its callers read back what won, :func:`.compat.create_if_absent`), and
+its callers read back what won, :func:`.compat.create_if_absent`), a read
+into buffers fills them again from their start, and
 listings and reads have no effect. After the last try the last error is
 raised unchanged, so callers catch exactly what the bank raises. Each retry
 is logged at WARNING, saying which call on which key failed and how.
@@ -68,7 +69,8 @@ PERMANENT_CODES = frozenset({
 })
 #: The bank methods that are retried; the others pass straight through.
 RETRIED_METHODS = ("get_object", "update_object", "delete_object",
-                   "list_objects", "get_owner_id", "create_object")
+                   "list_objects", "get_owner_id", "create_object",
+                   "get_object_into")
 #: How deep :func:`is_transient` follows ``__cause__``/``__context__``.
 _CHAIN_DEPTH = 4
 

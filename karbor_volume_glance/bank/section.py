@@ -57,6 +57,13 @@ class Bank:
     #: Karbor's own Bank and BankSection do not (:func:`.compat.read_bounded`).
     bounded_reads = True
 
+    @property
+    def reads_into(self):
+        """Whether :meth:`get_object_into` can be called (the backend's
+        ``READS_INTO``); Karbor's banks have no such method
+        (:func:`.compat.read_into`)."""
+        return bool(getattr(self._backend, "READS_INTO", False))
+
     def get_object(self, key, context=None, max_size=None):
         """The value under ``key``; BankObjectNotFound if there is none, and
         BankObjectTooLarge if its payload is longer than ``max_size``."""
@@ -64,6 +71,13 @@ class Bank:
         if max_size is None:  # a backend of another package may not bound
             return self._backend.get_object(key, context=context)
         return self._backend.get_object(key, context=context, max_size=max_size)
+
+    def get_object_into(self, key, buffers, context=None):
+        """Read the bytes under ``key`` into ``buffers``; how many were read
+        (:meth:`.base.BankBackend.get_object_into`; when
+        :attr:`reads_into`)."""
+        return self._backend.get_object_into(keys.normalize_key(key), buffers,
+                                             context=context)
 
     def list_objects(
         self, prefix=None, limit=None, marker=None, sort_dir=None, context=None
@@ -148,11 +162,22 @@ class BankSection:
     buffer_writes = True
     bounded_reads = True
 
+    @property
+    def reads_into(self):
+        """Whether :meth:`get_object_into` can be called (its bank's)."""
+        return self._bank.reads_into
+
     def get_object(self, key, context=None, max_size=None):
         """The value under relative ``key``; BankObjectNotFound if none, and
         BankObjectTooLarge if its payload is longer than ``max_size``."""
         return self._bank.get_object(keys.join_key(self._prefix, key),
                                      context=context, max_size=max_size)
+
+    def get_object_into(self, key, buffers, context=None):
+        """Read the bytes under relative ``key`` into ``buffers``; how many
+        were read (:meth:`Bank.get_object_into`)."""
+        return self._bank.get_object_into(keys.join_key(self._prefix, key),
+                                          buffers, context=context)
 
     def list_objects(
         self, prefix=None, limit=None, marker=None, sort_dir=None, context=None

@@ -7,6 +7,11 @@ uncompressed chunk into a buffer of a :class:`BufferPool`; once the chunk has
 been sent on, its buffer goes back to the pool for a later chunk, so a
 restore touches about ``parallelism + 2`` buffers however long the volume.
 
+A buffer given back a few bytes shorter than it was taken (an encrypted
+chunk opened over its stored bytes loses its tag: :meth:`~karbor_volume_glance.
+format.sealing.ChunkSealer.open_in_place`) is grown back where it is: a
+bytearray keeps its allocation when it shrinks a little.
+
 A buffer is only taken back when nothing else holds it: :meth:`BufferPool.
 give_back` checks the interpreter's reference count, so a consumer that keeps
 the chunks it was given (a list of them, a memoryview) keeps them intact, at
@@ -20,6 +25,20 @@ import sys
 #: :func:`sys.getrefcount` called on the caller's variable from
 #: :meth:`BufferPool.give_back`: the caller's, the parameter's, the call's.
 _UNSHARED = 3
+
+
+#: The most bytes :meth:`BufferPool.take` grows an idle buffer by.
+GROWTH = 64
+
+
+def _grown_in_place(buffer, size):
+    """Whether ``buffer``, a little shorter than ``size``, was grown to it
+    within its allocation (CPython: no new memory, no copy)."""
+    missing = size - len(buffer)
+    if not 0 < missing <= GROWTH or size >= buffer.__alloc__():
+        return False
+    buffer.extend(bytes(missing))
+    return True
 
 
 class BufferPool:
@@ -39,7 +58,7 @@ class BufferPool:
             except IndexError:
                 self.allocated += 1
                 return bytearray(size)
-            if len(buffer) == size:
+            if len(buffer) == size or _grown_in_place(buffer, size):
                 return buffer
             # another size: let it go (the last chunk of a stream is shorter)
 

@@ -229,6 +229,35 @@ def decode(record, stored, base_data=None, sealer=None, buffers=None):
             into = None
         del stored  # the caller's reference is all that keeps it
         payload = sealer.open(record, payload, into)
+    return _plain(record, payload, base_data, sealer)
+
+
+def open_buffer(record, sealer, buffers=None):
+    """The bytearray a bank reads ``record``'s sealed bytes after the nonce
+    into (``stored_size - NONCE_BYTES``), for :func:`decode_in_place`: the
+    sealer's per-thread scratch buffer for a payload still to decompress or
+    apply, else (an uncompressed full chunk, which it will be) a buffer of
+    ``buffers`` (a :class:`~karbor_volume_glance.datapath.BufferPool`), or
+    a new one."""
+    size = record.stored_size - sealing.NONCE_BYTES
+    if record.is_delta or record.compression != compression.NONE:
+        return sealer.scratch(size)
+    return bytearray(size) if buffers is None else buffers.take(size)
+
+
+def decode_in_place(record, nonce, buffer, base_data=None, sealer=None):
+    """The verified plain bytes of encrypted ``record`` whose stored bytes a
+    bank read into ``nonce`` and ``buffer`` (:func:`open_buffer`), opened
+    over themselves (:meth:`.sealing.ChunkSealer.open_in_place`), then
+    decompressed or applied and checked as :func:`decode` does. An
+    uncompressed full chunk is ``buffer`` itself."""
+    check_stored_size(record, len(nonce) + len(buffer))
+    payload = sealer.open_in_place(record, nonce, buffer)
+    return _plain(record, payload, base_data, sealer)
+
+
+def _plain(record, payload, base_data, sealer):
+    """The checked plain bytes of ``record`` from its opened ``payload``."""
     if record.is_delta:
         patch = compression.decompress(record.name, record.compression,
                                        payload, record.delta_size)
@@ -244,12 +273,18 @@ def check_stored(record, stored):
     if not isinstance(stored, bytes | bytearray | memoryview):
         raise exceptions.ChunkIntegrityError(
             record.name, f"holds a {type(stored).__name__}, not bytes")
-    if len(stored) != record.stored_size:
+    check_stored_size(record, len(stored))
+    return stored
+
+
+def check_stored_size(record, size):
+    """Raise ChunkIntegrityError unless ``size`` (bytes read from the bank)
+    is ``record``'s stored size."""
+    if size != record.stored_size:
         raise exceptions.ChunkIntegrityError(
             record.name,
-            f"is {len(stored)} bytes in the bank, the manifest says "
+            f"is {size} bytes in the bank, the manifest says "
             f"{record.stored_size}")
-    return stored
 
 
 def check(record, data, sealer=None):

@@ -41,6 +41,13 @@ delta) is opened into it too, then decompressed. An uncompressed full chunk,
 whose opened bytes *are* the chunk, is opened into a buffer the caller gives
 (a :class:`~karbor_volume_glance.datapath.BufferPool`'s, in a restore).
 
+A bank that reads into buffers (the file bank) lets a restore skip the
+stored bytes altogether: the nonce is read into a small buffer and the
+ciphertext and tag into the chunk's buffer (a pool's, or the scratch buffer
+for a payload to decompress), which :meth:`ChunkSealer.open_in_place`
+decrypts over itself (AES-GCM decrypts in place too) and cuts to the plain
+payload: one chunk-sized buffer per chunk, as an unencrypted restore has.
+
 This module is pure: no I/O, no cloud, no transport.
 """
 
@@ -307,6 +314,30 @@ class ChunkSealer:
             memoryview(buffer)[NONCE_BYTES:])
         return buffer
 
+    def open_in_place(self, record, nonce, buffer):
+        """The compressed payload of ``record`` opened over its stored
+        bytes: ``nonce`` their first :data:`NONCE_BYTES`, ``buffer`` (a
+        bytearray nobody views) the rest, ``ciphertext || tag``, whose size
+        the caller has checked. Decrypted where it is and cut to the payload
+        (``len(buffer) - TAG_BYTES``), ``buffer`` is returned: the same
+        bytes :meth:`open` gives. ChunkIntegrityError naming the chunk if it
+        does not authenticate (``buffer``'s bytes are then undefined)."""
+        checkpoint_id = record.source or self.checkpoint_id
+        size = len(buffer) - TAG_BYTES
+        if len(nonce) != NONCE_BYTES or size < 0:
+            raise exceptions.ChunkIntegrityError(
+                record.name, f"is {len(nonce) + len(buffer)} bytes, less than "
+                f"a seal's {OVERHEAD}")
+        try:
+            with memoryview(buffer) as view:
+                self.keys._cipher(DATA_PURPOSE, checkpoint_id).decrypt_into(
+                    bytes(nonce), view, self._ad(record, checkpoint_id),
+                    view[:size])
+        except crypto_exceptions.InvalidTag:
+            raise _not_authentic(record) from None
+        del buffer[size:]  # in place: a bytearray only shrinks its length
+        return buffer
+
     def open(self, record, stored, into=None):
         """The compressed payload of ``record`` from its stored bytes, whose
         size the caller has checked; ChunkIntegrityError naming it.
@@ -330,7 +361,10 @@ class ChunkSealer:
             return unseal(self.keys._cipher(DATA_PURPOSE, checkpoint_id),
                           self._ad(record, checkpoint_id), stored, into)
         except crypto_exceptions.InvalidTag:
-            raise exceptions.ChunkIntegrityError(
-                record.name, f"does not authenticate ({AEAD}): altered, "
-                "truncated, or not this backup's chunk at this index"
-            ) from None
+            raise _not_authentic(record) from None
+
+
+def _not_authentic(record):
+    return exceptions.ChunkIntegrityError(
+        record.name, f"does not authenticate ({AEAD}): altered, truncated, "
+        "or not this backup's chunk at this index")

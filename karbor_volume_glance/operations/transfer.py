@@ -151,16 +151,24 @@ class Transfer:
     def _get(self, name, source=None, max_size=None):
         """The object ``name`` (of backup ``source``), read no further than
         ``max_size`` bytes; any failure is ChunkIntegrityError naming it."""
-        label = _label(name, source)
+        section = self._section_of(source)
+        if max_size is None:
+            return self._read(name, source, section.get_object, name)
+        return self._read(name, source, compat.read_bounded, section, name,
+                          max_size)
+
+    @staticmethod
+    def _read(name, source, read, *args):
+        """``read(*args)``, reading the object ``name`` of backup ``source``;
+        any failure is ChunkIntegrityError naming it."""
         try:
-            if max_size is None:
-                return self._section_of(source).get_object(name)
-            return compat.read_bounded(self._section_of(source), name, max_size)
+            return read(*args)
         except exceptions.ChunkIntegrityError:
             raise
         except Exception as exc:
             raise exceptions.ChunkIntegrityError(
-                label, f"cannot be read: {type(exc).__name__}: {exc}") from exc
+                _label(name, source),
+                f"cannot be read: {type(exc).__name__}: {exc}") from exc
 
     def _get_bytes(self, name):
         data = self._get(name, max_size=manifest.LEGACY_OBJECT_LIMIT)
@@ -171,8 +179,14 @@ class Transfer:
 
     def _decode(self, record, base_data=None, buffers=None):
         """``record``'s verified plain bytes; errors name where it lives.
-        The stored bytes are held by no name here: once opened, they go."""
+        The stored bytes are held by no name here: once opened, they go.
+        An encrypted chunk in a bank that reads into buffers is read into
+        the buffer it is opened in (:meth:`_read_sealed`)."""
         try:
+            sealed = self._read_sealed(record, buffers)
+            if sealed is not None:
+                return chunks.decode_in_place(record, *sealed, base_data,
+                                              self.sealer)
             return chunks.decode(
                 record, self._get(record.object, record.source,
                                   record.stored_size),
@@ -182,6 +196,23 @@ class Transfer:
                 raise
             raise exceptions.ChunkIntegrityError(
                 _label(record.object, record.source), exc.reason) from exc
+
+    def _read_sealed(self, record, buffers):
+        """``(nonce, buffer)``: encrypted ``record``'s stored bytes read
+        into a small buffer and the one they are opened in
+        (:func:`chunks.open_buffer`), no further than its stored size; None
+        when the backup is not encrypted or its bank cannot read into
+        buffers (S3, Swift, Karbor's: then :meth:`_get` reads bytes)."""
+        section = self._section_of(record.source)
+        if (self.sealer is None or record.stored_size < sealing.OVERHEAD
+                or not compat.reads_into(section)):
+            return None
+        nonce = bytearray(sealing.NONCE_BYTES)
+        buffer = chunks.open_buffer(record, self.sealer, buffers)
+        got = self._read(record.object, record.source, compat.read_into,
+                         section, record.object, (nonce, buffer))
+        chunks.check_stored_size(record, got)  # more: BankObjectTooLarge
+        return nonce, buffer
 
     def _fetch(self, record, buffers=None):
         if record.zero:
