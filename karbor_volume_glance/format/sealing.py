@@ -33,8 +33,9 @@ uncompressed that the data path assembled with the room of a seal around it
 (:data:`ROOM`) is sealed over itself (:meth:`ChunkSealer.seal_in_place`:
 AES-GCM encrypts in place), its buffer
 becoming the stored bytes: no second buffer at all. Otherwise each thread
-sealing a backup's chunks reuses one buffer of its own
-(:meth:`ChunkSealer.scratch`):
+sealing a backup's chunks reuses one buffer of its own, kept at its
+largest (:meth:`ChunkSealer.scratch`: a payload under half of it gets a
+buffer of its own):
 what :meth:`ChunkSealer.seal` returns lives there until the thread seals its
 next chunk, so the caller stores it at once; a compressed payload (or a
 delta) is opened into it too, then decompressed. An uncompressed full chunk,
@@ -267,8 +268,19 @@ class ChunkSealer:
 
     def scratch(self, size):
         """This thread's reusable buffer, as ``size`` bytes: what the last
-        :meth:`seal` of this thread returned is overwritten."""
-        buffer = resized(getattr(self._local, "buffer", None), size)
+        :meth:`seal` of this thread returned is overwritten.
+
+        A size under half of what the buffer holds gets a new buffer of its
+        own instead, and the thread keeps its large one: shrinking a
+        bytearray that far gives its memory back (CPython reallocates it),
+        and the next large payload would fault every page of it in anew,
+        which costs more than the small buffer (compressed sizes that go up
+        and down from chunk to chunk, a mostly empty chunk between full
+        ones, would otherwise cost that once a chunk)."""
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is not None and size < buffer.__alloc__() // 2:
+            return bytearray(size)
+        buffer = resized(buffer, size)
         self._local.buffer = buffer
         return buffer
 
