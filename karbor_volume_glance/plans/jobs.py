@@ -69,8 +69,11 @@ SCHEMA = {
                     "type": "string", "minLength": 1, "maxLength": 4096}]},
             },
         },
+        # Only a job with overrides carries "config" (encode writes none
+        # when there are none), so an empty one is not a payload we write.
         "config": {
             "type": "object", "additionalProperties": False,
+            "minProperties": 1,
             "properties": {
                 "encrypt": {"type": "boolean"},
                 "key_file": {"type": "string", "minLength": 1,

@@ -43,6 +43,15 @@ def test_a_payload_round_trips_through_its_details():
     assert payload().name == "protect:c-1:v-1"
 
 
+def test_an_empty_config_is_refused_not_dropped():
+    # Found by hypothesis: {"config": {}} decoded to a payload whose details
+    # have no "config", so what decoded was not what was posted.
+    details = payload(config_overrides={"encrypt": False}).encode()
+    details["config"] = {}
+    with pytest.raises(jobs.JobPayloadError, match="config"):
+        jobs.decode(details)
+
+
 @pytest.mark.parametrize("change", [
     lambda d: d.update(kind="other"),
     lambda d: d.update(version=2),
