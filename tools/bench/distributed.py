@@ -162,7 +162,7 @@ def _process_cpu(pid):
 
 
 def _round(work, name, url, env, plan_doc, conductors, workers,
-           profile=None, profiler="cprofile"):
+           profile=None, profiler="cprofile", servers=()):
     """(wall seconds, jobs' seconds, CPU seconds, CPU parts) of one plan
     protect with ``conductors`` x ``workers``; the parts are the
     conductors' start-up, the command line's and the conductors' during
@@ -196,6 +196,7 @@ def _round(work, name, url, env, plan_doc, conductors, workers,
         start_up = [_process_cpu(p.pid) for p in processes]
         start_up = None if None in start_up else sum(start_up)
         cli_before = _children_cpu()
+        servers_before = [_process_cpu(pid) for pid in servers]
         started_at = datetime.datetime.now()
         started = time.monotonic()
         done = subprocess.run(
@@ -206,6 +207,9 @@ def _round(work, name, url, env, plan_doc, conductors, workers,
         seconds = time.monotonic() - started
         ended_at = datetime.datetime.now()
         cli = _children_cpu() - cli_before
+        servers_after = [_process_cpu(pid) for pid in servers]
+        servers_cpu = (None if None in servers_before + servers_after
+                       else sum(servers_after) - sum(servers_before))
         if done.returncode != 0:
             raise RuntimeError(f"plan protect failed: {done.stderr}")
         # py-spy says what it does on the same stdout
@@ -229,6 +233,9 @@ def _round(work, name, url, env, plan_doc, conductors, workers,
     parts = {"conductors_start_up": start_up, "cli": cli,
              "conductors_plan": None if start_up is None
              else cpu - cli - start_up,
+             # the local cloud's and Redis's, from the command line's start
+             # to its exit (they share the machine's cores)
+             "cloud_and_redis": servers_cpu,
              # the wall time outside the jobs: the command line's start-up
              # and posting, and its end after the last job's
              "before_first_claim": (first - started_at).total_seconds(),
@@ -284,13 +291,14 @@ def run(args, out=sys.stdout):
                 "resources": volume_ids}
             times = {"one": [], "many": []}
             for n in range(args.repeat):
+                servers = [cloud.pid, redis.process.pid]
                 times["one"].append(_round(work, f"one-{n}", redis.url, env,
                                            plan_doc, 1, 1, args.profile,
-                                           args.profiler))
+                                           args.profiler, servers))
                 times["many"].append(_round(work, f"many-{n}", redis.url, env,
                                             plan_doc, args.conductors,
                                             args.workers, args.profile,
-                                            args.profiler))
+                                            args.profiler, servers))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -330,7 +338,8 @@ def run(args, out=sys.stdout):
                   f"{many:8.2f} s {many_jobs:8.2f} s {many_cpu:8.2f} s CPU\n"
                   f"  ratio: {many / one:.2f} (jobs {many_jobs / one_jobs:.2f})\n"
                   "  CPU parts (conductors' start-up, command line, "
-                  "conductors during the plan):\n"
+                  "conductors during the plan; the servers' CPU, and what "
+                  "ran while timed over the cores: the wall's floor):\n"
                   f"    1 conductor: {_parts_text(one_parts)}\n"
                   f"    {args.conductors} conductors: "
                   f"{_parts_text(many_parts)}\n"
@@ -350,9 +359,17 @@ def _median_parts(parts):
 
 
 def _parts_text(parts):
-    return " + ".join("?" if parts[key] is None else f"{parts[key]:.2f} s"
+    text = " + ".join("?" if parts[key] is None else f"{parts[key]:.2f} s"
                       for key in ("conductors_start_up", "cli",
                                   "conductors_plan"))
+    if parts["cloud_and_redis"] is None:
+        return text
+    # what ran while the clock ran, on this machine's cores: the wall time
+    # can be no less than this CPU over the cores
+    busy = parts["cli"] + parts["conductors_plan"] + parts["cloud_and_redis"]
+    return (f"{text}; cloud and Redis {parts['cloud_and_redis']:.2f} s; "
+            f"CPU while timed {busy:.2f} s, over {os.cpu_count()} cores "
+            f"{busy / os.cpu_count():.2f} s")
 
 
 def _outside_text(parts):
