@@ -86,3 +86,28 @@ def test_a_profiled_command_runs_under_the_profiler(tmp_path):
     spied = distributed._profiled(str(tmp_path), "c", command, "py-spy")
     assert spied[1] == "record" and spied[-2:] == command
     assert str(tmp_path / "c.txt") in spied
+
+
+def test_a_process_children_are_found_from_any_of_its_threads():
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    started = []
+
+    def spawn():  # from another thread than the main one
+        started.append(subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE))
+
+    thread = threading.Thread(target=spawn)
+    thread.start()
+    thread.join()
+    [child] = started
+    try:
+        assert child.pid in distributed._children(os.getpid())
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert distributed._children(2 ** 22 + 12345) == []

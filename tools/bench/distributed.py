@@ -32,7 +32,9 @@ process, whose CPU parts are then py-spy's own.
 """
 
 import argparse
+import contextlib
 import datetime
+import glob
 import io
 import json
 import os
@@ -135,18 +137,28 @@ def _profiled(profile, name, command, profiler="cprofile"):
             os.path.join(profile, f"{name}.prof"), *command]
 
 
-def _stop(process):
-    """SIGTERM to a conductor (under py-spy: to the conductor, its child,
+def _children(pid):
+    """The child processes of ``pid`` (of any of its threads)."""
+    children = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            with open(path) as stream:
+                children += [int(child) for child in stream.read().split()]
+        except OSError:
+            continue
+    return children
+
+
+def _stop(process, signum=signal.SIGTERM):
+    """``signum`` to a conductor (under py-spy: to the conductor, its child,
     so that py-spy sees it end and writes its profile)."""
-    try:
-        with open(f"/proc/{process.pid}/task/{process.pid}/children") as f:
-            children = [int(pid) for pid in f.read().split()]
-    except OSError:
-        children = []
-    if os.path.basename(process.args[0]) == "py-spy" and children:
-        os.kill(children[0], signal.SIGTERM)
-    else:
-        process.send_signal(signal.SIGTERM)
+    children = (_children(process.pid)
+                if os.path.basename(process.args[0]) == "py-spy" else [])
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+    if not children:
+        process.send_signal(signum)
 
 
 def _process_cpu(pid):
@@ -225,6 +237,7 @@ def _round(work, name, url, env, plan_doc, conductors, workers,
             try:
                 process.wait(60)
             except subprocess.TimeoutExpired:
+                _stop(process, signal.SIGKILL)
                 process.kill()
                 process.wait()
     # the conductors (reaped above) and the command line; not the cloud
