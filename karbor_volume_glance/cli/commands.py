@@ -62,6 +62,7 @@ import json
 import logging as std_logging
 import os
 import sys
+import warnings
 
 from oslo_log import log as logging
 
@@ -992,6 +993,27 @@ def conductor_runners(args):
     return runner_for
 
 
+#: What a conductor's jobs import on first use: imported at its start, in
+#: its main thread, so that a service pays them before it is ready rather
+#: than in its first job's time (openstacksdk's config alone is about half
+#: a second of CPU).
+CONDUCTOR_IMPORTS = (
+    "openstack.config", "cinderclient.v3.client", "glanceclient.v2.client",
+    "novaclient.v2.client", "karbor_volume_glance.plugin",
+    "karbor_volume_glance.standalone.runner",
+    "karbor_volume_glance.operations.protect",
+    "karbor_volume_glance.operations.restore")
+
+
+def _import_job_modules():
+    import importlib
+
+    with warnings.catch_warnings():  # the clients' own deprecations
+        warnings.simplefilter("ignore")
+        for name in CONDUCTOR_IMPORTS:
+            importlib.import_module(name)
+
+
 def _conductor(args):
     """``conductor``: claim and run jobs until SIGINT or SIGTERM."""
     import signal
@@ -1004,6 +1026,7 @@ def _conductor(args):
     logging.getLogger("karbor_volume_glance.plans.jobboard").logger.setLevel(
         "INFO")
     runner_for = conductor_runners(args)
+    _import_job_modules()
     stop = threading.Event()
 
     def stopping(signum, frame):

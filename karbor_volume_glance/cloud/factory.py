@@ -141,8 +141,10 @@ def negotiated_cinder_version(session, **endpoint):
     return version
 
 
-def make_client(service, session, region_name=None, interface=None):
-    """A client of ``service`` over a keystoneauth1 session."""
+def make_client(service, session, region_name=None, interface=None,
+                cinder_version=None):
+    """A client of ``service`` over a keystoneauth1 session (Cinder's at
+    ``cinder_version`` when given, else at the one negotiated now)."""
     endpoint = {
         key: value
         for key, value in (("region_name", region_name), ("interface", interface))
@@ -151,7 +153,8 @@ def make_client(service, session, region_name=None, interface=None):
     if service == "cinder":
         from cinderclient import client as cinder_client
 
-        version = negotiated_cinder_version(session, **endpoint)
+        version = cinder_version or negotiated_cinder_version(session,
+                                                              **endpoint)
         return cinder_client.Client(version, session=session, **endpoint)
     if service == "glance":
         import glanceclient
@@ -167,19 +170,34 @@ def make_client(service, session, region_name=None, interface=None):
 
 
 class SessionClientFactory:
-    """Clients over one keystoneauth1 session (its catalog finds the endpoints)."""
+    """Clients over one keystoneauth1 session (its catalog finds the endpoints).
+
+    The Cinder microversion is negotiated with the first Cinder client and
+    kept: every later client of this factory (one per operation and per
+    check: a plan's volumes, a conductor's jobs) is of the same session,
+    so of the same endpoint and the same credentials, and needs no new
+    ``GET /`` of Cinder's versions.
+    """
 
     def __init__(self, session, region_name=None, interface=None):
         self.session = session
         self.region_name = region_name
         self.interface = interface
+        self._cinder_version = None
 
     def create_client(self, service, context=None):
         if service not in SERVICE_TYPES:
             raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
         with _cloud_errors(f"creating the {service} client", service):
+            if service == "cinder" and self._cinder_version is None:
+                endpoint = {key: value for key, value in (
+                    ("region_name", self.region_name),
+                    ("interface", self.interface)) if value}
+                self._cinder_version = negotiated_cinder_version(
+                    self.session, **endpoint)
             return make_client(service, self.session, self.region_name,
-                               self.interface)
+                               self.interface,
+                               cinder_version=self._cinder_version)
 
 
 def from_cloud_config(cloud=None, config_file=None):

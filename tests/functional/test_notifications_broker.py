@@ -9,6 +9,7 @@ import warnings
 import pytest
 
 from karbor_volume_glance import conf
+from karbor_volume_glance.notifications import notifier
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 from tests.functional.broker import Broker
@@ -74,7 +75,7 @@ def notifying_plugin(site, broker):
     config = conf.make_config(poll_interval=0.01,
                               backup_image_object_size=OBJECT_SIZE,
                               progress_notification_chunks=1)
-    VolumeGlanceProtectionPlugin(config)  # registers oslo.messaging's options
+    notifier.register_opts(config)  # oslo.messaging's options, to override
     config.set_override("transport_url", broker.url)
     config.set_override("driver", ["messagingv2"],
                         group="oslo_messaging_notifications")

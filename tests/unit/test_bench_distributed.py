@@ -43,3 +43,71 @@ def test_the_defaults_are_the_issues_measure():
     assert (args.volumes, args.conductors, args.workers) == (9, 3, 1)
     command = distributed.ShrunkCloud("d", "l", gib=5).command()
     assert command[-2:] == ["--gib", "5"]
+
+
+def test_a_process_cpu_is_read_from_proc_or_none():
+    import os
+    import time
+
+    before = distributed._process_cpu(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn a little CPU
+        pass
+    after = distributed._process_cpu(os.getpid())
+    assert before is not None and after >= before + 0.03
+    assert distributed._process_cpu(2 ** 22 + 12345) is None  # no such pid
+
+
+def test_the_cpu_parts_are_medians_and_none_stays_unknown():
+    rounds = [{"cli": 1.0, "cloud_and_redis": None},
+              {"cli": 3.0, "cloud_and_redis": 2.0},
+              {"cli": 2.0, "cloud_and_redis": 1.0}]
+    assert distributed._median_parts(rounds) == {"cli": 2.0,
+                                                 "cloud_and_redis": None}
+
+
+def test_the_cpu_while_timed_is_put_over_the_cores(monkeypatch):
+    monkeypatch.setattr(distributed.os, "cpu_count", lambda: 2)
+    parts = {"conductors_start_up": 3.0, "cli": 1.0, "conductors_plan": 4.0,
+             "cloud_and_redis": 5.0}
+    assert distributed._parts_text(parts) == (
+        "3.00 s + 1.00 s + 4.00 s; cloud and Redis 5.00 s; CPU while timed "
+        "10.00 s, over 2 cores 5.00 s")
+    parts["cloud_and_redis"] = None
+    assert distributed._parts_text(parts) == "3.00 s + 1.00 s + 4.00 s"
+
+
+def test_a_profiled_command_runs_under_the_profiler(tmp_path):
+    command = ["tool", "conductor"]
+    assert distributed._profiled(None, "c", command) == command
+    profiled = distributed._profiled(str(tmp_path), "c", command)
+    assert profiled[1:4] == ["-m", "cProfile", "-o"]
+    assert profiled[4] == str(tmp_path / "c.prof") and profiled[5:] == command
+    spied = distributed._profiled(str(tmp_path), "c", command, "py-spy")
+    assert spied[1] == "record" and spied[-2:] == command
+    assert str(tmp_path / "c.txt") in spied
+
+
+def test_a_process_children_are_found_from_any_of_its_threads():
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    started = []
+
+    def spawn():  # from another thread than the main one
+        started.append(subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE))
+
+    thread = threading.Thread(target=spawn)
+    thread.start()
+    thread.join()
+    [child] = started
+    try:
+        assert child.pid in distributed._children(os.getpid())
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert distributed._children(2 ** 22 + 12345) == []

@@ -627,3 +627,25 @@ def test_delete_without_authentication_deletes_nothing(capsys, fake_sites,
     deleted, _ = run_json(capsys, [*common, "--os-cloud", "site-a", "delete",
                                    made["checkpoint_id"]])
     assert deleted["ok"] is True
+
+
+def test_the_console_script_freezes_the_collector_before_the_exit(
+        capsys, monkeypatch):
+    """The console script (not commands.main, which tests call) leaves the
+    process's objects to its end rather than to a last collection."""
+    import gc
+    import importlib.metadata
+
+    import karbor_volume_glance.cli as package
+
+    [script] = [entry for entry in importlib.metadata.entry_points(
+        group="console_scripts") if entry.name == "karbor-volume-glance"]
+    assert script.load() is package.main
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.delenv("KARBOR_VOLUME_GLANCE_BANK", raising=False)
+    assert package.main(["list"]) == cli.FAILED
+    assert frozen == [True]
+    assert "no bank" in capsys.readouterr().err
+    frozen.clear()
+    assert cli.main(["list"]) == cli.FAILED and frozen == []

@@ -106,3 +106,30 @@ def test_inside_karbor_the_default_is_karbors_factory(monkeypatch):
     assert isinstance(default, factory.KarborClientFactory)
     assert default.create_client("glance", "ctx") == "karbor-glance"
     assert made == [("glance", "ctx")]
+
+
+
+def test_a_session_factory_negotiates_cinders_version_once(monkeypatch):
+    """Its clients share one session (one endpoint, one user): the version
+    negotiated for the first is every later one's, with no GET of it."""
+    from karbor_volume_glance.testing import FakeCloud
+
+    real, asked = factory.negotiated_cinder_version, []
+
+    def negotiated(session, **endpoint):
+        asked.append(session)
+        return real(session, **endpoint)
+
+    monkeypatch.setattr(factory, "negotiated_cinder_version", negotiated)
+    cloud = FakeCloud()
+    clients = factory.SessionClientFactory(cloud.session())
+    volume_id = cloud.add_volume(data=b"abc")
+    made = [clients.create_client("cinder") for _ in range(4)]
+    assert asked == [clients.session]
+    assert {c.api_version.get_string() for c in made} == {
+        factory.CINDER_API_VERSION}
+    assert made[-1].volumes.get(volume_id).status == "available"
+    # another factory (another session) asks for itself
+    other = factory.SessionClientFactory(cloud.session())
+    other.create_client("cinder")
+    assert asked == [clients.session, other.session]

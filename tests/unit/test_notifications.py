@@ -1,13 +1,21 @@
 """Notifications through oslo.messaging's ``test`` driver, checked by schema."""
 
 import os
+import subprocess
+import sys
 
 import jsonschema
 import pytest
+from oslo_config import cfg
 from oslo_messaging.notify import _impl_test
 
 from karbor_volume_glance import exceptions
-from karbor_volume_glance.notifications import Notifier, ProgressThrottle, payload
+from karbor_volume_glance.notifications import (
+    Notifier,
+    ProgressThrottle,
+    notifier,
+    payload,
+)
 from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.testing import FakeCheckpoint
 from tests.unit.harness import OBJECT_SIZE, Harness, plugin_config
@@ -92,7 +100,7 @@ def sent():
 
 def notifying_config(**overrides):
     config = plugin_config(**overrides)
-    VolumeGlanceProtectionPlugin(config)  # registers oslo.messaging's options
+    notifier.register_opts(config)  # oslo.messaging's options, to override
     config.set_override("driver", ["test"], group="oslo_messaging_notifications")
     config.set_override("transport_url", "fake:/")
     return config
@@ -317,3 +325,67 @@ def test_an_encrypted_backups_restore_and_verify_say_what_its_seal_holds(
     ends = {event: body for event, _, body in messages() if event.endswith(".end")}
     assert ends["volume_glance.restore.end"]["size_bytes"] == 3 * OBJECT_SIZE
     assert ends["volume_glance.verify.end"]["backup_name"] == "b"
+
+
+# --- oslo.messaging only when a driver is configured ------------------------
+
+DRIVER_FILES = {
+    "none": "[volume_glance_plugin]\npoll_interval = 0.5\n",
+    "noop": "[oslo_messaging_notifications]\ndriver = noop\n",
+    "test": "[DEFAULT]\ntransport_url = fake:/\n"
+            "[oslo_messaging_notifications]\ndriver = test\n",
+    "two": "[oslo_messaging_notifications]\ndriver = test\n"
+           "driver = messagingv2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVER_FILES))
+def test_the_drivers_read_without_oslo_messaging_are_its_own(tmp_path, name):
+    path = tmp_path / "plugin.conf"
+    path.write_text(DRIVER_FILES[name])
+    from karbor_volume_glance import conf
+
+    unregistered = conf.make_config(str(path))
+    found = notifier.configured_drivers(unregistered)
+    assert notifier.GROUP not in unregistered  # read from the file alone
+    registered = conf.make_config(str(path))
+    notifier.register_opts(registered)
+    assert found == [d for d in registered[notifier.GROUP].driver
+                     if d != "noop"]
+    assert found == {"none": [], "noop": [], "test": ["test"],
+                     "two": ["test", "messagingv2"]}[name]
+
+
+def test_a_driver_in_a_config_dir_is_found(tmp_path):
+    from karbor_volume_glance import conf
+
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "notify.conf").write_text(DRIVER_FILES["test"])
+    config = cfg.ConfigOpts()
+    config(["--config-dir", str(tmp_path / "conf.d")], project=None,
+           default_config_files=[], default_config_dirs=[])
+    conf.register_opts(config)
+    assert notifier.configured_drivers(config) == ["test"]
+    assert Notifier.from_config(config).enabled is True
+
+
+def test_a_driver_in_the_config_file_enables_the_notifier(tmp_path):
+    from karbor_volume_glance import conf
+
+    path = tmp_path / "plugin.conf"
+    path.write_text(DRIVER_FILES["test"])
+    assert Notifier.from_config(conf.make_config(str(path))).enabled is True
+
+
+def test_without_a_driver_oslo_messaging_is_not_imported(tmp_path):
+    path = tmp_path / "plugin.conf"
+    path.write_text(DRIVER_FILES["noop"])
+    script = (
+        "import sys\n"
+        "from karbor_volume_glance import conf\n"
+        "from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin\n"
+        "plugin = VolumeGlanceProtectionPlugin(conf.make_config(sys.argv[1]))\n"
+        "print(plugin.notifier.enabled, 'oslo_messaging' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]

@@ -458,3 +458,31 @@ def test_wakeups_without_pub_sub_are_the_poll_and_a_notify_wakes_at_once():
         wakeups.wait(wakeups.seen(), 0)
     finally:
         wakeups.close()
+
+
+def test_a_conductor_imports_what_jobs_need_before_it_runs(monkeypatch):
+    """The first job's imports (openstacksdk's config, the clients) are the
+    conductor's start-up, in its main thread, before it claims."""
+    import importlib
+    import signal
+
+    imported, order = [], []
+    monkeypatch.setattr(importlib, "import_module",
+                        lambda name: imported.append(name))
+
+    def run(self, stop):
+        order.append(("run", list(imported)))
+
+    monkeypatch.setattr(jobboard.Conductor, "run", run)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: None)
+    args = commands.parse_args(["conductor", "--jobboard", URL])
+    assert commands._conductor(args) is True
+    assert order == [("run", list(commands.CONDUCTOR_IMPORTS))]
+    assert "openstack.config" in commands.CONDUCTOR_IMPORTS
+
+
+def test_what_a_conductor_imports_first_exists():
+    import importlib.util
+
+    for name in commands.CONDUCTOR_IMPORTS:
+        assert importlib.util.find_spec(name) is not None, name

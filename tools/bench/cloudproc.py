@@ -118,6 +118,11 @@ class LocalCloudProcess:
             banner.append(line)
         return banner
 
+    @property
+    def pid(self):
+        """The cloud's process id (None when it is not running)."""
+        return None if self._process is None else self._process.pid
+
     def write_clouds_yaml(self, path, api_timeout):
         """Write its clouds.yaml, each HTTP call bounded by ``api_timeout`` s."""
         clouds = {name: {**entry, "api_timeout": api_timeout}
