@@ -67,9 +67,12 @@ class Transfer:
         # them, to be sealed where they are (no second chunk-sized buffer)
         room = sealing.ROOM if self.sealer is not None else None
         # a plain backup's chunks are assembled in buffers handed back once
-        # stored (a fresh 32 MiB allocation per chunk costs its page faults)
-        buffers = (datapath.BufferPool(self.parallelism + 2) if room is None
-                   else None)
+        # stored (a fresh 32 MiB allocation per chunk costs its page faults),
+        # for a bank that writes a bytearray as it is (Karbor's own would
+        # be given a bytes copy of each: compat.write_buffer)
+        buffers = (datapath.BufferPool(self.parallelism + 2)
+                   if room is None and getattr(self.section, "buffer_writes",
+                                               False) else None)
 
         def numbered():
             # the whole stream's hashes must see chunks in order: each is

@@ -101,6 +101,27 @@ def test_a_bank_that_holds_a_chunk_keeps_its_bytes(parallelism):
     assert digest.sha256 == hashlib.sha256(data).hexdigest()
 
 
+class _KarborLike(_Keeping):
+    """A section without ``buffer_writes``: compat gives it bytes copies."""
+
+    buffer_writes = False
+
+
+def test_a_bank_given_copies_gets_chunks_assembled_as_bytes(monkeypatch):
+    pools = []
+    monkeypatch.setattr(datapath, "BufferPool",
+                        lambda keep: pools.append(keep) or BufferPool(keep))
+    data = os.urandom(4 * CHUNK)
+    section = _KarborLike()
+    records, _digest = transfer.Transfer(section, "vol", 2).save_stream(
+        iter(_pieces_of(data, range(PIECE, len(data), PIECE))), CHUNK,
+        compression.NONE)
+    assert pools == []
+    assert {type(value) for value in section.objects.values()} == {bytes}
+    assert b"".join(section.objects[record.object]
+                    for record in records) == data
+
+
 @pytest.mark.parametrize("text", [False, True])
 @pytest.mark.parametrize("parallelism", [1, 3])
 def test_save_stream_assembles_in_a_bounded_set_of_buffers(
