@@ -138,8 +138,8 @@ volume_glance_opts = [
         "from) the bank at once. The memory a transfer takes, over the "
         "process's own, is about (1.5 x parallelism + 2) x "
         "backup_image_object_size, as a chunk at work may hold its "
-        "compressed copy too, plus (download_streams + 1) x 8 MiB for a "
-        "protect's download: about 240 MiB at the defaults. An encrypted "
+        "compressed copy too, plus (download_streams + 1) x 16 MiB for a "
+        "protect's download: about 290 MiB at the defaults. An encrypted "
         "bank adds at most parallelism x backup_image_object_size (each "
         "worker's sealing buffer; a chunk's stored bytes while a restore "
         "opens it): about 96 MiB more at the defaults.",
@@ -165,12 +165,12 @@ volume_glance_opts = [
         min=1,
         max=32,
         help="How many concurrent HTTP Range requests read a Glance image "
-        "during a protect, each 8 MiB of it at a time; the bytes are handed "
+        "during a protect, each 16 MiB of it at a time; the bytes are handed "
         "on in order. 1 reads the image in one stream, as does a Glance that "
         "ignores Range (it answers 200; said at INFO). Each range is resumed "
         "on its own (download_retries). The download holds up to "
-        "(download_streams + 1) x 8 MiB in memory on top of what parallelism "
-        "takes: 40 MiB at the default.",
+        "(download_streams + 1) x 16 MiB in memory on top of what parallelism "
+        "takes: 80 MiB at the default.",
     ),
     _seconds(
         "snapshot_timeout", 3600.0,

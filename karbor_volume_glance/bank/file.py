@@ -14,7 +14,9 @@ header line ``KVGB1 <kind>\\n`` followed by the payload from
 Writes go to a temporary file in the target's directory (its name contains
 ``~tmp`` and is never listed), which is flushed, fsynced and renamed over the
 target, and then the directory is fsynced: a reader sees the old or the new
-value, never a partial one. A writer that dies leaves its temporary file:
+value, never a partial one. A file of chunk data (1 MiB or more) then
+leaves the page cache (``POSIX_FADV_DONTNEED``): a backup written once is
+not worth keeping there. A writer that dies leaves its temporary file:
 :meth:`FileBackend.temporary_files` finds them and ``delete`` and ``sweep``
 remove them. Deleting an object prunes the directories it
 leaves empty. Files are created with mode 0666 less the umask; a bank
@@ -116,13 +118,43 @@ def _read_into(stream, views):
     return done
 
 
+#: A file written of at least this many bytes (chunk data, not a manifest
+#: or the index) leaves the page cache once it is durable: see
+#: :func:`_drop_cached`.
+DROP_CACHED_BYTES = 1024 * 1024
+
+
 def _write_durably(fd, *chunks):
     """Write ``chunks`` to the new file ``fd``, fsync it and close it."""
     with os.fdopen(fd, "wb") as stream:
+        size = 0
         for chunk in chunks:
             stream.write(chunk)
+            size += memoryview(chunk).nbytes
         stream.flush()
         os.fsync(stream.fileno())
+        if size >= DROP_CACHED_BYTES:
+            _drop_cached(stream.fileno())
+
+
+def _drop_cached(fd):
+    """Tell the kernel the file's pages (clean: fsynced) are not needed
+    again soon (``POSIX_FADV_DONTNEED``), where it has ``posix_fadvise``.
+
+    A protect writes a volume's bytes once and does not read them back:
+    kept in the page cache they would push out what the host does need,
+    and the next writes' pages would have to be reclaimed from it first.
+    Measured on a 2-vCPU VM whose page cache was full: writing 1 GiB in
+    32 MiB files cost about 3 ms of CPU per MiB, 0.4 to 0.7 ms with the
+    pages dropped (issue 16). A failure only costs that, so it is ignored.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError as exc:
+        LOG.debug("posix_fadvise(DONTNEED) failed: %s", exc)
 
 
 class FileBackend(BankBackend):

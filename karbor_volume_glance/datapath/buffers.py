@@ -16,6 +16,10 @@ A buffer is only taken back when nothing else holds it: :meth:`BufferPool.
 give_back` checks the interpreter's reference count, so a consumer that keeps
 the chunks it was given (a list of them, a memoryview) keeps them intact, at
 the cost of a new buffer for a later chunk.
+
+A plain protect assembles its chunks the same way (:func:`.rechunk`'s
+``buffers``): each chunk is gathered from the download's pieces into a
+buffer of a pool, given back once the chunk is stored.
 """
 
 import collections

@@ -32,7 +32,7 @@ def _is_zero(piece):
     return isinstance(piece, (bytes, bytearray)) and piece == zeros(len(piece))
 
 
-def rechunk(pieces, size, room=None):
+def rechunk(pieces, size, room=None, buffers=None):
     """Yield the bytes of ``pieces`` in chunks of exactly ``size`` bytes.
 
     The last chunk may be shorter; no empty chunk is ever yielded, so an empty
@@ -49,12 +49,24 @@ def rechunk(pieces, size, room=None):
     all zeros is then ``memoryview(buffer)[head:head + n]`` of a bytearray
     ``buffer`` of ``head + n + tail`` bytes of its own, assembled in one
     copy, which the consumer may write over once done reading the chunk.
-    Without it, such a chunk is bytes.
+    Without it, such a chunk is bytes, unless ``buffers`` is given.
+
+    ``buffers``, a :class:`~karbor_volume_glance.datapath.BufferPool` (not
+    with ``room``), makes a whole chunk of bytes and bytearray pieces a
+    bytearray taken from the pool, filled in one copy, instead of a fresh
+    ``bytes``: a consumer that gives each chunk back once done
+    (:meth:`BufferPool.give_back`) spares the page faults of a new
+    chunk-sized allocation, which cost more than the copy itself. No chunk
+    is held here while the consumer has it.
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
+    if room is not None and buffers is not None:
+        raise ValueError("rechunk takes room or buffers, not both")
     if room is None:
         def assemble(parts, length):
+            if buffers is not None and length == size:
+                return _pooled(parts, length, buffers)
             return b"".join(parts)
     else:
         def assemble(parts, length):
@@ -74,10 +86,11 @@ def rechunk(pieces, size, room=None):
                 continue
             taken, gathered = _split(gathered, size)
             have -= size
-            chunk = assemble(taken, size)
-            del taken  # the pieces go while the chunk is out
-            yield chunk
-            del chunk
+            # in a list, popped as it is handed out: this generator holds
+            # neither the chunk nor its pieces while the consumer has it
+            chunk = [assemble(taken, size)]
+            del taken
+            yield chunk.pop()
             zero = not have or all(_is_zero(part) for part in gathered)
     if have:
         yield zeros(have) if zero else assemble(gathered, have)
@@ -98,6 +111,19 @@ def _split(gathered, size):
         taken.append(view[:need])
         return taken, [view[need:], *gathered[position + 1:]]
     raise ValueError(f"{size} bytes asked of pieces holding fewer")
+
+
+def _pooled(pieces, size, buffers):
+    """The ``size`` bytes of ``pieces`` in one object: a bytearray of
+    ``buffers``, or ``bytes`` when a piece is neither bytes nor bytearray."""
+    if not all(type(piece) in (bytes, bytearray) for piece in pieces):
+        return b"".join(pieces)
+    buffer, at = buffers.take(size), 0
+    with memoryview(buffer) as view:
+        for piece in pieces:
+            view[at:at + len(piece)] = piece
+            at += len(piece)
+    return buffer
 
 
 def _with_room(pieces, length, head, tail):

@@ -66,6 +66,13 @@ class Transfer:
         # an encrypted backup's chunks come with the room of a seal around
         # them, to be sealed where they are (no second chunk-sized buffer)
         room = sealing.ROOM if self.sealer is not None else None
+        # a plain backup's chunks are assembled in buffers handed back once
+        # stored (a fresh 32 MiB allocation per chunk costs its page faults),
+        # for a bank that writes a bytearray as it is (Karbor's own would
+        # be given a bytes copy of each: compat.write_buffer)
+        buffers = (datapath.BufferPool(self.parallelism + 2)
+                   if room is None and getattr(self.section, "buffer_writes",
+                                               False) else None)
 
         def numbered():
             # the whole stream's hashes must see chunks in order: each is
@@ -77,7 +84,7 @@ class Transfer:
             with concurrent.futures.ThreadPoolExecutor(
                     len(updaters), thread_name_prefix="kvg-digest") as hasher:
                 for index, data in enumerate(
-                        datapath.rechunk(stream, chunk_size, room)):
+                        datapath.rechunk(stream, chunk_size, room, buffers)):
                     for pending in hashing:
                         pending.result()
                     hashing = [hasher.submit(update, data) for update in updaters]
@@ -89,9 +96,13 @@ class Transfer:
 
         store = functools.partial(self._store, algorithm, previous or ())
         records = []
-        for record in datapath.ordered_map(store, numbered(), self.parallelism):
+        for record, data in datapath.ordered_map(store, numbered(),
+                                                 self.parallelism):
             records.append(record)
             self._report(record.offset + record.length, total)
+            if buffers is not None:  # taken back only if nothing holds it
+                buffers.give_back(data)
+            del data
         return records, digest
 
     def _store(self, algorithm, previous, item):
@@ -100,7 +111,7 @@ class Transfer:
                                       settled)
         if stored is not None:  # written before the thread's next chunk
             compat.write_buffer(self.section, record.object, stored)
-        return record
+        return record, data
 
     def _encode(self, algorithm, previous, index, offset, data, settled=None):
         """The chunk's record and the bytes to store (None: nothing to store).

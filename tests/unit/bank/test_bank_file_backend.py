@@ -180,6 +180,50 @@ def test_writes_are_fsynced(backend, monkeypatch):
     assert synced.count(True) >= 1, "its directory was not fsynced"
 
 
+@pytest.mark.parametrize(("size", "dropped"), [
+    (file_module.DROP_CACHED_BYTES - 64, False),  # with its header, below
+    (file_module.DROP_CACHED_BYTES, True),
+])
+@pytest.mark.parametrize("value", [bytes, bytearray])
+def test_chunk_data_leaves_the_page_cache_once_fsynced(backend, monkeypatch,
+                                                       size, dropped, value):
+    """Objects of DROP_CACHED_BYTES or more are fsynced, then advised out of
+    the page cache, whole; smaller ones (manifests, the index) stay; the
+    bytes read back either way."""
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if not os.path.isdir(f"/proc/self/fd/{fd}"):
+            calls.append("fsync")
+        real_fsync(fd)
+
+    def fadvise(fd, offset, length, advice):
+        calls.append(("fadvise", os.fstat(fd).st_size, offset, length, advice))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "posix_fadvise", fadvise, raising=False)
+    payload = value(os.urandom(size))
+    backend.update_object("/chunks/data_0", payload)
+    if dropped:
+        assert calls == ["fsync", ("fadvise", calls[1][1], 0, 0,
+                                   os.POSIX_FADV_DONTNEED)]
+        assert calls[1][1] > size  # the file as written: header and payload
+    else:
+        assert calls == ["fsync"]
+    assert backend.get_object("/chunks/data_0") == bytes(payload)
+
+
+def test_a_failed_fadvise_only_costs_the_cache(backend, monkeypatch):
+    def fadvise(fd, offset, length, advice):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "posix_fadvise", fadvise, raising=False)
+    payload = os.urandom(file_module.DROP_CACHED_BYTES)
+    backend.update_object("/chunks/data_1", payload)
+    assert backend.get_object("/chunks/data_1") == payload
+
+
 # --- reading damaged objects ---------------------------------------------
 
 
