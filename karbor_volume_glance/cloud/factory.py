@@ -141,15 +141,18 @@ def negotiated_cinder_version(session, **endpoint):
     return version
 
 
+def _endpoint(region_name, interface):
+    """The clients' endpoint filter: the region and interface given."""
+    return {key: value
+            for key, value in (("region_name", region_name),
+                               ("interface", interface)) if value}
+
+
 def make_client(service, session, region_name=None, interface=None,
                 cinder_version=None):
     """A client of ``service`` over a keystoneauth1 session (Cinder's at
     ``cinder_version`` when given, else at the one negotiated now)."""
-    endpoint = {
-        key: value
-        for key, value in (("region_name", region_name), ("interface", interface))
-        if value
-    }
+    endpoint = _endpoint(region_name, interface)
     if service == "cinder":
         from cinderclient import client as cinder_client
 
@@ -190,11 +193,9 @@ class SessionClientFactory:
             raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
         with _cloud_errors(f"creating the {service} client", service):
             if service == "cinder" and self._cinder_version is None:
-                endpoint = {key: value for key, value in (
-                    ("region_name", self.region_name),
-                    ("interface", self.interface)) if value}
                 self._cinder_version = negotiated_cinder_version(
-                    self.session, **endpoint)
+                    self.session, **_endpoint(self.region_name,
+                                              self.interface))
             return make_client(service, self.session, self.region_name,
                                self.interface,
                                cinder_version=self._cinder_version)

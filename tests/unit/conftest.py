@@ -13,6 +13,7 @@ import os
 import hypothesis
 import pytest
 
+from karbor_volume_glance import datapath
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.testing import FakeCloud
 from tests.unit.harness import Harness, config_fixture
@@ -36,6 +37,20 @@ def bank(request, tmp_path):
     if request.param == "memory":
         return open_bank("memory://")
     return open_bank(f"file://{tmp_path}/bank")
+
+
+@pytest.fixture
+def recorded_pools(monkeypatch):
+    """Every datapath.BufferPool made while the test runs, in order."""
+    pools = []
+
+    class Recorded(datapath.BufferPool):
+        def __init__(self, keep):
+            super().__init__(keep)
+            pools.append(self)
+
+    monkeypatch.setattr(datapath, "BufferPool", Recorded)
+    return pools
 
 
 @pytest.fixture

@@ -125,15 +125,8 @@ def test_a_bank_given_copies_gets_chunks_assembled_as_bytes(monkeypatch):
 @pytest.mark.parametrize("text", [False, True])
 @pytest.mark.parametrize("parallelism", [1, 3])
 def test_save_stream_assembles_in_a_bounded_set_of_buffers(
-        monkeypatch, text, parallelism):
-    pools = []
-
-    class Recorded(BufferPool):
-        def __init__(self, keep):
-            super().__init__(keep)
-            pools.append(self)
-
-    monkeypatch.setattr(datapath, "BufferPool", Recorded)
+        recorded_pools, text, parallelism):
+    pools = recorded_pools
     count = 16
     lines = (b"line %d of the text\n" % i for i in range(count * CHUNK // 10))
     data = (b"".join(lines)[:count * CHUNK] if text

@@ -13,13 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from karbor_volume_glance import datapath, exceptions
+from karbor_volume_glance import exceptions
 from karbor_volume_glance.bank import compat, open_bank, retrying
 from karbor_volume_glance.bank import file as file_bank
-from karbor_volume_glance.datapath import BufferPool, IterableReader
+from karbor_volume_glance.datapath import BufferPool
 from karbor_volume_glance.format import chunks, compression, sealing
 from karbor_volume_glance.format.keys import MasterKey
-from karbor_volume_glance.operations import restore, transfer
+from karbor_volume_glance.operations import transfer
+from tests.unit.test_sealing_buffers import read_as_restore_does
 
 VOLUME = "vol"
 CHECKPOINT = "0f0e0d0c-0000-4000-8000-00000000000c"
@@ -235,19 +236,13 @@ def reads_of(monkeypatch, section):
 
 @pytest.mark.parametrize("parallelism", [1, 3])
 def test_a_restore_opens_chunks_where_the_bank_read_them(section, monkeypatch,
+                                                         recorded_pools,
                                                          parallelism):
     """Plain, compressed and zero chunks of an encrypted backup, restored
     through what the restore reads with: byte-exact, every stored chunk
     read into a buffer of its stored size less the nonce (none read
     whole), uncompressed ones into about parallelism + 2 pooled buffers."""
-    pools = []
-
-    class Recorded(BufferPool):
-        def __init__(self, keep):
-            super().__init__(keep)
-            pools.append(self)
-
-    monkeypatch.setattr(datapath, "BufferPool", Recorded)
+    pools = recorded_pools
     sealer = KEYS.chunks(CHECKPOINT)
     pieces = [chunk_data(CHUNK, i, text=i % 3 == 1) if i % 5 != 4
               else bytes(CHUNK) for i in range(15)] + [chunk_data(1000, 99)]
@@ -258,14 +253,8 @@ def test_a_restore_opens_chunks_where_the_bank_read_them(section, monkeypatch,
     assert kinds == {(True, compression.NONE), (False, compression.NONE),
                      (False, compression.ZSTD)}
     seen = reads_of(monkeypatch, section)
-    digest = datapath.StreamDigest(md5=False)
-    reader = IterableReader(restore._tap(moved.read_verified(records),
-                                         digest.update))
-    out = io.BytesIO()
-    while piece := reader.read(10000):
-        out.write(piece)
-    assert out.getvalue() == data
-    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert read_as_restore_does(moved, records) == (
+        data, hashlib.sha256(data).hexdigest())
     assert seen["get"] == []
     stored = [r for r in records if not r.zero]
     assert sorted(seen["into"]) == sorted(

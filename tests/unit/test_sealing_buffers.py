@@ -192,24 +192,30 @@ def test_a_section_of_karbor_is_given_bytes():
 
 # --- a restore's chunks --------------------------------------------------------
 
+def read_as_restore_does(moved, records):
+    """The bytes of ``records`` read through what a restore reads with
+    (IterableReader over _tap, in 10000-byte reads) and their sha256 as
+    the tap saw them."""
+    digest = datapath.StreamDigest(md5=False)
+    reader = IterableReader(restore._tap(moved.read_verified(records),
+                                         digest.update))
+    out = io.BytesIO()
+    while piece := reader.read(10000):
+        out.write(piece)
+    return out.getvalue(), digest.sha256
+
+
 CHUNK = 64 * 1024
 
 
 @pytest.mark.parametrize("text", [False, True])
 @pytest.mark.parametrize("parallelism", [1, 3])
 def test_a_restore_opens_its_chunks_into_a_bounded_set_of_buffers(
-        monkeypatch, text, parallelism):
+        recorded_pools, text, parallelism):
     """Through what the restore reads with (IterableReader over _tap): every
     byte arrives; uncompressed chunks reuse about parallelism + 2 buffers,
     compressed ones are opened into each thread's scratch buffer."""
-    pools = []
-
-    class Recorded(BufferPool):
-        def __init__(self, keep):
-            super().__init__(keep)
-            pools.append(self)
-
-    monkeypatch.setattr(datapath, "BufferPool", Recorded)
+    pools = recorded_pools
     section = open_bank("memory://").get_sub_section("/c/")
     sealer = KEYS.chunks(CHECKPOINT)
     data = b"".join(chunk_data(CHUNK, i, text) for i in range(16))
@@ -218,14 +224,8 @@ def test_a_restore_opens_its_chunks_into_a_bounded_set_of_buffers(
                                          compression.ZSTD)
     used = {record.compression for record in records}
     assert used == ({compression.ZSTD} if text else {compression.NONE})
-    digest = datapath.StreamDigest(md5=False)
-    reader = IterableReader(restore._tap(moved.read_verified(records),
-                                         digest.update))
-    out = io.BytesIO()
-    while piece := reader.read(10000):
-        out.write(piece)
-    assert out.getvalue() == data
-    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert read_as_restore_does(moved, records) == (
+        data, hashlib.sha256(data).hexdigest())
     assert len(pools) == 1
     if text:
         assert pools[0].allocated == 0
