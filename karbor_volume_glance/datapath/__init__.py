@@ -12,6 +12,7 @@ from karbor_volume_glance.datapath.pipeline import ordered_map
 from karbor_volume_glance.datapath.stream import (
     IterableReader,
     StreamDigest,
+    buffer_of,
     glance_hash_algorithm,
     rechunk,
     room_of,
@@ -21,6 +22,7 @@ __all__ = [
     "BufferPool",
     "IterableReader",
     "StreamDigest",
+    "buffer_of",
     "glance_hash_algorithm",
     "ordered_map",
     "rechunk",

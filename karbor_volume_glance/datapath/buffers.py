@@ -17,9 +17,10 @@ give_back` checks the interpreter's reference count, so a consumer that keeps
 the chunks it was given (a list of them, a memoryview) keeps them intact, at
 the cost of a new buffer for a later chunk.
 
-A plain protect assembles its chunks the same way (:func:`.rechunk`'s
+A protect assembles its chunks the same way (:func:`.rechunk`'s
 ``buffers``): each chunk is gathered from the download's pieces into a
-buffer of a pool, given back once the chunk is stored.
+buffer of a pool (an encrypted backup's with the room of a seal around it,
+sealed there), given back once the chunk is stored.
 """
 
 import collections

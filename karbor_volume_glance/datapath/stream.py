@@ -51,18 +51,17 @@ def rechunk(pieces, size, room=None, buffers=None):
     copy, which the consumer may write over once done reading the chunk.
     Without it, such a chunk is bytes, unless ``buffers`` is given.
 
-    ``buffers``, a :class:`~karbor_volume_glance.datapath.BufferPool` (not
-    with ``room``), makes a whole chunk of bytes and bytearray pieces a
-    bytearray taken from the pool, filled in one copy, instead of a fresh
-    ``bytes``: a consumer that gives each chunk back once done
-    (:meth:`BufferPool.give_back`) spares the page faults of a new
-    chunk-sized allocation, which cost more than the copy itself. No chunk
-    is held here while the consumer has it.
+    ``buffers``, a :class:`~karbor_volume_glance.datapath.BufferPool`,
+    makes a whole chunk a bytearray taken from the pool (with ``room``: the
+    buffer the chunk is a view of), filled in one copy, instead of a fresh
+    allocation: a consumer that gives each chunk's buffer back once done
+    (:meth:`BufferPool.give_back`; :func:`buffer_of`) spares the page
+    faults of a new chunk-sized allocation, which cost more than the copy
+    itself, and the memory of chunk-sized allocations freed and made again.
+    No chunk is held here while the consumer has it.
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
-    if room is not None and buffers is not None:
-        raise ValueError("rechunk takes room or buffers, not both")
     if room is None:
         def assemble(parts, length):
             if buffers is not None and length == size:
@@ -70,6 +69,8 @@ def rechunk(pieces, size, room=None, buffers=None):
             return b"".join(parts)
     else:
         def assemble(parts, length):
+            if buffers is not None and length == size:
+                return _pooled_with_room(parts, length, *room, buffers)
             return _with_room(parts, length, *room)
     gathered, have, zero = [], 0, True
     for piece in pieces:
@@ -123,6 +124,34 @@ def _pooled(pieces, size, buffers):
         for piece in pieces:
             view[at:at + len(piece)] = piece
             at += len(piece)
+    return buffer
+
+
+def _pooled_with_room(pieces, length, head, tail, buffers):
+    """:func:`_with_room` in a buffer of ``buffers``."""
+    buffer, at = buffers.take(head + length + tail), head
+    with memoryview(buffer) as view:
+        for piece in pieces:
+            with memoryview(piece) as part:
+                view[at:at + part.nbytes] = part.cast("B")
+                at += part.nbytes
+        return view[head:head + length]
+
+
+def buffer_of(chunk, room=None):
+    """The pool's buffer of ``chunk`` (as :func:`rechunk` gave it with
+    ``room`` and ``buffers``), to give back: ``chunk`` itself without
+    ``room``; with it, the bytearray ``chunk`` is a view of, ``chunk``
+    released first (None if it cannot be: something still reads it)."""
+    if room is None:
+        return chunk
+    buffer = room_of(chunk, *room)
+    if buffer is None:
+        return None
+    try:
+        chunk.release()
+    except BufferError:  # exported still: not the pool's to take back
+        return None
     return buffer
 
 

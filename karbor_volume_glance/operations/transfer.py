@@ -66,13 +66,13 @@ class Transfer:
         # an encrypted backup's chunks come with the room of a seal around
         # them, to be sealed where they are (no second chunk-sized buffer)
         room = sealing.ROOM if self.sealer is not None else None
-        # a plain backup's chunks are assembled in buffers handed back once
-        # stored (a fresh 32 MiB allocation per chunk costs its page faults),
-        # for a bank that writes a bytearray as it is (Karbor's own would
-        # be given a bytes copy of each: compat.write_buffer)
+        # chunks are assembled in buffers handed back once stored (a fresh
+        # 32 MiB allocation per chunk costs its page faults, and memory
+        # freed and taken again), for a bank that writes a bytearray as it
+        # is (Karbor's own would be given a bytes copy of each:
+        # compat.write_buffer)
         buffers = (datapath.BufferPool(self.parallelism + 2)
-                   if room is None and getattr(self.section, "buffer_writes",
-                                               False) else None)
+                   if getattr(self.section, "buffer_writes", False) else None)
 
         def numbered():
             # the whole stream's hashes must see chunks in order: each is
@@ -101,6 +101,7 @@ class Transfer:
             records.append(record)
             self._report(record.offset + record.length, total)
             if buffers is not None:  # taken back only if nothing holds it
+                data = datapath.buffer_of(data, room)
                 buffers.give_back(data)
             del data
         return records, digest

@@ -1,4 +1,5 @@
-"""A plain protect assembles its chunks in reused buffers (issue 16, item 2):
+"""A protect assembles its chunks in reused buffers (issue 16, item 2; an
+encrypted one too, with the room of a seal around each, issue 15 item 5):
 :func:`datapath.rechunk` with ``buffers`` gives the same bytes as without,
 a chunk someone still holds is never written over, and
 :meth:`Transfer.save_stream` assembles a long stream in a bounded set of
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from karbor_volume_glance import datapath
 from karbor_volume_glance.bank import open_bank
 from karbor_volume_glance.datapath import BufferPool
-from karbor_volume_glance.format import compression
+from karbor_volume_glance.format import compression, sealing
+from karbor_volume_glance.format.keys import MasterKey
 from karbor_volume_glance.operations import transfer
 
 CHUNK = 64 * 1024
@@ -143,3 +145,32 @@ def test_save_stream_assembles_in_a_bounded_set_of_buffers(
     assert digest.value == hashlib.sha512(data).hexdigest()
     assert len(pools) == 1
     assert 1 <= pools[0].allocated <= parallelism + 3 < len(records)
+
+
+@pytest.mark.parametrize("text", [False, True])
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_an_encrypted_protect_assembles_in_a_bounded_set_of_buffers(
+        recorded_pools, text, parallelism):
+    """Chunks with the room of a seal come from the pool too, sealed in
+    place and taken back once stored: a buffer reused while its chunk was
+    still being hashed, sealed or stored would break the restore or the
+    whole stream's hashes."""
+    pools = recorded_pools
+    count = 16
+    lines = (b"line %d of the text\n" % i for i in range(count * CHUNK // 10))
+    data = (b"".join(lines)[:count * CHUNK] if text
+            else os.urandom(count * CHUNK))
+    section = open_bank("memory://").get_sub_section("/c/")
+    sealer = sealing.VolumeKeys(MasterKey.generate(), "vol").chunks("c-1")
+    moved = transfer.Transfer(section, "vol", parallelism, sealer=sealer)
+    records, digest = moved.save_stream(
+        iter(_pieces_of(data, range(PIECE, len(data), PIECE))), CHUNK,
+        compression.ZSTD, whole_hash="sha512")
+    assert {record.compression for record in records} == (
+        {compression.ZSTD} if text else {compression.NONE})
+    assert len(pools) == 1
+    if not text:
+        assert 1 <= pools[0].allocated <= parallelism + 3 < len(records)
+    assert b"".join(moved.read_verified(records)) == data
+    assert digest.sha256 == hashlib.sha256(data).hexdigest()
+    assert digest.value == hashlib.sha512(data).hexdigest()
