@@ -114,27 +114,30 @@ def _split(gathered, size):
     raise ValueError(f"{size} bytes asked of pieces holding fewer")
 
 
+def _copy_into(view, at, pieces):
+    """Copy ``pieces`` into ``view`` (bytes) one after another from ``at``."""
+    for piece in pieces:
+        with memoryview(piece) as part:
+            view[at:at + part.nbytes] = part.cast("B")
+            at += part.nbytes
+
+
 def _pooled(pieces, size, buffers):
     """The ``size`` bytes of ``pieces`` in one object: a bytearray of
     ``buffers``, or ``bytes`` when a piece is neither bytes nor bytearray."""
     if not all(type(piece) in (bytes, bytearray) for piece in pieces):
         return b"".join(pieces)
-    buffer, at = buffers.take(size), 0
+    buffer = buffers.take(size)
     with memoryview(buffer) as view:
-        for piece in pieces:
-            view[at:at + len(piece)] = piece
-            at += len(piece)
+        _copy_into(view, 0, pieces)
     return buffer
 
 
 def _pooled_with_room(pieces, length, head, tail, buffers):
     """:func:`_with_room` in a buffer of ``buffers``."""
-    buffer, at = buffers.take(head + length + tail), head
+    buffer = buffers.take(head + length + tail)
     with memoryview(buffer) as view:
-        for piece in pieces:
-            with memoryview(piece) as part:
-                view[at:at + part.nbytes] = part.cast("B")
-                at += part.nbytes
+        _copy_into(view, head, pieces)
         return view[head:head + length]
 
 
