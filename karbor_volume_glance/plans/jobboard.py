@@ -565,9 +565,10 @@ def restore(runner, plan, site, checkpoint_id, url, poll_interval=1.0,
 
 
 def _import_in_main_thread():
-    """Import oslo.messaging (the notifier imports it when first needed) in
-    the thread that joins the workers: imported first in a worker, its
-    oslo.service import leaves that join hung when the conductor stops."""
+    """Import oslo.messaging (the notifier imports it when first needed)
+    before any worker starts: imported first in a thread other than the one
+    that joins that thread, its oslo.service import leaves the join hung
+    (the thread ends, its join never returns)."""
     from karbor_volume_glance.notifications import notifier
 
     notifier._oslo_messaging()
@@ -591,6 +592,9 @@ class Conductor:
 
     def __init__(self, url, runner_for, settings=None, name=None):
         board_conf(url)
+        # here, in the thread that makes the conductor (the main thread of
+        # the CLI, of a test), not in run(): run() may be a thread's own
+        _import_in_main_thread()
         self.url = url
         self.settings = settings or ConductorSettings()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -601,7 +605,6 @@ class Conductor:
         self.done = []  # (action, volume id, ok) of each job this one ran
 
     def run(self, stop):
-        _import_in_main_thread()
         # subscribed before the first look: no posting is missed
         self._wakeups = Wakeups(self.url, JOBS_CHANNEL)
         try:

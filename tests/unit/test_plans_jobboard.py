@@ -5,6 +5,8 @@ taskflow's board interface (the real Redis board: tests/functional)."""
 import contextlib
 import copy
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -18,6 +20,8 @@ from karbor_volume_glance.plugin import VolumeGlanceProtectionPlugin
 from karbor_volume_glance.standalone.runner import Runner
 from tests.unit.harness import plugin_config
 from tests.unit.test_plans_engine import Counting, make_plan, volumes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -486,3 +490,16 @@ def test_what_a_conductor_imports_first_exists():
 
     for name in commands.CONDUCTOR_IMPORTS:
         assert importlib.util.find_spec(name) is not None, name
+
+
+def test_conductors_in_threads_of_a_fresh_interpreter_are_joined():
+    """Conductors run in threads of a process that has not imported
+    oslo.messaging yet (this module alone, as a developer runs it): before
+    the import moved to the conductor's constructor, the first join hung."""
+    test = f"{__file__}::test_conductors_protect_a_posted_plan_each_volume_once"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    # 0: every collected test passed (no test collected would be 5)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
