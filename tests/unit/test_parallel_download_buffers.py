@@ -1,0 +1,117 @@
+"""The buffers of a parallel download's ranges (issue 16, item 2): each range
+is handed out in a buffer of its own, reused for a later range only once
+nothing else refers to it, and the chunks assembled from them (with the
+protect's pool, :func:`.datapath.rechunk`) are the image exactly.
+
+A stub Glance answers Range requests in pieces (the pieces path: the
+socket path is tested over HTTP in tests/functional/test_download_readinto.py).
+"""
+
+import hashlib
+import os
+from unittest import mock
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from karbor_volume_glance import datapath
+from karbor_volume_glance.cloud import download
+
+
+class _Body(list):
+    """What glanceclient's ``images.data`` returns: pieces, and a length."""
+
+    def __init__(self, pieces, length):
+        super().__init__(pieces)
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+
+def _pieces(data, size):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def _stub_glance(data, piece, broken=()):
+    broken = set(broken)
+
+    def range_request(http_client, url, first_byte, last_byte=None):
+        response = type("Answer", (), {})()
+        response.status_code = 206
+        last = len(data) - 1 if last_byte is None else last_byte
+        response.headers = {"Content-Range":
+                            f"bytes {first_byte}-{last}/{len(data)}"}
+
+        def answer():
+            pieces = _pieces(data[first_byte:last + 1], piece)
+            yield from pieces[:1]
+            if first_byte in broken:
+                broken.discard(first_byte)
+                raise ConnectionResetError("cut")
+            yield from pieces[1:]
+        return response, answer()
+    return mock.patch.object(download, "range_request", range_request)
+
+
+def _download(data, piece, range_size, streams, retries=3):
+    return download.parallel_download(
+        lambda: None, "image", _Body(_pieces(data, piece), len(data)),
+        streams=streams, range_size=range_size, retries=retries,
+        pauses_of=lambda: iter(lambda: 0, None), sleep=lambda s: None)
+
+
+def test_each_range_is_one_buffer_of_its_length():
+    data = os.urandom(10 * 1000 + 7)
+    with _stub_glance(data, 300):
+        got = list(_download(data, 300, 1000, 3))
+    assert [type(piece) for piece in got] == [bytearray] * 11
+    assert [len(piece) for piece in got] == [1000] * 10 + [7]
+    assert b"".join(got) == data
+
+
+def test_ranges_kept_by_the_consumer_stay_intact():
+    data = os.urandom(20 * 512)
+    with _stub_glance(data, 100):
+        kept = [memoryview(piece)[1:] for piece in _download(data, 100, 512, 2)]
+    assert b"".join(kept) == b"".join(data[i + 1:i + 512]
+                                      for i in range(0, len(data), 512))
+
+
+def test_ranges_let_go_are_reused():
+    data = os.urandom(40 * 512)
+    pools = []
+    real = download.pool.BufferPool
+
+    def recorded(keep):
+        pools.append(real(keep))
+        return pools[-1]
+
+    digest = hashlib.sha256()
+    with _stub_glance(data, 100), \
+            mock.patch.object(download.pool, "BufferPool", recorded):
+        for piece in _download(data, 100, 512, 2):
+            digest.update(piece)
+            del piece
+    assert digest.digest() == hashlib.sha256(data).digest()
+    assert pools[0].allocated <= 2 + 2  # fetched, waiting, handed out
+
+
+@given(size=st.integers(0, 6000), piece=st.integers(1, 700),
+       range_size=st.integers(1, 1500), chunk=st.integers(1, 2500),
+       streams=st.integers(2, 5),
+       breaks=st.lists(st.integers(0, 6000), max_size=3))
+def test_chunks_assembled_in_the_pool_are_the_image(size, piece, range_size,
+                                                    chunk, streams, breaks):
+    data = os.urandom(size)
+    chunks = datapath.BufferPool(3)
+    got = []
+    with _stub_glance(data, piece, breaks):
+        for part in datapath.rechunk(
+                _download(data, piece, range_size, streams,
+                          retries=len(breaks) + 1), chunk, None, chunks):
+            got.append(bytes(part))  # a copy: the chunk goes back
+            chunks.give_back(part)
+            del part
+    assert b"".join(got) == data
+    assert all(len(part) == chunk for part in got[:-1])
