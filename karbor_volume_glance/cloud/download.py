@@ -255,7 +255,7 @@ def split_ranges(total, range_size):
 
 
 def parallel_download(http_client_of, image_id, body, *, streams, range_size,
-                      retries, pauses_of, sleep=time.sleep):
+                      retries, pauses_of, sleep=time.sleep, block_size=None):
     """Yield the bytes of the image in order, read with up to ``streams``
     concurrent Range requests of ``range_size`` bytes each.
 
@@ -264,6 +264,13 @@ def parallel_download(http_client_of, image_id, body, *, streams, range_size,
     stream, an unknown length or an image of one range: as
     :func:`resumable_download`. A Glance that answers the first Range
     request with the whole image (200) is read in one stream.
+
+    Otherwise the bytes come as bytearrays of ``block_size`` bytes each
+    (the last one shorter; ``range_size`` when None or smaller): each is
+    read by ranges of at most ``range_size`` into a buffer of its own, and
+    that buffer is written again (for a later block) only once nothing but
+    this generator refers to it. A consumer that cuts the image into chunks
+    of ``block_size`` can take each block as a chunk, uncopied.
     """
     total = _length(body)
     ranges = split_ranges(total or 0, range_size)
@@ -271,14 +278,18 @@ def parallel_download(http_client_of, image_id, body, *, streams, range_size,
         return resumable_download(http_client_of, image_id, body,
                                   retries=retries, pauses=pauses_of(),
                                   sleep=sleep)
-    return _parallel(http_client_of, image_id, body, streams, ranges, total,
-                     retries, pauses_of, sleep)
+    blocks = split_ranges(total, max(block_size or 0, range_size))
+    spans = [(block, start, min(start + range_size, block_end))
+             for block, (block_start, block_end) in enumerate(blocks)
+             for start in range(block_start, block_end, range_size)]
+    return _parallel(http_client_of, image_id, body, streams, blocks, spans,
+                     total, retries, pauses_of, sleep)
 
 
-def _parallel(http_client_of, image_id, body, streams, ranges, total, retries,
-              pauses_of, sleep):
+def _parallel(http_client_of, image_id, body, streams, blocks, spans, total,
+              retries, pauses_of, sleep):
     def resumer(index):
-        start, end = ranges[index]
+        _, start, end = spans[index]
         return _Resumer(http_client_of, image_id, total, retries, pauses_of(),
                         sleep, start, end)
 
@@ -302,42 +313,49 @@ def _parallel(http_client_of, image_id, body, streams, ranges, total, retries,
         _close(body)
         raise
     LOG.debug("Downloading image %s in %d ranges, %d at a time", image_id,
-              len(ranges), streams)
+              len(spans), streams)
     cancelled = threading.Event()
     openers = {0: (resumer(0), iter(body)), 1: (second, probe)}
+    # the blocks' buffers: taken for a block, handed out once its ranges
+    # are in, and back in the pool once nothing but ``handed`` refers to
+    # them; ``filling`` holds those being read into
+    buffers = pool.BufferPool(streams + 2)
+    handed, filling = [], {}
 
-    def fetch(index, buffer):
+    def fetch(index):
         opened = openers.pop(index, None)
         resumer_, pieces = opened if opened else (resumer(index), None)
         if isinstance(pieces, _Deferred):
             pieces = pieces.resume()
-        _fill(resumer_, pieces, buffer, cancelled)
-        return buffer
+        block, start, _ = spans[index]
+        # the buffer is only an argument: nothing here holds it once done
+        _fill(resumer_, pieces, filling[block], start - blocks[block][0],
+              cancelled)
 
-    # the ranges' buffers: taken for a range, handed out, and back in the
-    # pool once nothing but ``handed`` refers to them
-    buffers = pool.BufferPool(streams + 2)
-    handed = []
     pending = collections.deque()
     submitted = 0
     executor = futures.ThreadPoolExecutor(
         max_workers=streams, thread_name_prefix=f"download-{image_id}")
     try:
-        while submitted < len(ranges) or pending:
+        while submitted < len(spans) or pending:
             # the range handed out next, and up to ``streams`` after it
-            while len(pending) <= streams and submitted < len(ranges):
-                _reclaim(handed, buffers)
-                start, end = ranges[submitted]
-                pending.append(executor.submit(fetch, submitted,
-                                               buffers.take(end - start)))
+            while len(pending) <= streams and submitted < len(spans):
+                block, _, end = spans[submitted]
+                if block not in filling:
+                    _reclaim(handed, buffers)
+                    block_start, block_end = blocks[block]
+                    filling[block] = buffers.take(block_end - block_start)
+                pending.append((executor.submit(fetch, submitted), block,
+                                end == blocks[block][1]))
                 submitted += 1
-            future = pending.popleft()
-            handed.append(future.result())
-            del future  # it holds the range too
-            yield handed[-1]
+            future, block, last = pending.popleft()
+            future.result()
+            if last:
+                handed.append(filling.pop(block))
+                yield handed[-1]
     finally:
         cancelled.set()
-        for future in pending:
+        for future, _, _ in pending:
             future.cancel()
         executor.shutdown(wait=True)
         for _, pieces in list(openers.values()):
@@ -358,11 +376,11 @@ def _reclaim(handed, buffers):
     handed.extend(held)
 
 
-def _fill(resumer, answer, buffer, cancelled):
-    """Read ``resumer``'s range into ``buffer`` (its length), from
-    ``answer`` on (None: not yet asked for), resuming where it breaks off;
-    ``cancelled`` (an Event) stops it between two reads."""
-    start = resumer.offset
+def _fill(resumer, answer, buffer, at, cancelled):
+    """Read ``resumer``'s range into ``buffer`` from its byte ``at`` on,
+    from ``answer`` on (None: not yet asked for), resuming where it breaks
+    off; ``cancelled`` (an Event) stops it between two reads."""
+    start = resumer.offset - at
     reader = None
     try:
         if answer is None:
@@ -372,9 +390,10 @@ def _fill(resumer, answer, buffer, cancelled):
             while resumer.offset < resumer.end:
                 if cancelled.is_set():
                     raise _Cancelled()
-                at = resumer.offset - start
+                position = resumer.offset - start
                 try:
-                    count = reader.readinto(view[at:at + READ_SIZE])
+                    count = reader.readinto(
+                        view[position:position + READ_SIZE])
                 except TRANSPORT_ERRORS as exc:
                     cause = exc
                 else:

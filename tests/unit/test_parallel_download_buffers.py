@@ -115,3 +115,70 @@ def test_chunks_assembled_in_the_pool_are_the_image(size, piece, range_size,
             del part
     assert b"".join(got) == data
     assert all(len(part) == chunk for part in got[:-1])
+
+
+def test_blocks_of_a_chunk_are_read_by_ranges():
+    data = os.urandom(7 * 1000 + 5)
+    with _stub_glance(data, 300):
+        got = list(download.parallel_download(
+            lambda: None, "image", _Body(_pieces(data, 300), len(data)),
+            streams=3, range_size=1000, retries=1, block_size=2500,
+            pauses_of=lambda: iter(lambda: 0, None), sleep=lambda s: None))
+    assert [type(block) for block in got] == [bytearray] * 3
+    assert [len(block) for block in got] == [2500, 2500, 2005]
+    assert b"".join(got) == data
+
+
+def test_a_block_smaller_than_a_range_is_a_range():
+    data = os.urandom(4 * 1000)
+    with _stub_glance(data, 300):
+        got = list(download.parallel_download(
+            lambda: None, "image", _Body(_pieces(data, 300), len(data)),
+            streams=2, range_size=1000, retries=1, block_size=10,
+            pauses_of=lambda: iter(lambda: 0, None), sleep=lambda s: None))
+    assert [len(block) for block in got] == [1000] * 4
+    assert b"".join(got) == data
+
+
+def test_whole_chunks_pass_uncopied_and_others_are_assembled():
+    pool = datapath.BufferPool(2)
+    whole = bytearray(os.urandom(8))
+    pieces = [whole, b"abcd", bytearray(b"efgh"), bytes(8), b"xyz"]
+    got = list(datapath.rechunk(iter(pieces), 8, None, pool, whole=True))
+    assert got[0] is whole
+    assert got[1] == b"abcdefgh"
+    assert got[2] == bytes(8) and got[3] == b"xyz"
+    # without ``whole``, a whole chunk is copied into the pool's buffer
+    copied = next(datapath.rechunk(iter([whole]), 8, None, pool))
+    assert copied == whole and copied is not whole
+
+
+@given(size=st.integers(0, 6000), piece=st.integers(1, 700),
+       range_size=st.integers(1, 1500), chunk=st.integers(1, 2500),
+       streams=st.integers(2, 5), keep=st.sets(st.integers(0, 12)),
+       breaks=st.lists(st.integers(0, 6000), max_size=3))
+def test_blocks_taken_as_chunks_are_the_image_even_when_kept(
+        size, piece, range_size, chunk, streams, keep, breaks):
+    """As a protect takes them (blocks of a chunk, ``whole``): the chunks a
+    consumer keeps (``keep``: their numbers) stay intact however many
+    blocks come after them; the others are let go as soon as read."""
+    data = os.urandom(size)
+    chunks = datapath.BufferPool(3)
+    got, kept = [], {}
+    with _stub_glance(data, piece, breaks):
+        stream = download.parallel_download(
+            lambda: None, "image", _Body(_pieces(data, piece), size),
+            streams=streams, range_size=range_size, block_size=chunk,
+            retries=len(breaks) + 1, pauses_of=lambda: iter(lambda: 0, None),
+            sleep=lambda s: None)
+        for number, part in enumerate(datapath.rechunk(
+                stream, chunk, None, chunks, whole=True)):
+            got.append(bytes(part))
+            if number in keep:
+                kept[number] = part
+            else:
+                chunks.give_back(part)
+            del part
+    assert b"".join(got) == data
+    assert all(len(part) == chunk for part in got[:-1])
+    assert all(bytes(part) == got[number] for number, part in kept.items())
