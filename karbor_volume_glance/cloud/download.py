@@ -29,17 +29,19 @@ out in order; each range is resumed on its own as above, with its own
 length; the second range's request is made first and alone: a ``200`` to it
 means Glance ignores ``Range``, and the download goes on as one stream
 (said at INFO). At most ``streams + 1`` ranges are in memory at once (those
-being fetched, and the one being handed out), plus those the consumer still
-holds.
+being fetched, and the one being handed out), in blocks: with blocks of
+several ranges, up to one block more; plus those the consumer still holds.
 
-Each range of a parallel download is read into a buffer of its own, handed
-out whole (a ``bytearray`` of the range's length) and reused for a later
-range once nothing else refers to it (the interpreter's reference count, as
-:class:`~karbor_volume_glance.datapath.BufferPool` checks it): a consumer
-that keeps a range (or a view of it) keeps it intact, and costs a new
-buffer. The bytes land there once: an answer is read with the standard
-library's :meth:`http.client.HTTPResponse.readinto` (the socket's
-``recv_into``, TLS too), 1 MiB at a time, below requests and urllib3, whose
+A parallel download hands the image out in blocks (``block_size``: a
+protect asks for its chunk size, so that each block is a chunk, stored
+uncopied; one range by default), each a ``bytearray`` read into by its
+ranges and reused for a later block once nothing else refers to it (the
+interpreter's reference count, as :class:`~karbor_volume_glance.datapath.
+BufferPool` checks it): a consumer that keeps a block (or a view of it)
+keeps it intact, and costs a new buffer. The bytes land there once: an
+answer is read with the standard library's
+:meth:`http.client.HTTPResponse.readinto` (the socket's ``recv_into``, TLS
+too), 1 MiB at a time, below requests and urllib3, whose
 own reads copy each piece two or three times (urllib3 2's ``readinto`` is a
 ``read`` and a copy). That is done only where nothing is lost by it
 (:func:`_direct_source`): a ``206`` whose ``Content-Length`` is the range's

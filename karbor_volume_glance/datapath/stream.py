@@ -135,13 +135,22 @@ def _copy_into(view, at, pieces):
 
 def _pooled(pieces, size, buffers):
     """The ``size`` bytes of ``pieces`` in one object: a bytearray of
-    ``buffers``, or ``bytes`` when a piece is neither bytes nor bytearray."""
-    if not all(type(piece) in (bytes, bytearray) for piece in pieces):
+    ``buffers``, or ``bytes`` when a piece is neither bytes, bytearray nor
+    a contiguous memoryview of bytes (as :func:`_split` cuts them)."""
+    if not all(_plain(piece) for piece in pieces):
         return b"".join(pieces)
     buffer = buffers.take(size)
     with memoryview(buffer) as view:
         _copy_into(view, 0, pieces)
     return buffer
+
+
+def _plain(piece):
+    """Whether ``piece`` is bytes in one block of memory, one per item."""
+    if type(piece) in (bytes, bytearray):
+        return True
+    return (type(piece) is memoryview and piece.itemsize == 1
+            and piece.c_contiguous)
 
 
 def _pooled_with_room(pieces, length, head, tail, buffers):

@@ -182,3 +182,20 @@ def test_blocks_taken_as_chunks_are_the_image_even_when_kept(
     assert b"".join(got) == data
     assert all(len(part) == chunk for part in got[:-1])
     assert all(bytes(part) == got[number] for number, part in kept.items())
+
+
+def test_chunks_smaller_than_a_block_are_assembled_in_the_pool():
+    """Blocks of one range cut into smaller chunks (views of the block):
+    each chunk is copied into a buffer of the pool, not a fresh bytes."""
+    data = os.urandom(6 * 1000)
+    chunks = datapath.BufferPool(2)
+    got = []
+    with _stub_glance(data, 300):
+        for part in datapath.rechunk(_download(data, 300, 1000, 2), 250,
+                                     None, chunks, whole=True):
+            assert type(part) is bytearray
+            got.append(bytes(part))
+            assert chunks.give_back(part)
+            del part
+    assert b"".join(got) == data
+    assert chunks.allocated == 1
