@@ -13,6 +13,7 @@ import datetime
 import gzip
 import hashlib
 import http.server
+import io
 import ipaddress
 import os
 import re
@@ -30,8 +31,8 @@ from glanceclient.common import utils as glance_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from karbor_volume_glance import exceptions
-from karbor_volume_glance.cloud import download
+from karbor_volume_glance import conf, exceptions
+from karbor_volume_glance.cloud import download, facade
 
 IMAGE = "0b9f6c4e-readinto"
 URL = download.data_url(IMAGE)
@@ -321,3 +322,20 @@ def test_any_ranges_and_breaks_give_the_image_exactly(glance, size,
                     for start, cut in breaks.items() if start < size}
     assert read(glance, streams=streams, range_size=range_size,
                 retries=len(breaks) + 1) == data
+
+
+def test_a_keystoneauth_session_reads_straight_from_the_socket(
+        sites, direct_reads, monkeypatch):
+    """The local cloud over HTTP, glanceclient's SessionClient (keystoneauth1):
+    the ranges after the first are read with readinto too, byte-exact."""
+    monkeypatch.setattr(download, "RANGE_SIZE", 65536)
+    data = os.urandom(5 * 65536 + 3)
+    site = sites.a
+    image_id = site.facade.create_image("readinto", "raw", "bare")
+    site.facade.upload_image(image_id, io.BytesIO(data), len(data))
+    site.facade.wait_image(image_id)
+    cloud = facade.Cloud(site.clients, site.context,
+                         conf.Settings(poll_interval=0.01, download_streams=3))
+    assert isinstance(cloud.glance.http_client, glance_http.SessionClient)
+    assert b"".join(cloud.image_data(image_id, block_size=2 * 65536)) == data
+    assert len(direct_reads) == 5 and all(direct_reads)
