@@ -364,14 +364,24 @@ def _parallel(http_client_of, image_id, body, streams, blocks, spans, total,
             _close(pieces)
 
 
+def _alone():
+    """What :func:`sys.getrefcount` says of a local variable's object that
+    nothing else refers to, in this interpreter (the argument may or may
+    not count: CPython 3.14 can pass a local borrowed)."""
+    buffer = bytearray(1)
+    return sys.getrefcount(buffer)
+
+
+_ALONE = _alone()
+
+
 def _reclaim(handed, buffers):
     """Give the buffers of ``handed`` that nothing else refers to back to
     ``buffers``; keep the others in ``handed``."""
     held = []
     while handed:
         buffer = handed.pop()
-        # referred to by ``buffer`` and getrefcount's argument alone: free
-        if sys.getrefcount(buffer) > 2:
+        if sys.getrefcount(buffer) > _ALONE:  # a consumer still has it
             held.append(buffer)
         else:
             buffers.give_back(buffer)
