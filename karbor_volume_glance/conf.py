@@ -139,7 +139,8 @@ volume_glance_opts = [
         "process's own, is about (1.5 x parallelism + 2) x "
         "backup_image_object_size, as a chunk at work may hold its "
         "compressed copy too, plus (download_streams + 1) x 16 MiB for a "
-        "protect's download: about 290 MiB at the defaults. An encrypted "
+        "protect's download, in chunk buffers (up to one chunk more): about "
+        "300 MiB at the defaults. An encrypted "
         "bank adds at most parallelism x backup_image_object_size (each "
         "worker's sealing buffer; a chunk's stored bytes while a restore "
         "opens it): about 96 MiB more at the defaults.",
@@ -170,7 +171,9 @@ volume_glance_opts = [
         "ignores Range (it answers 200; said at INFO). Each range is resumed "
         "on its own (download_retries). The download holds up to "
         "(download_streams + 1) x 16 MiB in memory on top of what parallelism "
-        "takes: 80 MiB at the default.",
+        "takes, in buffers of one chunk (backup_image_object_size, when at "
+        "least 16 MiB) that become the chunks stored, uncopied: up to one "
+        "chunk more, 96 MiB at the defaults.",
     ),
     _seconds(
         "snapshot_timeout", 3600.0,

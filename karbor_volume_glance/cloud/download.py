@@ -29,12 +29,35 @@ out in order; each range is resumed on its own as above, with its own
 length; the second range's request is made first and alone: a ``200`` to it
 means Glance ignores ``Range``, and the download goes on as one stream
 (said at INFO). At most ``streams + 1`` ranges are in memory at once (those
-being fetched, and the one being handed out).
+being fetched, and the one being handed out), in blocks: with blocks of
+several ranges, up to one block more; plus those the consumer still holds.
+
+A parallel download hands the image out in blocks (``block_size``: a
+protect asks for its chunk size, so that each block is a chunk, stored
+uncopied; one range by default), each a ``bytearray`` read into by its
+ranges and reused for a later block once nothing else refers to it (the
+interpreter's reference count, as :class:`~karbor_volume_glance.datapath.
+BufferPool` checks it): a consumer that keeps a block (or a view of it)
+keeps it intact, and costs a new buffer. The bytes land there once: an
+answer is read with the standard library's
+:meth:`http.client.HTTPResponse.readinto` (the socket's ``recv_into``, TLS
+too), 1 MiB at a time, below requests and urllib3, whose
+own reads copy each piece two or three times (urllib3 2's ``readinto`` is a
+``read`` and a copy). That is done only where nothing is lost by it
+(:func:`_direct_source`): a ``206`` whose ``Content-Length`` is the range's
+length, no ``Content-Encoding``, not chunked, nothing read yet; any other
+answer (and the first range, read from glanceclient's answer) is read
+through requests as before and copied into the buffer. An answer longer
+than its range fails the download; a shorter one is a break, resumed.
+Once the range is whole the connection goes back to urllib3's pool
+(``release_conn``, as urllib3 does at the end of a body); an answer not read
+to its end closes its connection.
 """
 
 import collections
 import http.client
 import re
+import sys
 import threading
 import time
 from concurrent import futures
@@ -47,6 +70,7 @@ from keystoneauth1 import exceptions as ksa_exc
 from oslo_log import log as logging
 
 from karbor_volume_glance import exceptions
+from karbor_volume_glance.datapath import buffers as pool
 
 LOG = logging.getLogger(__name__)
 
@@ -71,6 +95,11 @@ TRANSPORT_ERRORS = (
 #: the local Glance's: at 8 MiB that was about 1 ms per MiB of the two
 #: together, at 16 MiB half of it (issue 16's measurements, doc/testing.rst).
 RANGE_SIZE = 16 * 1024 * 1024
+
+#: The most bytes one read of a range asks for (1 MiB, glanceclient's
+#: piece size): a break loses at most this much of what was read, and a
+#: cancellation is seen between two reads.
+READ_SIZE = glance_http.CHUNKSIZE
 
 #: The longest pause, in seconds, before a resume (they start at a tenth).
 MAX_PAUSE = 2.0
@@ -228,7 +257,7 @@ def split_ranges(total, range_size):
 
 
 def parallel_download(http_client_of, image_id, body, *, streams, range_size,
-                      retries, pauses_of, sleep=time.sleep):
+                      retries, pauses_of, sleep=time.sleep, block_size=None):
     """Yield the bytes of the image in order, read with up to ``streams``
     concurrent Range requests of ``range_size`` bytes each.
 
@@ -237,6 +266,13 @@ def parallel_download(http_client_of, image_id, body, *, streams, range_size,
     stream, an unknown length or an image of one range: as
     :func:`resumable_download`. A Glance that answers the first Range
     request with the whole image (200) is read in one stream.
+
+    Otherwise the bytes come as bytearrays of ``block_size`` bytes each
+    (the last one shorter; ``range_size`` when None or smaller): each is
+    read by ranges of at most ``range_size`` into a buffer of its own, and
+    that buffer is written again (for a later block) only once nothing but
+    this generator refers to it. A consumer that cuts the image into chunks
+    of ``block_size`` can take each block as a chunk, uncopied.
     """
     total = _length(body)
     ranges = split_ranges(total or 0, range_size)
@@ -244,14 +280,18 @@ def parallel_download(http_client_of, image_id, body, *, streams, range_size,
         return resumable_download(http_client_of, image_id, body,
                                   retries=retries, pauses=pauses_of(),
                                   sleep=sleep)
-    return _parallel(http_client_of, image_id, body, streams, ranges, total,
-                     retries, pauses_of, sleep)
+    blocks = split_ranges(total, max(block_size or 0, range_size))
+    spans = [(block, start, min(start + range_size, block_end))
+             for block, (block_start, block_end) in enumerate(blocks)
+             for start in range(block_start, block_end, range_size)]
+    return _parallel(http_client_of, image_id, body, streams, blocks, spans,
+                     total, retries, pauses_of, sleep)
 
 
-def _parallel(http_client_of, image_id, body, streams, ranges, total, retries,
-              pauses_of, sleep):
+def _parallel(http_client_of, image_id, body, streams, blocks, spans, total,
+              retries, pauses_of, sleep):
     def resumer(index):
-        start, end = ranges[index]
+        _, start, end = spans[index]
         return _Resumer(http_client_of, image_id, total, retries, pauses_of(),
                         sleep, start, end)
 
@@ -275,38 +315,145 @@ def _parallel(http_client_of, image_id, body, streams, ranges, total, retries,
         _close(body)
         raise
     LOG.debug("Downloading image %s in %d ranges, %d at a time", image_id,
-              len(ranges), streams)
+              len(spans), streams)
     cancelled = threading.Event()
     openers = {0: (resumer(0), iter(body)), 1: (second, probe)}
+    # the blocks' buffers: taken for a block, handed out once its ranges
+    # are in, and back in the pool once nothing but ``handed`` refers to
+    # them; ``filling`` holds those being read into
+    buffers = pool.BufferPool(streams + 2)
+    handed, filling = [], {}
 
     def fetch(index):
         opened = openers.pop(index, None)
         resumer_, pieces = opened if opened else (resumer(index), None)
         if isinstance(pieces, _Deferred):
             pieces = pieces.resume()
-        return list(_resumed(resumer_, pieces, cancelled))
+        block, start, _ = spans[index]
+        # the buffer is only an argument: nothing here holds it once done
+        _fill(resumer_, pieces, filling[block], start - blocks[block][0],
+              cancelled)
 
     pending = collections.deque()
     submitted = 0
     executor = futures.ThreadPoolExecutor(
         max_workers=streams, thread_name_prefix=f"download-{image_id}")
     try:
-        while submitted < len(ranges) or pending:
+        while submitted < len(spans) or pending:
             # the range handed out next, and up to ``streams`` after it
-            while len(pending) <= streams and submitted < len(ranges):
-                pending.append(executor.submit(fetch, submitted))
+            while len(pending) <= streams and submitted < len(spans):
+                block, _, end = spans[submitted]
+                if block not in filling:
+                    _reclaim(handed, buffers)
+                    block_start, block_end = blocks[block]
+                    filling[block] = buffers.take(block_end - block_start)
+                pending.append((executor.submit(fetch, submitted), block,
+                                end == blocks[block][1]))
                 submitted += 1
-            pieces = pending.popleft().result()
-            pieces.reverse()
-            while pieces:
-                yield pieces.pop()
+            future, block, last = pending.popleft()
+            future.result()
+            if last:
+                handed.append(filling.pop(block))
+                yield handed[-1]
     finally:
         cancelled.set()
-        for future in pending:
+        for future, _, _ in pending:
             future.cancel()
         executor.shutdown(wait=True)
         for _, pieces in list(openers.values()):
             _close(pieces)
+
+
+def _alone():
+    """What :func:`sys.getrefcount` says of a local variable's object that
+    nothing else refers to, in this interpreter (the argument may or may
+    not count: CPython 3.14 can pass a local borrowed)."""
+    buffer = bytearray(1)
+    return sys.getrefcount(buffer)
+
+
+_ALONE = _alone()
+
+
+def _reclaim(handed, buffers):
+    """Give the buffers of ``handed`` that nothing else refers to back to
+    ``buffers``; keep the others in ``handed``."""
+    held = []
+    while handed:
+        buffer = handed.pop()
+        if sys.getrefcount(buffer) > _ALONE:  # a consumer still has it
+            held.append(buffer)
+        else:
+            buffers.give_back(buffer)
+    handed.extend(held)
+
+
+def _fill(resumer, answer, buffer, at, cancelled):
+    """Read ``resumer``'s range into ``buffer`` from its byte ``at`` on,
+    from ``answer`` on (None: not yet asked for), resuming where it breaks
+    off; ``cancelled`` (an Event) stops it between two reads."""
+    start = resumer.offset - at
+    reader = None
+    try:
+        if answer is None:
+            answer = resumer.open()
+        reader, answer = _reader(answer), None
+        with memoryview(buffer) as view:
+            while resumer.offset < resumer.end:
+                if cancelled.is_set():
+                    raise _Cancelled()
+                position = resumer.offset - start
+                try:
+                    count = reader.readinto(
+                        view[position:position + READ_SIZE])
+                except TRANSPORT_ERRORS as exc:
+                    cause = exc
+                else:
+                    if count:
+                        resumer.offset += count
+                        continue
+                    cause = ShortDownload(
+                        f"the answer ended at byte {resumer.offset} of "
+                        f"{resumer.end}")
+                broken, reader = reader, None
+                _close(broken)
+                reader = _reader(resumer.resume(cause))
+    finally:
+        _close(reader)
+        _close(answer)
+
+
+def _reader(answer):
+    """Something with ``readinto`` and ``close`` over ``answer``."""
+    return answer if isinstance(answer, _Closing) else _PieceReader(answer)
+
+
+_END = object()
+
+
+class _PieceReader:
+    """``readinto`` over an iterator of pieces (bytes): each copied once."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+        self.pending = memoryview(b"")
+
+    def readinto(self, view):
+        """Up to ``len(view)`` bytes into ``view``; how many, 0 at the end."""
+        while not self.pending:
+            piece = next(self.pieces, _END)
+            if piece is _END:
+                return 0
+            if piece:
+                self.pending = memoryview(piece).cast("B")
+        count = min(len(view), len(self.pending))
+        view[:count] = self.pending[:count]
+        self.pending = self.pending[count:]
+        return count
+
+    def close(self):
+        self.pending = memoryview(b"")
+        _close(self.pieces)
 
 
 class _Deferred:
@@ -346,7 +493,10 @@ def request_rest(http_client, image_id, offset, total, end=None,
     status = getattr(response, "status_code", None)
     if status == PARTIAL_CONTENT:
         _check_content_range(response, body, image_id, offset, total, last)
-        return _Closing(response, body)
+        span = (last if last is not None else total - 1
+                if total is not None else None)
+        return _Closing(response, body, image_id=image_id, offset=offset,
+                        length=None if span is None else span - offset + 1)
     if status == OK:
         length = _header_int(response, "Content-Length")
         if total is not None and length is not None and length != total:
@@ -454,11 +604,18 @@ def _skipped(pieces, count):
 
 class _Closing:
     """The pieces of an answer's ``body``; closing it closes the answer, also
-    before the first piece was asked for."""
+    before the first piece was asked for.
 
-    def __init__(self, response, body):
+    A ``206`` (``length``: the bytes its Content-Range promises) can also
+    be read with :meth:`readinto`, straight from the socket where
+    :func:`_direct_source` allows it, else from its pieces."""
+
+    def __init__(self, response, body, image_id=None, offset=None,
+                 length=None):
         self.response, self.body = response, body
         self.pieces = iter(body or ())
+        self.image_id, self.offset, self.length = image_id, offset, length
+        self._source = None  # what readinto reads from, once asked
 
     def __iter__(self):
         return self
@@ -466,9 +623,67 @@ class _Closing:
     def __next__(self):
         return next(self.pieces)
 
+    def readinto(self, view):
+        """Up to ``len(view)`` bytes of the answer into ``view``; how many,
+        0 at its end. An answer longer than its range raises CloudError."""
+        if self._source is None:
+            self._source = self._open_source()
+        if isinstance(self._source, _PieceReader):
+            return self._source.readinto(view)
+        count = self._source.readinto(view)
+        self.length -= count
+        if not self.length:  # read to its end: the connection can be reused
+            _release(self.response)
+        return count
+
+    def _open_source(self):
+        # with a Content-Encoding, Content-Length counts the encoded bytes
+        promised = (_header_int(self.response, "Content-Length")
+                    if _identity(self.response) else None)
+        if (self.length is not None and promised is not None
+                and promised > self.length):
+            raise exceptions.CloudError(
+                f"downloading image {self.image_id} from byte {self.offset}: "
+                f"Glance promised {promised} bytes for a range of "
+                f"{self.length}", kind="image", resource_id=self.image_id)
+        direct = _direct_source(self.response, self.length)
+        return direct if direct is not None else _PieceReader(self.pieces)
+
     def close(self):
         _close(self.body)
         _close(self.response)
+
+
+def _direct_source(response, length):
+    """The standard library's answer under a requests ``response`` (urllib3
+    2), to ``readinto`` from; None unless that reads exactly what requests
+    would: nothing read yet, no Content-Encoding (urllib3 would decode it),
+    not chunked, and a Content-Length of ``length`` bytes (http.client stops
+    there: a longer answer cannot be read past its range)."""
+    raw = getattr(response, "raw", None)
+    if not isinstance(raw, urllib3.HTTPResponse) or length is None:
+        return None
+    source = getattr(raw, "_fp", None)  # urllib3 has no public way to it
+    if (not isinstance(source, http.client.HTTPResponse) or raw.tell()
+            or source.chunked or source.length != length
+            or _header_int(response, "Content-Length") != length
+            or not _identity(response)):
+        return None
+    return source
+
+
+def _identity(response):
+    """Whether the answer's body is sent as it is (no Content-Encoding)."""
+    encoding = _header(response, "Content-Encoding") or "identity"
+    return encoding.strip().lower() == "identity"
+
+
+def _release(response):
+    """Give a requests ``response``'s connection back to urllib3's pool, its
+    body read to the end (what urllib3 does there itself)."""
+    release = getattr(getattr(response, "raw", None), "release_conn", None)
+    if release is not None:
+        release()
 
 
 def _length(body):

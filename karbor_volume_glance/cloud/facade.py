@@ -531,21 +531,24 @@ class Cloud:
                          "disk_format", "container_format")
         }
 
-    def image_data(self, image_id):
+    def image_data(self, image_id, block_size=None):
         """An iterable over the image's bytes, as Glance streams them.
 
         Not checked by glanceclient (``do_checksum=False``): the caller hashes
         the bytes itself. An image larger than one range
         (:data:`.download.RANGE_SIZE`) is read with ``download_streams``
-        concurrent Range requests of one range each, handed out in order. A download
+        concurrent Range requests of one range each, handed out in order, in
+        bytearrays of ``block_size`` bytes (of one range when None or
+        smaller), each reused only once nothing else refers to it (see
+        :func:`.download.parallel_download`). A download
         that breaks off (each range on its own) is resumed where it stopped,
         up to ``download_retries`` times (see :mod:`.download`).
         """
         with self._calling(f"downloading image {image_id}", "image", image_id):
             data = self.glance.images.data(image_id, do_checksum=False)
-        return self._guarded_stream(data, image_id)
+        return self._guarded_stream(data, image_id, block_size)
 
-    def _guarded_stream(self, data, image_id):
+    def _guarded_stream(self, data, image_id, block_size=None):
         if not data:  # glanceclient: a proxy of None for an image without data
             return
         pieces = download.parallel_download(
@@ -555,7 +558,7 @@ class Cloud:
             retries=self._settings.download_retries,
             pauses_of=lambda: polling.intervals(
                 min(self._settings.poll_interval, download.MAX_PAUSE)),
-            sleep=self._sleep,
+            sleep=self._sleep, block_size=block_size,
         )
         with self._calling(f"downloading image {image_id}", "image", image_id):
             yield from pieces

@@ -32,7 +32,7 @@ def _is_zero(piece):
     return isinstance(piece, (bytes, bytearray)) and piece == zeros(len(piece))
 
 
-def rechunk(pieces, size, room=None, buffers=None):
+def rechunk(pieces, size, room=None, buffers=None, whole=False):
     """Yield the bytes of ``pieces`` in chunks of exactly ``size`` bytes.
 
     The last chunk may be shorter; no empty chunk is ever yielded, so an empty
@@ -59,12 +59,23 @@ def rechunk(pieces, size, room=None, buffers=None):
     faults of a new chunk-sized allocation, which cost more than the copy
     itself, and the memory of chunk-sized allocations freed and made again.
     No chunk is held here while the consumer has it.
+
+    ``whole`` (with ``buffers``, without ``room``) hands on a piece that is
+    a whole chunk by itself, a bytearray of exactly ``size`` bytes starting
+    where a chunk does, as that chunk, uncopied: for a stream whose pieces
+    are buffers it writes again only once nothing else refers to them (the
+    parallel download's blocks, :func:`karbor_volume_glance.cloud.download.
+    parallel_download`); the consumer gives it back to ``buffers`` in vain
+    (its stream holds it) and lets go of it as of any chunk.
     """
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
     if room is None:
         def assemble(parts, length):
             if buffers is not None and length == size:
+                if (whole and len(parts) == 1
+                        and type(parts[0]) is bytearray):
+                    return parts[0]  # a chunk already: the stream's buffer
                 return _pooled(parts, length, buffers)
             return b"".join(parts)
     else:
@@ -124,13 +135,22 @@ def _copy_into(view, at, pieces):
 
 def _pooled(pieces, size, buffers):
     """The ``size`` bytes of ``pieces`` in one object: a bytearray of
-    ``buffers``, or ``bytes`` when a piece is neither bytes nor bytearray."""
-    if not all(type(piece) in (bytes, bytearray) for piece in pieces):
+    ``buffers``, or ``bytes`` when a piece is neither bytes, bytearray nor
+    a contiguous memoryview of bytes (as :func:`_split` cuts them)."""
+    if not all(_plain(piece) for piece in pieces):
         return b"".join(pieces)
     buffer = buffers.take(size)
     with memoryview(buffer) as view:
         _copy_into(view, 0, pieces)
     return buffer
+
+
+def _plain(piece):
+    """Whether ``piece`` is bytes in one block of memory, one per item."""
+    if type(piece) in (bytes, bytearray):
+        return True
+    return (type(piece) is memoryview and piece.itemsize == 1
+            and piece.c_contiguous)
 
 
 def _pooled_with_room(pieces, length, head, tail, buffers):

@@ -178,10 +178,14 @@ class ProtectOperation(base.Operation):
             transfer = self.transfer(
                 section, volume_id, progress, lineage.sections,
                 None if keys is None else keys.chunks(entry.checkpoint_id))
+            # a parallel download reads the image in blocks of a chunk, which
+            # become the chunks uncopied
             records, digest = transfer.save_stream(
-                cloud.image_data(image_id), chunk_size, algorithm,
-                total=image_info.get("size"), previous=lineage.records,
+                cloud.image_data(image_id, block_size=chunk_size), chunk_size,
+                algorithm, total=image_info.get("size"),
+                previous=lineage.records,
                 whole_hash=datapath.glance_hash_algorithm(image_info),
+                whole_chunks=True,
             )
             _check_download(image_id, image_info, digest)
         extra = {

@@ -54,13 +54,17 @@ class Transfer:
             self.progress(self.volume_id, done, total)
 
     def save_stream(self, stream, chunk_size, algorithm, total=None,
-                    previous=None, whole_hash="md5"):
+                    previous=None, whole_hash="md5", whole_chunks=False):
         """Store ``stream`` as chunks; return (records, digest of the stream).
 
         ``previous`` is the parent backup's records, each with the ``source``
         it lives in, for an incremental; the chunks equal to them are only
         referenced. The digest holds the whole stream's sha256 and its
         ``whole_hash`` (Glance's algorithm), computed in the same pass.
+        ``whole_chunks``: the stream's bytearray pieces of ``chunk_size``
+        bytes may be stored as they are, uncopied (:func:`datapath.rechunk`'s
+        ``whole``: the stream writes to a buffer again only once nothing
+        else refers to it, as the parallel download does).
         """
         digest = datapath.StreamDigest(algorithm=whole_hash)
         # an encrypted backup's chunks come with the room of a seal around
@@ -84,7 +88,8 @@ class Transfer:
             with concurrent.futures.ThreadPoolExecutor(
                     len(updaters), thread_name_prefix="kvg-digest") as hasher:
                 for index, data in enumerate(
-                        datapath.rechunk(stream, chunk_size, room, buffers)):
+                        datapath.rechunk(stream, chunk_size, room, buffers,
+                                         whole=whole_chunks)):
                     for pending in hashing:
                         pending.result()
                     hashing = [hasher.submit(update, data) for update in updaters]
