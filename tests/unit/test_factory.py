@@ -133,3 +133,79 @@ def test_a_session_factory_negotiates_cinders_version_once(monkeypatch):
     other = factory.SessionClientFactory(cloud.session())
     other.create_client("cinder")
     assert asked == [clients.session, other.session]
+
+
+def test_a_session_factory_keeps_one_client_per_service():
+    """A conductor's jobs share its clients: the same object each time, so
+    Glance's image schema is fetched once and no client is built per job."""
+    from karbor_volume_glance.testing import FakeCloud
+
+    cloud = FakeCloud()
+    clients = factory.SessionClientFactory(cloud.session())
+    for service in ("cinder", "glance", "nova"):
+        first = clients.create_client(service)
+        assert clients.create_client(service, context()) is first
+    assert clients.create_client("glance") is not clients.create_client("cinder")
+
+
+def test_cached_clients_are_not_shared_across_projects():
+    """Each factory is one session, so one project: a client kept by one
+    factory is never another's, and sees only its own project's volumes."""
+    from karbor_volume_glance.testing import FakeCloud
+
+    cloud = FakeCloud()
+    mine = factory.SessionClientFactory(cloud.session())
+    theirs = factory.SessionClientFactory(cloud.session(project_id="other"))
+    volume_id = cloud.add_volume(data=b"abc")
+    cinder_mine, cinder_theirs = (f.create_client("cinder") for f in (mine, theirs))
+    assert cinder_mine is not cinder_theirs
+    assert mine.create_client("glance") is not theirs.create_client("glance")
+    assert [v.id for v in cinder_mine.volumes.list()] == [volume_id]
+    assert cinder_theirs.volumes.list() == []
+    assert mine.create_client("cinder").volumes.list()[0].id == volume_id
+    assert theirs.create_client("cinder").volumes.list() == []
+
+
+def test_a_kept_clients_endpoint_is_found_once(monkeypatch):
+    """The catalog is searched when the client is made, never per request,
+    and the endpoint is the one the catalog gives the client's filter."""
+    from karbor_volume_glance.testing import FakeCloud
+
+    cloud = FakeCloud()
+    session = cloud.session()
+    clients = factory.SessionClientFactory(session)
+    glance = clients.create_client("glance")
+    cinder = clients.create_client("cinder")
+    assert glance.http_client.endpoint_override == session.get_endpoint(
+        service_type="image", interface="public")
+    assert cinder.client.endpoint_override == cinder.client.session.get_endpoint(
+        service_type=cinder.client.service_type, interface="public")
+    looked_up = []
+    real = type(session.auth).get_endpoint
+
+    def get_endpoint(self, *args, **kwargs):
+        looked_up.append(kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(session.auth), "get_endpoint", get_endpoint)
+    volume_id = cloud.add_volume(data=b"abc")
+    image_id = cloud.add_image(data=b"xyz")
+    for _ in range(3):
+        assert cinder.volumes.get(volume_id).status == "available"
+        assert glance.images.get(image_id).status == "active"
+    assert looked_up == []
+
+
+def test_an_endpoint_with_a_percent_is_left_to_the_catalog():
+    """keystoneauth1 formats an override (``%(project_id)s``): a URL that
+    has a ``%`` of its own is not pinned."""
+    from keystoneauth1 import adapter
+
+    class Client:
+        def __init__(self, url):
+            self.client = adapter.Adapter(session=None)
+            self.client.get_endpoint = lambda: url
+
+    assert factory.pin_endpoint(Client("http://h/a%20b")).client.endpoint_override is None
+    assert factory.pin_endpoint(Client("http://h/v3")).client.endpoint_override == "http://h/v3"
+    assert factory.pin_endpoint(object()) is not None  # no adapter: left as it is
