@@ -139,6 +139,7 @@ class Cloud:
         self._context = context
         self._settings = settings
         self._sleep = sleep
+        self._active_images = {}  # image id -> the image wait_image saw active
 
     @functools.cached_property
     def cinder(self):
@@ -509,12 +510,24 @@ class Cloud:
         return self._status(self.glance.images, "image", image_id)
 
     def wait_image(self, image_id):
-        """Wait until the image is active; return the image."""
-        self._wait(
-            functools.partial(self._image_status, image_id), "image", image_id,
-            IMAGE_ACTIVE, IMAGE_FAILED, self._settings.image_timeout,
-        )
-        return self.get_image(image_id)
+        """Wait until the image is active; return the image, as the poll
+        that found it active read it (no GET more), and keep it for
+        :meth:`image_info`: an active image's size, checksums and formats
+        no longer change."""
+        seen = {}
+
+        def status():
+            with self._calling(f"getting image {image_id}", "image", image_id):
+                try:
+                    seen["image"] = self.glance.images.get(image_id)
+                except NOT_FOUND:
+                    return polling.GONE
+            return _field(seen["image"], "status")
+
+        self._wait(status, "image", image_id, IMAGE_ACTIVE, IMAGE_FAILED,
+                   self._settings.image_timeout)
+        self._active_images[image_id] = seen["image"]
+        return seen["image"]
 
     def wait_upload(self, image_id, volume_id):
         """Wait until Cinder's upload of ``volume_id`` made the image active;
@@ -523,8 +536,11 @@ class Cloud:
             return self.wait_image(image_id)
 
     def image_info(self, image_id):
-        """The image fields a backup records: size, checksums and formats."""
-        image = self.get_image(image_id)
+        """The image fields a backup records: size, checksums and formats
+        (of the image :meth:`wait_image` saw active, else read now)."""
+        image = self._active_images.pop(image_id, None)
+        if image is None:
+            image = self.get_image(image_id)
         return {
             name: _field(image, name)
             for name in ("size", "checksum", "os_hash_algo", "os_hash_value",

@@ -11,9 +11,25 @@ Standalone, :class:`SessionClientFactory` makes clients from a keystoneauth1
 session, and :func:`from_cloud_config` from a clouds.yaml cloud (read by
 openstacksdk's config loader: ``OS_CLOUD``, ``OS_CLIENT_CONFIG_FILE`` and the
 usual file locations). Every factory negotiates the Cinder microversion.
+
+A :class:`SessionClientFactory` keeps the clients it made, one per service,
+each with its endpoint found once (:func:`pin_endpoint`): its session is one
+user's in one project, so a conductor's jobs (or a plan's volumes) share
+them, and no request searches the catalog again nor fetches Glance's image
+schema again. The other factories make a client per call: theirs are the
+clients of the context they are given (its token, its project).
+
+A clouds.yaml session reads the environment's proxy settings once per
+scheme and host (:func:`read_environment_once`) rather than on every
+request, as ``requests`` does (a scan of the whole environment, about a
+third of a small request's CPU).
 """
 
+import functools
+import os
 import sys
+import threading
+import urllib.parse
 
 from oslo_log import log as logging
 
@@ -172,14 +188,46 @@ def make_client(service, session, region_name=None, interface=None,
     raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
 
 
+def _adapter(client):
+    """The keystoneauth1 adapter a client sends its requests through (None
+    for a client that has none): glanceclient's ``http_client`` (an
+    ``Adapter``), cinderclient's and novaclient's ``client`` (a
+    ``LegacyJsonAdapter``; both are keystoneauth1's ``_BaseAdapter``)."""
+    for name in ("http_client", "client"):
+        found = getattr(client, name, None)
+        if (hasattr(found, "endpoint_override")
+                and callable(getattr(found, "get_endpoint", None))):
+            return found
+    return None
+
+
+def pin_endpoint(client):
+    """Find the client's endpoint in the catalog once, and keep it as its
+    ``endpoint_override``: keystoneauth1 otherwise searches the catalog (a
+    deep copy of it) on every request. The URL is the one the catalog gives
+    the client's own filter (service type, interface, region), so the
+    requests go where they went; a URL with a ``%`` is left to the look-up
+    (keystoneauth1 formats an override with the project's id)."""
+    found = _adapter(client)
+    if found is None or found.endpoint_override:
+        return client
+    url = found.get_endpoint()
+    if url and "%" not in url:
+        found.endpoint_override = url
+    return client
+
+
 class SessionClientFactory:
     """Clients over one keystoneauth1 session (its catalog finds the endpoints).
 
-    The Cinder microversion is negotiated with the first Cinder client and
-    kept: every later client of this factory (one per operation and per
-    check: a plan's volumes, a conductor's jobs) is of the same session,
-    so of the same endpoint and the same credentials, and needs no new
-    ``GET /`` of Cinder's versions.
+    The session is one user's in one project, so the factory makes one
+    client per service and gives it to every caller (the ``context`` is not
+    looked at: the session says who calls): a plan's volumes and a
+    conductor's jobs share them, with their endpoints found once
+    (:func:`pin_endpoint`), the Cinder microversion negotiated once (no new
+    ``GET /`` of Cinder's versions) and Glance's image schema fetched once.
+    The clients are thread-safe as their session is (keystoneauth1's, over
+    one ``requests`` session, is shared by all of them anyway).
     """
 
     def __init__(self, session, region_name=None, interface=None):
@@ -187,18 +235,83 @@ class SessionClientFactory:
         self.region_name = region_name
         self.interface = interface
         self._cinder_version = None
+        self._clients = {}
+        self._lock = threading.Lock()
 
     def create_client(self, service, context=None):
         if service not in SERVICE_TYPES:
             raise exceptions.CloudError(f"unknown service {service!r}", kind=service)
-        with _cloud_errors(f"creating the {service} client", service):
-            if service == "cinder" and self._cinder_version is None:
-                self._cinder_version = negotiated_cinder_version(
-                    self.session, **_endpoint(self.region_name,
-                                              self.interface))
-            return make_client(service, self.session, self.region_name,
-                               self.interface,
-                               cinder_version=self._cinder_version)
+        with self._lock, _cloud_errors(f"creating the {service} client",
+                                       service):
+            if service not in self._clients:
+                if service == "cinder" and self._cinder_version is None:
+                    self._cinder_version = negotiated_cinder_version(
+                        self.session, **_endpoint(self.region_name,
+                                                  self.interface))
+                self._clients[service] = pin_endpoint(make_client(
+                    service, self.session, self.region_name, self.interface,
+                    cinder_version=self._cinder_version))
+            return self._clients[service]
+
+
+@functools.cache
+def _environment_once_session():
+    """The class of :func:`read_environment_once` (``requests`` imported
+    when a session is made)."""
+    import requests
+    from requests import sessions, utils
+
+    class EnvironmentOnceSession(requests.Session):
+        """requests' Session that reads the environment's settings (proxies,
+        ``no_proxy``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``) once per
+        scheme, host and ``no_proxy`` asked, then merges them as requests
+        does (:meth:`requests.Session.merge_environment_settings`)."""
+
+        def merge_environment_settings(self, url, proxies, stream, verify,
+                                       cert):
+            if self.trust_env:
+                no_proxy = proxies.get("no_proxy") if proxies is not None else None
+                env_proxies, bundle = self._environment(url, no_proxy)
+                if proxies is not None:
+                    for key, value in env_proxies.items():
+                        proxies.setdefault(key, value)
+                if verify is True or verify is None:
+                    verify = bundle or verify
+            return {"proxies": sessions.merge_setting(proxies, self.proxies),
+                    "stream": sessions.merge_setting(stream, self.stream),
+                    "verify": sessions.merge_setting(verify, self.verify),
+                    "cert": sessions.merge_setting(cert, self.cert)}
+
+        def _environment(self, url, no_proxy):
+            parts = urllib.parse.urlsplit(url)
+            key = (parts.scheme, parts.netloc, no_proxy)
+            found = self._environments.get(key)
+            if found is None:
+                found = (utils.get_environ_proxies(url, no_proxy=no_proxy),
+                         os.environ.get("REQUESTS_CA_BUNDLE")
+                         or os.environ.get("CURL_CA_BUNDLE"))
+                self._environments[key] = found  # a race computes it twice
+            return found
+
+    return EnvironmentOnceSession
+
+
+def read_environment_once(session):
+    """Make the keystoneauth1 ``session`` read the environment's proxy and
+    CA bundle settings once per scheme and host, not on every request: its
+    ``requests`` session replaced by one of the same settings and adapters
+    (a session whose ``requests`` session is not requests' own is left as
+    it is)."""
+    import requests
+
+    original = getattr(session, "session", None)
+    if type(original) is not requests.Session:
+        return session
+    replacement = _environment_once_session()()
+    replacement.__dict__.update(original.__dict__)
+    replacement._environments = {}
+    session.session = replacement
+    return session
 
 
 def from_cloud_config(cloud=None, config_file=None):
@@ -215,7 +328,7 @@ def from_cloud_config(cloud=None, config_file=None):
             load_envvars=True,
         )
         region = loader.get_one(cloud=cloud)
-        session = region.get_session()
+        session = read_environment_once(region.get_session())
     return SessionClientFactory(
         session, region_name=region.region_name or None,
         interface=region.interface or None,
