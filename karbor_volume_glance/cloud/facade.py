@@ -139,7 +139,11 @@ class Cloud:
         self._context = context
         self._settings = settings
         self._sleep = sleep
-        self._active_images = {}  # image id -> the image wait_image saw active
+        # the image wait_image last saw active, by id: one at most (a
+        # restore waits for images it never asks image_info of, and a
+        # facade may live as long as a conductor); another thread's wait in
+        # between costs image_info its GET, as before
+        self._active_images = {}
 
     @functools.cached_property
     def cinder(self):
@@ -526,7 +530,7 @@ class Cloud:
 
         self._wait(status, "image", image_id, IMAGE_ACTIVE, IMAGE_FAILED,
                    self._settings.image_timeout)
-        self._active_images[image_id] = seen["image"]
+        self._active_images = {image_id: seen["image"]}
         return seen["image"]
 
     def wait_upload(self, image_id, volume_id):

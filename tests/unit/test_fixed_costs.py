@@ -50,3 +50,19 @@ def test_image_info_of_an_image_not_waited_for_asks_glance(monkeypatch):
     asked = _counting_gets(cloud, monkeypatch)
     assert cloud.image_info(image_id)["size"] == 3
     assert asked == [image_id]
+
+
+def test_only_the_last_waited_image_is_kept(monkeypatch):
+    """A facade keeps one waited image at most: a restore's waits (never
+    followed by image_info) do not pile up in a long-lived facade."""
+    fake = FakeCloud()
+    cloud = _cloud(fake)
+    first, second = (fake.add_image(data=b"x" * n) for n in (10, 20))
+    cloud.wait_image(first)
+    cloud.wait_image(second)
+    assert list(cloud._active_images) == [second]
+    asked = _counting_gets(cloud, monkeypatch)
+    assert cloud.image_info(first)["size"] == 10
+    assert asked == [first]  # no longer kept: read again
+    assert cloud.image_info(second)["size"] == 20
+    assert asked == [first]  # kept: no GET
