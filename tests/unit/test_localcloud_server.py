@@ -4,13 +4,20 @@ A :class:`~karbor_volume_glance.testing.localcloud.server.Piece` is sent by
 waitress's loop from the piece itself: cut to the answer's length with
 ``piece[:n]`` (``task.write``), then ``get(n)`` / ``skip(sent)`` until it is
 empty, then ``close()``. These tests drive a Piece the way waitress does,
-with any sizes, and check the bytes it gives are the piece's, in order.
+with any sizes, and check the bytes it gives are the piece's, in order; and
+they drive waitress's own channel with a socket that takes nothing until the
+whole body is queued, so that a piece the app changes after handing it over
+(a reused buffer) would show its later bytes in the body.
 """
+
+import socket
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from waitress.adjustments import Adjustments
 from waitress.buffers import ReadOnlyFileBasedBuffer
+from waitress.channel import HTTPChannel
 
 from karbor_volume_glance.testing.localcloud import server
 
@@ -107,3 +114,90 @@ def test_a_whole_body_list_is_left_alone():
     body = [b"{}"]
     app = server.send_pieces(lambda environ, start_response: body)
     assert app({}, None) is body
+
+
+def test_read_only_views_of_a_mapped_file_become_pieces(tmp_path):
+    import mmap
+
+    path = tmp_path / "image"
+    path.write_bytes(b"y" * (2 * server.PIECE_MIN))
+    with open(path, "r+b") as stream:
+        read_only = mmap.mmap(stream.fileno(), 0, prot=mmap.PROT_READ)
+        writable = mmap.mmap(stream.fileno(), 0)
+    app = server.send_pieces(lambda environ, start_response: iter(
+        [memoryview(read_only), memoryview(writable)]))
+    out = list(app({}, None))
+    assert isinstance(out[0], server.Piece)
+    assert bytes(out[0].get()) == path.read_bytes()
+    assert type(out[1]) is memoryview  # could change under waitress: copied
+
+
+class Channel(HTTPChannel):
+    """waitress's channel, its socket replaced by a list of what was sent;
+    ``window``: how much one send takes (0: the socket is full)."""
+
+    window = 0
+
+    def send(self, data, do_close=True):
+        taken = min(len(data), self.window)
+        self.sent.append(bytes(data[:taken]))
+        return taken
+
+
+class Server:
+    """What a channel asks of its server."""
+
+    def __init__(self):
+        self.active_channels = {}
+
+    def pull_trigger(self):
+        pass
+
+
+def reused_buffer_body(data, sizes, fresh):
+    """``data`` cut at ``sizes`` (cycled); ``fresh``: as bytes, else as one
+    bytearray (or views of it) overwritten as soon as the app resumes."""
+    buffers = {}  # one bytearray per piece size, reused
+    position, index = 0, 0
+    while position < len(data):
+        size = min(sizes[index % len(sizes)], len(data) - position)
+        index += 1
+        if fresh:
+            yield data[position:position + size]
+        else:
+            buffer = buffers.setdefault(size, bytearray(size))
+            buffer[:] = data[position:position + size]
+            yield memoryview(buffer) if index % 2 else buffer
+            buffer[:] = b"\xee" * size  # what a reuse does next
+        position += size
+
+
+@given(sizes=st.lists(st.sampled_from([1000, 5000, server.PIECE_MIN - 1,
+                                       server.PIECE_MIN, 100_000, 300_000]),
+                      min_size=1, max_size=5),
+       fresh=st.booleans(), window=st.sampled_from([1000, 65536, 1 << 22]))
+def test_waitress_sends_the_body_s_bytes_even_from_a_reused_buffer(
+        sizes, fresh, window):
+    data = bytes(range(256)) * 4000  # about 1 MiB: below OUTBUF_HIGH
+    left, right = socket.socketpair()
+    try:
+        adj = Adjustments(outbuf_high_watermark=server.OUTBUF_HIGH,
+                          outbuf_overflow=server.OUTBUF_OVERFLOW)
+        channel = Channel(Server(), left, ("127.0.0.1", 0), adj, map={})
+        channel.sent = []
+        app = server.send_pieces(
+            lambda environ, start_response: reused_buffer_body(
+                data, sizes, fresh))
+        written = 0
+        for item in app({}, None):  # as Task.write hands them on
+            towrite = item[:len(data) - written]
+            written += len(towrite)
+            channel.write_soon(towrite)
+        assert not b"".join(channel.sent)  # the socket took nothing so far
+        channel.window = window
+        while channel.total_outbufs_len:
+            channel._flush_some()
+        assert b"".join(channel.sent) == data
+    finally:
+        left.close()
+        right.close()

@@ -14,6 +14,7 @@ copies, and a fresh multi-MiB allocation per send, that a C-speed Glance
 server does not make). See :func:`send_pieces`.
 """
 
+import mmap
 import threading
 
 import waitress.buffers
@@ -49,7 +50,8 @@ class Piece(waitress.buffers.ReadOnlyFileBasedBuffer):
     ``skip(n)`` (what was sent) and, once all is sent or the connection
     closes, ``close()``; ``task.write`` first cuts the piece to the answer's
     Content-Length with ``piece[:n]``. ``data`` must not change until then:
-    :func:`send_pieces` only makes Pieces of ``bytes``.
+    :func:`send_pieces` only makes Pieces of ``bytes`` and of read-only views
+    of a mapped file (an image's: :func:`.datafiles.mapped_pieces`).
     """
 
     def __init__(self, data):  # no file: the buffer is the piece
@@ -96,6 +98,15 @@ class Piece(waitress.buffers.ReadOnlyFileBasedBuffer):
         self.view = memoryview(b"")
 
 
+def _unchanging(data):
+    """Whether ``data`` stays as it is while waitress holds it: bytes, or a
+    read-only view of a file mapped read-only in memory."""
+    if type(data) is bytes:
+        return True
+    return (type(data) is memoryview and data.readonly
+            and isinstance(data.obj, mmap.mmap))
+
+
 class _Pieces:
     """An answer's body with its large pieces as :class:`Piece`; closing it
     closes the body."""
@@ -105,10 +116,9 @@ class _Pieces:
 
     def __iter__(self):
         for data in self._app_iter:
-            # only bytes: they cannot change while waitress still holds
-            # them (a bytearray or view the app may reuse is copied by
-            # waitress, as before)
-            if type(data) is bytes and len(data) >= PIECE_MIN:
+            # only what cannot change while waitress still holds it (a
+            # bytearray or view the app may reuse is copied by waitress)
+            if len(data) >= PIECE_MIN and _unchanging(data):
                 yield Piece(data)
             else:
                 yield data

@@ -3,10 +3,11 @@
 waitress sends an answer's large ``bytes`` pieces from the pieces themselves
 (:class:`~karbor_volume_glance.testing.localcloud.server.Piece`) and copies
 anything else. Whatever the pieces' sizes and kinds, what the client reads
-is the answer's bytes: a body made of one reused buffer (the app writes the
-next piece into it as soon as waitress has the previous) never shows a later
-piece's bytes in an earlier place, and Glance's ranged downloads of an image
-of several pieces give the image's bytes for any range, capped or not.
+is the answer's bytes (also when the app reuses its buffers: the unit test
+of waitress's channel, test_localcloud_server, holds the socket full to
+catch a reused buffer deterministically), and Glance's ranged downloads of
+an image of several pieces give the image's bytes for any range, capped or
+not, with its Content-Range and Content-MD5.
 """
 
 import hashlib
@@ -25,7 +26,7 @@ from tests.functional.localcloud.helpers import MIB, image_with
 
 BLOB = random.Random(16).randbytes(3 * MIB + 123)
 IMAGE = {"service_type": "image", "interface": "public"}
-EXAMPLES = settings(max_examples=20, deadline=None,
+EXAMPLES = settings(max_examples=15, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -39,14 +40,15 @@ def pieces_app(environ, start_response):
                               ("Content-Type", "application/octet-stream")])
 
     def body():
-        buffer = bytearray(max(sizes))
+        buffers = {}  # one bytearray per piece size, reused
         position, index = 0, 0
         while position < len(BLOB):
             size = min(sizes[index % len(sizes)], len(BLOB) - position)
             index += 1
             if reuse:
-                buffer[:size] = BLOB[position:position + size]
-                yield memoryview(buffer)[:size] if index % 2 else buffer[:size]
+                buffer = buffers.setdefault(size, bytearray(size))
+                buffer[:] = BLOB[position:position + size]
+                yield memoryview(buffer) if index % 2 else buffer
             else:
                 yield BLOB[position:position + size]
             position += size
@@ -64,7 +66,7 @@ def pieces_url():
 
 
 @EXAMPLES
-@given(sizes=st.lists(st.sampled_from([1, 1000, server.PIECE_MIN - 1,
+@given(sizes=st.lists(st.sampled_from([1000, server.PIECE_MIN - 1,
                                        server.PIECE_MIN, 300_000, MIB,
                                        MIB + 1, 5 * MIB]),
                       min_size=1, max_size=6),
