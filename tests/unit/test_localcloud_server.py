@@ -95,12 +95,23 @@ class Body:
         self.closed = True
 
 
+def sized_app(body, headers=(("Content-Length", "1"),)):
+    def app(environ, start_response):
+        start_response("200 OK", list(headers))
+        return body
+    return app
+
+
+def start_response(status, headers, exc_info=None):
+    pass
+
+
 def test_only_large_bytes_pieces_become_pieces():
     large = b"x" * server.PIECE_MIN
     mutable = bytearray(large)
     body = Body([b"small", large, mutable, memoryview(large)])
-    app = server.send_pieces(lambda environ, start_response: body)
-    sent = app({}, None)
+    app = server.send_pieces(sized_app(body))
+    sent = app({}, start_response)
     out = list(sent)
     assert out[0] == b"small"
     assert isinstance(out[1], server.Piece) and bytes(out[1].get()) == large
@@ -112,8 +123,25 @@ def test_only_large_bytes_pieces_become_pieces():
 
 def test_a_whole_body_list_is_left_alone():
     body = [b"{}"]
-    app = server.send_pieces(lambda environ, start_response: body)
-    assert app({}, None) is body
+    app = server.send_pieces(sized_app(body))
+    assert app({}, start_response) is body
+
+
+def test_a_body_without_a_length_is_left_to_waitress():
+    # waitress frames it in chunks: hex(len(data)) + data + CRLF, bytes only
+    large = b"x" * server.PIECE_MIN
+    app = server.send_pieces(sized_app(Body([large]), headers=[]))
+    assert list(app({}, start_response)) == [large]
+
+
+def test_the_length_may_come_with_the_first_piece():
+    large = b"x" * server.PIECE_MIN
+
+    def app(environ, start_response):  # start_response once iterated
+        start_response("200 OK", [("content-length", str(len(large)))])
+        yield large
+    (piece,) = list(server.send_pieces(app)({}, start_response))
+    assert isinstance(piece, server.Piece)
 
 
 def test_read_only_views_of_a_mapped_file_become_pieces(tmp_path):
@@ -124,9 +152,9 @@ def test_read_only_views_of_a_mapped_file_become_pieces(tmp_path):
     with open(path, "r+b") as stream:
         read_only = mmap.mmap(stream.fileno(), 0, prot=mmap.PROT_READ)
         writable = mmap.mmap(stream.fileno(), 0)
-    app = server.send_pieces(lambda environ, start_response: iter(
-        [memoryview(read_only), memoryview(writable)]))
-    out = list(app({}, None))
+    app = server.send_pieces(sized_app(iter(
+        [memoryview(read_only), memoryview(writable)])))
+    out = list(app({}, start_response))
     assert isinstance(out[0], server.Piece)
     assert bytes(out[0].get()) == path.read_bytes()
     assert type(out[1]) is memoryview  # could change under waitress: copied
@@ -185,11 +213,10 @@ def test_waitress_sends_the_body_s_bytes_even_from_a_reused_buffer(
                           outbuf_overflow=server.OUTBUF_OVERFLOW)
         channel = Channel(Server(), left, ("127.0.0.1", 0), adj, map={})
         channel.sent = []
-        app = server.send_pieces(
-            lambda environ, start_response: reused_buffer_body(
-                data, sizes, fresh))
+        app = server.send_pieces(sized_app(reused_buffer_body(data, sizes,
+                                                              fresh)))
         written = 0
-        for item in app({}, None):  # as Task.write hands them on
+        for item in app({}, start_response):  # as Task.write hands them on
             towrite = item[:len(data) - written]
             written += len(towrite)
             channel.write_soon(towrite)

@@ -108,17 +108,20 @@ def _unchanging(data):
 
 
 class _Pieces:
-    """An answer's body with its large pieces as :class:`Piece`; closing it
+    """An answer's body with its large pieces as :class:`Piece` when it has
+    a Content-Length (``sized()``; waitress frames a body without one in
+    chunks, which it builds by adding bytes to each piece); closing it
     closes the body."""
 
-    def __init__(self, app_iter):
+    def __init__(self, app_iter, sized):
         self._app_iter = app_iter
+        self._sized = sized
 
     def __iter__(self):
         for data in self._app_iter:
             # only what cannot change while waitress still holds it (a
             # bytearray or view the app may reuse is copied by waitress)
-            if len(data) >= PIECE_MIN and _unchanging(data):
+            if len(data) >= PIECE_MIN and _unchanging(data) and self._sized():
                 yield Piece(data)
             else:
                 yield data
@@ -133,10 +136,17 @@ def send_pieces(app):
     """``app`` with each answer's large pieces sent by waitress from the
     pieces themselves (for waitress only: a Piece is not bytes)."""
     def application(environ, start_response):
-        app_iter = app(environ, start_response)
+        headers = []
+
+        def starting(status, response_headers, exc_info=None):
+            headers[:] = response_headers
+            return start_response(status, response_headers, exc_info)
+
+        app_iter = app(environ, starting)
         if isinstance(app_iter, (list, tuple)):
             return app_iter  # a whole body at once: small (JSON, errors)
-        return _Pieces(app_iter)
+        return _Pieces(app_iter, lambda: any(
+            name.lower() == "content-length" for name, _value in headers))
     return application
 
 
