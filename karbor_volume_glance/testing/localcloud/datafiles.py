@@ -11,6 +11,13 @@ are computed by :class:`Hashing`: each hash in a thread of its own, one
 piece behind the copy (hashlib releases the GIL on large buffers), so on
 two cores they cost the time of the slower hash, not of both. The digests
 are the same as one thread's.
+
+An image's download reads its file through :func:`mapped_pieces`: each piece
+is a read-only view of the file mapped in memory, so the HTTP door sends
+straight from the page cache instead of copying each piece out first (as a
+C-speed Glance server's ``sendfile`` would). That is safe because an image's
+file never changes once the image is active (its bytes are written once,
+before; deleting it unlinks the file, which a mapping outlives).
 """
 
 import concurrent.futures
@@ -18,6 +25,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import mmap
 import os
 
 PIECE = 1024 * 1024
@@ -174,7 +182,8 @@ class DataFiles:
 
     @staticmethod
     def read_pieces(source, offset, length):
-        return read_pieces(source, offset, length)
+        """An active image's bytes (a file that no longer changes)."""
+        return mapped_pieces(source, offset, length)
 
     def remove(self, kind, record_id):
         with contextlib.suppress(FileNotFoundError):
@@ -307,6 +316,30 @@ def read_pieces(stream, offset, length, piece=PIECE):
                 return
             yield data
             position += len(data)
+    finally:
+        stream.close()
+
+
+def mapped_pieces(stream, offset, length, piece=PIECE):
+    """What :func:`read_pieces` yields, as read-only views of the file mapped
+    in memory (no copy until a reader takes them); closes ``stream``.
+
+    The file must not shrink while a piece is alive (reading a page past its
+    end would raise SIGBUS): only for files that no longer change. Pieces
+    stop at the file's end, as :func:`read_pieces` does.
+    """
+    try:
+        fd = stream.fileno()
+        position = offset
+        end = min(offset + length, os.fstat(fd).st_size)
+        while position < end:
+            count = min(piece, end - position)
+            start = position - position % mmap.ALLOCATIONGRANULARITY
+            mapped = mmap.mmap(fd, position + count - start,
+                               flags=mmap.MAP_SHARED, prot=mmap.PROT_READ,
+                               offset=start)
+            yield memoryview(mapped)[position - start:]
+            position += count
     finally:
         stream.close()
 
