@@ -182,9 +182,10 @@ class Server:
         pass
 
 
-def reused_buffer_body(data, sizes, fresh):
+def reused_buffer_body(data, sizes, fresh, views=True):
     """``data`` cut at ``sizes`` (cycled); ``fresh``: as bytes, else as one
-    bytearray (or views of it) overwritten as soon as the app resumes."""
+    bytearray (or, with ``views``, every other piece a view of it)
+    overwritten as soon as the app resumes."""
     buffers = {}  # one bytearray per piece size, reused
     position, index = 0, 0
     while position < len(data):
@@ -195,7 +196,7 @@ def reused_buffer_body(data, sizes, fresh):
         else:
             buffer = buffers.setdefault(size, bytearray(size))
             buffer[:] = data[position:position + size]
-            yield memoryview(buffer) if index % 2 else buffer
+            yield memoryview(buffer) if views and index % 2 else buffer
             buffer[:] = b"\xee" * size  # what a reuse does next
         position += size
 

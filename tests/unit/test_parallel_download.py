@@ -252,6 +252,30 @@ def _pieces(data, size):
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 
+def stub_glance(data, piece, broken=()):
+    """``download.range_request`` patched: a Glance of ``data`` answering
+    Range requests (206) in pieces of ``piece`` bytes, and breaking off once
+    each answer that starts at one of the ``broken`` offsets."""
+    broken = set(broken)
+
+    def range_request(http_client, url, first_byte, last_byte=None):
+        response = type("Answer", (), {})()
+        response.status_code = 206
+        last = len(data) - 1 if last_byte is None else last_byte
+        response.headers = {"Content-Range":
+                            f"bytes {first_byte}-{last}/{len(data)}"}
+
+        def answer():
+            pieces = _pieces(data[first_byte:last + 1], piece)
+            yield from pieces[:1]
+            if first_byte in broken:
+                broken.discard(first_byte)
+                raise ConnectionResetError("cut")
+            yield from pieces[1:]
+        return response, answer()
+    return mock.patch.object(download, "range_request", range_request)
+
+
 @given(data=st.binary(min_size=0, max_size=4096),
        range_size=st.integers(1, 700), streams=st.integers(1, 6),
        piece=st.integers(1, 300),
@@ -260,29 +284,7 @@ def test_any_split_assembles_the_image_exactly(data, range_size, streams,
                                                piece, breaks):
     """A stub Glance answers Range requests in pieces of ``piece`` bytes and
     breaks off the answers that start at one of ``breaks``' offsets once."""
-    broken = set(breaks)
-
-    def answer(start, last):
-        stop = len(data) if last is None else last + 1
-        pieces = _pieces(data[start:stop], piece)
-
-        def pieces_then_break():
-            yield from pieces[:1]
-            if start in broken:
-                broken.discard(start)
-                raise ConnectionResetError("cut")
-            yield from pieces[1:]
-        return pieces_then_break()
-
-    def range_request(http_client, url, first_byte, last_byte=None):
-        response = type("Answer", (), {})()
-        response.status_code = 206
-        end = len(data) - 1 if last_byte is None else last_byte
-        response.headers = {"Content-Range":
-                            f"bytes {first_byte}-{end}/{len(data)}"}
-        return response, answer(first_byte, last_byte)
-
-    with mock.patch.object(download, "range_request", range_request):
+    with stub_glance(data, piece, breaks):
         got = b"".join(download.parallel_download(
             lambda: None, "image", _Body(_pieces(data, piece), len(data)),
             streams=streams, range_size=range_size, retries=len(breaks) + 1,

@@ -16,42 +16,7 @@ from hypothesis import strategies as st
 
 from karbor_volume_glance import datapath
 from karbor_volume_glance.cloud import download
-
-
-class _Body(list):
-    """What glanceclient's ``images.data`` returns: pieces, and a length."""
-
-    def __init__(self, pieces, length):
-        super().__init__(pieces)
-        self.length = length
-
-    def __len__(self):
-        return self.length
-
-
-def _pieces(data, size):
-    return [data[i:i + size] for i in range(0, len(data), size)]
-
-
-def _stub_glance(data, piece, broken=()):
-    broken = set(broken)
-
-    def range_request(http_client, url, first_byte, last_byte=None):
-        response = type("Answer", (), {})()
-        response.status_code = 206
-        last = len(data) - 1 if last_byte is None else last_byte
-        response.headers = {"Content-Range":
-                            f"bytes {first_byte}-{last}/{len(data)}"}
-
-        def answer():
-            pieces = _pieces(data[first_byte:last + 1], piece)
-            yield from pieces[:1]
-            if first_byte in broken:
-                broken.discard(first_byte)
-                raise ConnectionResetError("cut")
-            yield from pieces[1:]
-        return response, answer()
-    return mock.patch.object(download, "range_request", range_request)
+from tests.unit.test_parallel_download import _Body, _pieces, stub_glance
 
 
 def _download(data, piece, range_size, streams, retries=3):
@@ -63,7 +28,7 @@ def _download(data, piece, range_size, streams, retries=3):
 
 def test_each_range_is_one_buffer_of_its_length():
     data = os.urandom(10 * 1000 + 7)
-    with _stub_glance(data, 300):
+    with stub_glance(data, 300):
         got = list(_download(data, 300, 1000, 3))
     assert [type(piece) for piece in got] == [bytearray] * 11
     assert [len(piece) for piece in got] == [1000] * 10 + [7]
@@ -72,7 +37,7 @@ def test_each_range_is_one_buffer_of_its_length():
 
 def test_ranges_kept_by_the_consumer_stay_intact():
     data = os.urandom(20 * 512)
-    with _stub_glance(data, 100):
+    with stub_glance(data, 100):
         kept = [memoryview(piece)[1:] for piece in _download(data, 100, 512, 2)]
     assert b"".join(kept) == b"".join(data[i + 1:i + 512]
                                       for i in range(0, len(data), 512))
@@ -88,7 +53,7 @@ def test_ranges_let_go_are_reused():
         return pools[-1]
 
     digest = hashlib.sha256()
-    with _stub_glance(data, 100), \
+    with stub_glance(data, 100), \
             mock.patch.object(download.pool, "BufferPool", recorded):
         for piece in _download(data, 100, 512, 2):
             digest.update(piece)
@@ -106,7 +71,7 @@ def test_chunks_assembled_in_the_pool_are_the_image(size, piece, range_size,
     data = os.urandom(size)
     chunks = datapath.BufferPool(3)
     got = []
-    with _stub_glance(data, piece, breaks):
+    with stub_glance(data, piece, breaks):
         for part in datapath.rechunk(
                 _download(data, piece, range_size, streams,
                           retries=len(breaks) + 1), chunk, None, chunks):
@@ -119,7 +84,7 @@ def test_chunks_assembled_in_the_pool_are_the_image(size, piece, range_size,
 
 def test_blocks_of_a_chunk_are_read_by_ranges():
     data = os.urandom(7 * 1000 + 5)
-    with _stub_glance(data, 300):
+    with stub_glance(data, 300):
         got = list(download.parallel_download(
             lambda: None, "image", _Body(_pieces(data, 300), len(data)),
             streams=3, range_size=1000, retries=1, block_size=2500,
@@ -131,7 +96,7 @@ def test_blocks_of_a_chunk_are_read_by_ranges():
 
 def test_a_block_smaller_than_a_range_is_a_range():
     data = os.urandom(4 * 1000)
-    with _stub_glance(data, 300):
+    with stub_glance(data, 300):
         got = list(download.parallel_download(
             lambda: None, "image", _Body(_pieces(data, 300), len(data)),
             streams=2, range_size=1000, retries=1, block_size=10,
@@ -165,7 +130,7 @@ def test_blocks_taken_as_chunks_are_the_image_even_when_kept(
     data = os.urandom(size)
     chunks = datapath.BufferPool(3)
     got, kept = [], {}
-    with _stub_glance(data, piece, breaks):
+    with stub_glance(data, piece, breaks):
         stream = download.parallel_download(
             lambda: None, "image", _Body(_pieces(data, piece), size),
             streams=streams, range_size=range_size, block_size=chunk,
@@ -190,7 +155,7 @@ def test_chunks_smaller_than_a_block_are_assembled_in_the_pool():
     data = os.urandom(6 * 1000)
     chunks = datapath.BufferPool(2)
     got = []
-    with _stub_glance(data, 300):
+    with stub_glance(data, 300):
         for part in datapath.rechunk(_download(data, 300, 1000, 2), 250,
                                      None, chunks, whole=True):
             assert type(part) is bytearray

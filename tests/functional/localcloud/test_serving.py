@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from karbor_volume_glance.testing.localcloud import server
 from tests.functional.localcloud.conftest import make_cloud
 from tests.functional.localcloud.helpers import MIB, image_with
+from tests.unit.test_localcloud_server import reused_buffer_body
 
 BLOB = random.Random(16).randbytes(3 * MIB + 123)
 IMAGE = {"service_type": "image", "interface": "public"}
@@ -42,22 +43,8 @@ def pieces_app(environ, start_response):
         headers.append(("Content-Length", str(len(BLOB))))
     start_response("200 OK", headers)
 
-    def body():
-        buffers = {}  # one bytearray per piece size, reused
-        position, index = 0, 0
-        while position < len(BLOB):
-            size = min(sizes[index % len(sizes)], len(BLOB) - position)
-            index += 1
-            if reuse:
-                buffer = buffers.setdefault(size, bytearray(size))
-                buffer[:] = BLOB[position:position + size]
-                # (waitress's chunks add bytes to each piece: no views)
-                yield memoryview(buffer) if index % 2 and not chunked \
-                    else buffer
-            else:
-                yield BLOB[position:position + size]
-            position += size
-    return body()
+    # (waitress's chunks add bytes to each piece: no views)
+    return reused_buffer_body(BLOB, sizes, fresh=not reuse, views=not chunked)
 
 
 @pytest.fixture(scope="module")
