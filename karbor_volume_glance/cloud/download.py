@@ -403,9 +403,12 @@ def _fill(resumer, answer, buffer, at, cancelled):
                 if cancelled.is_set():
                     raise _Cancelled()
                 position = resumer.offset - start
+                # never past the range: the first range's answer is the
+                # whole image's (and a 200 skipped to a resume's offset goes
+                # on to its end), whose pieces need not stop where it does
+                stop = min(position + READ_SIZE, resumer.end - start)
                 try:
-                    count = reader.readinto(
-                        view[position:position + READ_SIZE])
+                    count = reader.readinto(view[position:stop])
                 except TRANSPORT_ERRORS as exc:
                     cause = exc
                 else:

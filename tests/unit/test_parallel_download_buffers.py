@@ -9,6 +9,7 @@ socket path is tested over HTTP in tests/functional/test_download_readinto.py).
 
 import hashlib
 import os
+import threading
 from unittest import mock
 
 from hypothesis import given
@@ -164,3 +165,19 @@ def test_chunks_smaller_than_a_block_are_assembled_in_the_pool():
             del part
     assert b"".join(got) == data
     assert chunks.allocated == 1
+
+
+def test_a_range_read_from_longer_pieces_stops_at_its_end():
+    """The first range is read from glanceclient's answer, the whole image,
+    in pieces that need not end where the range does: the bytes past the
+    range (the next range's place in the block, another thread's) are not
+    written, and the range ends at its end."""
+    data = os.urandom(1400)
+    buffer = bytearray(b"\xee" * 2000)
+    resumer = download._Resumer(lambda: None, "image", len(data), 0, iter(()),
+                                lambda s: None, start=0, end=1000)
+    download._fill(resumer, iter(_pieces(data, 700)), buffer, 0,
+                   threading.Event())
+    assert resumer.offset == 1000
+    assert buffer[:1000] == data[:1000]
+    assert buffer[1000:] == b"\xee" * 1000
